@@ -1,0 +1,57 @@
+# sshs — build, test, benchmark.  `make test` installs missing Debian packages first.
+CC      ?= cc
+PKGS    := lua5.4 libssh2 libuv
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -lreadline -lcrypto -lm
+BUILD   ?= build
+
+SRC     := $(wildcard interp/*.c)
+OBJ     := $(patsubst interp/%.c,$(BUILD)/obj/%.o,$(SRC)) $(BUILD)/obj/embedded.o
+STDLIB  := $(wildcard stdlib/*.lua stdlib/*.sshs)
+UNIT    := $(patsubst tests/unit/%_test.c,$(BUILD)/unit/%_test,$(wildcard tests/unit/*_test.c))
+
+.PHONY: all deps test asan bench demo clean
+all: $(BUILD)/sshs $(UNIT)
+
+$(BUILD)/sshs: $(OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: interp/%.c interp/*.h | $(BUILD)/obj
+	$(CC) $(CFLAGS) -Iinterp -c -o $@ $<
+
+# The Lua half of the runtime is compiled into the binary, so build/sshs runs from anywhere.
+$(BUILD)/obj/embedded.o: $(BUILD)/embedded.c
+	$(CC) $(CFLAGS) -Iinterp -c -o $@ $<
+$(BUILD)/embedded.c: scripts/embed.sh $(STDLIB) | $(BUILD)/obj
+	sh scripts/embed.sh $(STDLIB) > $@.tmp && mv $@.tmp $@
+
+# Unit tests: tests/unit/NAME_test.c links against interp/NAME.c alone.
+$(BUILD)/unit/%_test: tests/unit/%_test.c interp/%.c interp/*.h | $(BUILD)/unit
+	$(CC) $(CFLAGS) -Iinterp -o $@ $< interp/$*.c $(LDLIBS)
+
+$(BUILD)/obj $(BUILD)/unit:
+	mkdir -p $@
+
+deps:
+	sh scripts/install-deps.sh
+
+test: deps
+	$(MAKE) all
+	SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh
+
+asan: deps
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined" all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  SSHS=build-asan/sshs UNITDIR=build-asan/unit SSHS_ASAN=1 bash tests/run.sh
+
+bench: deps all
+	bash scripts/bench.sh
+
+demo: all
+	$(BUILD)/sshs examples/demo.sshs
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,602 @@
+/* Local commands. Each op owns its child and its pipes; the Lua userdata only points at it,
+   so a collected userdata never frees handles libuv still uses (freed in the last close cb). */
+#include "local.h"
+#include "scheduler.h"
+#include "output.h"
+#include <lauxlib.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define OP_MT "sshs.localop"
+#define KILL_GRACE_MS 1000
+
+struct chunk {
+    struct chunk *next;
+    int is_err;
+    size_t len;
+    char data[];
+};
+
+struct local_op {
+    struct sched_waiter w;
+    pid_t pid;
+    int fd_exit, fd_out, fd_err, fd_in;        /* -1 once closed */
+    uv_poll_t poll_exit, poll_out, poll_err, poll_in;
+    uv_timer_t timer;                           /* timeout, then the SIGKILL grace period */
+    int open_handles;                           /* handles still to be closed by libuv */
+    int exited, wstatus, timed_out, killed, done, lua_owned;
+    uint64_t t_start, t_end;
+    struct buf out, err;
+    char *in_data; size_t in_len, in_off;
+    int stream;
+    struct chunk *chunks, *chunks_tail;
+    int echo;
+    struct out_stream echo_out, echo_err;
+    char *prefix;
+    struct local_op *prev_live, *next_live;
+};
+
+static struct local_op *live_ops;
+
+const char *local_signal_name(int sig)
+{
+    static const struct { int sig; const char *name; } names[] = {
+        {SIGHUP, "HUP"}, {SIGINT, "INT"}, {SIGQUIT, "QUIT"}, {SIGILL, "ILL"}, {SIGTRAP, "TRAP"},
+        {SIGABRT, "ABRT"}, {SIGBUS, "BUS"}, {SIGFPE, "FPE"}, {SIGKILL, "KILL"}, {SIGUSR1, "USR1"},
+        {SIGSEGV, "SEGV"}, {SIGUSR2, "USR2"}, {SIGPIPE, "PIPE"}, {SIGALRM, "ALRM"},
+        {SIGTERM, "TERM"}, {SIGCHLD, "CHLD"}, {SIGCONT, "CONT"}, {SIGSTOP, "STOP"},
+        {SIGTSTP, "TSTP"}, {SIGTTIN, "TTIN"}, {SIGTTOU, "TTOU"}, {SIGXCPU, "XCPU"},
+        {SIGXFSZ, "XFSZ"}, {SIGVTALRM, "VTALRM"}, {SIGPROF, "PROF"}, {SIGWINCH, "WINCH"},
+        {SIGSYS, "SYS"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].sig == sig) return names[i].name;
+    return NULL;
+}
+
+static void op_free(struct local_op *op)
+{
+    buf_free(&op->out);
+    buf_free(&op->err);
+    free(op->in_data);
+    while (op->chunks) { struct chunk *c = op->chunks; op->chunks = c->next; free(c); }
+    buf_free(&op->echo_out.partial);
+    buf_free(&op->echo_err.partial);
+    free(op->prefix);
+    free(op);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct local_op *op = h->data;
+    if (--op->open_handles == 0 && !op->lua_owned) op_free(op);
+}
+
+static void close_handle(struct local_op *op, uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) uv_close(h, handle_closed);
+}
+
+static void unlink_live(struct local_op *op)
+{
+    if (op->prev_live) op->prev_live->next_live = op->next_live;
+    else if (live_ops == op) live_ops = op->next_live;
+    if (op->next_live) op->next_live->prev_live = op->prev_live;
+    op->prev_live = op->next_live = NULL;
+}
+
+/* The op is complete once the child is reaped and both output pipes reached EOF. */
+static void maybe_done(struct local_op *op)
+{
+    if (op->done || !op->exited || op->fd_out >= 0 || op->fd_err >= 0) return;
+    op->done = 1;
+    op->t_end = uv_hrtime();
+    if (op->fd_in >= 0) { close_handle(op, (uv_handle_t *)&op->poll_in); close(op->fd_in); op->fd_in = -1; }
+    uv_timer_stop(&op->timer);
+    close_handle(op, (uv_handle_t *)&op->timer);
+    if (op->echo) { out_flush(&op->echo_out); out_flush(&op->echo_err); }
+    unlink_live(op);
+    sched_wake(&op->w);
+}
+
+static void push_chunk(struct local_op *op, int is_err, const char *p, size_t n)
+{
+    struct chunk *c = malloc(sizeof *c + n);
+    if (!c) return;
+    c->next = NULL;
+    c->is_err = is_err;
+    c->len = n;
+    memcpy(c->data, p, n);
+    if (op->chunks_tail) op->chunks_tail->next = c; else op->chunks = c;
+    op->chunks_tail = c;
+    sched_wake(&op->w);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    struct local_op *op = h->data;
+    int is_err = h == &op->poll_err;
+    int *fd = is_err ? &op->fd_err : &op->fd_out;
+    char tmp[65536];
+    for (;;) {
+        ssize_t n = read(*fd, tmp, sizeof tmp);
+        if (n > 0) {
+            buf_append(is_err ? &op->err : &op->out, tmp, (size_t)n);
+            if (op->echo) out_write(is_err ? &op->echo_err : &op->echo_out, tmp, (size_t)n);
+            if (op->stream) push_chunk(op, is_err, tmp, (size_t)n);
+            if ((size_t)n < sizeof tmp) return;   /* drained for now; the poll calls again */
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;
+        break;                                     /* EOF or a hard error: this stream is over */
+    }
+    close_handle(op, (uv_handle_t *)h);
+    close(*fd);
+    *fd = -1;
+    maybe_done(op);
+}
+
+static void on_writable(uv_poll_t *h, int status, int events)
+{
+    struct local_op *op = h->data;
+    while (op->in_off < op->in_len) {
+        ssize_t n = write(op->fd_in, op->in_data + op->in_off, op->in_len - op->in_off);
+        if (n > 0) { op->in_off += (size_t)n; continue; }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;
+        break;                                     /* EPIPE: the command stopped reading */
+    }
+    close_handle(op, (uv_handle_t *)h);
+    close(op->fd_in);
+    op->fd_in = -1;
+}
+
+static void on_exit_fd(uv_poll_t *h, int status, int events)
+{
+    struct local_op *op = h->data;
+    int st;
+    pid_t r = waitpid(op->pid, &st, WNOHANG);
+    if (r == 0 || (r < 0 && errno == EINTR)) return;
+    op->exited = 1;
+    op->wstatus = r == op->pid ? st : 0;
+    close_handle(op, (uv_handle_t *)h);
+    close(op->fd_exit);
+    op->fd_exit = -1;
+    maybe_done(op);
+}
+
+static void signal_group(struct local_op *op, int sig)
+{
+    /* The child leads its own process group, so pipelines and subshells go too. */
+    if (kill(-op->pid, sig) < 0 && !op->exited) kill(op->pid, sig);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct local_op *op = t->data;
+    if (op->done) return;
+    if (!op->killed) {
+        op->timed_out = 1;
+        op->killed = 1;
+        signal_group(op, SIGTERM);
+        uv_timer_start(&op->timer, on_timer, KILL_GRACE_MS, 0);
+    } else {
+        signal_group(op, SIGKILL);
+    }
+}
+
+/* Ctrl-C: pass SIGINT to every running command's group, SIGKILL after the grace period. */
+static void interrupt_all(void)
+{
+    for (struct local_op *op = live_ops; op; op = op->next_live) {
+        if (op->done) continue;
+        op->killed = 1;
+        signal_group(op, SIGINT);
+        uv_timer_start(&op->timer, on_timer, KILL_GRACE_MS, 0);
+    }
+}
+
+/* ---- starting a command ---- */
+
+static int shell_builtin(const char *w, size_t n)
+{
+    /* dash's builtins (and keywords); true/false behave the same as /bin/true and /bin/false. */
+    static const char *const names[] = {
+        ".", ":", "[", "alias", "bg", "break", "cd", "chdir", "command", "continue", "echo",
+        "eval", "exec", "exit", "export", "fc", "fg", "getopts", "hash", "jobs", "kill",
+        "local", "printf", "pwd", "read", "readonly", "return", "set", "shift", "test", "times",
+        "trap", "type", "ulimit", "umask", "unalias", "unset", "wait", "if", "then", "else",
+        "elif", "fi", "for", "while", "until", "do", "done", "case", "esac", "in", "function",
+        NULL};
+    for (int i = 0; names[i]; i++)
+        if (strlen(names[i]) == n && memcmp(names[i], w, n) == 0) return 1;
+    return 0;
+}
+
+/* A command made only of plain words ("ls -l /tmp") runs the same with or without a shell;
+   exec it directly and save the shell's start-up. Returns argv (one malloc) or NULL. */
+static char **simple_argv(const char *cmd, const char *path_env, char **prog)
+{
+    size_t n = strlen(cmd);
+    if (n == 0 || n > 4096) return NULL;
+    int words = 0, in_word = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)cmd[i];
+        if (c == ' ') { in_word = 0; continue; }
+        if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') &&
+            !strchr("-_./,:+@%^", c) && !(c == '=' && words > 0))
+            return NULL;
+        if (!in_word) { words++; in_word = 1; }
+    }
+    const char *w0 = cmd + strspn(cmd, " ");
+    size_t w0len = strcspn(w0, " ");
+    if (shell_builtin(w0, w0len)) return NULL;
+
+    char *found = NULL;
+    if (memchr(w0, '/', w0len)) {
+        found = strndup(w0, w0len);
+    } else {
+        const char *p = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
+        while (*p) {
+            size_t dl = strcspn(p, ":");
+            char *cand = malloc(dl + w0len + 2);
+            if (!cand) return NULL;
+            memcpy(cand, dl ? p : ".", dl ? dl : 1);
+            size_t off = dl ? dl : 1;
+            cand[off] = '/';
+            memcpy(cand + off + 1, w0, w0len);
+            cand[off + 1 + w0len] = 0;
+            if (access(cand, X_OK) == 0) { found = cand; break; }
+            free(cand);
+            p += dl;
+            if (*p == ':') p++;
+        }
+    }
+    if (!found || access(found, X_OK) != 0) { free(found); return NULL; }
+
+    char **argv = malloc((size_t)(words + 1) * sizeof *argv + n + 1);
+    if (!argv) { free(found); return NULL; }
+    char *copy = (char *)(argv + words + 1);
+    memcpy(copy, cmd, n + 1);
+    int k = 0;
+    for (char *tok = strtok(copy, " "); tok; tok = strtok(NULL, " ")) argv[k++] = tok;
+    argv[k] = NULL;
+    *prog = found;
+    return argv;
+}
+
+/* Builds envp from environ with the table at idx layered over it (NULL when no overrides). */
+static char **build_env(lua_State *L, int idx, const char **path_out)
+{
+    if (lua_isnoneornil(L, idx)) return NULL;
+    size_t n = 0;
+    while (environ[n]) n++;
+    size_t extra = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { extra++; lua_pop(L, 1); }
+    char **env = lua_newuserdatauv(L, (n + extra + 1) * sizeof *env, 0);   /* GC'd with the call */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(environ[i], '=');
+        if (eq) {
+            lua_pushlstring(L, environ[i], (size_t)(eq - environ[i]));
+            lua_rawget(L, idx);
+            int overridden = !lua_isnil(L, -1);
+            lua_pop(L, 1);
+            if (overridden) continue;
+        }
+        env[k++] = environ[i];
+    }
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        const char *key = luaL_checkstring(L, -2);
+        if (lua_toboolean(L, -1) == 0 && !lua_isstring(L, -1)) { lua_pop(L, 1); continue; }  /* env{X=false} unsets */
+        const char *val = luaL_checkstring(L, -1);
+        lua_pushfstring(L, "%s=%s", key, val);
+        env[k++] = (char *)lua_tostring(L, -1);
+        if (strcmp(key, "PATH") == 0) *path_out = val;
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, env[k - 1]);  /* keep the string alive for the spawn */
+        lua_pop(L, 2);
+    }
+    env[k] = NULL;
+    return env;
+}
+
+static void release_env_strings(lua_State *L, char **env)
+{
+    if (!env) return;
+    for (size_t i = 0; env[i]; i++) {
+        lua_pushnil(L);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, env[i]);
+    }
+}
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static int start_poll(struct local_op *op, uv_poll_t *h, int fd, int events, uv_poll_cb cb)
+{
+    int r = uv_poll_init(sched_loop(), h, fd);
+    if (r) return r;
+    h->data = op;
+    op->open_handles++;
+    return uv_poll_start(h, events, cb);
+}
+
+static int opt_field(lua_State *L, int opts, const char *name)
+{
+    if (lua_type(L, opts) != LUA_TTABLE) { lua_pushnil(L); return LUA_TNIL; }
+    return lua_getfield(L, opts, name);
+}
+
+int local_lua_spawn(lua_State *L)
+{
+    const char *cmd = luaL_checkstring(L, 1);
+    int opts = 2;
+    struct local_op **ud = lua_newuserdatauv(L, sizeof *ud, 0);
+    *ud = NULL;
+    luaL_setmetatable(L, OP_MT);
+    int ud_idx = lua_gettop(L);
+
+    struct local_op *op = calloc(1, sizeof *op);
+    if (!op) return luaL_error(L, "out of memory");
+    op->fd_exit = op->fd_out = op->fd_err = op->fd_in = -1;
+    op->lua_owned = 1;
+    *ud = op;
+
+    const char *cwd = NULL, *path_env = getenv("PATH");
+    if (opt_field(L, opts, "cwd") == LUA_TSTRING) cwd = lua_tostring(L, -1);
+    int cwd_idx = lua_gettop(L);
+    opt_field(L, opts, "env");
+    int env_tbl = lua_gettop(L);
+    char **env = lua_istable(L, env_tbl) ? build_env(L, env_tbl, &path_env) : NULL;
+    size_t in_len = 0;
+    const char *in = NULL;
+    if (opt_field(L, opts, "stdin") == LUA_TSTRING) in = lua_tolstring(L, -1, &in_len);
+    lua_pop(L, 1);
+    lua_Number timeout = 0;
+    if (opt_field(L, opts, "timeout") == LUA_TNUMBER) timeout = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    opt_field(L, opts, "stream");
+    op->stream = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    opt_field(L, opts, "echo");
+    op->echo = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (op->echo) {
+        if (opt_field(L, opts, "prefix") == LUA_TSTRING) op->prefix = strdup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+        opt_field(L, opts, "color");
+        int color = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        op->echo_out = (struct out_stream){.fd = 1, .prefix = op->prefix};
+        op->echo_err = (struct out_stream){.fd = 2, .prefix = op->prefix, .color = color && op->prefix};
+    }
+
+    int p_out[2] = {-1, -1}, p_err[2] = {-1, -1}, p_in[2] = {-1, -1};
+    int err = 0;
+    const char *what = "pipe";
+    if (pipe2(p_out, O_CLOEXEC) || pipe2(p_err, O_CLOEXEC) || (in && pipe2(p_in, O_CLOEXEC))) {
+        err = errno;
+        goto out;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    if (in) posix_spawn_file_actions_adddup2(&fa, p_in[0], 0);
+    else posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, p_out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, p_err[1], 2);
+    if (cwd) posix_spawn_file_actions_addchdir_np(&fa, cwd);
+    sigset_t none, dfl;
+    sigemptyset(&none);
+    sigemptyset(&dfl);
+    sigaddset(&dfl, SIGPIPE);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &dfl);
+
+    char *prog = NULL;
+    char **argv = simple_argv(cmd, path_env, &prog);
+    op->t_start = uv_hrtime();
+    if (argv) {
+        err = posix_spawn(&op->pid, prog, &fa, &attr, argv, env ? env : environ);
+        free(argv);
+        free(prog);
+        if (err) argv = NULL;          /* let the shell try, and report, as it would */
+    }
+    if (!argv) {
+        char *sh_argv[] = {"sh", "-c", (char *)cmd, NULL};
+        err = posix_spawn(&op->pid, "/bin/sh", &fa, &attr, sh_argv, env ? env : environ);
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    release_env_strings(L, env);
+    what = cwd ? "spawn (in the cd folder)" : "spawn";
+    if (err) goto out;
+
+    close(p_out[1]); p_out[1] = -1;
+    close(p_err[1]); p_err[1] = -1;
+    op->fd_out = p_out[0]; p_out[0] = -1;
+    op->fd_err = p_err[0]; p_err[0] = -1;
+    set_nonblock(op->fd_out);
+    set_nonblock(op->fd_err);
+    op->fd_exit = (int)syscall(SYS_pidfd_open, op->pid, 0);
+    if (op->fd_exit < 0) { err = errno; what = "pidfd_open"; signal_group(op, SIGKILL); waitpid(op->pid, NULL, 0); goto out; }
+
+    uv_timer_init(sched_loop(), &op->timer);
+    op->timer.data = op;
+    op->open_handles++;
+    start_poll(op, &op->poll_exit, op->fd_exit, UV_READABLE, on_exit_fd);
+    start_poll(op, &op->poll_out, op->fd_out, UV_READABLE, on_readable);
+    start_poll(op, &op->poll_err, op->fd_err, UV_READABLE, on_readable);
+    if (in) {
+        close(p_in[0]); p_in[0] = -1;
+        op->fd_in = p_in[1]; p_in[1] = -1;
+        set_nonblock(op->fd_in);
+        op->in_data = malloc(in_len ? in_len : 1);
+        memcpy(op->in_data, in, in_len);
+        op->in_len = in_len;
+        start_poll(op, &op->poll_in, op->fd_in, UV_WRITABLE, on_writable);
+    }
+    if (timeout > 0) uv_timer_start(&op->timer, on_timer, (uint64_t)(timeout * 1000.0 + 0.5), 0);
+    op->next_live = live_ops;
+    if (live_ops) live_ops->prev_live = op;
+    live_ops = op;
+    lua_settop(L, ud_idx);
+    return 1;
+
+out:
+    for (int i = 0; i < 2; i++) {
+        if (p_out[i] >= 0) close(p_out[i]);
+        if (p_err[i] >= 0) close(p_err[i]);
+        if (p_in[i] >= 0) close(p_in[i]);
+    }
+    (void)cwd_idx;
+    return luaL_error(L, "cannot start command (%s: %s): %s", what, strerror(err), cmd);
+}
+
+static struct local_op *check_op(lua_State *L)
+{
+    struct local_op **ud = luaL_checkudata(L, 1, OP_MT);
+    if (!*ud) luaL_error(L, "command object already released");
+    return *ud;
+}
+
+/* Returns the next event: a chunk (stream mode) or "done". */
+static int op_next_event(lua_State *L, struct local_op *op)
+{
+    if (op->chunks) {
+        struct chunk *c = op->chunks;
+        op->chunks = c->next;
+        if (!op->chunks) op->chunks_tail = NULL;
+        lua_pushstring(L, c->is_err ? "stderr" : "stdout");
+        lua_pushlstring(L, c->data, c->len);
+        free(c);
+        return 2;
+    }
+    if (op->done) { lua_pushliteral(L, "done"); return 1; }
+    return 0;
+}
+
+static int op_wait_k(lua_State *L, int status, lua_KContext ctx)
+{
+    struct local_op *op = check_op(L);
+    int n = op_next_event(L, op);
+    if (n) return n;
+    if (sched_interrupted) {       /* Ctrl-C: the child is being killed; wait for it, then raise */
+        if (op->done) sched_check_interrupt(L);
+    }
+    return sched_wait(L, &op->w, op_wait_k, 0);
+}
+
+static int op_wait(lua_State *L)
+{
+    return op_wait_k(L, LUA_OK, 0);
+}
+
+static int op_result(lua_State *L)
+{
+    struct local_op *op = check_op(L);
+    if (!op->done) return luaL_error(L, "command still running");
+    lua_createtable(L, 0, 8);
+    lua_pushlstring(L, op->out.data ? op->out.data : "", op->out.len);
+    lua_setfield(L, -2, "stdout");
+    lua_pushlstring(L, op->err.data ? op->err.data : "", op->err.len);
+    lua_setfield(L, -2, "stderr");
+    if (WIFEXITED(op->wstatus)) {
+        lua_pushinteger(L, WEXITSTATUS(op->wstatus));
+        lua_setfield(L, -2, "exitcode");
+    } else if (WIFSIGNALED(op->wstatus)) {
+        const char *name = local_signal_name(WTERMSIG(op->wstatus));
+        if (name) lua_pushstring(L, name); else lua_pushinteger(L, WTERMSIG(op->wstatus));
+        lua_setfield(L, -2, "signal");
+    }
+    lua_pushnumber(L, (double)(op->t_end - op->t_start) / 1e9);
+    lua_setfield(L, -2, "duration");
+    lua_pushboolean(L, op->timed_out);
+    lua_setfield(L, -2, "timed_out");
+    return 1;
+}
+
+static int op_kill(lua_State *L)
+{
+    struct local_op *op = check_op(L);
+    int sig = (int)luaL_optinteger(L, 2, SIGTERM);
+    if (!op->done) signal_group(op, sig);
+    return 0;
+}
+
+/* __gc and __close: a dropped op's child is killed; memory goes when libuv lets go. */
+static int op_gc(lua_State *L)
+{
+    struct local_op **ud = luaL_checkudata(L, 1, OP_MT);
+    struct local_op *op = *ud;
+    if (!op) return 0;
+    *ud = NULL;
+    op->lua_owned = 0;
+    op->w.thread = NULL;
+    op->stream = 0;
+    if (!op->done) {
+        op->killed = 1;
+        signal_group(op, SIGKILL);
+    } else if (op->open_handles == 0) {
+        op_free(op);
+    }
+    return 0;
+}
+
+void local_shutdown(void)
+{
+    while (live_ops) {
+        struct local_op *op = live_ops;
+        unlink_live(op);
+        if (!op->exited) {
+            signal_group(op, SIGKILL);
+            waitpid(op->pid, NULL, 0);
+            op->exited = 1;
+        }
+        op->done = 1;
+        op->w.thread = NULL;
+        int *fds[] = {&op->fd_exit, &op->fd_out, &op->fd_err, &op->fd_in};
+        uv_poll_t *polls[] = {&op->poll_exit, &op->poll_out, &op->poll_err, &op->poll_in};
+        for (int i = 0; i < 4; i++) {
+            if (*fds[i] < 0) continue;
+            close_handle(op, (uv_handle_t *)polls[i]);
+            close(*fds[i]);
+            *fds[i] = -1;
+        }
+        close_handle(op, (uv_handle_t *)&op->timer);
+    }
+}
+
+void local_init(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"wait", op_wait}, {"result", op_result}, {"kill", op_kill}, {NULL, NULL}};
+    luaL_newmetatable(L, OP_MT);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, op_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, op_gc);
+    lua_setfield(L, -2, "__close");
+    lua_pop(L, 1);
+    sched_on_interrupt(interrupt_all);
+    signal(SIGPIPE, SIG_IGN);
+}

@@ -1,0 +1,82 @@
+#include "lsshs.h"
+#include "scheduler.h"
+#include "local.h"
+#include "loader.h"
+#include "remote.h"
+#include "output.h"
+#include <lauxlib.h>
+#include <lualib.h>
+#include <unistd.h>
+
+static int core_state(lua_State *L)
+{
+    sched_push_state(L);
+    return 1;
+}
+
+static int core_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
+static int core_clock(lua_State *L)
+{
+    lua_pushnumber(L, (double)uv_hrtime() / 1e9);
+    return 1;
+}
+
+static int core_interrupted(lua_State *L)
+{
+    if (lua_isboolean(L, 1)) sched_interrupted = lua_toboolean(L, 1);
+    lua_pushboolean(L, sched_interrupted);
+    return 1;
+}
+
+/* core.write(fd, text): unbuffered, whole, so it never mixes with live command output. */
+static int core_write(lua_State *L)
+{
+    int fd = (int)luaL_checkinteger(L, 1);
+    size_t n;
+    const char *s = luaL_checklstring(L, 2, &n);
+    out_write_all(fd, s, n);
+    return 0;
+}
+
+void lsshs_open(lua_State *L, const struct sshs_options *opt)
+{
+    luaL_openlibs(L);
+    sched_init(L);
+    local_init(L);
+
+    static const luaL_Reg core[] = {
+        {"spawn", local_lua_spawn}, {"thread", sched_lua_thread}, {"sleep", sched_lua_sleep},
+        {"state", core_state}, {"isatty", core_isatty}, {"clock", core_clock},
+        {"interrupted", core_interrupted}, {"write", core_write},
+        {"loadfile", loader_lua_loadfile}, {"translate", loader_lua_translate},
+        {"embedded", loader_lua_embedded}, {"load", loader_lua_load},
+        {"traceback", sched_lua_traceback}, {"unobserved", sched_lua_unobserved}, {NULL, NULL}};
+    luaL_newlib(L, core);
+    int core_idx = lua_gettop(L);
+    remote_open(L, core_idx);
+
+    lua_createtable(L, 0, 8);
+    lua_pushboolean(L, opt->verbose); lua_setfield(L, -2, "verbose");
+    lua_pushboolean(L, opt->json); lua_setfield(L, -2, "json");
+    lua_pushboolean(L, opt->gather); lua_setfield(L, -2, "gather");
+    lua_pushinteger(L, opt->fanout_limit); lua_setfield(L, -2, "limit");
+    if (opt->hosts) { lua_pushstring(L, opt->hosts); lua_setfield(L, -2, "hosts"); }
+    if (opt->script) { lua_pushstring(L, opt->script); lua_setfield(L, -2, "script"); }
+    lua_setfield(L, core_idx, "options");
+
+    size_t len;
+    lua_pushcfunction(L, loader_lua_embedded);
+    lua_pushliteral(L, "_prelude");
+    lua_call(L, 1, 1);
+    const char *src = lua_tolstring(L, -1, &len);
+    if (!src) luaL_error(L, "the prelude is missing from this build");
+    if (luaL_loadbufferx(L, src, len, "=prelude", "t") != LUA_OK) lua_error(L);
+    lua_pushvalue(L, core_idx);
+    lua_call(L, 1, 0);
+    lua_settop(L, core_idx - 1);
+}

@@ -1,0 +1,227 @@
+/* sshs: command line, the Lua state, the main chunk run as a thread, the exit status. */
+#include "lsshs.h"
+#include "loader.h"
+#include "scheduler.h"
+#include "local.h"
+#include "remote.h"
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SSHS_VERSION "0.1.0"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
+
+struct args {
+    struct sshs_options opt;
+    const char *chunk;       /* -e */
+    int emit_lua, check_only, interactive;
+    int script_idx;          /* argv index of the script (or argc) */
+    int argc;
+    char **argv;
+};
+
+static void usage(FILE *f)
+{
+    fputs("usage: sshs [options] [script [args...]]\n"
+          "       sshs [options] -e 'chunk' [args...]\n"
+          "  -e CHUNK     run CHUNK (sugar allowed) instead of a script\n"
+          "  -H HOSTS     run the script once per host (web[01-20],db1  or @file)\n"
+          "  -f N         at most N hosts at once (default 64)\n"
+          "  -b           gather hosts whose output is identical (with -H)\n"
+          "  -i           enter the REPL after the script\n"
+          "  -v           echo each command and its output; tracebacks on errors\n"
+          "  --json       one JSON object per host outcome on stdout (with -H)\n"
+          "  --emit-lua   print the translated Lua and exit\n"
+          "  --check      parse only; report syntax errors\n"
+          "  --version, --help\n", f);
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->opt.fanout_limit = 64;
+    a->argc = argc;
+    a->argv = argv;
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *s = argv[i];
+        if (s[0] != '-' || strcmp(s, "-") == 0) break;
+        if (strcmp(s, "--") == 0) { i++; break; }
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) { usage(stdout); exit(EXIT_OK); }
+        if (strcmp(s, "--version") == 0) { printf("sshs %s (%s)\n", SSHS_VERSION, LUA_RELEASE); exit(EXIT_OK); }
+        if (strcmp(s, "--emit-lua") == 0) { a->emit_lua = 1; continue; }
+        if (strcmp(s, "--check") == 0) { a->check_only = 1; continue; }
+        if (strcmp(s, "--json") == 0) { a->opt.json = 1; continue; }
+        if (strcmp(s, "-v") == 0) { a->opt.verbose = 1; continue; }
+        if (strcmp(s, "-i") == 0) { a->interactive = 1; continue; }
+        if (strcmp(s, "-b") == 0) { a->opt.gather = 1; continue; }
+        if (strcmp(s, "-e") == 0 || strcmp(s, "-H") == 0 || strcmp(s, "-f") == 0) {
+            if (i + 1 >= argc) { fprintf(stderr, "sshs: %s needs an argument\n", s); return -1; }
+            const char *v = argv[++i];
+            if (s[1] == 'e') a->chunk = v;
+            else if (s[1] == 'H') a->opt.hosts = v;
+            else {
+                char *end;
+                long n = strtol(v, &end, 10);
+                if (*end || n < 1 || n > 100000) { fprintf(stderr, "sshs: -f needs a number from 1 to 100000, got '%s'\n", v); return -1; }
+                a->opt.fanout_limit = (int)n;
+            }
+            continue;
+        }
+        fprintf(stderr, "sshs: unknown option '%s'\n", s);
+        return -1;
+    }
+    a->script_idx = i;
+    if (!a->chunk && i < argc) a->opt.script = argv[i];
+    return 0;
+}
+
+/* Loads the script, the -e chunk or stdin. Pushes the function or an error message. */
+static int load_main(lua_State *L, struct args *a)
+{
+    if (a->chunk) return loader_loadbuffer(L, a->chunk, strlen(a->chunk), "=(command line)", 1);
+    if (a->opt.script && strcmp(a->opt.script, "-") != 0) return loader_loadfile(L, a->opt.script);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    char tmp[4096];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, stdin)) > 0) luaL_addlstring(&b, tmp, n);
+    luaL_pushresult(&b);
+    size_t len;
+    const char *src = lua_tolstring(L, -1, &len);
+    int status = loader_loadbuffer(L, src, len, "=stdin", 1);
+    lua_remove(L, -2);
+    return status;
+}
+
+/* --emit-lua: prints the translation (the sugar only, no Lua syntax check). */
+static int emit_lua(lua_State *L, struct args *a)
+{
+    lua_getglobal(L, "_SSHS");
+    lua_getfield(L, -1, "read_source");
+    lua_pushstring(L, a->chunk ? NULL : a->opt.script);
+    lua_pushstring(L, a->chunk);
+    lua_call(L, 2, 3);
+    if (lua_isnil(L, -3)) {
+        fprintf(stderr, "sshs: %s\n", lua_tostring(L, -1));
+        return EXIT_FAIL;
+    }
+    size_t n;
+    const char *s = lua_tolstring(L, -3, &n);
+    fwrite(s, 1, n, stdout);
+    return EXIT_OK;
+}
+
+/* The message an uncaught error shows: its text, plus tracebacks with -v / SSHS_TRACEBACK. */
+static void report_error(lua_State *L, int verbose, const char *what)
+{
+    int err = lua_gettop(L);
+    lua_getglobal(L, "_SSHS");
+    lua_getfield(L, -1, "error_text");
+    lua_pushvalue(L, err);
+    lua_pushboolean(L, verbose);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK || !lua_isstring(L, -1)) {
+        lua_settop(L, err);
+        fprintf(stderr, "sshs: %s\n", luaL_tolstring(L, err, NULL));
+    } else {
+        fprintf(stderr, "%s%s\n", what, lua_tostring(L, -1));
+    }
+    lua_settop(L, err - 1);
+}
+
+static int pmain(lua_State *L)
+{
+    struct args *a = lua_touserdata(L, 1);
+    int *exit_status = lua_touserdata(L, 2);
+    int verbose = a->opt.verbose || (getenv("SSHS_TRACEBACK") && *getenv("SSHS_TRACEBACK") != '0');
+
+    lsshs_open(L, &a->opt);
+
+    if (!a->chunk && !a->opt.script && isatty(0)) {
+        fprintf(stderr, "sshs: the interactive REPL is not part of this build yet; "
+                        "run a script, pipe one on stdin, or use -e\n");
+        *exit_status = EXIT_USAGE;
+        return 0;
+    }
+    if (a->emit_lua) { *exit_status = emit_lua(L, a); return 0; }
+
+    /* arg: as lua.c builds it: arg[0] the script, arg[1..] its arguments. */
+    int first = a->chunk ? a->script_idx : a->script_idx + 1;
+    lua_createtable(L, a->argc, 1);
+    for (int i = 0; i < a->argc; i++) {
+        lua_pushstring(L, a->argv[i]);
+        lua_rawseti(L, -2, i - first + 1);
+    }
+    if (a->chunk) { lua_pushstring(L, "-e"); lua_rawseti(L, -2, 0); }
+    lua_setglobal(L, "arg");
+
+    if (load_main(L, a) != LUA_OK) {
+        fprintf(stderr, "sshs: %s\n", lua_tostring(L, -1));
+        *exit_status = EXIT_FAIL;
+        return 0;
+    }
+    if (a->check_only) { *exit_status = EXIT_OK; return 0; }
+
+    /* Hand the chunk to the runtime: it runs it as the main thread (once, or once per host). */
+    lua_getglobal(L, "_SSHS");
+    lua_getfield(L, -1, "start_main");
+    lua_pushvalue(L, -3);
+    int nargs = 0;
+    for (int i = first; i < a->argc; i++, nargs++) lua_pushstring(L, a->argv[i]);
+    lua_call(L, 1 + nargs, 1);          /* pushes the main thread's handle */
+    sched_set_main(L);
+
+    int unobserved = sched_run(L);
+    if (sched_main_error(L)) {
+        if (!sched_interrupted) report_error(L, verbose, "");
+        *exit_status = sched_interrupted ? EXIT_INTERRUPTED : EXIT_FAIL;
+    } else if (sched_interrupted) {
+        *exit_status = EXIT_INTERRUPTED;
+    } else {
+        lua_getglobal(L, "_SSHS");
+        lua_getfield(L, -1, "exit_status");
+        lua_call(L, 0, 1);
+        *exit_status = (int)luaL_optinteger(L, -1, EXIT_OK);
+        if (unobserved) {
+            lua_getfield(L, -2, "report_unobserved");
+            lua_pushboolean(L, verbose);
+            lua_call(L, 1, 0);
+            if (*exit_status == EXIT_OK) *exit_status = EXIT_FAIL;
+        }
+    }
+    if (sched_interrupted) fputs("sshs: interrupted\n", stderr);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a;
+    if (parse_args(argc, argv, &a) != 0) { usage(stderr); return EXIT_USAGE; }
+    if (a.interactive) {
+        fprintf(stderr, "sshs: -i (the REPL) is not part of this build yet\n");
+        return EXIT_USAGE;
+    }
+    lua_State *L = luaL_newstate();
+    if (!L) { fputs("sshs: cannot create the Lua state (out of memory)\n", stderr); return EXIT_FAIL; }
+    int exit_status = EXIT_OK;
+    lua_pushcfunction(L, pmain);
+    lua_pushlightuserdata(L, &a);
+    lua_pushlightuserdata(L, &exit_status);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+        fprintf(stderr, "sshs: %s\n", luaL_tolstring(L, -1, NULL));
+        exit_status = EXIT_FAIL;
+    }
+    fflush(stdout);
+    /* Teardown: no child outlives us, and every libuv handle is closed before the loop. */
+    local_shutdown();
+    remote_shutdown();
+    sched_shutdown();
+    lua_close(L);
+    uv_run(sched_loop(), UV_RUN_DEFAULT);
+    uv_loop_close(sched_loop());
+    return exit_status;
+}

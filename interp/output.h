@@ -1,0 +1,21 @@
+/* Live output of commands: whole lines only, each with an optional "host: " prefix, so the
+   output of concurrent threads never interleaves inside a line. */
+#ifndef SSHS_OUTPUT_H
+#define SSHS_OUTPUT_H
+#include "buf.h"
+
+struct out_stream {
+    int fd;               /* 1 or 2 */
+    const char *prefix;   /* "web1: " or NULL; owned by the caller */
+    int color;            /* colour the prefix (stderr on a terminal) */
+    struct buf partial;   /* an incomplete last line waiting for its newline */
+};
+
+/* Writes every complete line of data (with the partial one kept from before); keeps the rest. */
+void out_write(struct out_stream *s, const char *data, size_t len);
+/* Writes what is left of an unfinished line (a newline is added when lines are prefixed). */
+void out_flush(struct out_stream *s);
+/* Writes all of p to fd, retrying on EINTR/EAGAIN; output errors are ignored (a closed stdout). */
+void out_write_all(int fd, const char *p, size_t n);
+
+#endif

@@ -1,0 +1,482 @@
+/* Threads as coroutines on one libuv loop. The rules (DESIGN.md): a callback never resumes,
+   it only queues; sched_run() is the one place that calls lua_resume, so resumes never nest. */
+#include "scheduler.h"
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+enum thread_state { T_READY, T_RUNNING, T_PARKED, T_DONE, T_FAILED };
+
+struct sched_thread {
+    lua_State *co;
+    enum thread_state state;
+    int id;
+    int self_ref;                     /* keeps the handle alive until it finishes */
+    int nargs;                        /* values to pass to the next lua_resume */
+    struct sched_waiter *parked_on;   /* what it waits on, while T_PARKED */
+    struct sched_waiter self_wait;    /* used for join */
+    struct sched_thread *joiners;     /* threads parked in join() on this one */
+    struct sched_thread *next_joiner;
+    struct sched_thread *joining;     /* the thread this one waits to join */
+    struct sched_thread *next_ready;
+    struct sched_thread *prev_live, *next_live;
+};
+
+#define THREAD_MT   "sshs.thread"
+#define REG_BY_CO   "sshs.threads"      /* [lightuserdata co] = handle, while alive */
+#define REG_MAIN    "sshs.main"         /* the main chunk's handle */
+#define REG_UNSEEN  "sshs.unobserved"   /* [handle] = true: failed, nobody joined yet */
+#define REG_TRACES  "sshs.tracebacks"   /* [error value] = traceback of the thread it ended */
+enum { UV_CO = 1, UV_STATE, UV_RESULT, UV_NUSER = 3 };
+
+static uv_loop_t *loop;
+static struct sched_thread *ready_head, *ready_tail;
+static struct sched_thread *live_head;
+static int live_count, next_id;
+static int deadlocked;
+volatile int sched_interrupted;
+
+#define MAX_INTERRUPT_HOOKS 8
+static void (*interrupt_hooks[MAX_INTERRUPT_HOOKS])(void);
+static int n_interrupt_hooks;
+static uv_signal_t sigint_handle;
+
+uv_loop_t *sched_loop(void) { return loop; }
+
+static void enqueue(struct sched_thread *t)
+{
+    t->state = T_READY;
+    t->next_ready = NULL;
+    if (ready_tail) ready_tail->next_ready = t; else ready_head = t;
+    ready_tail = t;
+}
+
+void sched_wake(struct sched_waiter *w)
+{
+    struct sched_thread *t = w->thread;
+    if (!t || t->state != T_PARKED || t->parked_on != w) return;  /* raced with a timeout or Ctrl-C */
+    w->thread = NULL;
+    t->parked_on = NULL;
+    enqueue(t);
+}
+
+/* Wakes every parked thread; their continuations see the flag and raise. */
+static void wake_all_parked(void)
+{
+    for (struct sched_thread *t = live_head; t; t = t->next_live)
+        if (t->state == T_PARKED && t->parked_on) sched_wake(t->parked_on);
+}
+
+void sched_on_interrupt(void (*fn)(void))
+{
+    if (n_interrupt_hooks < MAX_INTERRUPT_HOOKS) interrupt_hooks[n_interrupt_hooks++] = fn;
+}
+
+static void on_sigint(uv_signal_t *h, int signum)
+{
+    sched_interrupted = 1;
+    for (int i = 0; i < n_interrupt_hooks; i++) interrupt_hooks[i]();
+    wake_all_parked();
+}
+
+void sched_check_interrupt(lua_State *L)
+{
+    if (sched_interrupted) luaL_error(L, "interrupted");
+    if (deadlocked) luaL_error(L, "deadlock: every thread is waiting and nothing can wake them");
+}
+
+static struct sched_thread *thread_of(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, REG_BY_CO);
+    lua_rawgetp(L, -1, L);
+    struct sched_thread *t = lua_touserdata(L, -1);
+    lua_pop(L, 2);
+    return t;
+}
+
+int sched_wait(lua_State *L, struct sched_waiter *w, lua_KFunction k, lua_KContext ctx)
+{
+    struct sched_thread *t = thread_of(L);
+    if (!t || t->state != T_RUNNING)
+        return luaL_error(L, "cannot wait here: commands, sleep and join must run in a thread "
+                             "(a coroutine made with thread(), not coroutine.create)");
+    w->thread = t;
+    t->parked_on = w;
+    t->state = T_PARKED;
+    return lua_yieldk(L, 0, ctx, k);
+}
+
+void sched_push_state(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, REG_BY_CO);
+    lua_rawgetp(L, -1, L);
+    if (lua_isnil(L, -1)) {            /* not a thread (e.g. REPL helpers): use main's */
+        lua_pop(L, 1);
+        lua_getfield(L, LUA_REGISTRYINDEX, REG_MAIN);
+    }
+    if (lua_isnil(L, -1)) lua_pushnil(L);   /* before the main thread exists: no state */
+    else lua_getiuservalue(L, -1, UV_STATE);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+}
+
+void sched_spawn(lua_State *L, int fn_idx, int nargs, int state_idx)
+{
+    fn_idx = lua_absindex(L, fn_idx);
+    if (state_idx) state_idx = lua_absindex(L, state_idx);
+    struct sched_thread *t = lua_newuserdatauv(L, sizeof *t, UV_NUSER);
+    memset(t, 0, sizeof *t);
+    t->self_ref = LUA_NOREF;
+    luaL_setmetatable(L, THREAD_MT);
+    int h = lua_gettop(L);
+
+    t->co = lua_newthread(L);
+    lua_setiuservalue(L, h, UV_CO);
+    if (state_idx) lua_pushvalue(L, state_idx); else lua_newtable(L);
+    lua_setiuservalue(L, h, UV_STATE);
+
+    for (int i = 0; i <= nargs; i++) lua_pushvalue(L, fn_idx + i);
+    lua_xmove(L, t->co, nargs + 1);
+    t->nargs = nargs;
+    t->id = next_id++;
+
+    lua_getfield(L, LUA_REGISTRYINDEX, REG_BY_CO);
+    lua_pushvalue(L, h);
+    lua_rawsetp(L, -2, t->co);
+    lua_pop(L, 1);
+    lua_pushvalue(L, h);
+    t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    t->next_live = live_head;
+    if (live_head) live_head->prev_live = t;
+    live_head = t;
+    live_count++;
+    enqueue(t);
+}
+
+/* Pushes a handle's error value with its traceback recorded, for -v and SSHS_TRACEBACK. */
+static void record_traceback(lua_State *L, lua_State *co, int err_idx)
+{
+    const char *msg = lua_tostring(co, -1);
+    luaL_traceback(L, co, msg ? NULL : "(error object is not a string)", 0);
+    lua_getfield(L, LUA_REGISTRYINDEX, REG_TRACES);
+    lua_pushvalue(L, err_idx);
+    lua_pushvalue(L, -3);
+    lua_rawset(L, -3);
+    lua_pop(L, 2);
+}
+
+static void unlink_live(struct sched_thread *t)
+{
+    if (t->prev_live) t->prev_live->next_live = t->next_live; else live_head = t->next_live;
+    if (t->next_live) t->next_live->prev_live = t->prev_live;
+    t->prev_live = t->next_live = NULL;
+    live_count--;
+}
+
+/* The thread returned or raised: keep its results (or error) on the handle, run its <close>
+   variables, wake joiners and let the handle be collected once nobody holds it. */
+static void finish(lua_State *L, struct sched_thread *t, int status, int nres)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);
+    int h = lua_gettop(L);
+    if (status == LUA_OK) {
+        lua_xmove(t->co, L, nres);
+        lua_createtable(L, nres, 1);
+        lua_insert(L, -(nres + 1));
+        for (int i = nres; i >= 1; i--) lua_rawseti(L, -(i + 1), i);  /* pops the top value */
+        lua_pushinteger(L, nres);
+        lua_setfield(L, -2, "n");
+        t->state = T_DONE;
+    } else {
+        lua_xmove(t->co, L, 1);              /* the error value */
+        int e = lua_gettop(L);
+        lua_pushvalue(L, e);
+        lua_xmove(L, t->co, 1);
+        record_traceback(L, t->co, e);
+        lua_settop(L, e);
+        /* lua_resetthread closes pending to-be-closed variables (their `with` blocks). */
+        if (lua_resetthread(t->co) != LUA_OK) {
+            lua_xmove(t->co, L, 1);          /* a __close raised: that error wins */
+            lua_replace(L, e);
+        }
+        lua_newtable(L);
+        lua_pushvalue(L, e);
+        lua_setfield(L, -2, "error");
+        lua_remove(L, e);
+        t->state = T_FAILED;
+        if (!t->joiners) {
+            lua_getfield(L, LUA_REGISTRYINDEX, REG_UNSEEN);
+            lua_pushvalue(L, h);
+            lua_pushboolean(L, 1);
+            lua_rawset(L, -3);
+            lua_pop(L, 1);
+        }
+    }
+    lua_setiuservalue(L, h, UV_RESULT);
+
+    lua_getfield(L, LUA_REGISTRYINDEX, REG_BY_CO);
+    lua_pushnil(L);
+    lua_rawsetp(L, -2, t->co);
+    lua_pop(L, 2);
+    luaL_unref(L, LUA_REGISTRYINDEX, t->self_ref);
+    t->self_ref = LUA_NOREF;
+    unlink_live(t);
+
+    for (struct sched_thread *j = t->joiners; j; j = j->next_joiner) sched_wake(&j->self_wait);
+}
+
+static void resume(lua_State *L, struct sched_thread *t)
+{
+    int nres = 0, nargs = t->nargs;
+    t->nargs = 0;
+    t->state = T_RUNNING;
+    int status = lua_resume(t->co, L, nargs, &nres);
+    if (status == LUA_YIELD) {
+        lua_pop(t->co, nres);
+        if (t->state == T_RUNNING) enqueue(t);   /* a bare coroutine.yield(): let others run */
+        return;
+    }
+    finish(L, t, status, nres);
+}
+
+static int main_finished(lua_State *L, int *failed)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, REG_MAIN);
+    struct sched_thread *m = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    *failed = m && m->state == T_FAILED;
+    return !m || m->state == T_DONE || m->state == T_FAILED;
+}
+
+int sched_run(lua_State *L)
+{
+    int main_failed = 0;
+    for (;;) {
+        while (ready_head) {
+            struct sched_thread *t = ready_head;
+            ready_head = t->next_ready;
+            if (!ready_head) ready_tail = NULL;
+            resume(L, t);
+        }
+        if (main_finished(L, &main_failed) && main_failed) break;   /* the script failed: stop */
+        if (live_count == 0) break;
+        if (!uv_loop_alive(loop)) {
+            /* Everyone is parked on something no event can complete (a join cycle). */
+            deadlocked = 1;
+            wake_all_parked();
+            continue;
+        }
+        uv_run(loop, UV_RUN_ONCE);
+    }
+    /* Count failures nobody joined; the caller reports them. */
+    lua_getfield(L, LUA_REGISTRYINDEX, REG_UNSEEN);
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) { lua_pop(L, 1); n++; }
+    lua_pop(L, 1);
+    return n;
+}
+
+void sched_set_main(lua_State *L)
+{
+    lua_setfield(L, LUA_REGISTRYINDEX, REG_MAIN);
+}
+
+int sched_main_error(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, REG_MAIN);
+    struct sched_thread *m = lua_touserdata(L, -1);
+    if (!m || m->state != T_FAILED) { lua_pop(L, 1); return 0; }
+    lua_getiuservalue(L, -1, UV_RESULT);
+    lua_getfield(L, -1, "error");
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    return 1;
+}
+
+/* ---- Lua side: thread(fn, ...), h:join(), h:status(), sleep(s) ---- */
+
+int sched_lua_thread(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    int nargs = lua_gettop(L) - 1;
+    /* The new thread's state starts as a copy made by the runtime (session stack, contexts). */
+    lua_getglobal(L, "_SSHS");
+    lua_getfield(L, -1, "inherit_state");
+    lua_remove(L, -2);
+    sched_push_state(L);
+    lua_call(L, 1, 1);
+    int st = lua_gettop(L);
+    sched_spawn(L, 1, nargs, st);
+    return 1;
+}
+
+static void push_outcome(lua_State *L, struct sched_thread *t, int h)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, REG_UNSEEN);
+    lua_pushvalue(L, h);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    lua_getiuservalue(L, h, UV_RESULT);
+}
+
+static int deliver(lua_State *L, struct sched_thread *t)
+{
+    push_outcome(L, t, 1);
+    if (t->state == T_FAILED) {
+        lua_getfield(L, -1, "error");
+        return lua_error(L);
+    }
+    lua_getfield(L, -1, "n");
+    int n = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    luaL_checkstack(L, n, "too many results");
+    for (int i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
+    return n;
+}
+
+static int join_k(lua_State *L, int status, lua_KContext ctx)
+{
+    struct sched_thread *t = luaL_checkudata(L, 1, THREAD_MT);
+    struct sched_thread *me = thread_of(L);
+    if (me && me->joining == t) {           /* leave t's joiner list, however we were woken */
+        for (struct sched_thread **p = &t->joiners; *p; p = &(*p)->next_joiner)
+            if (*p == me) { *p = me->next_joiner; break; }
+        me->joining = NULL;
+    }
+    if (t->state != T_DONE && t->state != T_FAILED) sched_check_interrupt(L);
+    return deliver(L, t);
+}
+
+static int thread_join(lua_State *L)
+{
+    struct sched_thread *t = luaL_checkudata(L, 1, THREAD_MT);
+    if (t->state == T_DONE || t->state == T_FAILED) return deliver(L, t);
+    struct sched_thread *me = thread_of(L);
+    if (me == t) return luaL_error(L, "a thread cannot join itself");
+    if (!me) return luaL_error(L, "join must be called from a thread");
+    me->joining = t;
+    me->next_joiner = t->joiners;
+    t->joiners = me;
+    return sched_wait(L, &me->self_wait, join_k, 0);
+}
+
+static int thread_status(lua_State *L)
+{
+    static const char *names[] = {"ready", "running", "waiting", "done", "failed"};
+    struct sched_thread *t = luaL_checkudata(L, 1, THREAD_MT);
+    lua_pushstring(L, names[t->state]);
+    return 1;
+}
+
+static int thread_tostring(lua_State *L)
+{
+    struct sched_thread *t = luaL_checkudata(L, 1, THREAD_MT);
+    lua_pushfstring(L, "thread %d", t->id);
+    return 1;
+}
+
+struct sleeper {
+    uv_timer_t timer;
+    struct sched_waiter w;
+    struct sleeper *prev, *next;   /* pending sleeps, closed at shutdown */
+};
+static struct sleeper *sleepers;
+
+static void sleeper_closed(uv_handle_t *h) { free(h->data); }
+
+static void sleeper_fired(uv_timer_t *timer)
+{
+    struct sleeper *s = timer->data;
+    if (s->prev) s->prev->next = s->next; else sleepers = s->next;
+    if (s->next) s->next->prev = s->prev;
+    sched_wake(&s->w);
+    uv_close((uv_handle_t *)&s->timer, sleeper_closed);
+}
+
+void sched_shutdown(void)
+{
+    while (sleepers) {
+        struct sleeper *s = sleepers;
+        sleepers = s->next;
+        uv_close((uv_handle_t *)&s->timer, sleeper_closed);
+    }
+    if (!uv_is_closing((uv_handle_t *)&sigint_handle)) uv_close((uv_handle_t *)&sigint_handle, NULL);
+}
+
+static int sleep_k(lua_State *L, int status, lua_KContext ctx)
+{
+    sched_check_interrupt(L);
+    return 0;
+}
+
+int sched_lua_sleep(lua_State *L)
+{
+    int isnum;
+    lua_Number s = lua_tonumberx(L, 1, &isnum);
+    if (!isnum) return luaL_error(L, "sleep: expected a number of seconds, got %s", luaL_typename(L, 1));
+    if (s < 0 || s != s) return luaL_error(L, "sleep: seconds must be >= 0, got %f", (double)s);
+    if (s > 1e9) s = 1e9;
+    struct sleeper *sl = malloc(sizeof *sl);
+    if (!sl) return luaL_error(L, "sleep: out of memory");
+    sl->w.thread = NULL;
+    sl->prev = NULL;
+    sl->next = sleepers;
+    if (sleepers) sleepers->prev = sl;
+    sleepers = sl;
+    uv_timer_init(loop, &sl->timer);
+    sl->timer.data = sl;
+    uv_timer_start(&sl->timer, sleeper_fired, (uint64_t)llround(s * 1000.0), 0);
+    return sched_wait(L, &sl->w, sleep_k, 0);
+}
+
+/* core.traceback(err) -> the traceback of the thread that err ended, or nil. */
+int sched_lua_traceback(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, REG_TRACES);
+    lua_pushvalue(L, 1);
+    lua_rawget(L, -2);
+    return 1;
+}
+
+/* core.unobserved() -> the errors of failed threads nobody joined. */
+int sched_lua_unobserved(lua_State *L)
+{
+    lua_newtable(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, REG_UNSEEN);
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pop(L, 1);
+        lua_getiuservalue(L, -1, UV_RESULT);
+        lua_getfield(L, -1, "error");
+        lua_rawseti(L, -5, ++n);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return 1;
+}
+
+void sched_init(lua_State *L)
+{
+    loop = uv_default_loop();
+    uv_signal_init(loop, &sigint_handle);
+    uv_signal_start(&sigint_handle, on_sigint, SIGINT);
+    uv_unref((uv_handle_t *)&sigint_handle);
+
+    lua_newtable(L); lua_setfield(L, LUA_REGISTRYINDEX, REG_BY_CO);
+    lua_newtable(L); lua_setfield(L, LUA_REGISTRYINDEX, REG_UNSEEN);
+    lua_newtable(L); lua_setfield(L, LUA_REGISTRYINDEX, REG_TRACES);
+
+    static const luaL_Reg methods[] = {
+        {"join", thread_join}, {"status", thread_status}, {NULL, NULL}};
+    luaL_newmetatable(L, THREAD_MT);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, thread_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+}

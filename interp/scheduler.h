@@ -1,0 +1,60 @@
+/* Threads are Lua coroutines on one event loop; this is the only place that resumes one. */
+#ifndef SSHS_SCHED_H
+#define SSHS_SCHED_H
+#include <lua.h>
+#include <uv.h>
+
+struct sched_thread;
+
+/* Something a thread waits on. An operation embeds one; its callback calls sched_wake(). */
+struct sched_waiter {
+    struct sched_thread *thread; /* who is parked here, NULL when nobody */
+};
+
+uv_loop_t *sched_loop(void);
+
+/* Creates the scheduler's registry tables and the `thread` metatable. */
+void sched_init(lua_State *L);
+
+/* Starts fn (at stack index fn_idx, with nargs arguments after it) as a new thread and
+   pushes its handle. `state` (a table at state_idx, or 0 for a new one) becomes the thread's
+   state table (session stack, contexts, last result) as seen through sched_push_state(). */
+void sched_spawn(lua_State *L, int fn_idx, int nargs, int state_idx);
+
+/* Pushes the state table of the thread running L (the main thread's when L is not a thread). */
+void sched_push_state(lua_State *L);
+
+/* Parks the running thread on w and yields; k is called when it is woken (lua_yieldk rules).
+   Must be the last thing a C function does: `return sched_wait(L, w, k, ctx);` */
+int sched_wait(lua_State *L, struct sched_waiter *w, lua_KFunction k, lua_KContext ctx);
+
+/* Queues the thread parked on w, if any, to be resumed. Safe to call from any loop callback. */
+void sched_wake(struct sched_waiter *w);
+
+/* Runs ready threads and the event loop until every thread has finished.
+   Returns the number of threads that ended with an error nobody joined. */
+int sched_run(lua_State *L);
+
+/* Ctrl-C: set by the SIGINT handler; waiters raise "interrupted" when they wake. */
+extern volatile int sched_interrupted;
+/* Raises "interrupted" if Ctrl-C was pressed. Call from continuation functions. */
+void sched_check_interrupt(lua_State *L);
+/* Registers a function run on Ctrl-C (kills children, closes channels). */
+void sched_on_interrupt(void (*fn)(void));
+
+/* Closes the scheduler's own handles (pending sleeps, the SIGINT watcher) at exit. */
+void sched_shutdown(void);
+
+/* Lua: thread(fn, ...), sleep(s), and the handle methods. */
+int sched_lua_thread(lua_State *L);
+int sched_lua_sleep(lua_State *L);
+int sched_lua_traceback(lua_State *L);
+int sched_lua_unobserved(lua_State *L);
+
+/* Pops a handle from sched_spawn and makes it the main thread (its failure ends the run). */
+void sched_set_main(lua_State *L);
+
+/* The main chunk's error, if it failed: the error value is pushed and 1 returned; else 0. */
+int sched_main_error(lua_State *L);
+
+#endif

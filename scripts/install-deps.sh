@@ -1,0 +1,16 @@
+#!/bin/sh
+# Installs the Debian 12 packages sshs builds, tests and benchmarks with; quiet when all are present.
+set -e
+PKGS="build-essential pkg-config liblua5.4-dev lua5.4 lua-cjson libssh2-1-dev libssl-dev libuv1-dev
+      libreadline-dev openssh-server openssh-client time hyperfine procps psmisc python3
+      pdsh clustershell pssh python3-paramiko"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "install-deps: installing$missing"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null

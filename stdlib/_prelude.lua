@@ -1,0 +1,473 @@
+-- The Lua half of the sshs runtime, compiled into the binary and run once at start-up.
+-- It defines _SSHS (what the translated sugar calls: run/cap/sub/test/last/q/with), result
+-- objects, command failures, the per-thread session stack and context blocks, and `require`
+-- for .sshs files. C primitives arrive as `core` (interp/lsshs.c).
+local core = ...
+local S = {}
+_SSHS = S
+local options = core.options
+local concat, type, setmetatable, getmetatable, error = table.concat, type, setmetatable, getmetatable, error
+
+-- Frames of the runtime itself are skipped when an error names "file:line".
+local function internal(source)
+  return source == "=prelude" or source:sub(1, 6) == "=sshs/"
+end
+
+-- "deploy.sshs:14: " for the innermost frame of user code, "" if none.
+local function user_where()
+  for level = 2, 60 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    if info.what ~= "C" and not internal(info.source) and info.currentline > 0 then
+      return info.short_src .. ":" .. info.currentline .. ": "
+    end
+  end
+  return ""
+end
+S.user_where = user_where
+
+-- Raises msg at the user's line (for errors in arguments the user wrote).
+local function user_error(msg)
+  error(user_where() .. msg, 0)
+end
+S.user_error = user_error
+
+---------------------------------------------------------------------------- results
+
+local Result = {__name = "sshs.result"}
+Result.__index = Result
+S.Result = Result
+function Result.__tostring(r) return r.stdout end
+function Result.__concat(a, b) return tostring(a) .. tostring(b) end
+
+-- Iterates over stdout's lines (without their newlines; a last line without one counts).
+function Result:lines()
+  local s, pos = self.stdout, 1
+  return function()
+    if pos > #s then return nil end
+    local nl = s:find("\n", pos, true)
+    local line = s:sub(pos, (nl or #s + 1) - 1)
+    pos = (nl or #s) + 1
+    return line
+  end
+end
+
+function Result:json()
+  local ok, cjson = pcall(require, "cjson")
+  if not ok then user_error("r:json() needs the lua-cjson package (apt install lua-cjson)") end
+  local fine, v = pcall(cjson.decode, self.stdout)
+  if not fine then user_error("stdout of '" .. self.cmd .. "' is not JSON: " .. tostring(v)) end
+  return v
+end
+
+local CommandError = {__name = "sshs.CommandError"}
+CommandError.__index = CommandError
+CommandError.__tostring = function(e) return e.message end
+S.CommandError = CommandError
+
+local function stderr_head(s, max_lines)
+  local out, n = {}, 0
+  for line in s:gmatch("[^\n]+") do
+    n = n + 1
+    if n > max_lines then out[#out + 1] = "  ..."; break end
+    out[#out + 1] = "  " .. line
+  end
+  return concat(out, "\n")
+end
+
+-- Raises the failure of result r: a table with r's fields and a message naming where and why.
+local function fail(r)
+  local why
+  if r.timed_out then why = "timed out after " .. tostring(r.timeout) .. "s"
+  elseif r.signal then why = "killed by signal " .. tostring(r.signal)
+  else why = "exit " .. tostring(r.exitcode) end
+  local msg = user_where() .. "command failed on " .. r.host .. " (" .. why .. "): " .. r.cmd
+  local head = stderr_head(r.stderr or "", 5)
+  if head ~= "" then msg = msg .. "\n" .. head end
+  local e = {message = msg}
+  for k, v in pairs(r) do e[k] = v end
+  error(setmetatable(e, CommandError), 0)
+end
+
+---------------------------------------------------------------------------- quoting
+
+local Raw = {__name = "sshs.raw"}
+function raw(v) return setmetatable({value = v}, Raw) end
+
+local function quote_string(s, src)
+  if s:find("\0", 1, true) then user_error("#{" .. src .. "} contains a NUL byte, which no command can take") end
+  if s ~= "" and not s:find("[^%w%-_./,:+@%%]") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+S.quote = function(s) return quote_string(s, "?") end
+
+-- #{expr}: one shell word per string, numbers as numbers, arrays as several words.
+function S.q(v, src)
+  local t = type(v)
+  if t == "string" then return quote_string(v, src) end
+  if t == "number" then return tostring(v) end
+  if t == "nil" then user_error("#{" .. src .. "} is nil") end
+  if t == "boolean" then return tostring(v) end
+  if t == "table" then
+    local mt = getmetatable(v)
+    if mt == Raw then
+      if v.value == nil then user_error("#{" .. src .. "} is raw(nil)") end
+      return tostring(v.value)
+    end
+    if mt and mt.__tostring then return quote_string(tostring(v), src) end
+    local words = {}
+    for i = 1, #v do words[i] = S.q(v[i], src .. "[" .. i .. "]") end
+    return concat(words, " ")
+  end
+  user_error("#{" .. src .. "} is a " .. t .. " (expected a string, number or array)")
+end
+
+---------------------------------------------------------------------------- thread state
+
+-- Every thread has a state table: stack (sessions, bottom = local), ctx (context frames),
+-- last (the last result), prefix (the "host: " of live output).
+local LOCAL = {host = "local", kind = "local"}
+S.LOCAL = LOCAL
+
+local function new_state()
+  return {stack = {LOCAL}, ctx = {}}
+end
+
+local function state()
+  local st = core.state()
+  if st.stack == nil then st.stack = {LOCAL}; st.ctx = st.ctx or {} end
+  return st
+end
+S.state = state
+
+-- A new thread starts with its creator's current session and context blocks.
+function S.inherit_state(parent)
+  local st = new_state()
+  if parent and parent.stack then
+    local top = parent.stack[#parent.stack]
+    if top ~= LOCAL then
+      st.stack[2] = top
+      if top.retain then top:retain() end
+    end
+    for i, f in ipairs(parent.ctx) do st.ctx[i] = f end
+    st.prefix = parent.prefix
+    st.host = parent.host
+  end
+  return st
+end
+
+local function current_session(st)
+  st = st or state()
+  return st.stack[#st.stack]
+end
+S.current_session = current_session
+
+---------------------------------------------------------------------------- contexts
+
+local Context = {__name = "sshs.context"}
+Context.__index = Context
+-- cd/env/sudo belong to the session they were opened on; check/timeout to every command.
+local session_bound = {cd = true, env = true, sudo = true}
+
+function Context:__enter()
+  local st = state()
+  local frame = {kind = self.kind, value = self.value}
+  if session_bound[self.kind] then frame.session = current_session(st) end
+  st.ctx[#st.ctx + 1] = frame
+  self.frame, self.st = frame, st
+end
+
+function Context:__exit()
+  local ctx = self.st and self.st.ctx
+  if not ctx then return end
+  for i = #ctx, 1, -1 do
+    if ctx[i] == self.frame then table.remove(ctx, i); break end
+  end
+  self.st, self.frame = nil, nil
+end
+Context.__close = Context.__exit
+
+local function context(kind, value) return setmetatable({kind = kind, value = value}, Context) end
+
+function cd(path)
+  if type(path) ~= "string" then user_error("cd: expected a path string, got " .. type(path)) end
+  return context("cd", path)
+end
+function env(t)
+  if type(t) ~= "table" then user_error("env: expected a table of NAME = value, got " .. type(t)) end
+  for k, v in pairs(t) do
+    if type(k) ~= "string" or not k:match("^[%a_][%w_]*$") then user_error("env: bad variable name " .. tostring(k)) end
+    if type(v) ~= "string" and type(v) ~= "number" and v ~= false then
+      user_error("env: value of " .. k .. " must be a string or number, got " .. type(v))
+    end
+  end
+  return context("env", t)
+end
+function timeout(seconds)
+  if type(seconds) ~= "number" or seconds <= 0 then user_error("timeout: expected a positive number of seconds") end
+  return context("timeout", seconds)
+end
+function check(flag) return context("check", flag ~= false) end
+function sudo(t)
+  t = t or {}
+  if type(t) ~= "table" then user_error("sudo: expected a table {user =, password =}") end
+  return context("sudo", {user = t.user or "root", password = t.password})
+end
+
+-- `with EXPR [as NAME] do` becomes `local NAME <close> = _S.with(EXPR)`.
+function S.with(obj)
+  if obj == nil then user_error("with: the expression gave nil") end
+  local mt = getmetatable(obj)
+  if not mt or not mt.__close then user_error("with: " .. tostring(obj) .. " cannot be used in a with block") end
+  if type(obj) == "table" and obj.__enter then obj:__enter() end
+  return obj
+end
+
+-- Folds the context frames that apply on sess into one option table.
+local function join_path(base, path)
+  if not base or path:sub(1, 1) == "/" or path:sub(1, 1) == "~" then return path end
+  return base .. "/" .. path
+end
+
+local function effective(st, sess)
+  local o = {check = true}
+  for _, f in ipairs(st.ctx) do
+    if f.session == nil or f.session == sess then
+      local k, v = f.kind, f.value
+      if k == "cd" then o.cwd = join_path(o.cwd, v)
+      elseif k == "env" then
+        local e = {}
+        if o.env then for a, b in pairs(o.env) do e[a] = b end end
+        for a, b in pairs(v) do e[a] = b end
+        o.env = e
+      elseif k == "timeout" then o.timeout = v
+      elseif k == "check" then o.check = v
+      elseif k == "sudo" then o.sudo = v end
+    end
+  end
+  return o
+end
+
+---------------------------------------------------------------------------- commands
+
+-- "cd DIR && export K=V; cmd" for shells we only reach through a command line.
+local function quote_path(p)
+  if p == "~" then return "~" end
+  if p:sub(1, 2) == "~/" then return "~/" .. S.quote(p:sub(3)) end
+  return S.quote(p)
+end
+
+function S.shell_prefix(o)
+  local parts = {}
+  if o.env then
+    local keys = {}
+    for k in pairs(o.env) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      local v = o.env[k]
+      if v == false then parts[#parts + 1] = "unset " .. k .. ";"
+      else parts[#parts + 1] = "export " .. k .. "=" .. S.quote(tostring(v)) .. ";" end
+    end
+  end
+  if o.cwd then parts[#parts + 1] = "cd " .. quote_path(o.cwd) .. " &&" end
+  return concat(parts, " ")
+end
+
+-- sudo: the password goes to sudo's stdin (-S), never onto a command line.
+function S.sudo_wrap(cmd, o)
+  local u = S.quote(o.sudo.user)
+  if o.sudo.password then
+    return "sudo -S -p '' -u " .. u .. " -- /bin/sh -c " .. S.quote(cmd),
+           tostring(o.sudo.password) .. "\n" .. (o.stdin or "")
+  end
+  return "sudo -n -u " .. u .. " -- /bin/sh -c " .. S.quote(cmd), o.stdin
+end
+
+local function home_path(p)
+  if p == "~" or p:sub(1, 2) == "~/" then return (os.getenv("HOME") or "") .. p:sub(2) end
+  return p
+end
+
+-- Runs cmd on the local machine; returns the raw result fields.
+function LOCAL:exec(cmd, o, show, prefix)
+  local sp = {cwd = o.cwd and home_path(o.cwd), env = o.env, stdin = o.stdin, timeout = o.timeout,
+              echo = show, prefix = prefix, color = prefix and S.color,
+              stream = (o.on_stdout or o.on_stderr) and true or nil}
+  if o.sudo then
+    local inner = S.shell_prefix({cwd = o.cwd, env = o.env})
+    cmd, sp.stdin = S.sudo_wrap(inner ~= "" and (inner .. " " .. cmd) or cmd, o)
+    sp.cwd, sp.env = nil, nil
+  end
+  local op <close> = core.spawn(cmd, sp)
+  while true do
+    local ev, data = op:wait()
+    if ev == "done" then break end
+    local cb = ev == "stdout" and o.on_stdout or o.on_stderr
+    if cb then cb(data) end
+  end
+  return op:result()
+end
+
+-- Runs one command on session sess with the thread's contexts (and extra options) applied.
+local function exec(sess, cmd, show, extra, test)
+  local st = state()
+  local o = effective(st, sess)
+  if extra then for k, v in pairs(extra) do o[k] = v end end
+  if S.verbose then
+    core.write(2, (st.prefix or "") .. "$ " .. cmd .. "\n")
+    show = true
+  end
+  local r = sess:exec(cmd, o, show, st.prefix)
+  r.cmd, r.host, r.ok, r.timeout = cmd, sess.host, r.exitcode == 0, o.timeout
+  setmetatable(r, Result)
+  st.last = r
+  if not r.ok and not test and o.check ~= false then fail(r) end
+  return r
+end
+S.exec = exec
+
+function S.run(parts) return exec(current_session(), concat(parts), true) end
+function S.cap(parts) return exec(current_session(), concat(parts), false) end
+function S.sub(parts) return (exec(current_session(), concat(parts), false).stdout:gsub("\n+$", "")) end
+function S.test(parts) return exec(current_session(), concat(parts), false, nil, true).ok end
+function S.last() return state().last end
+
+local run_options = {stdin = "string", pty = "boolean", timeout = "number", env = "table",
+                     check = "boolean", on_stdout = "function", on_stderr = "function", show = "boolean"}
+
+local function check_run_args(cmd, opts)
+  if type(cmd) ~= "string" then user_error("run: expected a command string, got " .. type(cmd)) end
+  if opts ~= nil and type(opts) ~= "table" then user_error("run: options must be a table") end
+  for k, v in pairs(opts or {}) do
+    local want = run_options[k]
+    if not want then user_error("run: unknown option '" .. tostring(k) .. "'") end
+    if type(v) ~= want then user_error("run: option " .. k .. " must be a " .. want .. ", got " .. type(v)) end
+  end
+end
+
+-- run(cmd, opts): the explicit API on the current session; quiet unless opts.show.
+function run(cmd, opts)
+  check_run_args(cmd, opts)
+  return S.run_on(current_session(), cmd, opts)
+end
+
+function S.run_on(sess, cmd, opts)
+  local extra
+  if opts then
+    extra = {}
+    for k, v in pairs(opts) do extra[k] = v end
+    if opts.env then
+      local merged = effective(state(), sess).env or {}
+      for k, v in pairs(opts.env) do merged[k] = v end
+      extra.env = merged
+    end
+    extra.show = nil
+  end
+  return exec(sess, cmd, opts and opts.show or false, extra, opts and opts.check == false)
+end
+S.check_run_args = check_run_args
+
+---------------------------------------------------------------------------- threads
+
+function thread(fn, ...)
+  if type(fn) ~= "function" then user_error("thread: expected a function, got " .. type(fn)) end
+  return core.thread(function(...)
+    -- When the thread ends, by any exit, it lets go of the sessions it holds.
+    local st = state()
+    local _ <close> = setmetatable({}, {__close = function()
+      for i = #st.stack, 2, -1 do
+        local s = st.stack[i]
+        st.stack[i] = nil
+        if s.release then s:release() end
+      end
+    end})
+    return fn(...)
+  end, ...)
+end
+
+sleep = core.sleep
+
+---------------------------------------------------------------------------- loading
+
+local script_dir = options.script and options.script:match("^(.*)/[^/]*$") or "."
+do
+  local extra = script_dir .. "/?.sshs;" .. script_dir .. "/?.lua;"
+  local tail = ""
+  for dir in (os.getenv("SSHS_PATH") or ""):gmatch("[^:]+") do
+    tail = tail .. ";" .. dir .. "/?.sshs;" .. dir .. "/?.lua"
+  end
+  package.path = extra .. package.path .. tail .. ";/usr/local/share/sshs/?.sshs;/usr/share/sshs/?.sshs"
+end
+
+-- Every "?.lua" template on package.path is also tried as "?.sshs".
+local function sshs_searcher(name)
+  local templates = {}
+  for t in package.path:gmatch("[^;]+") do
+    templates[#templates + 1] = t
+    if t:sub(-4) == ".lua" then templates[#templates + 1] = t:sub(1, -5) .. ".sshs" end
+  end
+  local file, err = package.searchpath(name, concat(templates, ";"))
+  if not file then return "\n\t" .. err:gsub("^\n\t", "") end
+  local fn, msg = core.loadfile(file)
+  if not fn then error("error loading module '" .. name .. "' from " .. msg, 0) end
+  return fn, file
+end
+
+-- The stdlib compiled into the binary.
+local function embedded_searcher(name)
+  local src, filename = core.embedded(name)
+  if not src or name == "_prelude" then return "\n\tno built-in sshs module '" .. name .. "'" end
+  local fn, msg = core.load(src, "=sshs/" .. filename, filename:sub(-5) == ".sshs")
+  if not fn then error(msg, 0) end
+  return fn, "sshs/" .. filename
+end
+
+package.searchers[2] = sshs_searcher
+table.insert(package.searchers, 3, embedded_searcher)
+
+-- For --emit-lua: the translation of a file or chunk, or nil, message.
+function S.read_source(path, chunk)
+  local src, name = chunk, "(command line)"
+  if path then
+    local f, err = io.open(path, "rb")
+    if not f then return nil, nil, "cannot open " .. err end
+    src, name = f:read("a"), path
+    f:close()
+    if path:sub(-4) == ".lua" then return src end
+  end
+  local lua, line, msg = core.translate(src)
+  if not lua then return nil, nil, name .. ":" .. line .. ": " .. msg end
+  return lua
+end
+
+---------------------------------------------------------------------------- the run itself
+
+S.verbose = options.verbose
+S.color = core.isatty(2) and not os.getenv("NO_COLOR")
+
+function S.start_main(chunk, ...)
+  if options.hosts then return require("_fanout").start(chunk, ...) end
+  return thread(chunk, ...)
+end
+
+S.exit_status_value = 0
+function S.exit_status() return S.exit_status_value end
+
+-- The text of an uncaught error, with tracebacks when asked for.
+function S.error_text(err, verbose)
+  local msg
+  if type(err) == "table" and err.message then msg = err.message
+  elseif type(err) == "string" then msg = err
+  else msg = tostring(err) end
+  if verbose then
+    local tb = core.traceback(err)
+    if tb then msg = msg .. "\n" .. tb end
+  end
+  return msg
+end
+
+function S.report_unobserved(verbose)
+  for _, err in ipairs(core.unobserved()) do
+    core.write(2, "sshs: a thread failed and nobody joined it: " .. S.error_text(err, verbose) .. "\n")
+  end
+end

@@ -1,0 +1,19 @@
+# Helpers for tests/cases/*.sh: each check prints "ok - name" or "not ok - name" plus why.
+# Usage: run_sshs ARGS...  (sets $out, $err, $rc), then expect_* on them.
+: "${SSHS:?SSHS must name the interpreter}"
+TMP=$(mktemp -d /tmp/sshs-case.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+run_sshs() {
+  "$SSHS" "$@" > "$TMP/out" 2> "$TMP/err" < /dev/null; rc=$?
+  out=$(cat "$TMP/out"); err=$(cat "$TMP/err")
+}
+ok()     { echo "ok - $1"; }
+not_ok() { echo "not ok - $1"; shift; for l in "$@"; do printf '#   %s\n' "$l"; done; }
+show()   { printf 'rc=%s\nstdout: %s\nstderr: %s' "$rc" "$out" "$err"; }
+expect_rc()  { if [ "$rc" = "$1" ]; then ok "$2"; else not_ok "$2" "expected exit $1" "$(show)"; fi; }
+expect_out() { if [ "$out" = "$1" ]; then ok "$2"; else not_ok "$2" "expected stdout: $1" "$(show)"; fi; }
+expect_err_has() { case "$err" in *"$1"*) ok "$2";; *) not_ok "$2" "stderr lacks: $1" "$(show)";; esac; }
+expect_out_has() { case "$out" in *"$1"*) ok "$2";; *) not_ok "$2" "stdout lacks: $1" "$(show)";; esac; }
+# script FILE <<'EOF' ... : writes a script into the temp folder
+script() { cat > "$TMP/$1"; }

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The test runner: every unit binary, golden file and case script prints TAP-style
+# "ok - name" / "not ok - name" lines; this counts them and ends with "N passed, N failed".
+# A file that exits non-zero (or times out) without saying why counts as one failure.
+set -u
+cd "$(dirname "$0")/.."
+export SSHS=${SSHS:-build/sshs} UNITDIR=${UNITDIR:-build/unit}
+export SSHS=$(realpath "$SSHS") UNITDIR=$(realpath "$UNITDIR")
+export TESTROOT=$PWD/tests
+filter=${1:-}
+passed=0 failed=0
+failures=()
+log=$(mktemp -d /tmp/sshs-test.XXXXXX)
+trap 'bash scripts/test-sshd.sh stop "$log/sshd" >/dev/null 2>&1; rm -rf "$log"' EXIT
+
+# One private sshd for the whole run (tests may start more of their own).
+if [ -x scripts/test-sshd.sh ] && [ -z "${SSHS_NO_SSHD:-}" ]; then
+  if bash scripts/test-sshd.sh start "$log/sshd" > "$log/sshd.env" 2> "$log/sshd.err"; then
+    set -a; . "$log/sshd.env"; set +a
+  else
+    echo "not ok - test sshd failed to start:"; sed 's/^/#   /' "$log/sshd.err"
+    failed=$((failed+1)); failures+=("test-sshd")
+  fi
+fi
+
+run_one() { # $1 label, rest: command
+  local label=$1; shift
+  local out=$log/out rc
+  timeout -k 5 "${SSHS_TEST_TIMEOUT:-600}" "$@" > "$out" 2>&1; rc=$?
+  local p f
+  p=$(grep -c '^ok ' "$out"); f=$(grep -c '^not ok ' "$out")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "not ok - $label exited $rc"; f=1; failures+=("$label (exit $rc)")
+  fi
+  grep '^not ok ' "$out" | while read -r l; do echo "$label: $l"; done
+  if [ "$f" -gt 0 ] || [ -n "${VERBOSE:-}" ]; then sed 's/^/    /' "$out" | tail -n 60; fi
+  [ "$f" -gt 0 ] && failures+=("$label")
+  passed=$((passed+p)); failed=$((failed+f))
+  printf '%-40s %4d passed %4d failed\n' "$label" "$p" "$f"
+}
+
+for t in "$UNITDIR"/*_test; do
+  [ -x "$t" ] || continue
+  case "$t" in *"$filter"*) ;; *) continue;; esac
+  run_one "unit/$(basename "$t")" "$t"
+done
+for t in tests/cases/*.sh tests/cases/*.sshs tests/cases/*.lua; do
+  [ -f "$t" ] || continue
+  case "$t" in *"$filter"*) ;; *) continue;; esac
+  case "$t" in
+    *.sh) run_one "${t#tests/}" bash "$t" ;;
+    *)    run_one "${t#tests/}" "$SSHS" "$t" ;;
+  esac
+done
+echo
+[ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
