@@ -1,0 +1,499 @@
+/* ~/.ssh/config reader for the keywords sshs uses, following OpenSSH's readconf.c:
+   - keywords are case-insensitive; "Key value", "Key=value", "Key = value"; quoted arguments
+     ("a b", 'a b', backslash escapes); an unquoted # starts a comment.
+   - options before the first Host line apply to every host; a Host line's patterns (with *, ?,
+     !negation) decide whether the lines after it apply. Patterns compare case-insensitively
+     (ssh lower-cases the typed name first, so this only differs for upper-case patterns).
+   - Match blocks are skipped entirely: evaluating their criteria (exec, canonical, final, …)
+     needs the whole connection context, so nothing under a Match line applies until the next
+     Host line.
+   - Include takes globs, relative to ~/.ssh; an Include inside a Host block applies only when
+     that block does, and the including file's state resumes after it (as in ssh).
+   - first value wins; IdentityFile accumulates (duplicates dropped, beyond 16 ignored).
+   - IdentityFile / UserKnownHostsFile are expanded at the end, once the final HostName, User
+     and Port are known, as ssh does. */
+#include "sshconfig.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <glob.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_INCLUDE_DEPTH 16
+
+/* A path value kept unexpanded until the end, with where it came from for error messages. */
+struct raw {
+    char *value;
+    char *where; /* "path:line" */
+};
+
+struct ctx {
+    char *host;       /* the typed name, lower-cased */
+    char *home;       /* $HOME (or the passwd entry) */
+    char *luser;      /* local user name */
+    struct sshcfg *out;
+    struct raw ident[SSHCFG_MAX_IDENTITIES];
+    int n_ident;
+    struct raw ukh;
+    char *err;
+    size_t errlen;
+};
+
+static int fail(struct ctx *c, const char *path, int line, const char *fmt, ...)
+{
+    va_list ap;
+    int n = line > 0 ? snprintf(c->err, c->errlen, "%s:%d: ", path, line)
+                     : snprintf(c->err, c->errlen, "%s: ", path);
+    if (n >= 0 && (size_t)n < c->errlen) {
+        va_start(ap, fmt);
+        vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* ---- patterns ---------------------------------------------------------------------------------- */
+
+/* OpenSSH's match_pattern with '*' and '?', case-insensitive. */
+static int wild_match(const char *p, const char *s)
+{
+    for (;;) {
+        if (*p == '\0') return *s == '\0';
+        if (*p == '*') {
+            while (*p == '*') p++;
+            if (*p == '\0') return 1;
+            for (; *s; s++)
+                if (wild_match(p, s)) return 1;
+            return 0;
+        }
+        if (*s == '\0') return 0;
+        if (*p != '?' && tolower((unsigned char)*p) != tolower((unsigned char)*s)) return 0;
+        p++;
+        s++;
+    }
+}
+
+/* A Host line applies when one pattern matches and no negated one does. */
+static int host_matches(char **pats, int n, const char *host)
+{
+    int positive = 0;
+    for (int i = 0; i < n; i++) {
+        int neg = pats[i][0] == '!';
+        if (wild_match(pats[i] + neg, host)) {
+            if (neg) return 0;
+            positive = 1;
+        }
+    }
+    return positive;
+}
+
+/* ---- line splitting ---------------------------------------------------------------------------- */
+
+/* Splits s in place into arguments like OpenSSH's argv_split: whitespace separates, single and
+   double quotes group, a backslash escapes \ " ' and space, an unquoted # at the start of an
+   argument ends the line. Returns the count, or -1 for an unterminated quote. *argv grows. */
+static int split_args(char *s, char ***argv, int *cap)
+{
+    int n = 0;
+    for (;;) {
+        while (*s == ' ' || *s == '\t') s++;
+        if (*s == '\0' || *s == '#') return n;
+        if (n == *cap) {
+            int nc = *cap ? *cap * 2 : 8;
+            char **a = realloc(*argv, (size_t)nc * sizeof *a);
+            if (!a) return -2;
+            *argv = a;
+            *cap = nc;
+        }
+        char *d = s, quote = 0;
+        (*argv)[n++] = d;
+        for (; *s; s++) {
+            if (*s == '\\' && s[1] && strchr("\\\"' ", s[1])) { *d++ = *++s; continue; }
+            if (quote) {
+                if (*s == quote) quote = 0;
+                else *d++ = *s;
+            } else if (*s == '"' || *s == '\'') {
+                quote = *s;
+            } else if (*s == ' ' || *s == '\t') {
+                break;
+            } else {
+                *d++ = *s;
+            }
+        }
+        if (quote) return -1;
+        if (*s) s++;
+        *d = '\0';
+    }
+}
+
+/* ---- values ------------------------------------------------------------------------------------ */
+
+/* Non-negative decimal integer up to max; -1 otherwise. */
+static long parse_uint(const char *s, long max)
+{
+    if (!isdigit((unsigned char)*s)) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*end || errno || v > max) return -1;
+    return v;
+}
+
+/* OpenSSH's convtime: "90", "1m30s", "2h" … into seconds; -1 when malformed. */
+static long parse_time(const char *s)
+{
+    long total = 0;
+    if (!*s) return -1;
+    while (*s) {
+        if (!isdigit((unsigned char)*s)) return -1;
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10), mult = 1;
+        if (errno) return -1;
+        switch (*end) {
+        case '\0': break;
+        case 's': case 'S': end++; break;
+        case 'm': case 'M': mult = 60; end++; break;
+        case 'h': case 'H': mult = 3600; end++; break;
+        case 'd': case 'D': mult = 86400; end++; break;
+        case 'w': case 'W': mult = 604800; end++; break;
+        default: return -1;
+        }
+        if (v > (0x7fffffffL - total) / mult) return -1;
+        total += v * mult;
+        s = end;
+    }
+    return total;
+}
+
+struct out_str { char *s; size_t n, cap; };
+
+static int out_add(struct out_str *o, const char *p, size_t n)
+{
+    if (o->n + n + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap : 64;
+        while (cap < o->n + n + 1) cap *= 2;
+        char *s = realloc(o->s, cap);
+        if (!s) return -1;
+        o->s = s;
+        o->cap = cap;
+    }
+    memcpy(o->s + o->n, p, n);
+    o->n += n;
+    o->s[o->n] = '\0';
+    return 0;
+}
+
+/* The value of %X for an expansion, or NULL for an unknown token. buf holds numbers. */
+static const char *token_value(struct ctx *c, char t, int hostname_only, char *buf, size_t buflen)
+{
+    const struct sshcfg *o = c->out;
+    if (t == '%') return "%";
+    if (t == 'h') return hostname_only || !o->hostname ? c->host : o->hostname;
+    if (hostname_only) return NULL; /* HostName knows only %h and %% */
+    switch (t) {
+    case 'd': return c->home;
+    case 'u': return c->luser;
+    case 'n': return c->host;
+    case 'r': return o->user ? o->user : c->luser;
+    case 'p': snprintf(buf, buflen, "%d", o->port ? o->port : 22); return buf;
+    case 'i': snprintf(buf, buflen, "%lu", (unsigned long)getuid()); return buf;
+    case 'l':
+    case 'L':
+        if (gethostname(buf, buflen) != 0) return NULL;
+        buf[buflen - 1] = '\0';
+        if (t == 'L') buf[strcspn(buf, ".")] = '\0';
+        return buf;
+    default: return NULL;
+    }
+}
+
+/* Expands a leading ~ (unless hostname_only) and %-tokens of raw; the caller frees the result.
+   NULL with err set on an unknown token or a lack of memory. */
+static char *expand(struct ctx *c, const char *raw, const char *where, int hostname_only)
+{
+    struct out_str o = { 0 };
+    char buf[256];
+    const char *s = raw;
+    if (!hostname_only && s[0] == '~' && (s[1] == '/' || s[1] == '\0')) {
+        if (out_add(&o, c->home, strlen(c->home))) goto nomem;
+        s++;
+    }
+    for (; *s; s++) {
+        if (*s != '%') {
+            if (out_add(&o, s, 1)) goto nomem;
+            continue;
+        }
+        const char *v = s[1] ? token_value(c, s[1], hostname_only, buf, sizeof buf) : NULL;
+        if (!v) {
+            free(o.s);
+            snprintf(c->err, c->errlen, "%s: unknown token %%%c in \"%s\"", where, s[1] ? s[1] : ' ', raw);
+            return NULL;
+        }
+        if (out_add(&o, v, strlen(v))) goto nomem;
+        s++;
+    }
+    if (!o.s && out_add(&o, "", 0)) goto nomem;
+    return o.s;
+nomem:
+    free(o.s);
+    snprintf(c->err, c->errlen, "%s: out of memory", where);
+    return NULL;
+}
+
+/* ---- the reader -------------------------------------------------------------------------------- */
+
+static int read_file(struct ctx *c, const char *path, int depth, int *active);
+
+/* Stores a string value if the field is still unset (first value wins). */
+static int set_str(char **field, const char *v)
+{
+    if (*field) return 0;
+    return (*field = strdup(v)) ? 0 : -1;
+}
+
+static int set_raw(struct raw *r, const char *v, const char *path, int line)
+{
+    char where[4200];
+    snprintf(where, sizeof where, "%s:%d", path, line);
+    if (!(r->value = strdup(v)) || !(r->where = strdup(where))) {
+        free(r->value);
+        r->value = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Include: each argument a glob, relative to ~/.ssh; each file read with the current activity. */
+static int include(struct ctx *c, char **args, int n, const char *path, int line, int depth, int *active)
+{
+    if (depth + 1 > MAX_INCLUDE_DEPTH)
+        return fail(c, path, line, "Include nested more than %d deep", MAX_INCLUDE_DEPTH);
+    for (int i = 0; i < n; i++) {
+        char *pat;
+        int r = 0;
+        if (args[i][0] == '~' && args[i][1] == '/')
+            r = asprintf(&pat, "%s%s", c->home, args[i] + 1);
+        else if (args[i][0] == '/')
+            r = asprintf(&pat, "%s", args[i]);
+        else
+            r = asprintf(&pat, "%s/.ssh/%s", c->home, args[i]);
+        if (r < 0) return fail(c, path, line, "out of memory");
+        r = 0;
+        glob_t g;
+        int gr = glob(pat, 0, NULL, &g);
+        free(pat);
+        if (gr == GLOB_NOMATCH) continue;
+        if (gr != 0) return fail(c, path, line, "Include %s: glob failed", args[i]);
+        for (size_t k = 0; k < g.gl_pathc && r == 0; k++) {
+            struct stat st;
+            if (stat(g.gl_pathv[k], &st) != 0 || !S_ISREG(st.st_mode)) continue;
+            int outer = *active;
+            r = read_file(c, g.gl_pathv[k], depth + 1, active);
+            *active = outer;
+        }
+        globfree(&g);
+        if (r) return r;
+    }
+    return 0;
+}
+
+/* One line "Keyword args…" of path. 0, or -1 with the error set. */
+static int process_line(struct ctx *c, char *s, const char *path, int line, int depth, int *active,
+                        char ***argv, int *argcap)
+{
+    struct sshcfg *o = c->out;
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s == '\0' || *s == '#') return 0;
+    /* The keyword ends at whitespace or '='; one '=' may separate it from the value. */
+    char *kw = s;
+    while (*s && *s != ' ' && *s != '\t' && *s != '=') s++;
+    char *kwend = s;
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s == '=') s++;
+    *kwend = '\0';
+
+    int is_host = strcasecmp(kw, "host") == 0, is_match = strcasecmp(kw, "match") == 0;
+    if (!is_host && !is_match && !*active) return 0;
+    int n = split_args(s, argv, argcap);
+    if (n == -2) return fail(c, path, line, "out of memory");
+    if (n < 0) return fail(c, path, line, "unterminated quote");
+    char **a = *argv;
+
+    if (is_host) { *active = host_matches(a, n, c->host); return 0; }
+    if (is_match) { *active = 0; return 0; }   /* Match blocks are not supported: skipped. */
+    if (strcasecmp(kw, "include") == 0) {
+        if (n == 0) return fail(c, path, line, "Include needs an argument");
+        return include(c, a, n, path, line, depth, active);
+    }
+
+    enum { K_NONE, K_HOSTNAME, K_USER, K_PORT, K_IDENTITY, K_PROXYJUMP, K_CONNECT_TIMEOUT,
+           K_ALIVE_INTERVAL, K_ALIVE_COUNT, K_STRICT, K_UKH } k = K_NONE;
+    static const struct { const char *name; int key; } keys[] = {
+        { "hostname", K_HOSTNAME }, { "user", K_USER }, { "port", K_PORT },
+        { "identityfile", K_IDENTITY }, { "proxyjump", K_PROXYJUMP },
+        { "connecttimeout", K_CONNECT_TIMEOUT }, { "serveraliveinterval", K_ALIVE_INTERVAL },
+        { "serveralivecountmax", K_ALIVE_COUNT }, { "stricthostkeychecking", K_STRICT },
+        { "userknownhostsfile", K_UKH },
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        if (strcasecmp(kw, keys[i].name) == 0) k = keys[i].key;
+    if (k == K_NONE) return 0;                 /* a keyword sshs does not use */
+    if (n == 0) return fail(c, path, line, "%s needs an argument", kw);
+    /* UserKnownHostsFile may list several files: sshs uses the first. */
+    if (n > 1 && k != K_UKH) return fail(c, path, line, "garbage at end of line after %s %s", kw, a[0]);
+
+    const char *v = a[0];
+    long num;
+    switch (k) {
+    case K_HOSTNAME:
+        if (!o->hostname) {
+            char where[4200];
+            snprintf(where, sizeof where, "%s:%d", path, line);
+            if (!(o->hostname = expand(c, v, where, 1))) return -1;
+        }
+        break;
+    case K_USER:
+        if (set_str(&o->user, v)) return fail(c, path, line, "out of memory");
+        break;
+    case K_PROXYJUMP:
+        if (set_str(&o->proxyjump, v)) return fail(c, path, line, "out of memory");
+        break;
+    case K_PORT:
+        if ((num = parse_uint(v, 65535)) <= 0) return fail(c, path, line, "bad port \"%s\"", v);
+        if (!o->port) o->port = (int)num;
+        break;
+    case K_CONNECT_TIMEOUT:
+    case K_ALIVE_INTERVAL:
+        if ((num = parse_time(v)) < 0) return fail(c, path, line, "bad time value \"%s\" for %s", v, kw);
+        if (k == K_CONNECT_TIMEOUT && !o->connect_timeout) o->connect_timeout = (int)num;
+        if (k == K_ALIVE_INTERVAL && !o->server_alive_interval) o->server_alive_interval = (int)num;
+        break;
+    case K_ALIVE_COUNT:
+        if ((num = parse_uint(v, 0x7fffffff)) < 0) return fail(c, path, line, "bad number \"%s\" for %s", v, kw);
+        if (!o->server_alive_count_max) o->server_alive_count_max = (int)num;
+        break;
+    case K_STRICT: {
+        static const char *ok[] = { "yes", "no", "ask", "accept-new", "off", "true", "false" };
+        size_t i;
+        for (i = 0; i < sizeof ok / sizeof *ok; i++)
+            if (strcasecmp(v, ok[i]) == 0) break;
+        if (i == sizeof ok / sizeof *ok) return fail(c, path, line, "bad StrictHostKeyChecking \"%s\"", v);
+        if (set_str(&o->strict_host_key_checking, ok[i])) return fail(c, path, line, "out of memory");
+        break;
+    }
+    case K_UKH:
+        if (!c->ukh.value && set_raw(&c->ukh, v, path, line)) return fail(c, path, line, "out of memory");
+        break;
+    case K_IDENTITY:
+        if (c->n_ident < SSHCFG_MAX_IDENTITIES) {
+            if (set_raw(&c->ident[c->n_ident], v, path, line)) return fail(c, path, line, "out of memory");
+            c->n_ident++;
+        }
+        break;
+    case K_NONE:
+        break;
+    }
+    return 0;
+}
+
+/* Reads one file; a missing one is fine. *active is the state of the current Host block. */
+static int read_file(struct ctx *c, const char *path, int depth, int *active)
+{
+    int r = 0, line = 0;
+    char *buf = NULL, **argv = NULL;
+    size_t cap = 0;
+    int argcap = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return errno == ENOENT ? 0 : fail(c, path, 0, "%s", strerror(errno));
+    ssize_t got;
+    errno = 0;
+    while ((got = getline(&buf, &cap, f)) >= 0) {
+        line++;
+        while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r')) buf[--got] = '\0';
+        if ((r = process_line(c, buf, path, line, depth, active, &argv, &argcap)) != 0) goto out;
+    }
+    if (ferror(f)) r = fail(c, path, 0, "%s", strerror(errno ? errno : EIO));
+out:
+    free(argv);
+    free(buf);
+    fclose(f);
+    return r;
+}
+
+/* Expands the path values once every other field is final. */
+static int finish(struct ctx *c)
+{
+    struct sshcfg *o = c->out;
+    for (int i = 0; i < c->n_ident; i++) {
+        char *e = expand(c, c->ident[i].value, c->ident[i].where, 0);
+        if (!e) return -1;
+        int dup = 0;
+        for (int k = 0; k < o->n_identity_files; k++)
+            if (strcmp(o->identity_files[k], e) == 0) dup = 1;
+        if (dup) { free(e); continue; }
+        o->identity_files[o->n_identity_files++] = e;
+    }
+    if (c->ukh.value && !(o->user_known_hosts_file = expand(c, c->ukh.value, c->ukh.where, 0)))
+        return -1;
+    return 0;
+}
+
+/* Home from $HOME, else the passwd entry; the local user from the passwd entry, else $USER. */
+static int who_am_i(struct ctx *c)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    getpwuid_r(getuid(), &pw, buf, sizeof buf, &res);
+    const char *home = getenv("HOME");
+    if (!home || !*home) home = res ? res->pw_dir : "/";
+    const char *user = res ? res->pw_name : getenv("USER");
+    if (!user) user = "";
+    c->home = strdup(home);
+    c->luser = strdup(user);
+    return c->home && c->luser ? 0 : -1;
+}
+
+int sshcfg_lookup(const char *path, const char *host, struct sshcfg *out, char *err, size_t errlen)
+{
+    int r = -1, active = 1; /* lines before the first Host apply to every host */
+    struct ctx c = { .out = out, .err = err, .errlen = errlen };
+    char dummy[1];
+    if (!err || !errlen) { c.err = dummy; c.errlen = sizeof dummy; }
+    c.err[0] = '\0';
+    memset(out, 0, sizeof *out);
+    if (!(c.host = strdup(host)) || who_am_i(&c) != 0) {
+        fail(&c, path, 0, "out of memory");
+        goto out;
+    }
+    for (char *s = c.host; *s; s++) *s = (char)tolower((unsigned char)*s);
+    if (read_file(&c, path, 0, &active) != 0 || finish(&c) != 0) goto out;
+    r = 0;
+out:
+    if (r) sshcfg_free(out);
+    for (int i = 0; i < c.n_ident; i++) { free(c.ident[i].value); free(c.ident[i].where); }
+    free(c.ukh.value);
+    free(c.ukh.where);
+    free(c.host);
+    free(c.home);
+    free(c.luser);
+    return r;
+}
+
+void sshcfg_free(struct sshcfg *c)
+{
+    free(c->hostname);
+    free(c->user);
+    free(c->proxyjump);
+    free(c->strict_host_key_checking);
+    free(c->user_known_hosts_file);
+    for (int i = 0; i < c->n_identity_files; i++) free(c->identity_files[i]);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,30 @@
+/* The subset of ~/.ssh/config sshs honours: Host blocks with patterns, Include, and the keywords
+   below. Match blocks are skipped (see sshconfig.c). */
+#ifndef SSHS_SSHCONFIG_H
+#define SSHS_SSHCONFIG_H
+#include <stddef.h>
+
+#define SSHCFG_MAX_IDENTITIES 16
+
+struct sshcfg {
+    char *hostname, *user, *proxyjump, *strict_host_key_checking, *user_known_hosts_file;
+    int   port;                  /* 0 when unset */
+    int   connect_timeout;       /* seconds, 0 when unset */
+    int   server_alive_interval; /* seconds, 0 when unset */
+    int   server_alive_count_max;/* 0 when unset */
+    char *identity_files[SSHCFG_MAX_IDENTITIES]; int n_identity_files;
+};
+
+/* Reads the config at path for `host` (the name the user typed), filling the fields of every matching Host block,
+   first value wins (as ssh does); IdentityFile accumulates. A missing file is fine (returns 0, all unset).
+   Returns 0, or -1 with a message "path:line: why" in err for a malformed line that matters.
+   Values are stored as written except: HostName has %h/%% expanded; IdentityFile and
+   UserKnownHostsFile (its first file) have ~ and %d %h %u %n %p %r %i %l %% expanded;
+   StrictHostKeyChecking is lower-cased; ProxyJump is verbatim ("none" included).
+   *out is overwritten; on error it is left empty. */
+int  sshcfg_lookup(const char *path, const char *host, struct sshcfg *out, char *err, size_t errlen);
+
+/* Frees every string in c and leaves it empty (safe to call twice). */
+void sshcfg_free(struct sshcfg *c);
+
+#endif

@@ -1,0 +1,297 @@
+/* Unit tests for interp/sshconfig.c: a temporary $HOME with a config covering each rule, plus a
+   cross-check of HostName/User/Port against OpenSSH's own `ssh -G`. */
+#include "sshconfig.h"
+
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int failures;
+static char home[] = "/tmp/sshcfg_test.XXXXXX";
+
+static void check(int ok, const char *desc, const char *fmt, ...)
+{
+    printf("%s - %s\n", ok ? "ok" : "not ok", desc);
+    if (!ok) {
+        failures++;
+        if (fmt) {
+            va_list ap;
+            va_start(ap, fmt);
+            printf("#   ");
+            vprintf(fmt, ap);
+            printf("\n");
+            va_end(ap);
+        }
+    }
+}
+
+static int streq(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+#define S(x) ((x) ? (x) : "(null)")
+
+static void check_str(const char *got, const char *want, const char *desc)
+{
+    check(streq(got, want), desc, "got \"%s\", want \"%s\"", S(got), S(want));
+}
+
+static void check_int(int got, int want, const char *desc)
+{
+    check(got == want, desc, "got %d, want %d", got, want);
+}
+
+static void write_file(const char *rel, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", home, rel);
+    FILE *f = fopen(path, "w");
+    if (!f) { perror(path); exit(1); }
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Looks host up in config file rel (under $HOME), expecting success. */
+static int lookup(const char *rel, const char *host, struct sshcfg *c)
+{
+    char path[512], err[512] = "";
+    snprintf(path, sizeof path, "%s/%s", home, rel);
+    int r = sshcfg_lookup(path, host, c, err, sizeof err);
+    char desc[256];
+    snprintf(desc, sizeof desc, "lookup of %s succeeds", host);
+    check(r == 0, desc, "returned %d: %s", r, err);
+    return r;
+}
+
+/* Expects lookup of host in a config with text to fail with err containing want. */
+static void expect_error(const char *text, const char *host, const char *want, const char *desc)
+{
+    char path[512], err[512] = "";
+    struct sshcfg c;
+    write_file("bad_config", text);
+    snprintf(path, sizeof path, "%s/bad_config", home);
+    int r = sshcfg_lookup(path, host, &c, err, sizeof err);
+    check(r == -1 && strstr(err, want) != NULL, desc, "returned %d, err \"%s\", want \"%s\"", r, err, want);
+    sshcfg_free(&c);
+}
+
+static const char *CONFIG =
+    "# options before any Host apply everywhere\n"
+    "ConnectTimeout 7\n"
+    "ForwardAgent yes\n"
+    "\n"
+    "Host alias\n"
+    "  HostName real.%h.example\n"
+    "  User alice\n"
+    "  Port 2222\n"
+    "  IdentityFile ~/.ssh/id_alias\n"
+    "  IdentityFile %d/keys/%h-%u-%r-%p-%n\n"
+    "  ProxyJump jump1,jump2:2200\n"
+    "\n"
+    "Host *.corp !secret.corp\n"
+    "  User corpuser\n"
+    "  ServerAliveInterval=30\n"
+    "  ServerAliveCountMax = 5\n"
+    "  StrictHostKeyChecking Accept-New\n"
+    "  Port=2022\n"
+    "\n"
+    "Host other al?as   # a comment after patterns\n"
+    "  User bob\n"
+    "  Port 3333\n"
+    "  IdentityFile ~/.ssh/id_second\n"
+    "  IdentityFile ~/.ssh/id_alias\n"
+    "  UserKnownHostsFile \"~/my known hosts\" /second/file\n"
+    "\n"
+    "Match host matchonly\n"
+    "  User matched\n"
+    "  Port bad-but-skipped\n"
+    "\n"
+    "Host quoted\n"
+    "  HostName = \"q host\"\n"
+    "  User='x y'\n"
+    "  IDENTITYFILE \"%%literal\"\n"
+    "  userknownhostsfile=/k\\ h\n"
+    "\n"
+    "Host nomatch\n"
+    "  Include never.inc\n"
+    "\n"
+    "Host inc*\n"
+    "  Include conf.d/*.conf\n"
+    "  User after-include\n"
+    "\n"
+    "Host *\n"
+    "  User fallback\n"
+    "  IdentityFile ~/.ssh/id_default\n"
+    "  ServerAliveInterval 1m30s\n";
+
+int main(void)
+{
+    struct sshcfg c;
+    char want[1024], err[512];
+    if (!mkdtemp(home)) { perror("mkdtemp"); return 1; }
+    setenv("HOME", home, 1);
+    snprintf(want, sizeof want, "%s/.ssh", home);
+    mkdir(want, 0700);
+    snprintf(want, sizeof want, "%s/.ssh/conf.d", home);
+    mkdir(want, 0700);
+
+    write_file(".ssh/config", CONFIG);
+    write_file(".ssh/conf.d/a.conf", "Host inc1\n  HostName included.example\n  Port 4444\n");
+    write_file(".ssh/conf.d/b.conf", "Port 5555\n");  /* no Host line: continues the includer's block */
+    write_file(".ssh/never.inc", "User shouldnot\nPort 1\n");
+
+    struct passwd *pw = getpwuid(getuid());
+    const char *luser = pw ? pw->pw_name : "";
+
+    if (lookup(".ssh/config", "alias", &c) == 0) {
+        check_str(c.hostname, "real.alias.example", "HostName expands %h to the typed name");
+        check_str(c.user, "alice", "first User wins over later blocks");
+        check_int(c.port, 2222, "first Port wins");
+        check_int(c.connect_timeout, 7, "options before the first Host apply");
+        check_str(c.proxyjump, "jump1,jump2:2200", "ProxyJump kept verbatim");
+        check_int(c.server_alive_interval, 90, "time value 1m30s from Host *");
+        check_int(c.server_alive_count_max, 0, "unset ServerAliveCountMax is 0");
+        check_str(c.strict_host_key_checking, NULL, "unset StrictHostKeyChecking is NULL");
+        check_int(c.n_identity_files, 4, "IdentityFile accumulates over blocks, duplicates dropped");
+        snprintf(want, sizeof want, "%s/.ssh/id_alias", home);
+        check_str(c.identity_files[0], want, "~ in IdentityFile is $HOME");
+        snprintf(want, sizeof want, "%s/keys/real.alias.example-%s-alice-2222-alias", home, luser);
+        check_str(c.identity_files[1], want, "%d %h %u %r %p %n expand with final values");
+        snprintf(want, sizeof want, "%s/.ssh/id_second", home);
+        check_str(c.identity_files[2], want, "IdentityFile from a wildcard block");
+        snprintf(want, sizeof want, "%s/.ssh/id_default", home);
+        check_str(c.identity_files[3], want, "IdentityFile from Host *");
+        snprintf(want, sizeof want, "%s/my known hosts", home);
+        check_str(c.user_known_hosts_file, want, "quoted UserKnownHostsFile, first file, ~ expanded");
+        sshcfg_free(&c);
+        sshcfg_free(&c);
+        check(c.hostname == NULL && c.n_identity_files == 0, "sshcfg_free empties and is safe twice", NULL);
+    }
+    if (lookup(".ssh/config", "ALIAS", &c) == 0) {
+        check_str(c.user, "alice", "typed name matches case-insensitively");
+        check_str(c.hostname, "real.alias.example", "%h is the lower-cased typed name");
+        sshcfg_free(&c);
+    }
+    if (lookup(".ssh/config", "alfas", &c) == 0) {
+        check_str(c.user, "bob", "? wildcard in Host");
+        check_int(c.port, 3333, "port from the ? block");
+        check_str(c.hostname, NULL, "unset HostName is NULL");
+        sshcfg_free(&c);
+    }
+    if (lookup(".ssh/config", "web.corp", &c) == 0) {
+        check_str(c.user, "corpuser", "* wildcard in Host");
+        check_int(c.server_alive_interval, 30, "Key=value form");
+        check_int(c.server_alive_count_max, 5, "Key = value form");
+        check_str(c.strict_host_key_checking, "accept-new", "StrictHostKeyChecking lower-cased");
+        check_int(c.port, 2022, "Port=value form");
+        sshcfg_free(&c);
+    }
+    if (lookup(".ssh/config", "secret.corp", &c) == 0) {
+        check_str(c.user, "fallback", "negated pattern excludes the block");
+        check_int(c.port, 0, "unset Port is 0");
+        check_str(c.strict_host_key_checking, NULL, "nothing from the excluded block");
+        sshcfg_free(&c);
+    }
+    if (lookup(".ssh/config", "matchonly", &c) == 0) {
+        check_str(c.user, "fallback", "Match blocks are skipped (with their bad lines)");
+        sshcfg_free(&c);
+    }
+    if (lookup(".ssh/config", "quoted", &c) == 0) {
+        check_str(c.hostname, "q host", "double-quoted value with Key = value");
+        check_str(c.user, "x y", "single-quoted value with Key=value");
+        check_int(c.n_identity_files, 2, "case-insensitive keyword IDENTITYFILE");
+        check_str(c.identity_files[0], "%literal", "%% expands to %");
+        check_str(c.user_known_hosts_file, "/k h", "backslash-escaped space");
+        sshcfg_free(&c);
+    }
+    if (lookup(".ssh/config", "plain", &c) == 0) {
+        check_str(c.user, "fallback", "Include in a non-matching block does not apply");
+        check_int(c.port, 0, "nothing from a non-applying Include");
+        sshcfg_free(&c);
+    }
+    if (lookup(".ssh/config", "inc1", &c) == 0) {
+        check_str(c.hostname, "included.example", "Include glob relative to ~/.ssh");
+        check_int(c.port, 4444, "Port from the included Host block");
+        check_str(c.user, "after-include", "after an Include the includer's block state resumes");
+        sshcfg_free(&c);
+    }
+    if (lookup(".ssh/config", "inc2", &c) == 0) {
+        check_int(c.port, 5555, "included lines without Host continue the includer's block");
+        check_str(c.user, "after-include", "lines after Include still apply to the block");
+        sshcfg_free(&c);
+    }
+
+    /* Missing file. */
+    {
+        snprintf(want, sizeof want, "%s/no/such/config", home);
+        memset(&c, 0x55, sizeof c);
+        int r = sshcfg_lookup(want, "alias", &c, err, sizeof err);
+        check(r == 0 && !c.hostname && !c.user && !c.port && !c.n_identity_files && !c.proxyjump,
+              "missing file: 0 and everything unset", "returned %d", r);
+        sshcfg_free(&c);
+    }
+
+    /* Errors that matter, and the same mistakes where they do not. */
+    snprintf(want, sizeof want, "%s/bad_config:3: bad port", home);
+    expect_error("Host x\n  User u\n  Port abc\n", "x", want, "bad Port in an applying block: path:line: why");
+    expect_error("Port 70000\n", "x", "bad port", "port out of range");
+    expect_error("Host x\n  User \"open\n", "x", "unterminated quote", "unterminated quote");
+    expect_error("Host x\n  HostName\n", "x", "needs an argument", "missing argument");
+    expect_error("Host x\n  User a b\n", "x", "garbage at end of line", "extra argument");
+    expect_error("ConnectTimeout 5x\n", "x", "bad time value", "bad time value");
+    expect_error("StrictHostKeyChecking maybe\n", "x", "bad StrictHostKeyChecking", "bad StrictHostKeyChecking");
+    expect_error("IdentityFile ~/.ssh/%z\n", "x", "bad_config:1: unknown token %z", "unknown %-token in IdentityFile");
+    write_file(".ssh/loop", "Include loop\n");
+    {
+        struct sshcfg c2;
+        write_file("ok_config", "Host y\n  Port abc\n  User \"open\n  HostName\nHost *\n  User ok\n");
+        snprintf(want, sizeof want, "%s/ok_config", home);
+        int r = sshcfg_lookup(want, "x", &c2, err, sizeof err);
+        check(r == 0 && streq(c2.user, "ok"), "bad lines in a block that does not apply are ignored",
+              "returned %d: %s", r, err);
+        sshcfg_free(&c2);
+    }
+    expect_error("Include loop\n", "x", "nested more than", "Include recursion is bounded (self-include)");
+
+    /* Cross-check with OpenSSH: `ssh -G` resolves the same HostName/User/Port. */
+    {
+        static const char *hosts[] = { "alias", "alfas", "web.corp", "secret.corp", "quoted" };
+        write_file("g_config",
+                   "Host alias\n  HostName real.%h.example\n  User alice\n  Port 2222\n"
+                   "Host *.corp !secret.corp\n  User corpuser\n  Port=2022\n"
+                   "Host other al?as\n  User bob\n  Port 3333\n"
+                   "Host quoted\n  HostName = \"qhost\"\n  User='x y'\n"
+                   "Host *\n  User fallback\n  Port 22\n");
+        for (size_t i = 0; i < sizeof hosts / sizeof *hosts; i++) {
+            char cmd[1024], line[512], h[512] = "", u[512] = "";
+            int port = 0;
+            snprintf(cmd, sizeof cmd, "ssh -G -F %s/g_config %s 2>/dev/null", home, hosts[i]);
+            FILE *p = popen(cmd, "r");
+            while (p && fgets(line, sizeof line, p)) {
+                line[strcspn(line, "\n")] = '\0';
+                if (!strncmp(line, "hostname ", 9)) snprintf(h, sizeof h, "%s", line + 9);
+                if (!strncmp(line, "user ", 5)) snprintf(u, sizeof u, "%s", line + 5);
+                if (!strncmp(line, "port ", 5)) port = atoi(line + 5);
+            }
+            if (p) pclose(p);
+            snprintf(cmd, sizeof cmd, "%s/g_config", home);
+            struct sshcfg g;
+            int r = sshcfg_lookup(cmd, hosts[i], &g, err, sizeof err);
+            const char *gh = g.hostname ? g.hostname : hosts[i];
+            char desc[256];
+            snprintf(desc, sizeof desc, "agrees with ssh -G for %s", hosts[i]);
+            check(r == 0 && strcmp(gh, h) == 0 && streq(g.user, u) && g.port == port, desc,
+                  "ssh -G: %s %s %d; ours: %s %s %d", h, u, port, gh, S(g.user), g.port);
+            sshcfg_free(&g);
+        }
+    }
+
+    snprintf(want, sizeof want, "rm -rf %s", home);
+    if (system(want) != 0) fprintf(stderr, "cleanup failed\n");
+    return failures ? 1 : 0;
+}
