@@ -2,7 +2,7 @@
    so a collected userdata never frees handles libuv still uses (freed in the last close cb). */
 #include "local.h"
 #include "scheduler.h"
-#include "output.h"
+#include "cmdout.h"
 #include <lauxlib.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,13 +19,6 @@ extern char **environ;
 #define OP_MT "sshs.localop"
 #define KILL_GRACE_MS 1000
 
-struct chunk {
-    struct chunk *next;
-    int is_err;
-    size_t len;
-    char data[];
-};
-
 struct local_op {
     struct sched_waiter w;
     pid_t pid;
@@ -35,13 +28,8 @@ struct local_op {
     int open_handles;                           /* handles still to be closed by libuv */
     int exited, wstatus, timed_out, killed, done, lua_owned;
     uint64_t t_start, t_end;
-    struct buf out, err;
+    struct cmdout co;
     char *in_data; size_t in_len, in_off;
-    int stream;
-    struct chunk *chunks, *chunks_tail;
-    int echo;
-    struct out_stream echo_out, echo_err;
-    char *prefix;
     struct local_op *prev_live, *next_live;
 };
 
@@ -64,13 +52,8 @@ const char *local_signal_name(int sig)
 
 static void op_free(struct local_op *op)
 {
-    buf_free(&op->out);
-    buf_free(&op->err);
+    cmdout_free(&op->co);
     free(op->in_data);
-    while (op->chunks) { struct chunk *c = op->chunks; op->chunks = c->next; free(c); }
-    buf_free(&op->echo_out.partial);
-    buf_free(&op->echo_err.partial);
-    free(op->prefix);
     free(op);
 }
 
@@ -102,21 +85,8 @@ static void maybe_done(struct local_op *op)
     if (op->fd_in >= 0) { close_handle(op, (uv_handle_t *)&op->poll_in); close(op->fd_in); op->fd_in = -1; }
     uv_timer_stop(&op->timer);
     close_handle(op, (uv_handle_t *)&op->timer);
-    if (op->echo) { out_flush(&op->echo_out); out_flush(&op->echo_err); }
+    cmdout_finish(&op->co);
     unlink_live(op);
-    sched_wake(&op->w);
-}
-
-static void push_chunk(struct local_op *op, int is_err, const char *p, size_t n)
-{
-    struct chunk *c = malloc(sizeof *c + n);
-    if (!c) return;
-    c->next = NULL;
-    c->is_err = is_err;
-    c->len = n;
-    memcpy(c->data, p, n);
-    if (op->chunks_tail) op->chunks_tail->next = c; else op->chunks = c;
-    op->chunks_tail = c;
     sched_wake(&op->w);
 }
 
@@ -129,9 +99,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
     for (;;) {
         ssize_t n = read(*fd, tmp, sizeof tmp);
         if (n > 0) {
-            buf_append(is_err ? &op->err : &op->out, tmp, (size_t)n);
-            if (op->echo) out_write(is_err ? &op->echo_err : &op->echo_out, tmp, (size_t)n);
-            if (op->stream) push_chunk(op, is_err, tmp, (size_t)n);
+            cmdout_data(&op->co, is_err, tmp, (size_t)n, &op->w);
             if ((size_t)n < sizeof tmp) return;   /* drained for now; the poll calls again */
             continue;
         }
@@ -370,21 +338,7 @@ int local_lua_spawn(lua_State *L)
     lua_Number timeout = 0;
     if (opt_field(L, opts, "timeout") == LUA_TNUMBER) timeout = lua_tonumber(L, -1);
     lua_pop(L, 1);
-    opt_field(L, opts, "stream");
-    op->stream = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    opt_field(L, opts, "echo");
-    op->echo = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    if (op->echo) {
-        if (opt_field(L, opts, "prefix") == LUA_TSTRING) op->prefix = strdup(lua_tostring(L, -1));
-        lua_pop(L, 1);
-        opt_field(L, opts, "color");
-        int color = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-        op->echo_out = (struct out_stream){.fd = 1, .prefix = op->prefix};
-        op->echo_err = (struct out_stream){.fd = 2, .prefix = op->prefix, .color = color && op->prefix};
-    }
+    cmdout_init(L, &op->co, opts);
 
     int p_out[2] = {-1, -1}, p_err[2] = {-1, -1}, p_in[2] = {-1, -1};
     int err = 0;
@@ -478,26 +432,10 @@ static struct local_op *check_op(lua_State *L)
     return *ud;
 }
 
-/* Returns the next event: a chunk (stream mode) or "done". */
-static int op_next_event(lua_State *L, struct local_op *op)
-{
-    if (op->chunks) {
-        struct chunk *c = op->chunks;
-        op->chunks = c->next;
-        if (!op->chunks) op->chunks_tail = NULL;
-        lua_pushstring(L, c->is_err ? "stderr" : "stdout");
-        lua_pushlstring(L, c->data, c->len);
-        free(c);
-        return 2;
-    }
-    if (op->done) { lua_pushliteral(L, "done"); return 1; }
-    return 0;
-}
-
 static int op_wait_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct local_op *op = check_op(L);
-    int n = op_next_event(L, op);
+    int n = cmdout_next_event(L, &op->co, op->done);
     if (n) return n;
     if (sched_interrupted) {       /* Ctrl-C: the child is being killed; wait for it, then raise */
         if (op->done) sched_check_interrupt(L);
@@ -514,11 +452,7 @@ static int op_result(lua_State *L)
 {
     struct local_op *op = check_op(L);
     if (!op->done) return luaL_error(L, "command still running");
-    lua_createtable(L, 0, 8);
-    lua_pushlstring(L, op->out.data ? op->out.data : "", op->out.len);
-    lua_setfield(L, -2, "stdout");
-    lua_pushlstring(L, op->err.data ? op->err.data : "", op->err.len);
-    lua_setfield(L, -2, "stderr");
+    cmdout_push_result(L, &op->co, (double)(op->t_end - op->t_start) / 1e9);
     if (WIFEXITED(op->wstatus)) {
         lua_pushinteger(L, WEXITSTATUS(op->wstatus));
         lua_setfield(L, -2, "exitcode");
@@ -527,8 +461,6 @@ static int op_result(lua_State *L)
         if (name) lua_pushstring(L, name); else lua_pushinteger(L, WTERMSIG(op->wstatus));
         lua_setfield(L, -2, "signal");
     }
-    lua_pushnumber(L, (double)(op->t_end - op->t_start) / 1e9);
-    lua_setfield(L, -2, "duration");
     lua_pushboolean(L, op->timed_out);
     lua_setfield(L, -2, "timed_out");
     return 1;
@@ -551,7 +483,7 @@ static int op_gc(lua_State *L)
     *ud = NULL;
     op->lua_owned = 0;
     op->w.thread = NULL;
-    op->stream = 0;
+    op->co.stream = 0;
     if (!op->done) {
         op->killed = 1;
         signal_group(op, SIGKILL);

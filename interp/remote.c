@@ -1,11 +1,238 @@
+/* Lua bindings of the remote layer: core.connect, connection objects, ssh_config lookups. */
 #include "remote.h"
+#include "ssh.h"
+#include "channel.h"
+#include "tunnel.h"
+#include "sshconfig.h"
+#include "auth.h"
+#include <lauxlib.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CONN_MT "sshs.conn"
+
+struct conn_ud {
+    struct conn *c;
+    struct sched_waiter w;
+};
+
+static struct conn_ud *check_conn(lua_State *L, int idx)
+{
+    struct conn_ud *ud = luaL_checkudata(L, idx, CONN_MT);
+    if (!ud->c) luaL_error(L, "this connection is closed");
+    return ud;
+}
+
+static char *field_str(lua_State *L, int t, const char *name)
+{
+    lua_getfield(L, t, name);
+    const char *s = lua_tostring(L, -1);
+    char *r = s ? strdup(s) : NULL;
+    lua_pop(L, 1);
+    return r;
+}
+
+static double field_num(lua_State *L, int t, const char *name, double dflt)
+{
+    lua_getfield(L, t, name);
+    double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : dflt;
+    lua_pop(L, 1);
+    return v;
+}
+
+static int field_bool(lua_State *L, int t, const char *name)
+{
+    lua_getfield(L, t, name);
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* The params table (built by the prelude from options and ssh config) -> ssh_params. */
+static void read_params(lua_State *L, int t, struct ssh_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->display = field_str(L, t, "display");
+    p->hostname = field_str(L, t, "hostname");
+    p->hostkey_name = field_str(L, t, "hostkey_name");
+    p->user = field_str(L, t, "user");
+    p->port = (int)field_num(L, t, "port", 22);
+    p->password = field_str(L, t, "password");
+    p->passphrase = field_str(L, t, "passphrase");
+    p->known_hosts = field_str(L, t, "known_hosts");
+    p->agent = field_bool(L, t, "agent");
+    p->interactive = field_bool(L, t, "interactive");
+    p->timeout = field_num(L, t, "timeout", 30);
+    p->keepalive = (int)field_num(L, t, "keepalive", 0);
+    p->keepalive_max = (int)field_num(L, t, "keepalive_max", 3);
+    p->max_channels = (int)field_num(L, t, "max_channels", 10);
+    lua_getfield(L, t, "host_key_check");
+    const char *m = lua_tostring(L, -1);
+    p->hostkey_mode = !m || strcmp(m, "yes") == 0 ? HOSTKEY_YES
+                    : strcmp(m, "accept-new") == 0 ? HOSTKEY_ACCEPT_NEW : HOSTKEY_NO;
+    lua_pop(L, 1);
+    lua_getfield(L, t, "keys");
+    if (lua_istable(L, -1)) {
+        for (int i = 1; p->nkeys < SSH_MAX_KEYS; i++) {
+            lua_rawgeti(L, -1, i);
+            if (lua_type(L, -1) != LUA_TTABLE) { lua_pop(L, 1); break; }
+            p->keys[p->nkeys] = field_str(L, -1, "path");
+            p->key_given[p->nkeys] = field_bool(L, -1, "given");
+            if (p->keys[p->nkeys]) p->nkeys++;
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    if (!p->user) p->user = strdup("root");
+    if (!p->display) p->display = strdup(p->hostname ? p->hostname : "?");
+    if (!p->hostkey_name && p->hostname) p->hostkey_name = strdup(p->hostname);
+}
+
+static int connect_k(lua_State *L, int status, lua_KContext ctx)
+{
+    struct conn_ud *ud = lua_touserdata(L, (int)ctx);
+    switch (conn_state(ud->c)) {
+    case C_READY:
+        lua_pushvalue(L, (int)ctx);
+        return 1;
+    case C_DEAD: {
+        if (sched_interrupted) sched_check_interrupt(L);
+        lua_pushstring(L, conn_error(ud->c));
+        conn_release(ud->c);
+        ud->c = NULL;
+        return lua_error(L);
+    }
+    default:
+        return sched_wait(L, &ud->w, connect_k, ctx);
+    }
+}
+
+/* core.connect(params) -> connection, after the handshake and auth (the thread waits). */
+static int l_connect(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    struct conn *via = NULL;
+    lua_getfield(L, 1, "via");
+    if (!lua_isnil(L, -1)) via = check_conn(L, -1)->c;
+    lua_pop(L, 1);
+
+    struct ssh_params p;
+    read_params(L, 1, &p);
+    if (!p.hostname) { ssh_params_free(&p); return luaL_error(L, "connect: no host name"); }
+    int fd = -1;
+    if (via) {
+        if (conn_state(via) != C_READY) { ssh_params_free(&p); return luaL_error(L, "the jump host connection is closed"); }
+        fd = tunnel_open(via, p.hostname, p.port);
+        if (fd < 0) {
+            int e = errno;
+            ssh_params_free(&p);
+            return luaL_error(L, "cannot open a tunnel: %s", strerror(e));
+        }
+    }
+    struct conn_ud *ud = lua_newuserdatauv(L, sizeof *ud, 1);
+    ud->c = NULL;
+    ud->w.thread = NULL;
+    luaL_setmetatable(L, CONN_MT);
+    int idx = lua_gettop(L);
+    if (via) {                          /* keep the jump host's object alive with ours */
+        lua_getfield(L, 1, "via");
+        lua_setiuservalue(L, idx, 1);
+    }
+    ud->c = conn_start(&p, fd, &ud->w);
+    if (!ud->c) { ssh_params_free(&p); return luaL_error(L, "out of memory"); }
+    return connect_k(L, LUA_OK, idx);
+}
+
+static int l_exec(lua_State *L)
+{
+    struct conn_ud *ud = check_conn(L, 1);
+    return channel_lua_exec(L, ud->c);
+}
+
+static int l_close(lua_State *L)
+{
+    struct conn_ud *ud = luaL_checkudata(L, 1, CONN_MT);
+    if (ud->c) {
+        conn_forget_waiter(ud->c, &ud->w);
+        conn_release(ud->c);
+        ud->c = NULL;
+    }
+    return 0;
+}
+
+static int l_alive(lua_State *L)
+{
+    struct conn_ud *ud = luaL_checkudata(L, 1, CONN_MT);
+    lua_pushboolean(L, ud->c && conn_state(ud->c) == C_READY);
+    if (ud->c && conn_state(ud->c) == C_DEAD) { lua_pushstring(L, conn_error(ud->c)); return 2; }
+    return 1;
+}
+
+/* core.sshconfig(host, path) -> table of what ~/.ssh/config says for host. */
+static int l_sshconfig(lua_State *L)
+{
+    const char *host = luaL_checkstring(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    struct sshcfg cfg;
+    char err[512];
+    if (sshcfg_lookup(path, host, &cfg, err, sizeof err) != 0) return luaL_error(L, "%s", err);
+    lua_createtable(L, 0, 12);
+    struct { const char *name; const char *v; } strs[] = {
+        {"hostname", cfg.hostname}, {"user", cfg.user}, {"proxyjump", cfg.proxyjump},
+        {"strict_host_key_checking", cfg.strict_host_key_checking},
+        {"user_known_hosts_file", cfg.user_known_hosts_file}};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if (strs[i].v) { lua_pushstring(L, strs[i].v); lua_setfield(L, -2, strs[i].name); }
+    struct { const char *name; int v; } nums[] = {
+        {"port", cfg.port}, {"connect_timeout", cfg.connect_timeout},
+        {"server_alive_interval", cfg.server_alive_interval},
+        {"server_alive_count_max", cfg.server_alive_count_max}};
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+        if (nums[i].v) { lua_pushinteger(L, nums[i].v); lua_setfield(L, -2, nums[i].name); }
+    lua_createtable(L, cfg.n_identity_files, 0);
+    for (int i = 0; i < cfg.n_identity_files; i++) {
+        lua_pushstring(L, cfg.identity_files[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "identity_files");
+    sshcfg_free(&cfg);
+    return 1;
+}
+
+static int l_prompt_secret(lua_State *L)
+{
+    char *s = auth_prompt_secret(luaL_checkstring(L, 1));
+    if (!s) return 0;
+    lua_pushstring(L, s);
+    memset(s, 0, strlen(s));
+    free(s);
+    return 1;
+}
 
 void remote_open(lua_State *L, int core_idx)
 {
-    (void)L;
-    (void)core_idx;
+    libssh2_init(0);
+    channel_init(L);
+    static const luaL_Reg methods[] = {
+        {"exec", l_exec}, {"close", l_close}, {"alive", l_alive}, {NULL, NULL}};
+    luaL_newmetatable(L, CONN_MT);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    static const luaL_Reg fns[] = {
+        {"connect", l_connect}, {"sshconfig", l_sshconfig}, {"prompt_secret", l_prompt_secret},
+        {NULL, NULL}};
+    lua_pushvalue(L, core_idx);
+    luaL_setfuncs(L, fns, 0);
+    lua_pop(L, 1);
+    sched_on_interrupt(conn_interrupt_all);
 }
 
 void remote_shutdown(void)
 {
+    conn_shutdown_all();
 }

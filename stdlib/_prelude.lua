@@ -367,6 +367,194 @@ function S.run_on(sess, cmd, opts)
 end
 S.check_run_args = check_run_args
 
+---------------------------------------------------------------------------- sessions
+
+local ConnectError = {__name = "sshs.ConnectError"}
+ConnectError.__index = ConnectError
+ConnectError.__tostring = function(e) return e.message end
+S.ConnectError = ConnectError
+
+local Session = {__name = "sshs.session"}
+Session.__index = Session
+S.Session = Session
+
+-- "user@host:port", "[v6]:port", "host" -> user, host, port (user and port may be nil).
+local function parse_target(target)
+  local user, rest = target:match("^([^@]*)@(.+)$")
+  if user == "" then return nil end
+  rest = rest or target
+  local host, port
+  if rest:sub(1, 1) == "[" then
+    host, port = rest:match("^%[([^%]]+)%]:?(%d*)$")
+  else
+    host, port = rest:match("^([^:]+):(%d+)$")
+    if not host and not rest:find(":", 1, true) then host = rest end
+    if not host and rest:find(":.*:") then host = rest end     -- a bare IPv6 address
+  end
+  if not host or host == "" or host:find("[%s/]") then return nil end
+  return user, host, tonumber(port ~= "" and port or nil)
+end
+S.parse_target = parse_target
+
+local connect_options = {user = "string", port = "number", password = "string", key = "string",
+  passphrase = "string", agent = "boolean", timeout = "number", keepalive = "number",
+  known_hosts = "string", host_key_check = "string", via = true, max_sessions = "number",
+  ssh_config = "string"}
+
+local function check_connect_options(opts, where)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then user_error(where .. ": options must be a table") end
+  for k, v in pairs(opts) do
+    local want = connect_options[k]
+    if not want then user_error(where .. ": unknown option '" .. tostring(k) .. "'") end
+    if want ~= true and type(v) ~= want then
+      user_error(where .. ": option " .. k .. " must be a " .. want .. ", got " .. type(v))
+    end
+  end
+  local hk = opts.host_key_check
+  if hk and hk ~= "yes" and hk ~= "accept-new" and hk ~= "no" then
+    user_error(where .. ": host_key_check must be \"yes\", \"accept-new\" or \"no\"")
+  end
+  return opts
+end
+S.check_connect_options = check_connect_options
+
+local function expand_home(p)
+  if p and (p == "~" or p:sub(1, 2) == "~/") then return (os.getenv("HOME") or "") .. p:sub(2) end
+  return p
+end
+
+local hostkey_modes = {yes = "yes", ask = "yes", ["accept-new"] = "accept-new", no = "no", off = "no"}
+
+-- Opens one SSH connection (through `outer`, a session, when given) and returns a session.
+function S.open_session(target, opts, outer)
+  local tuser, alias, tport = parse_target(target)
+  if not alias then user_error("connect: bad target '" .. target .. "' (expected host, user@host, user@host:port or [v6addr]:port)") end
+  local home = os.getenv("HOME") or ""
+  local cfg_path = expand_home(opts.ssh_config) or (home .. "/.ssh/config")
+  local ok, cfg = pcall(core.sshconfig, alias, cfg_path)
+  if not ok then user_error("connect: " .. tostring(cfg)) end
+  local user = opts.user or tuser or cfg.user or os.getenv("USER") or os.getenv("LOGNAME") or "root"
+  local port = opts.port or tport or cfg.port or 22
+  local hostname = cfg.hostname or alias
+  local keys = {}
+  if opts.key then keys[#keys + 1] = {path = expand_home(opts.key), given = true} end
+  for _, f in ipairs(cfg.identity_files) do keys[#keys + 1] = {path = f, given = true} end
+  if #cfg.identity_files == 0 then
+    for _, name in ipairs{"id_ed25519", "id_ecdsa", "id_rsa"} do
+      keys[#keys + 1] = {path = home .. "/.ssh/" .. name}
+    end
+  end
+  local display = user .. "@" .. alias .. (port ~= 22 and tport and (":" .. port) or "")
+  local agent = opts.agent
+  if agent == nil then agent = os.getenv("SSH_AUTH_SOCK") ~= nil end
+
+  -- Jump hosts: opts.via, else ProxyJump, else the session we are inside of.
+  local jumps, via = {}, outer
+  local chain = opts.via
+  if chain == nil and cfg.proxyjump and cfg.proxyjump ~= "none" then chain = cfg.proxyjump end
+  if type(chain) == "string" then
+    for hop in chain:gmatch("[^,%s]+") do
+      local jopts = {agent = opts.agent, known_hosts = opts.known_hosts, host_key_check = opts.host_key_check,
+                     timeout = opts.timeout, ssh_config = opts.ssh_config}
+      via = S.open_session(hop, jopts, via)
+      jumps[#jumps + 1] = via
+    end
+  elseif type(chain) == "table" and getmetatable(chain) == Session then
+    via = chain
+    chain:retain()
+    jumps[#jumps + 1] = chain
+  elseif chain ~= nil then
+    user_error("connect: via must be a target string or a session")
+  end
+
+  local params = {
+    display = display, hostname = hostname, hostkey_name = hostname, user = user, port = port,
+    password = opts.password, passphrase = opts.passphrase, keys = keys, agent = agent,
+    known_hosts = expand_home(opts.known_hosts) or cfg.user_known_hosts_file or (home .. "/.ssh/known_hosts"),
+    host_key_check = opts.host_key_check or hostkey_modes[cfg.strict_host_key_checking or "yes"] or "yes",
+    timeout = opts.timeout or cfg.connect_timeout or 30,
+    keepalive = opts.keepalive or cfg.server_alive_interval or 0,
+    keepalive_max = cfg.server_alive_count_max or 3,
+    max_channels = opts.max_sessions or 10,
+    interactive = core.isatty(0) and core.isatty(2),
+    via = via and via.conn,
+  }
+  local fine, conn = pcall(core.connect, params)
+  if not fine then
+    for i = #jumps, 1, -1 do jumps[i]:release() end
+    if type(conn) == "string" and conn == "interrupted" then error(conn, 0) end
+    error(setmetatable({message = user_where() .. tostring(conn), host = display, kind = "connect"}, ConnectError), 0)
+  end
+  return setmetatable({conn = conn, host = display, target = target, refs = 1, jumps = jumps,
+                       kind = "remote"}, Session)
+end
+
+function Session:retain() self.refs = self.refs + 1 end
+
+-- The last user lets go: close the connection, then the jump hosts it rode on.
+function Session:release()
+  self.refs = self.refs - 1
+  if self.refs > 0 then return end
+  self.conn:close()
+  for i = #self.jumps, 1, -1 do self.jumps[i]:release() end
+end
+
+-- Pops the session from this thread's stack (wherever it is) and lets go of it.
+function Session:close()
+  local st = state()
+  for i = #st.stack, 2, -1 do
+    if st.stack[i] == self then
+      table.remove(st.stack, i)
+      self:release()
+      return
+    end
+  end
+end
+Session.__close = function(s) s:close() end
+Session.__tostring = function(s) return "session " .. s.host end
+
+function Session:alive() return self.conn:alive() end
+function Session:run(cmd, opts)
+  check_run_args(cmd, opts)
+  return S.run_on(self, cmd, opts)
+end
+
+-- Runs cmd on the remote host: cd/env become a shell prefix, sudo wraps it all.
+function Session:exec(cmd, o, show, prefix)
+  local pre = S.shell_prefix(o)
+  if pre ~= "" then cmd = pre .. " " .. cmd end
+  local stdin = o.stdin
+  if o.sudo then cmd, stdin = S.sudo_wrap(cmd, o) end
+  local op <close> = self.conn:exec(cmd, {stdin = stdin, pty = o.pty, timeout = o.timeout, echo = show,
+                                           prefix = prefix, color = prefix and S.color,
+                                           stream = (o.on_stdout or o.on_stderr) and true or nil})
+  while true do
+    local ev, data = op:wait()
+    if ev == "done" then break end
+    local cb = ev == "stdout" and o.on_stdout or o.on_stderr
+    if cb then cb(data) end
+  end
+  return op:result()
+end
+
+function connect(target, opts)
+  if type(target) ~= "string" then user_error("connect: expected a target string, got " .. type(target)) end
+  opts = check_connect_options(opts, "connect")
+  local st = state()
+  local top = current_session(st)
+  local s = S.open_session(target, opts, top ~= LOCAL and top or nil)
+  st.stack[#st.stack + 1] = s
+  return s
+end
+
+-- close(): pops the current session.
+function close()
+  local s = current_session()
+  if s == LOCAL then user_error("close: no remote session is open") end
+  s:close()
+end
+
 ---------------------------------------------------------------------------- threads
 
 function thread(fn, ...)

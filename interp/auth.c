@@ -1,0 +1,268 @@
+#include "auth.h"
+#include "ssh.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+enum stage { A_LIST, A_AGENT, A_KEYS, A_PASSWORD, A_KBDINT, A_FAILED };
+
+struct auth_state {
+    const struct ssh_params *p;
+    enum stage stage;
+    char *methods;                      /* what the server allows */
+    LIBSSH2_AGENT *agent;
+    struct libssh2_agent_publickey *identity;
+    int agent_keys;
+    int key_idx;
+    char *passphrase;                   /* prompted for the current key */
+    char *password;                     /* given or prompted */
+    char tried[400];
+    char rsa_refused[300];
+};
+
+static void note(struct auth_state *a, const char *what)
+{
+    size_t n = strlen(a->tried);
+    snprintf(a->tried + n, sizeof a->tried - n, "%s%s", n ? ", " : "", what);
+}
+
+static int allows(const struct auth_state *a, const char *method)
+{
+    if (!a->methods) return 1;
+    size_t m = strlen(method);
+    for (const char *s = a->methods; (s = strstr(s, method)); s += m)
+        if ((s == a->methods || s[-1] == ',') && (s[m] == ',' || s[m] == 0)) return 1;
+    return 0;
+}
+
+struct auth_state *auth_new(const struct ssh_params *p)
+{
+    struct auth_state *a = calloc(1, sizeof *a);
+    if (a) a->p = p;
+    return a;
+}
+
+void auth_free(struct auth_state *a)
+{
+    if (!a) return;
+    if (a->agent) { libssh2_agent_disconnect(a->agent); libssh2_agent_free(a->agent); }
+    free(a->passphrase);
+    if (a->password && a->password != a->p->password) free(a->password);
+    free(a);
+}
+
+char *auth_prompt_secret(const char *prompt)
+{
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    struct termios old, quiet;
+    int have_tty = tcgetattr(fd, &old) == 0;
+    if (have_tty) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(fd, TCSAFLUSH, &quiet);
+    }
+    if (write(fd, prompt, strlen(prompt)) < 0) { /* nothing to do: we read anyway */ }
+    char line[1024];
+    size_t n = 0;
+    char ch;
+    while (n + 1 < sizeof line && read(fd, &ch, 1) == 1 && ch != '\n') line[n++] = ch;
+    line[n] = 0;
+    if (have_tty) tcsetattr(fd, TCSAFLUSH, &old);
+    if (write(fd, "\n", 1) < 0) { /* the terminal went away: the secret is still good */ }
+    close(fd);
+    char *s = strdup(line);
+    memset(line, 0, sizeof line);
+    return s;
+}
+
+/* Reads the start of a key file to tell RSA keys (which libssh2 1.10 can only sign with
+   SHA-1) and encrypted keys from others. */
+static void inspect_key(const char *path, int *is_rsa, int *encrypted)
+{
+    *is_rsa = *encrypted = 0;
+    char pub[1024];
+    snprintf(pub, sizeof pub, "%s.pub", path);
+    FILE *f = fopen(pub, "r");
+    if (f) {
+        char head[16] = "";
+        if (fgets(head, sizeof head, f)) *is_rsa = strncmp(head, "ssh-rsa ", 8) == 0;
+        fclose(f);
+    }
+    f = fopen(path, "r");
+    if (!f) return;
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    if (strstr(buf, "BEGIN RSA PRIVATE KEY")) *is_rsa = 1;
+    if (strstr(buf, "ENCRYPTED")) *encrypted = 1;
+    /* OpenSSH format: base64 of "openssh-key-v1\0" + cipher name; "none" means clear. The
+       second base64 line holds the key type for small keys. */
+    const char *b = strstr(buf, "b3BlbnNzaC1rZXktdjEAAAAA");
+    if (b && strncmp(b + 24, "BG5vbmUAAAAEbm9uZQ", 18) != 0) *encrypted = 1;
+    if (b && strstr(b, "c3NoLXJzY")) *is_rsa = 1;   /* "ssh-rs" at one of three alignments */
+    if (b && strstr(b, "AAAAB3NzaC1yc2")) *is_rsa = 1;
+}
+
+static const char *kbdint_password;
+
+static void kbdint_respond(const char *name, int name_len, const char *instruction, int instruction_len,
+                           int num_prompts, const LIBSSH2_USERAUTH_KBDINT_PROMPT *prompts,
+                           LIBSSH2_USERAUTH_KBDINT_RESPONSE *responses, void **abstract)
+{
+    for (int i = 0; i < num_prompts; i++) {
+        responses[i].text = strdup(kbdint_password ? kbdint_password : "");
+        responses[i].length = responses[i].text ? (unsigned)strlen(responses[i].text) : 0;
+    }
+}
+
+static int fail_message(struct auth_state *a, char *err, size_t errlen)
+{
+    if (a->rsa_refused[0])
+        snprintf(err, errlen, "the RSA key %s was refused: libssh2 1.10 can only sign with ssh-rsa "
+                 "(SHA-1), which OpenSSH 8.8 and later refuse; use an ed25519 key instead "
+                 "(ssh-keygen -t ed25519). Tried: %s; the server allows: %s",
+                 a->rsa_refused, a->tried[0] ? a->tried : "nothing", a->methods ? a->methods : "?");
+    else
+        snprintf(err, errlen, "no method worked for user %s. Tried: %s; the server allows: %s",
+                 a->p->user, a->tried[0] ? a->tried : "nothing (no agent, no key file, no password)",
+                 a->methods ? a->methods : "?");
+    a->stage = A_FAILED;
+    return -1;
+}
+
+/* One key file: 0 accepted, EAGAIN, or 1 to move on. */
+static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, int given)
+{
+    if (access(path, R_OK) != 0) {
+        if (given) {
+            char m[300];
+            snprintf(m, sizeof m, "key %s (%s)", path, strerror(errno));
+            note(a, m);
+        }
+        return 1;
+    }
+    int is_rsa, encrypted;
+    inspect_key(path, &is_rsa, &encrypted);
+    const char *pass = a->passphrase ? a->passphrase : a->p->passphrase;
+    if (encrypted && !pass && a->p->interactive) {
+        char prompt[400];
+        snprintf(prompt, sizeof prompt, "Enter passphrase for key '%s': ", path);
+        a->passphrase = auth_prompt_secret(prompt);
+        pass = a->passphrase;
+    }
+    char pub[1024];
+    snprintf(pub, sizeof pub, "%s.pub", path);
+    const char *user = a->p->user;
+    int r = libssh2_userauth_publickey_fromfile_ex(s, user, (unsigned)strlen(user),
+                                                   access(pub, R_OK) == 0 ? pub : NULL, path, pass ? pass : "");
+    if (r == LIBSSH2_ERROR_EAGAIN) return r;
+    if (r == 0) return 0;
+    char m[400];
+    if (r == LIBSSH2_ERROR_FILE)
+        snprintf(m, sizeof m, "key %s (%s)", path, encrypted ? (pass ? "wrong passphrase" : "encrypted, no passphrase given")
+                                                           : "cannot be read or parsed");
+    else
+        snprintf(m, sizeof m, "key %s (refused)", path);
+    note(a, m);
+    if (is_rsa && r != LIBSSH2_ERROR_FILE && !a->rsa_refused[0])
+        snprintf(a->rsa_refused, sizeof a->rsa_refused, "%s", path);
+    return 1;
+}
+
+int auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen)
+{
+    const struct ssh_params *p = a->p;
+    if (!a) { snprintf(err, errlen, "out of memory"); return -1; }
+    for (;;) {
+        switch (a->stage) {
+        case A_LIST: {
+            char *list = libssh2_userauth_list(s, p->user, (unsigned)strlen(p->user));
+            if (!list) {
+                if (libssh2_userauth_authenticated(s)) return 0;   /* "none" was accepted */
+                if (libssh2_session_last_errno(s) == LIBSSH2_ERROR_EAGAIN) return LIBSSH2_ERROR_EAGAIN;
+                char *msg = NULL;
+                libssh2_session_last_error(s, &msg, NULL, 0);
+                snprintf(err, errlen, "cannot ask the server for its methods: %s", msg ? msg : "?");
+                return -1;
+            }
+            a->methods = list;      /* owned by the session */
+            a->stage = p->agent && getenv("SSH_AUTH_SOCK") ? A_AGENT : A_KEYS;
+            break;
+        }
+        case A_AGENT: {
+            if (!allows(a, "publickey")) { a->stage = A_KEYS; break; }
+            if (!a->agent) {
+                /* The agent is a local socket; libssh2 talks to it synchronously (fast). */
+                a->agent = libssh2_agent_init(s);
+                if (!a->agent || libssh2_agent_connect(a->agent) != 0 ||
+                    libssh2_agent_list_identities(a->agent) != 0) {
+                    note(a, "agent (not reachable)");
+                    a->stage = A_KEYS;
+                    break;
+                }
+                a->identity = NULL;
+                if (libssh2_agent_get_identity(a->agent, &a->identity, NULL) != 0) {
+                    note(a, "agent (no keys)");
+                    a->stage = A_KEYS;
+                    break;
+                }
+            }
+            int r = libssh2_agent_userauth(a->agent, p->user, a->identity);
+            if (r == LIBSSH2_ERROR_EAGAIN) return r;
+            if (r == 0) return 0;
+            a->agent_keys++;
+            struct libssh2_agent_publickey *prev = a->identity;
+            if (libssh2_agent_get_identity(a->agent, &a->identity, prev) != 0) {
+                char m[64];
+                snprintf(m, sizeof m, "agent (%d key%s refused)", a->agent_keys, a->agent_keys == 1 ? "" : "s");
+                note(a, m);
+                a->stage = A_KEYS;
+            }
+            break;
+        }
+        case A_KEYS: {
+            if (!allows(a, "publickey") || a->key_idx >= p->nkeys) { a->stage = A_PASSWORD; break; }
+            int r = try_key(a, s, p->keys[a->key_idx], p->key_given[a->key_idx]);
+            if (r == LIBSSH2_ERROR_EAGAIN || r == 0) return r;
+            free(a->passphrase);
+            a->passphrase = NULL;
+            a->key_idx++;
+            break;
+        }
+        case A_PASSWORD: {
+            if (!a->password && p->password) a->password = p->password;
+            int can_pw = allows(a, "password"), can_kbd = allows(a, "keyboard-interactive");
+            if (!a->password && p->interactive && (can_pw || can_kbd)) {
+                char prompt[300];
+                snprintf(prompt, sizeof prompt, "%s's password: ", p->display);
+                a->password = auth_prompt_secret(prompt);
+            }
+            if (!a->password) return fail_message(a, err, errlen);
+            if (!can_pw) { a->stage = A_KBDINT; break; }
+            int r = libssh2_userauth_password_ex(s, p->user, (unsigned)strlen(p->user), a->password,
+                                                 (unsigned)strlen(a->password), NULL);
+            if (r == LIBSSH2_ERROR_EAGAIN || r == 0) return r;
+            note(a, "password (refused)");
+            a->stage = A_KBDINT;
+            break;
+        }
+        case A_KBDINT: {
+            if (!allows(a, "keyboard-interactive") || !a->password) return fail_message(a, err, errlen);
+            kbdint_password = a->password;
+            int r = libssh2_userauth_keyboard_interactive_ex(s, p->user, (unsigned)strlen(p->user), kbdint_respond);
+            kbdint_password = NULL;
+            if (r == LIBSSH2_ERROR_EAGAIN || r == 0) return r;
+            note(a, "keyboard-interactive (refused)");
+            return fail_message(a, err, errlen);
+        }
+        case A_FAILED:
+            return fail_message(a, err, errlen);
+        }
+    }
+}

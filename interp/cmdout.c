@@ -1,0 +1,93 @@
+#include "cmdout.h"
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cmd_chunk {
+    struct cmd_chunk *next;
+    int is_err;
+    size_t len;
+    char data[];
+};
+
+void cmdout_init(lua_State *L, struct cmdout *co, int idx)
+{
+    memset(co, 0, sizeof *co);
+    if (!lua_istable(L, idx)) return;
+    lua_getfield(L, idx, "stream");
+    co->stream = lua_toboolean(L, -1);
+    lua_getfield(L, idx, "echo");
+    co->echo = lua_toboolean(L, -1);
+    lua_getfield(L, idx, "prefix");
+    if (co->echo && lua_type(L, -1) == LUA_TSTRING) co->prefix = strdup(lua_tostring(L, -1));
+    lua_getfield(L, idx, "color");
+    int color = lua_toboolean(L, -1);
+    lua_pop(L, 4);
+    co->echo_out = (struct out_stream){.fd = 1, .prefix = co->prefix};
+    co->echo_err = (struct out_stream){.fd = 2, .prefix = co->prefix, .color = color && co->prefix};
+}
+
+void cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct sched_waiter *w)
+{
+    buf_append(is_err ? &co->err : &co->out, p, n);
+    if (co->echo) out_write(is_err ? &co->echo_err : &co->echo_out, p, n);
+    if (!co->stream) return;
+    struct cmd_chunk *c = malloc(sizeof *c + n);
+    if (!c) return;
+    c->next = NULL;
+    c->is_err = is_err;
+    c->len = n;
+    memcpy(c->data, p, n);
+    if (co->chunks_tail) co->chunks_tail->next = c; else co->chunks = c;
+    co->chunks_tail = c;
+    sched_wake(w);
+}
+
+void cmdout_finish(struct cmdout *co)
+{
+    if (!co->echo) return;
+    out_flush(&co->echo_out);
+    out_flush(&co->echo_err);
+}
+
+void cmdout_free(struct cmdout *co)
+{
+    buf_free(&co->out);
+    buf_free(&co->err);
+    while (co->chunks) {
+        struct cmd_chunk *c = co->chunks;
+        co->chunks = c->next;
+        free(c);
+    }
+    co->chunks_tail = NULL;
+    buf_free(&co->echo_out.partial);
+    buf_free(&co->echo_err.partial);
+    free(co->prefix);
+    co->prefix = NULL;
+}
+
+int cmdout_next_event(lua_State *L, struct cmdout *co, int done)
+{
+    if (co->chunks) {
+        struct cmd_chunk *c = co->chunks;
+        co->chunks = c->next;
+        if (!co->chunks) co->chunks_tail = NULL;
+        lua_pushstring(L, c->is_err ? "stderr" : "stdout");
+        lua_pushlstring(L, c->data, c->len);
+        free(c);
+        return 2;
+    }
+    if (done) { lua_pushliteral(L, "done"); return 1; }
+    return 0;
+}
+
+void cmdout_push_result(lua_State *L, const struct cmdout *co, double seconds)
+{
+    lua_createtable(L, 0, 8);
+    lua_pushlstring(L, co->out.data ? co->out.data : "", co->out.len);
+    lua_setfield(L, -2, "stdout");
+    lua_pushlstring(L, co->err.data ? co->err.data : "", co->err.len);
+    lua_setfield(L, -2, "stderr");
+    lua_pushnumber(L, seconds);
+    lua_setfield(L, -2, "duration");
+}

@@ -1,0 +1,34 @@
+/* What local and remote commands share: captured stdout/stderr, live echo by whole lines,
+   chunks queued for Lua callbacks, and the Lua side of waiting on a command. */
+#ifndef SSHS_CMDOUT_H
+#define SSHS_CMDOUT_H
+#include <lua.h>
+#include "buf.h"
+#include "output.h"
+#include "scheduler.h"
+
+struct cmd_chunk;
+
+struct cmdout {
+    struct buf out, err;
+    int stream;                   /* queue chunks for op:wait() */
+    struct cmd_chunk *chunks, *chunks_tail;
+    int echo;                     /* write live to our stdout/stderr */
+    struct out_stream echo_out, echo_err;
+    char *prefix;
+};
+
+/* Reads echo, prefix, color and stream from the options table at idx (may be nil). */
+void cmdout_init(lua_State *L, struct cmdout *co, int idx);
+/* New bytes of stdout (is_err 0) or stderr; wakes w when chunks are queued. */
+void cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct sched_waiter *w);
+/* The command ended: writes what is left of unfinished echo lines. */
+void cmdout_finish(struct cmdout *co);
+void cmdout_free(struct cmdout *co);
+/* Pushes the next event for op:wait(): ("stdout"|"stderr", chunk) or ("done") when done.
+   Returns the number of values pushed, 0 when there is nothing yet. */
+int  cmdout_next_event(lua_State *L, struct cmdout *co, int done);
+/* Pushes a result table {stdout, stderr, duration} for the caller to complete. */
+void cmdout_push_result(lua_State *L, const struct cmdout *co, double seconds);
+
+#endif

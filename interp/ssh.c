@@ -1,0 +1,725 @@
+#include "ssh.h"
+#include "auth.h"
+#include "knownhosts.h"
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_PASSES 32            /* op passes per wake-up before letting the loop breathe */
+#define CLOSE_TIMEOUT_MS 3000    /* a polite disconnect may take this long */
+
+struct conn {
+    enum conn_state state;
+    struct ssh_params p;
+    int fd, own_fd;
+    uv_poll_t poll;
+    int poll_started, poll_events;
+    uv_timer_t timer;            /* connect / close deadline */
+    uv_timer_t keepalive;
+    uv_idle_t kick;
+    uv_getaddrinfo_t gai;
+    struct addrinfo *ai_list, *ai_cur;
+    int last_connect_errno;
+    LIBSSH2_SESSION *session;
+    struct ssh_op connect_op, close_op, keepalive_op;
+    int keepalive_pending;
+    struct ssh_op *active;
+    struct ssh_op *queue_head, *queue_tail;
+    struct ssh_op *owner;        /* blocked half-way through sending a packet */
+    int channels;
+    int refs;
+    int open_handles;
+    int processing, again;
+    struct sched_waiter *connect_waiter;
+    struct auth_state *auth;
+    char err[768];
+    struct conn *prev_all, *next_all;
+};
+
+static struct conn *all_conns;
+
+static void process(struct conn *c);
+static void teardown(struct conn *c);
+static void on_poll(uv_poll_t *h, int status, int events);
+
+void ssh_params_free(struct ssh_params *p)
+{
+    free(p->display); free(p->hostname); free(p->hostkey_name); free(p->user);
+    free(p->password); free(p->passphrase); free(p->known_hosts);
+    for (int i = 0; i < p->nkeys; i++) free(p->keys[i]);
+    memset(p, 0, sizeof *p);
+}
+
+enum conn_state conn_state(const struct conn *c) { return c->state; }
+const char *conn_error(const struct conn *c) { return c->err; }
+const char *conn_display(const struct conn *c) { return c->p.display; }
+LIBSSH2_SESSION *conn_session(struct conn *c) { return c->session; }
+
+/* ---- lifetime ---- */
+
+static void maybe_free(struct conn *c)
+{
+    if (c->refs > 0 || c->state != C_DEAD || c->open_handles > 0) return;
+    if (c->prev_all) c->prev_all->next_all = c->next_all; else if (all_conns == c) all_conns = c->next_all;
+    if (c->next_all) c->next_all->prev_all = c->prev_all;
+    ssh_params_free(&c->p);
+    free(c);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    c->open_handles--;
+    maybe_free(c);
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (h->data && !uv_is_closing(h)) uv_close(h, handle_closed);
+}
+
+void conn_retain(struct conn *c) { c->refs++; }
+
+static void begin_close(struct conn *c);
+
+void conn_release(struct conn *c)
+{
+    if (--c->refs > 0) return;
+    if (c->state == C_DEAD) { maybe_free(c); return; }
+    if (c->state == C_CLOSING) return;     /* the close op or its deadline finishes it */
+    begin_close(c);
+}
+
+void conn_forget_waiter(struct conn *c, struct sched_waiter *w)
+{
+    if (c->connect_waiter == w) c->connect_waiter = NULL;
+}
+
+/* ---- failing ---- */
+
+static void wake_connect_waiter(struct conn *c)
+{
+    if (c->connect_waiter) {
+        sched_wake(c->connect_waiter);
+        c->connect_waiter = NULL;
+    }
+}
+
+/* Frees the libssh2 session and the socket; the handles close asynchronously. */
+static void teardown(struct conn *c)
+{
+    if (c->session) {
+        libssh2_session_set_blocking(c->session, 1);   /* nothing left to wait for: don't EAGAIN */
+        if (c->fd >= 0) shutdown(c->fd, SHUT_RDWR);
+        libssh2_session_free(c->session);
+        c->session = NULL;
+    }
+    if (c->poll.data) { uv_poll_stop(&c->poll); close_handle((uv_handle_t *)&c->poll); }
+    close_handle((uv_handle_t *)&c->timer);
+    close_handle((uv_handle_t *)&c->keepalive);
+    close_handle((uv_handle_t *)&c->kick);
+    if (c->fd >= 0) { close(c->fd); c->fd = -1; }
+    if (c->ai_list) { uv_freeaddrinfo(c->ai_list); c->ai_list = NULL; }
+    if (c->auth) { auth_free(c->auth); c->auth = NULL; }
+}
+
+void conn_fail(struct conn *c, const char *why)
+{
+    if (c->state == C_DEAD) return;
+    if (why && why != c->err) snprintf(c->err, sizeof c->err, "%s", why);
+    c->state = C_DEAD;
+    conn_retain(c);
+    struct ssh_op *lists[2] = {c->active, c->queue_head};
+    c->active = c->queue_head = c->queue_tail = NULL;
+    c->owner = NULL;
+    for (int i = 0; i < 2; i++) {
+        for (struct ssh_op *op = lists[i], *next; op; op = next) {
+            next = op->next;
+            op->next = NULL;
+            op->active = op->queued = 0;
+            if (op->type->abort) op->type->abort(op, c->err);
+        }
+    }
+    wake_connect_waiter(c);
+    teardown(c);
+    conn_release(c);
+}
+
+/* A libssh2 error that ends the whole connection (transport, crypto, timeouts). */
+static int fatal_code(int rc)
+{
+    switch (rc) {
+    case LIBSSH2_ERROR_SOCKET_SEND: case LIBSSH2_ERROR_SOCKET_RECV:
+    case LIBSSH2_ERROR_SOCKET_DISCONNECT: case LIBSSH2_ERROR_SOCKET_TIMEOUT:
+    case LIBSSH2_ERROR_TIMEOUT: case LIBSSH2_ERROR_DECRYPT: case LIBSSH2_ERROR_INVALID_MAC:
+    case LIBSSH2_ERROR_KEX_FAILURE: case LIBSSH2_ERROR_PROTO: case LIBSSH2_ERROR_BANNER_RECV:
+    case LIBSSH2_ERROR_BANNER_SEND: case LIBSSH2_ERROR_ALLOC: case LIBSSH2_ERROR_BAD_USE:
+    case LIBSSH2_ERROR_ENCRYPT: case LIBSSH2_ERROR_COMPRESS: case LIBSSH2_ERROR_HOSTKEY_INIT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* ---- op scheduling ---- */
+
+static void append(struct ssh_op **head, struct ssh_op *op)
+{
+    op->next = NULL;
+    while (*head) head = &(*head)->next;
+    *head = op;
+}
+
+static void unlink_op(struct ssh_op **head, struct ssh_op *op)
+{
+    for (; *head; head = &(*head)->next)
+        if (*head == op) { *head = op->next; op->next = NULL; return; }
+}
+
+static void activate(struct conn *c, struct ssh_op *op)
+{
+    if (op->type->uses_channel) c->channels++;
+    op->active = 1;
+    append(&c->active, op);
+}
+
+static void start_queued(struct conn *c)
+{
+    while (c->queue_head && c->channels < c->p.max_channels && c->state == C_READY) {
+        struct ssh_op *op = c->queue_head;
+        c->queue_head = op->next;
+        if (!c->queue_head) c->queue_tail = NULL;
+        op->queued = 0;
+        activate(c, op);
+    }
+}
+
+void conn_add_op(struct conn *c, struct ssh_op *op)
+{
+    op->conn = c;
+    op->progress = 0;
+    if (c->state == C_DEAD) {
+        if (op->type->abort) op->type->abort(op, c->err);
+        return;
+    }
+    if (op->type->uses_channel && (c->channels >= c->p.max_channels || c->state != C_READY)) {
+        op->queued = 1;
+        op->next = NULL;
+        if (c->queue_tail) c->queue_tail->next = op; else c->queue_head = op;
+        c->queue_tail = op;
+        return;
+    }
+    activate(c, op);
+    process(c);
+}
+
+void conn_remove_op(struct conn *c, struct ssh_op *op)
+{
+    if (op->active) {
+        unlink_op(&c->active, op);
+        op->active = 0;
+        if (op->type->uses_channel) c->channels--;
+        if (c->owner == op) c->owner = NULL;
+    } else if (op->queued) {
+        unlink_op(&c->queue_head, op);
+        c->queue_tail = c->queue_head;
+        while (c->queue_tail && c->queue_tail->next) c->queue_tail = c->queue_tail->next;
+        op->queued = 0;
+    }
+    start_queued(c);
+}
+
+void conn_channel_refused(struct conn *c, struct ssh_op *op)
+{
+    /* The server allows fewer sessions than we assumed: remember, and try again later. */
+    if (c->p.max_channels > 1 && c->channels <= c->p.max_channels) c->p.max_channels = c->channels - 1;
+    if (c->p.max_channels < 1) c->p.max_channels = 1;
+    unlink_op(&c->active, op);
+    op->active = 0;
+    c->channels--;
+    op->queued = 1;
+    op->next = c->queue_head;
+    c->queue_head = op;
+    if (!c->queue_tail) c->queue_tail = op;
+}
+
+static void on_kick(uv_idle_t *h)
+{
+    struct conn *c = h->data;
+    uv_idle_stop(h);
+    process(c);
+}
+
+void conn_kick(struct conn *c)
+{
+    if (c->state != C_DEAD && c->kick.data) uv_idle_start(&c->kick, on_kick);
+}
+
+static void update_poll(struct conn *c)
+{
+    if (c->state == C_DEAD || !c->poll.data || c->fd < 0) return;
+    int events = UV_READABLE;       /* idle: notice the server closing */
+    if (c->active && c->session) {
+        int dir = libssh2_session_block_directions(c->session);
+        events = 0;
+        if (dir & LIBSSH2_SESSION_BLOCK_INBOUND) events |= UV_READABLE;
+        if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) events |= UV_WRITABLE;
+        if (!events) events = UV_READABLE | UV_WRITABLE;
+    }
+    if (!c->poll_started || events != c->poll_events) {
+        uv_poll_start(&c->poll, events, on_poll);
+        c->poll_started = 1;
+        c->poll_events = events;
+    }
+}
+
+/* Steps every active op until a whole pass makes no progress: libssh2 may read another
+   channel's data while serving one, so one pass is not enough. The op that blocked on
+   output is the only one stepped until it gets through (libssh2 1.10 rule). */
+static void process(struct conn *c)
+{
+    if (c->processing) { c->again = 1; return; }
+    c->processing = 1;
+    conn_retain(c);
+    int passes = 0;
+    do {
+        c->again = 0;
+        int progress = 1;
+        while (progress && c->state != C_DEAD && passes++ < MAX_PASSES) {
+            progress = 0;
+            struct ssh_op *op = c->owner ? c->owner : c->active;
+            while (op && c->state != C_DEAD) {
+                struct ssh_op *next = op->next;
+                op->progress = 0;
+                int r = op->type->step(op);
+                if (c->state == C_DEAD) break;
+                if (r == SSH_OP_REQUEUED) { op = next; continue; }
+                if (r == LIBSSH2_ERROR_EAGAIN) {
+                    int dir = c->session ? libssh2_session_block_directions(c->session) : 0;
+                    if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) c->owner = op;
+                    else if (c->owner == op) c->owner = NULL;
+                    if (op->progress) progress = 1;
+                } else {
+                    if (fatal_code(r)) {
+                        char *msg = NULL;
+                        if (c->session) libssh2_session_last_error(c->session, &msg, NULL, 0);
+                        char why[600];
+                        snprintf(why, sizeof why, "connection to %s lost: %s", c->p.display,
+                                 msg && *msg ? msg : "transport error");
+                        conn_fail(c, why);
+                        break;
+                    }
+                    if (c->owner == op) c->owner = NULL;
+                    conn_remove_op(c, op);
+                    progress = 1;
+                }
+                if (c->owner) break;
+                op = next;
+            }
+        }
+        if (progress && c->state != C_DEAD) conn_kick(c);   /* more to do: after the loop breathes */
+        update_poll(c);
+    } while (c->again && c->state != C_DEAD);
+    c->processing = 0;
+    conn_release(c);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    struct conn *c = h->data;
+    if (status < 0) {
+        char why[300];
+        snprintf(why, sizeof why, "connection to %s lost: %s", c->p.display, uv_strerror(status));
+        conn_fail(c, why);
+        return;
+    }
+    if (!c->active && c->state == C_READY) {
+        /* Nobody is reading: peek to tell the server closing from data for a later op. */
+        char b;
+        ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            char why[300];
+            snprintf(why, sizeof why, "connection to %s closed by the server%s%s", c->p.display,
+                     n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+            conn_fail(c, why);
+        } else if (n > 0) {
+            uv_poll_stop(&c->poll);           /* libssh2 reads it with the next op */
+            c->poll_started = 0;
+        }
+        return;
+    }
+    process(c);
+}
+
+/* ---- keepalive ---- */
+
+static int keepalive_step(struct ssh_op *op)
+{
+    struct conn *c = op->conn;
+    int next;
+    int r = libssh2_keepalive_send(c->session, &next);
+    if (r == LIBSSH2_ERROR_EAGAIN) return r;
+    c->keepalive_pending = 0;
+    return r;
+}
+
+static void keepalive_abort(struct ssh_op *op, const char *why)
+{
+    op->conn->keepalive_pending = 0;
+}
+
+static const struct ssh_op_type keepalive_type = {keepalive_step, keepalive_abort, 0};
+
+static void on_keepalive(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    if (c->state != C_READY || c->keepalive_pending) return;
+    c->keepalive_pending = 1;
+    c->keepalive_op.type = &keepalive_type;
+    conn_add_op(c, &c->keepalive_op);
+}
+
+/* ---- host key ---- */
+
+static const char *keytype_name(int type)
+{
+    switch (type) {
+    case LIBSSH2_HOSTKEY_TYPE_RSA: return "ssh-rsa";
+    case LIBSSH2_HOSTKEY_TYPE_DSS: return "ssh-dss";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: return "ecdsa-sha2-nistp256";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: return "ecdsa-sha2-nistp384";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: return "ecdsa-sha2-nistp521";
+    case LIBSSH2_HOSTKEY_TYPE_ED25519: return "ssh-ed25519";
+    default: return "unknown";
+    }
+}
+
+static void known_hosts_name(const struct conn *c, char *out, size_t n)
+{
+    if (c->p.port == 22) snprintf(out, n, "%s", c->p.hostkey_name);
+    else snprintf(out, n, "[%s]:%d", c->p.hostkey_name, c->p.port);
+}
+
+static int check_hostkey(struct conn *c)
+{
+    size_t len = 0;
+    int type = 0;
+    const unsigned char *key = (const unsigned char *)libssh2_session_hostkey(c->session, &len, &type);
+    if (!key) { snprintf(c->err, sizeof c->err, "%s sent no host key", c->p.display); return -1; }
+    const char *tname = keytype_name(type);
+    char fp[KH_FP_LEN], name[300];
+    kh_fingerprint(key, len, fp);
+    known_hosts_name(c, name, sizeof name);
+    if (c->p.hostkey_mode == HOSTKEY_NO) return 0;
+    int line = 0;
+    int st = kh_check(c->p.known_hosts, c->p.hostkey_name, c->p.port, tname, key, len, &line);
+    switch (st) {
+    case KH_MATCH:
+        return 0;
+    case KH_REVOKED:
+        snprintf(c->err, sizeof c->err, "host key of %s (%s %s) is marked @revoked in %s:%d; refusing to connect",
+                 c->p.display, tname, fp, c->p.known_hosts, line);
+        return -1;
+    case KH_MISMATCH:
+        snprintf(c->err, sizeof c->err,
+                 "HOST KEY CHANGED for %s: the server sent %s %s, but %s:%d has a different %s key. "
+                 "Someone may be intercepting the connection, or the host was reinstalled. "
+                 "If you are sure the new key is right, remove the old one with: ssh-keygen -R '%s' -f %s",
+                 c->p.display, tname, fp, c->p.known_hosts, line, tname, name, c->p.known_hosts);
+        return -1;
+    case KH_NOTFOUND:
+        if (c->p.hostkey_mode == HOSTKEY_ACCEPT_NEW) {
+            int r = kh_append(c->p.known_hosts, c->p.hostkey_name, c->p.port, tname, key, len);
+            if (r < 0) {
+                snprintf(c->err, sizeof c->err, "cannot add the host key of %s to %s: %s",
+                         c->p.display, c->p.known_hosts, strerror(-r));
+                return -1;
+            }
+            fprintf(stderr, "sshs: added %s (%s %s) to %s\n", name, tname, fp, c->p.known_hosts);
+            return 0;
+        }
+        snprintf(c->err, sizeof c->err,
+                 "unknown host key for %s: %s %s is not in %s. If that fingerprint is right, accept it "
+                 "with connect(..., {host_key_check = \"accept-new\"}) or add it with: "
+                 "ssh-keyscan -p %d -t %s %s >> %s",
+                 c->p.display, tname, fp, c->p.known_hosts, c->p.port,
+                 strncmp(tname, "ssh-", 4) == 0 ? tname + 4 : tname, c->p.hostkey_name, c->p.known_hosts);
+        return -1;
+    default:
+        snprintf(c->err, sizeof c->err, "cannot read known hosts file %s: %s", c->p.known_hosts, strerror(-st));
+        return -1;
+    }
+}
+
+/* ---- connecting ---- */
+
+static int connect_step(struct ssh_op *op)
+{
+    struct conn *c = op->conn;
+    if (c->state == C_HANDSHAKE) {
+        int r = libssh2_session_handshake(c->session, c->fd);
+        if (r == LIBSSH2_ERROR_EAGAIN) return r;
+        if (r) {
+            char *msg = NULL;
+            libssh2_session_last_error(c->session, &msg, NULL, 0);
+            char why[600];
+            snprintf(why, sizeof why, "SSH handshake with %s failed: %s", c->p.display,
+                     r == LIBSSH2_ERROR_SOCKET_DISCONNECT || r == LIBSSH2_ERROR_BANNER_RECV
+                         ? "the server closed the connection (is it an SSH server? is it dropping "
+                           "connections, e.g. MaxStartups?)" : (msg ? msg : "unknown error"));
+            conn_fail(c, why);
+            return -1;
+        }
+        if (check_hostkey(c) != 0) { conn_fail(c, c->err); return -1; }
+        c->state = C_AUTH;
+        c->auth = auth_new(&c->p);
+    }
+    if (c->state == C_AUTH) {
+        char err[600] = "";
+        int r = auth_step(c->auth, c->session, err, sizeof err);
+        if (r == LIBSSH2_ERROR_EAGAIN) return r;
+        if (r) {
+            char why[768];
+            snprintf(why, sizeof why, "authentication to %s failed: %s", c->p.display, err);
+            conn_fail(c, why);
+            return -1;
+        }
+        auth_free(c->auth);
+        c->auth = NULL;
+        c->state = C_READY;
+        uv_timer_stop(&c->timer);
+        if (c->p.keepalive > 0) {
+            libssh2_keepalive_config(c->session, 0, (unsigned)c->p.keepalive);
+            uv_timer_start(&c->keepalive, on_keepalive, (uint64_t)c->p.keepalive * 1000,
+                           (uint64_t)c->p.keepalive * 1000);
+            uv_unref((uv_handle_t *)&c->keepalive);
+        }
+        wake_connect_waiter(c);
+        start_queued(c);
+        return 0;
+    }
+    return 0;
+}
+
+static void connect_abort(struct ssh_op *op, const char *why) {}
+static const struct ssh_op_type connect_type = {connect_step, connect_abort, 0};
+
+static void start_handshake(struct conn *c)
+{
+    c->session = libssh2_session_init_ex(NULL, NULL, NULL, c);
+    if (!c->session) { conn_fail(c, "cannot create an SSH session (out of memory)"); return; }
+    libssh2_session_set_blocking(c->session, 0);
+    /* curve25519 first: fast, and what OpenSSH prefers; the rest as fallbacks. */
+    libssh2_session_method_pref(c->session, LIBSSH2_METHOD_KEX,
+        "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,"
+        "ecdh-sha2-nistp521,diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,"
+        "diffie-hellman-group-exchange-sha256");
+    libssh2_session_method_pref(c->session, LIBSSH2_METHOD_HOSTKEY,
+        "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,"
+        "rsa-sha2-256,ssh-rsa");
+    const char *ciphers = "aes128-gcm@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,aes256-gcm@openssh.com";
+    libssh2_session_method_pref(c->session, LIBSSH2_METHOD_CRYPT_CS, ciphers);
+    libssh2_session_method_pref(c->session, LIBSSH2_METHOD_CRYPT_SC, ciphers);
+    c->state = C_HANDSHAKE;
+    if (uv_poll_init_socket(sched_loop(), &c->poll, c->fd) != 0) {
+        conn_fail(c, "cannot watch the connection's socket");
+        return;
+    }
+    c->poll.data = c;
+    c->open_handles++;
+    c->connect_op.type = &connect_type;
+    c->connect_op.conn = c;
+    activate(c, &c->connect_op);
+    process(c);
+}
+
+static void try_next_address(struct conn *c);
+
+static void on_tcp_connected(uv_poll_t *h, int status, int events)
+{
+    struct conn *c = h->data;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (status < 0) err = -status;
+    else if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    uv_poll_stop(h);
+    uv_close((uv_handle_t *)h, (uv_close_cb)free);
+    if (c->state == C_DEAD) return;
+    if (err) {
+        close(c->fd);
+        c->fd = -1;
+        c->last_connect_errno = err;
+        c->ai_cur = c->ai_cur->ai_next;
+        try_next_address(c);
+        return;
+    }
+    start_handshake(c);
+}
+
+static void try_next_address(struct conn *c)
+{
+    for (; c->ai_cur; c->ai_cur = c->ai_cur->ai_next) {
+        struct addrinfo *ai = c->ai_cur;
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) { c->last_connect_errno = errno; continue; }
+        int one = 1;
+        /* Without TCP_NODELAY every command pays Nagle + delayed ACK: ~40 ms. */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (c->p.keepalive > 0) {
+            /* A peer that stops acknowledging our keepalives is dead after interval × count. */
+            unsigned ms = (unsigned)c->p.keepalive * (unsigned)(c->p.keepalive_max > 0 ? c->p.keepalive_max : 3) * 1000u;
+            setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+        }
+        c->fd = fd;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) { start_handshake(c); return; }
+        if (errno != EINPROGRESS) {
+            c->last_connect_errno = errno;
+            close(fd);
+            c->fd = -1;
+            continue;
+        }
+        uv_poll_t *h = malloc(sizeof *h);
+        if (!h || uv_poll_init_socket(sched_loop(), h, fd) != 0) {
+            free(h);
+            conn_fail(c, "cannot watch a socket");
+            return;
+        }
+        h->data = c;
+        uv_poll_start(h, UV_WRITABLE, on_tcp_connected);
+        return;
+    }
+    char why[400];
+    snprintf(why, sizeof why, "cannot connect to %s (%s port %d): %s", c->p.display, c->p.hostname,
+             c->p.port, strerror(c->last_connect_errno ? c->last_connect_errno : ECONNREFUSED));
+    conn_fail(c, why);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct conn *c = req->data;
+    c->open_handles--;          /* the request is over */
+    if (c->state == C_DEAD) {   /* timed out or interrupted meanwhile */
+        if (res) uv_freeaddrinfo(res);
+        maybe_free(c);
+        return;
+    }
+    if (status < 0) {
+        char why[400];
+        snprintf(why, sizeof why, "cannot resolve host name '%s' (for %s): %s", c->p.hostname,
+                 c->p.display, uv_strerror(status));
+        conn_fail(c, why);
+        return;
+    }
+    c->ai_list = c->ai_cur = res;
+    c->state = C_CONNECTING;
+    try_next_address(c);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    static const char *const stage[] = {"resolving the host name", "connecting",
+                                        "in the SSH handshake", "authenticating"};
+    char why[400];
+    if (c->state == C_CLOSING) { conn_fail(c, "closed"); return; }
+    snprintf(why, sizeof why, "timed out after %gs %s (%s)", c->p.timeout,
+             c->state <= C_AUTH ? stage[c->state] : "", c->p.display);
+    conn_fail(c, why);
+}
+
+struct conn *conn_start(struct ssh_params *p, int transport_fd, struct sched_waiter *w)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->p = *p;
+    memset(p, 0, sizeof *p);            /* the connection owns the strings now */
+    if (c->p.max_channels < 1) c->p.max_channels = 10;
+    c->fd = -1;
+    c->refs = 1;
+    c->connect_waiter = w;
+    c->next_all = all_conns;
+    if (all_conns) all_conns->prev_all = c;
+    all_conns = c;
+
+    uv_timer_init(sched_loop(), &c->timer);
+    uv_timer_init(sched_loop(), &c->keepalive);
+    uv_idle_init(sched_loop(), &c->kick);
+    c->timer.data = c->keepalive.data = c->kick.data = c;
+    c->open_handles += 3;
+    if (c->p.timeout > 0) uv_timer_start(&c->timer, on_deadline, (uint64_t)(c->p.timeout * 1000), 0);
+
+    if (transport_fd >= 0) {
+        c->fd = transport_fd;
+        start_handshake(c);
+        return c;
+    }
+    char port[16];
+    snprintf(port, sizeof port, "%d", c->p.port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_ADDRCONFIG};
+    c->gai.data = c;
+    c->state = C_RESOLVING;
+    c->open_handles++;
+    int r = uv_getaddrinfo(sched_loop(), &c->gai, on_resolved, c->p.hostname, port, &hints);
+    if (r) {
+        c->open_handles--;
+        char why[400];
+        snprintf(why, sizeof why, "cannot resolve host name '%s': %s", c->p.hostname, uv_strerror(r));
+        conn_fail(c, why);
+    }
+    return c;
+}
+
+/* ---- closing ---- */
+
+static int close_step(struct ssh_op *op)
+{
+    struct conn *c = op->conn;
+    int r = libssh2_session_disconnect(c->session, "sshs: done");
+    if (r == LIBSSH2_ERROR_EAGAIN) return r;
+    conn_fail(c, "closed");
+    return -1;
+}
+
+static void close_abort(struct ssh_op *op, const char *why) {}
+static const struct ssh_op_type close_type = {close_step, close_abort, 0};
+
+/* The last user let go: say goodbye in the background, bounded by CLOSE_TIMEOUT_MS. */
+static void begin_close(struct conn *c)
+{
+    c->refs++;                           /* held until the disconnect is over */
+    if (c->state != C_READY || c->active) {
+        c->refs--;
+        conn_fail(c, "closed");
+        return;
+    }
+    c->state = C_CLOSING;
+    c->refs--;
+    uv_timer_start(&c->timer, on_deadline, CLOSE_TIMEOUT_MS, 0);
+    c->close_op.type = &close_type;
+    c->close_op.conn = c;
+    activate(c, &c->close_op);
+    process(c);
+}
+
+void conn_interrupt_all(void)
+{
+    for (struct conn *c = all_conns, *next; c; c = next) {
+        next = c->next_all;
+        if (c->state != C_DEAD) conn_fail(c, "interrupted");
+    }
+}
+
+void conn_shutdown_all(void)
+{
+    for (struct conn *c = all_conns, *next; c; c = next) {
+        next = c->next_all;
+        if (c->state != C_DEAD) conn_fail(c, "closed at exit");
+    }
+}

@@ -1,0 +1,93 @@
+/* One SSH connection on the shared loop: resolve, TCP connect, handshake, host key, auth,
+   keepalive, and the operations (channels, tunnels) multiplexed on it.
+   libssh2 1.10 rules (DESIGN.md): after EAGAIN retry the same call with the same arguments;
+   while one packet is half-sent no other operation may send, so the op that blocked on
+   output "owns" the session until it gets past it. */
+#ifndef SSHS_SSH_H
+#define SSHS_SSH_H
+#include <libssh2.h>
+#include <uv.h>
+#include "scheduler.h"
+
+#define SSH_MAX_KEYS 24
+
+enum hostkey_mode { HOSTKEY_NO, HOSTKEY_ACCEPT_NEW, HOSTKEY_YES };
+
+struct ssh_params {
+    char *display;          /* "user@host[:port]" for messages */
+    char *hostname;         /* what to resolve and connect to */
+    char *hostkey_name;     /* the name looked up in known_hosts */
+    char *user;
+    int   port;
+    char *password, *passphrase;
+    char *keys[SSH_MAX_KEYS];
+    int   key_given[SSH_MAX_KEYS]; /* named by the user (opts.key / IdentityFile), not a default */
+    int   nkeys;
+    int   agent;
+    char *known_hosts;
+    enum hostkey_mode hostkey_mode;
+    double timeout;         /* connect + handshake + auth, seconds */
+    int   keepalive;        /* seconds, 0 = off */
+    int   keepalive_max;    /* missed intervals before the peer counts as dead */
+    int   max_channels;     /* channels open at once (the server's MaxSessions) */
+    int   interactive;      /* may prompt on the terminal */
+};
+void ssh_params_free(struct ssh_params *p);
+
+struct conn;
+struct ssh_op;
+
+struct ssh_op_type {
+    /* Advances the op: 0 when finished, LIBSSH2_ERROR_EAGAIN to be called again, or another
+       negative code (the op has recorded its own error). Sets op->progress when it moved data. */
+    int (*step)(struct ssh_op *op);
+    /* The connection died: record why, wake whoever waits. The op is already detached. */
+    void (*abort)(struct ssh_op *op, const char *why);
+    int uses_channel;       /* counts against max_channels */
+};
+
+/* step() result: the op moved itself back to the queue (e.g. channel refused). */
+#define SSH_OP_REQUEUED 1
+
+struct ssh_op {
+    const struct ssh_op_type *type;
+    struct conn *conn;
+    struct ssh_op *next;    /* in the active list or the queue */
+    int progress;
+    int queued, active;
+};
+
+enum conn_state { C_RESOLVING, C_CONNECTING, C_HANDSHAKE, C_AUTH, C_READY, C_CLOSING, C_DEAD };
+
+/* Starts connecting. `transport_fd` >= 0 uses that socket (a tunnel's end) instead of TCP.
+   The waiter is woken when the connection is ready or has failed (conn_error()). */
+struct conn *conn_start(struct ssh_params *p, int transport_fd, struct sched_waiter *w);
+enum conn_state conn_state(const struct conn *c);
+const char *conn_error(const struct conn *c);
+const char *conn_display(const struct conn *c);
+LIBSSH2_SESSION *conn_session(struct conn *c);
+
+/* Adds an op: it runs at once if a slot is free, else waits its turn (MaxSessions). */
+void conn_add_op(struct conn *c, struct ssh_op *op);
+/* Removes a finished or abandoned op; frees its channel slot and starts a queued op. */
+void conn_remove_op(struct conn *c, struct ssh_op *op);
+/* Runs the ops again soon (after an op gained new work, e.g. stdin to write). */
+void conn_kick(struct conn *c);
+/* A channel open was refused as over the limit: lower it and requeue op. */
+void conn_channel_refused(struct conn *c, struct ssh_op *op);
+
+/* Reference counting: the Lua userdata, tunnels riding on it and inner connections each
+   hold one. The last release disconnects (politely, in the background) and frees. */
+void conn_retain(struct conn *c);
+void conn_release(struct conn *c);
+/* Closes the connection now: every op gets why as its error. */
+void conn_fail(struct conn *c, const char *why);
+/* The connecting thread's waiter is going away (its object was collected). */
+void conn_forget_waiter(struct conn *c, struct sched_waiter *w);
+
+/* Ctrl-C and exit: every connection drops its ops (channels close, remote commands get
+   SIGHUP when they have a pty). */
+void conn_interrupt_all(void);
+void conn_shutdown_all(void);
+
+#endif

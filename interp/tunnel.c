@@ -1,0 +1,170 @@
+#include "tunnel.h"
+#include "ssh.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TUNNEL_BUF 65536
+
+enum tstage { T_OPEN, T_PUMP, T_CLOSE, T_FREE, T_DONE };
+
+struct tunnel {
+    struct ssh_op op;
+    struct conn *outer;                /* retained */
+    LIBSSH2_CHANNEL *ch;
+    enum tstage stage;
+    char *host;
+    int port;
+    int fd;                            /* our end of the socketpair */
+    uv_poll_t poll;
+    int poll_events;
+    char up[TUNNEL_BUF];               /* inner session -> channel */
+    size_t up_len, up_off;
+    char down[TUNNEL_BUF];             /* channel -> inner session */
+    size_t down_len, down_off;
+    int inner_eof, remote_eof;
+};
+
+static void tunnel_closed(uv_handle_t *h)
+{
+    struct tunnel *t = h->data;
+    conn_release(t->outer);
+    free(t->host);
+    free(t);
+}
+
+static void finish(struct tunnel *t)
+{
+    t->stage = T_DONE;
+    uv_poll_stop(&t->poll);
+    close(t->fd);                      /* the inner session sees EOF */
+    t->fd = -1;
+    uv_close((uv_handle_t *)&t->poll, tunnel_closed);
+}
+
+static void on_fd(uv_poll_t *h, int status, int events)
+{
+    struct tunnel *t = h->data;
+    conn_kick(t->outer);
+}
+
+static void watch(struct tunnel *t)
+{
+    int ev = 0;
+    if (!t->inner_eof && t->up_len == 0) ev |= UV_READABLE;
+    if (t->down_off < t->down_len) ev |= UV_WRITABLE;
+    if (ev != t->poll_events) {
+        if (ev) uv_poll_start(&t->poll, ev, on_fd); else uv_poll_stop(&t->poll);
+        t->poll_events = ev;
+    }
+}
+
+/* Moves bytes both ways; EAGAIN while the tunnel lives. */
+static int pump(struct tunnel *t)
+{
+    for (;;) {
+        int moved = 0;
+        if (t->up_len == 0 && !t->inner_eof) {
+            ssize_t n = read(t->fd, t->up, sizeof t->up);
+            if (n > 0) { t->up_len = (size_t)n; t->up_off = 0; moved = 1; }
+            else if (n == 0 || (errno != EAGAIN && errno != EINTR)) t->inner_eof = 1;
+        }
+        if (t->up_off < t->up_len) {
+            ssize_t n = libssh2_channel_write(t->ch, t->up + t->up_off, t->up_len - t->up_off);
+            if (n == LIBSSH2_ERROR_EAGAIN) { watch(t); return (int)n; }   /* half-sent: stop here */
+            if (n < 0) return (int)n;
+            t->up_off += (size_t)n;
+            if (t->up_off == t->up_len) t->up_len = t->up_off = 0;
+            moved = 1;
+        }
+        if (t->down_off == t->down_len && !t->remote_eof) {
+            ssize_t n = libssh2_channel_read(t->ch, t->down, sizeof t->down);
+            if (n > 0) { t->down_len = (size_t)n; t->down_off = 0; moved = 1; }
+            else if (n == 0 && libssh2_channel_eof(t->ch)) t->remote_eof = 1;
+            else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) return (int)n;
+        }
+        if (t->down_off < t->down_len) {
+            ssize_t n = write(t->fd, t->down + t->down_off, t->down_len - t->down_off);
+            if (n > 0) {
+                t->down_off += (size_t)n;
+                if (t->down_off == t->down_len) t->down_off = t->down_len = 0;
+                moved = 1;
+            } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                t->inner_eof = 1;
+                t->down_off = t->down_len = 0;
+            }
+        }
+        if (moved) t->op.progress = 1;
+        if ((t->inner_eof && t->up_len == 0) || (t->remote_eof && t->down_len == 0)) return 0;
+        if (!moved) break;
+    }
+    watch(t);
+    return LIBSSH2_ERROR_EAGAIN;
+}
+
+static int tunnel_step(struct ssh_op *op)
+{
+    struct tunnel *t = (struct tunnel *)op;
+    int r;
+    switch (t->stage) {
+    case T_OPEN:
+        t->ch = libssh2_channel_direct_tcpip_ex(conn_session(t->outer), t->host, t->port, "127.0.0.1", 22);
+        if (!t->ch) {
+            r = libssh2_session_last_errno(conn_session(t->outer));
+            if (r == LIBSSH2_ERROR_EAGAIN) return r;
+            finish(t);                 /* the inner handshake fails with "closed the connection" */
+            return -1;
+        }
+        t->stage = T_PUMP;
+        /* fall through */
+    case T_PUMP:
+        r = pump(t);
+        if (r == LIBSSH2_ERROR_EAGAIN) return r;
+        if (r < -1 && r != LIBSSH2_ERROR_CHANNEL_CLOSED && r != LIBSSH2_ERROR_CHANNEL_EOF_SENT) return r;
+        t->stage = T_CLOSE;
+        /* fall through */
+    case T_CLOSE:
+        r = libssh2_channel_close(t->ch);
+        if (r == LIBSSH2_ERROR_EAGAIN) return r;
+        t->stage = T_FREE;
+        /* fall through */
+    case T_FREE:
+        r = libssh2_channel_free(t->ch);
+        if (r == LIBSSH2_ERROR_EAGAIN) return r;
+        t->ch = NULL;
+        finish(t);
+        return 0;
+    case T_DONE:
+        return 0;
+    }
+    return 0;
+}
+
+static void tunnel_abort(struct ssh_op *op, const char *why)
+{
+    struct tunnel *t = (struct tunnel *)op;
+    t->ch = NULL;
+    if (t->stage != T_DONE) finish(t);
+}
+
+static const struct ssh_op_type tunnel_type = {tunnel_step, tunnel_abort, 0};
+
+int tunnel_open(struct conn *outer, const char *host, int port)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) return -1;
+    struct tunnel *t = calloc(1, sizeof *t);
+    if (!t || !(t->host = strdup(host))) { free(t); close(sv[0]); close(sv[1]); errno = ENOMEM; return -1; }
+    t->op.type = &tunnel_type;
+    t->outer = outer;
+    conn_retain(outer);
+    t->port = port;
+    t->fd = sv[1];
+    uv_poll_init(sched_loop(), &t->poll, t->fd);
+    t->poll.data = t;
+    conn_add_op(outer, &t->op);
+    return sv[0];
+}
