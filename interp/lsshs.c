@@ -39,7 +39,9 @@ static int core_write(lua_State *L)
     int fd = (int)luaL_checkinteger(L, 1);
     size_t n;
     const char *s = luaL_checklstring(L, 2, &n);
-    out_write_all(fd, s, n);
+    struct out_stream st = {.fd = fd};    /* whole lines, around the progress line */
+    out_write(&st, s, n);
+    out_flush(&st);
     return 0;
 }
 
@@ -58,6 +60,8 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
         {"traceback", sched_lua_traceback}, {"unobserved", sched_lua_unobserved}, {NULL, NULL}};
     luaL_newlib(L, core);
     int core_idx = lua_gettop(L);
+    luaL_setfuncs(L, sched_lua_functions, 0);
+    luaL_setfuncs(L, output_lua_functions, 0);
     remote_open(L, core_idx);
 
     lua_createtable(L, 0, 8);

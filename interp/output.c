@@ -2,6 +2,10 @@
 #include <errno.h>
 #include <poll.h>
 #include <unistd.h>
+#include <lauxlib.h>
+
+static char *status_text;   /* the progress line, when one is shown */
+static int status_tty;
 
 void out_write_all(int fd, const char *p, size_t n)
 {
@@ -21,12 +25,28 @@ void out_write_all(int fd, const char *p, size_t n)
     }
 }
 
+void out_set_status(const char *text)
+{
+    if (!status_tty) status_tty = isatty(2) ? 1 : -1;
+    if (status_tty < 0) return;
+    out_write_all(2, "\r\033[K", 4);
+    free(status_text);
+    status_text = text && *text ? strdup(text) : NULL;
+    if (status_text) out_write_all(2, status_text, strlen(status_text));
+}
+
 /* Builds prefix + line for each line in [p, p+n) into one buffer and writes it at once. */
 static void write_lines(struct out_stream *s, const char *p, size_t n)
 {
-    if (!s->prefix) { out_write_all(s->fd, p, n); return; }
+    int around_status = status_text && isatty(s->fd);
+    if (!s->prefix && !around_status) { out_write_all(s->fd, p, n); return; }
     struct buf b = {0};
-    size_t plen = strlen(s->prefix);
+    if (around_status) buf_append(&b, "\r\033[K", 4);
+    if (!s->prefix) {
+        buf_append(&b, p, n);
+        p += n;
+    }
+    size_t plen = s->prefix ? strlen(s->prefix) : 0;
     const char *end = p + n;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -38,6 +58,7 @@ static void write_lines(struct out_stream *s, const char *p, size_t n)
         if (!nl) buf_append(&b, "\n", 1);
         p = stop;
     }
+    if (around_status) buf_append(&b, status_text, strlen(status_text));
     out_write_all(s->fd, b.data, b.len);
     buf_free(&b);
 }
@@ -67,3 +88,12 @@ void out_flush(struct out_stream *s)
     if (s->partial.len) write_lines(s, s->partial.data, s->partial.len);
     buf_free(&s->partial);
 }
+
+static int l_status(lua_State *L)
+{
+    out_set_status(luaL_optstring(L, 1, ""));
+    return 0;
+}
+
+static const luaL_Reg lua_functions[] = {{"status", l_status}, {NULL, NULL}};
+const luaL_Reg *const output_lua_functions = lua_functions;

@@ -18,4 +18,12 @@ void out_flush(struct out_stream *s);
 /* Writes all of p to fd, retrying on EINTR/EAGAIN; output errors are ignored (a closed stdout). */
 void out_write_all(int fd, const char *p, size_t n);
 
+/* A progress line kept at the bottom of the terminal (stderr): output lines written to a
+   terminal clear it first and redraw it after. "" removes it. */
+void out_set_status(const char *text);
+
+struct luaL_Reg;
+/* core.status(text) */
+extern const struct luaL_Reg *const output_lua_functions;
+
 #endif

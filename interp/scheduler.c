@@ -73,8 +73,25 @@ void sched_on_interrupt(void (*fn)(void))
     if (n_interrupt_hooks < MAX_INTERRUPT_HOOKS) interrupt_hooks[n_interrupt_hooks++] = fn;
 }
 
+/* In fan-outs the first Ctrl-C only asks for a status report (a Lua thread waits on
+   this event); a second one within a second interrupts. */
+struct sched_event {
+    struct sched_waiter w;
+    int set;
+};
+static struct sched_event *sigint_event;
+static int sigint_event_ref = LUA_NOREF;
+static uint64_t last_sigint;
+
 static void on_sigint(uv_signal_t *h, int signum)
 {
+    uint64_t now = uv_hrtime();
+    if (sigint_event && (last_sigint == 0 || now - last_sigint > 1000000000ull)) {
+        last_sigint = now;
+        sigint_event->set = 1;
+        sched_wake(&sigint_event->w);
+        return;
+    }
     sched_interrupted = 1;
     for (int i = 0; i < n_interrupt_hooks; i++) interrupt_hooks[i]();
     wake_all_parked();
@@ -460,6 +477,50 @@ int sched_lua_unobserved(lua_State *L)
     return 1;
 }
 
+#define EVENT_MT "sshs.event"
+
+/* core.event() -> an event: ev:wait() parks until ev:set(); one thread waits at a time. */
+static int event_new(lua_State *L)
+{
+    struct sched_event *ev = lua_newuserdatauv(L, sizeof *ev, 0);
+    ev->w.thread = NULL;
+    ev->set = 0;
+    luaL_setmetatable(L, EVENT_MT);
+    return 1;
+}
+
+static int event_wait_k(lua_State *L, int status, lua_KContext ctx)
+{
+    struct sched_event *ev = luaL_checkudata(L, 1, EVENT_MT);
+    if (ev->set) { ev->set = 0; return 0; }
+    sched_check_interrupt(L);
+    return sched_wait(L, &ev->w, event_wait_k, 0);
+}
+
+static int event_wait(lua_State *L) { return event_wait_k(L, LUA_OK, 0); }
+
+static int event_set(lua_State *L)
+{
+    struct sched_event *ev = luaL_checkudata(L, 1, EVENT_MT);
+    ev->set = 1;
+    sched_wake(&ev->w);
+    return 0;
+}
+
+/* core.on_sigint(ev): the first Ctrl-C sets ev instead of interrupting (nil: back to normal). */
+static int on_sigint_event(lua_State *L)
+{
+    luaL_unref(L, LUA_REGISTRYINDEX, sigint_event_ref);
+    sigint_event_ref = LUA_NOREF;
+    sigint_event = NULL;
+    if (!lua_isnoneornil(L, 1)) {
+        sigint_event = luaL_checkudata(L, 1, EVENT_MT);
+        lua_pushvalue(L, 1);
+        sigint_event_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    return 0;
+}
+
 void sched_init(lua_State *L)
 {
     loop = uv_default_loop();
@@ -479,4 +540,14 @@ void sched_init(lua_State *L)
     lua_pushcfunction(L, thread_tostring);
     lua_setfield(L, -2, "__tostring");
     lua_pop(L, 1);
+
+    static const luaL_Reg event_methods[] = {{"wait", event_wait}, {"set", event_set}, {NULL, NULL}};
+    luaL_newmetatable(L, EVENT_MT);
+    luaL_newlib(L, event_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
 }
+
+static const luaL_Reg lua_functions[] = {
+    {"event", event_new}, {"on_sigint", on_sigint_event}, {NULL, NULL}};
+const luaL_Reg *const sched_lua_functions = lua_functions;

@@ -50,6 +50,8 @@ int sched_lua_thread(lua_State *L);
 int sched_lua_sleep(lua_State *L);
 int sched_lua_traceback(lua_State *L);
 int sched_lua_unobserved(lua_State *L);
+/* core.event, core.on_sigint */
+extern const struct luaL_Reg *const sched_lua_functions;
 
 /* Pops a handle from sched_spawn and makes it the main thread (its failure ends the run). */
 void sched_set_main(lua_State *L);

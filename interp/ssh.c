@@ -334,8 +334,16 @@ static void on_poll(uv_poll_t *h, int status, int events)
 {
     struct conn *c = h->data;
     if (status < 0) {
+        /* POLLERR (reported as UV_EBADF): let libssh2 meet the error, so a dropped handshake
+           reads as one; if nothing fails that way, fail with the socket's own error. */
+        process(c);
+        if (c->state == C_DEAD) return;
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
         char why[300];
-        snprintf(why, sizeof why, "connection to %s lost: %s", c->p.display, uv_strerror(status));
+        snprintf(why, sizeof why, "connection to %s lost: %s", c->p.display,
+                 err ? strerror(err) : uv_strerror(status));
         conn_fail(c, why);
         return;
     }
@@ -546,8 +554,9 @@ static void on_tcp_connected(uv_poll_t *h, int status, int events)
     struct conn *c = h->data;
     int err = 0;
     socklen_t len = sizeof err;
-    if (status < 0) err = -status;
-    else if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    /* libuv reports POLLERR as UV_EBADF: the real cause is in SO_ERROR. */
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (!err && status < 0) err = -status;
     uv_poll_stop(h);
     uv_close((uv_handle_t *)h, (uv_close_cb)free);
     if (c->state == C_DEAD) return;

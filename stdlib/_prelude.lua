@@ -3,7 +3,7 @@
 -- objects, command failures, the per-thread session stack and context blocks, and `require`
 -- for .sshs files. C primitives arrive as `core` (interp/lsshs.c).
 local core = ...
-local S = {}
+local S = {core = core}
 _SSHS = S
 local options = core.options
 local concat, type, setmetatable, getmetatable, error = table.concat, type, setmetatable, getmetatable, error
@@ -313,11 +313,19 @@ local function exec(sess, cmd, show, extra, test)
   local st = state()
   local o = effective(st, sess)
   if extra then for k, v in pairs(extra) do o[k] = v end end
+  if st.deadline then                       -- each{host_timeout}: what is left of it
+    local left = st.deadline - core.clock()
+    if left <= 0 then user_error("host time limit exceeded before: " .. cmd) end
+    if not o.timeout or o.timeout > left then o.timeout = left end
+  end
   if S.verbose then
-    core.write(2, (st.prefix or "") .. "$ " .. cmd .. "\n")
+    local line = (st.prefix or "") .. "$ " .. cmd .. "\n"
+    if st.sink then st.sink[#st.sink + 1] = line else core.write(2, line) end
     show = true
   end
-  local r = sess:exec(cmd, o, show, st.prefix)
+  local sink = show and st.sink
+  local r = sess:exec(cmd, o, show and not sink, st.prefix)
+  if sink then sink[#sink + 1] = r.stdout; sink[#sink + 1] = r.stderr end
   r.cmd, r.host, r.ok, r.timeout = cmd, sess.host, r.exitcode == 0, o.timeout
   setmetatable(r, Result)
   st.last = r
@@ -575,6 +583,22 @@ end
 
 sleep = core.sleep
 
+-- print() in a per-host thread is prefixed by the host (or gathered with -b / --json).
+local lua_print = print
+function print(...)
+  local st = core.state()
+  if not st or (not st.prefix and not st.sink) then return lua_print(...) end
+  local n = select("#", ...)
+  local parts = {}
+  for i = 1, n do parts[i] = tostring((select(i, ...))) end
+  local text = table.concat(parts, "\t") .. "\n"
+  if st.sink then st.sink[#st.sink + 1] = text; return end
+  io.stdout:flush()
+  core.write(1, st.prefix .. text:gsub("\n(.)", "\n" .. st.prefix:gsub("%%", "%%%%") .. "%1"))
+end
+
+function each(hosts, fn, opts) return require("_fleet").each(hosts, fn, opts) end
+
 ---------------------------------------------------------------------------- loading
 
 local script_dir = options.script and options.script:match("^(.*)/[^/]*$") or "."
@@ -634,7 +658,7 @@ S.verbose = options.verbose
 S.color = core.isatty(2) and not os.getenv("NO_COLOR")
 
 function S.start_main(chunk, ...)
-  if options.hosts then return require("_fanout").start(chunk, ...) end
+  if options.hosts then return require("_fleet").start(chunk, ...) end
   return thread(chunk, ...)
 end
 

@@ -1,0 +1,318 @@
+-- Many hosts at once: each(), and the -H driver (live "host: " lines, -b gathering, --json,
+-- the summary, progress on a terminal, Ctrl-C). Loaded on first use.
+local S = _SSHS
+local core = S.core
+local nodeset = require "nodeset"
+local M = {}
+
+-- A counting semaphore on scheduler events: acquire() parks the thread while none is free.
+local function semaphore(n)
+  local free, waiting = n, {}
+  local sem = {capacity = n}
+  function sem.acquire()
+    if free > 0 and #waiting == 0 then free = free - 1; return end
+    local ev = core.event()
+    waiting[#waiting + 1] = ev
+    ev:wait()
+  end
+  function sem.release()
+    if free < 0 then free = free + 1; return end     -- capacity was lowered meanwhile
+    local ev = table.remove(waiting, 1)
+    if ev then ev:set() else free = free + 1 end
+  end
+  -- Changes how many may hold it at once (whole numbers; holders above it drain away).
+  function sem.resize(cap)
+    cap = math.floor(cap)
+    local delta = cap - sem.capacity
+    sem.capacity = cap
+    free = free + delta
+    while free > 0 and #waiting > 0 do
+      free = free - 1
+      table.remove(waiting, 1):set()
+    end
+  end
+  return sem
+end
+M.semaphore = semaphore
+
+local each_options = {limit = "number", handshakes = "number", retries = "number",
+                      host_timeout = "number", prefix = "boolean", gather = "boolean"}
+
+local function split_options(opts)
+  if opts == nil then return {}, {} end
+  if type(opts) ~= "table" then S.user_error("each: options must be a table") end
+  local own, conn = {}, {}
+  for k, v in pairs(opts) do
+    if each_options[k] then
+      if type(v) ~= each_options[k] then S.user_error("each: option " .. k .. " must be a " .. each_options[k]) end
+      own[k] = v
+    else
+      conn[k] = v
+    end
+  end
+  S.check_connect_options(conn, "each")
+  return own, conn
+end
+
+-- sshd drops handshakes over MaxStartups (default 10:30:100) by closing the connection:
+-- those, and only those, are retried after a jittered, growing pause.
+local function dropped_handshake(err)
+  local msg = type(err) == "table" and err.message or tostring(err)
+  return msg:find("SSH handshake with", 1, true) ~= nil
+end
+
+-- Handshakes in flight adapt like TCP's window: halved when a server drops one, grown
+-- slowly on success. One busy sshd settles near its MaxStartups; a fleet of separate
+-- servers keeps the full window.
+local function connect_with_retry(host, conn_opts, handshakes, retries, window)
+  local attempt = 0
+  while true do
+    handshakes.acquire()
+    local ok, s = pcall(S.open_session, host, conn_opts, M.outer)
+    handshakes.release()
+    if ok then
+      window.size = math.min(window.max, window.size + 0.25)
+      if math.floor(window.size) ~= handshakes.capacity then handshakes.resize(window.size) end
+      return s
+    end
+    attempt = attempt + 1
+    if attempt > retries or not dropped_handshake(s) then error(s, 0) end
+    window.size = math.max(4, window.size / 2)
+    handshakes.resize(window.size)
+    sleep(math.min(2, 0.05 * 2 ^ attempt) * (0.5 + math.random()))
+  end
+end
+
+local function error_message(e)
+  if type(e) == "table" and e.message then return e.message end
+  return tostring(e)
+end
+
+local function host_list(hosts)
+  if type(hosts) == "string" then
+    local ok, list = pcall(nodeset.expand, hosts)
+    if not ok then S.user_error(tostring(list)) end
+    return list
+  end
+  if type(hosts) ~= "table" then S.user_error("each: hosts must be a node set string or an array") end
+  local list = {}
+  for i, h in ipairs(hosts) do
+    if type(h) ~= "string" then S.user_error("each: host " .. i .. " is a " .. type(h)) end
+    list[#list + 1] = h
+  end
+  return list
+end
+
+-- Runs fn(host) on every host with its session pushed; returns {[host] = outcome}.
+-- hooks (for -H): started(host), finished(host, outcome), sink(host) -> table or nil.
+function M.each(hosts, fn, opts, hooks)
+  if type(fn) ~= "function" then S.user_error("each: expected a function, got " .. type(fn)) end
+  local list = host_list(hosts)
+  local own, conn_opts = split_options(opts)
+  hooks = hooks or {}
+  local limit = own.limit or 64
+  if limit < 1 then S.user_error("each: limit must be at least 1") end
+  local slots = semaphore(limit)
+  local window = {size = own.handshakes or 32, max = own.handshakes or 32}
+  local handshakes = semaphore(window.size)
+  local retries = own.retries or 6
+  local results, threads = {}, {}
+  local parent = S.state()
+  M.outer = S.current_session(parent)
+  if M.outer == S.LOCAL then M.outer = nil end
+
+  for _, host in ipairs(list) do
+    slots.acquire()
+    threads[#threads + 1] = thread(function()
+      local t0 = core.clock()
+      local outcome = {host = host}
+      results[host] = outcome
+      if hooks.started then hooks.started(host) end
+      local st = S.state()
+      st.stack = {S.LOCAL}               -- each host gets its own connection, not the caller's
+      if own.prefix ~= false then st.prefix = host .. ": " end
+      st.host = host
+      st.sink = hooks.sink and hooks.sink(host)
+      if own.host_timeout then st.deadline = t0 + own.host_timeout end
+      local ok, s = pcall(connect_with_retry, host, conn_opts, handshakes, retries, window)
+      if not ok then
+        outcome.ok, outcome.unreachable, outcome.error = false, true, error_message(s)
+      else
+        st.stack[2] = s
+        local res = table.pack(pcall(fn, host))
+        if st.stack[2] == s then table.remove(st.stack, 2) end
+        s:release()
+        outcome.ok = res[1]
+        if res[1] then
+          outcome.value = res[2]
+          if res.n > 2 then outcome.values = table.pack(table.unpack(res, 2, res.n)) end
+        else
+          local e = res[2]
+          outcome.error = error_message(e)
+          if type(e) == "table" then outcome.exitcode, outcome.signal = e.exitcode, e.signal end
+        end
+      end
+      outcome.duration = core.clock() - t0
+      slots.release()
+      if hooks.finished then hooks.finished(host, outcome) end
+    end)
+  end
+  for _, t in ipairs(threads) do pcall(t.join, t) end
+  if core.interrupted() then
+    for _, host in ipairs(list) do
+      local o = results[host]
+      if not o then results[host] = {host = host, ok = false, error = "interrupted (not started)", interrupted = true}
+      elseif o.ok == nil then o.ok, o.error, o.interrupted = false, "interrupted", true end
+    end
+  end
+  return results, list
+end
+
+---------------------------------------------------------------------------- the -H driver
+
+-- "<host>" stands for the host in a cause, so one cause groups many hosts.
+local function cause_of(host, o)
+  local msg = (o.error or ""):gsub("^[^\n]-:%d+: ", "", 1):match("^[^\n]*")
+  local plain = host:gsub("%p", "%%%0")
+  msg = msg:gsub("[%w_.-]*@?" .. plain .. "[:%d]*", "<host>")
+  return msg
+end
+
+local function group_by(list, results, key)
+  local groups, order = {}, {}
+  for _, host in ipairs(list) do
+    local k = key(host, results[host])
+    if k then
+      if not groups[k] then groups[k] = {}; order[#order + 1] = k end
+      table.insert(groups[k], host)
+    end
+  end
+  return groups, order
+end
+
+local function summary(list, results, elapsed)
+  local n_ok, n_failed, n_unreach, n_intr = 0, 0, 0, 0
+  for _, host in ipairs(list) do
+    local o = results[host]
+    if o.ok then n_ok = n_ok + 1
+    elseif o.interrupted then n_intr = n_intr + 1
+    elseif o.unreachable then n_unreach = n_unreach + 1
+    else n_failed = n_failed + 1 end
+  end
+  local out = {string.format("sshs: %d host%s in %.1fs: %d ok, %d failed, %d unreachable%s",
+    #list, #list == 1 and "" or "s", elapsed, n_ok, n_failed, n_unreach,
+    n_intr > 0 and (", " .. n_intr .. " interrupted") or "")}
+  local groups, order = group_by(list, results, function(host, o)
+    if o.ok then return nil end
+    local kind = o.interrupted and "interrupted" or o.unreachable and "unreachable" or "failed"
+    return kind .. "\0" .. cause_of(host, o)
+  end)
+  for _, k in ipairs(order) do
+    local kind, cause = k:match("^(.-)%z(.*)$")
+    local hosts = groups[k]
+    out[#out + 1] = string.format("  %-11s %s (%d): %s", kind, nodeset.fold(hosts), #hosts, cause)
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+local function json_line(cjson, o)
+  local rec = {host = o.host, ok = o.ok, exitcode = o.exitcode, signal = o.signal, error = o.error,
+               unreachable = o.unreachable or nil, duration = o.duration, output = o.output}
+  local v = o.value
+  if v ~= nil and type(v) ~= "function" and type(v) ~= "userdata" and type(v) ~= "thread" then
+    local fine = pcall(cjson.encode, v)
+    rec.value = fine and v or tostring(v)
+  end
+  return cjson.encode(rec) .. "\n"
+end
+
+local function print_gathered(list, results)
+  local groups, order = group_by(list, results, function(_, o) return o.output or "" end)
+  for _, out in ipairs(order) do
+    if out ~= "" then
+      local hosts = groups[out]
+      local head = nodeset.fold(hosts) .. " (" .. #hosts .. ")"
+      local rule = string.rep("-", math.min(#head, 78))
+      core.write(1, rule .. "\n" .. head .. "\n" .. rule .. "\n" .. out .. (out:sub(-1) == "\n" and "" or "\n"))
+    end
+  end
+end
+
+-- Runs the main chunk once per host (sshs -H). Returns the driver thread's handle.
+function M.start(chunk, ...)
+  local options = core.options
+  local args = table.pack(...)
+  local gather = options.gather or options.json
+  local cjson
+  if options.json then
+    local ok, mod = pcall(require, "cjson")
+    if not ok then error("--json needs the lua-cjson package (apt install lua-cjson)", 0) end
+    cjson = mod
+  end
+  return thread(function()
+    local ok, list = pcall(nodeset.expand, options.hosts)
+    if not ok then error("sshs: -H: " .. tostring(list), 0) end
+    if #list == 0 then error("sshs: -H: no hosts in '" .. options.hosts .. "'", 0) end
+    local t0, done, failed, running = core.clock(), 0, 0, {}
+    local sinks = {}
+    local tty = core.isatty(2)
+
+    -- Progress on a terminal, for runs longer than a second.
+    local finished_all = false
+    local function progress_text()
+      return string.format("[%d/%d done, %d failed]", done, #list, failed)
+    end
+    if tty then
+      thread(function()
+        sleep(1)
+        while not finished_all do
+          core.status(progress_text())
+          sleep(0.25)
+        end
+      end)
+    end
+
+    -- The first Ctrl-C reports who is still running; a second within a second aborts.
+    local sigint = core.event()
+    core.on_sigint(sigint)
+    local watcher = thread(function()
+      while true do
+        local fine = pcall(sigint.wait, sigint)
+        if not fine or finished_all then return end
+        local names = {}
+        for host in pairs(running) do names[#names + 1] = host end
+        core.write(2, "\nsshs: still running on " .. (#names > 0 and nodeset.fold(names) or "no host") ..
+          " (" .. #names .. "); press Ctrl-C again within a second to stop them\n")
+      end
+    end)
+
+    local hooks = {
+      started = function(host) running[host] = true end,
+      finished = function(host, o)
+        running[host] = nil
+        done = done + 1
+        if not o.ok then failed = failed + 1 end
+        if gather then o.output = table.concat(sinks[host] or {}) end
+        if not gather and not o.ok then
+          core.write(2, host .. ": " .. (o.error or "failed"):gsub("\n", "\n" .. host .. ": ") .. "\n")
+        end
+        if cjson then core.write(1, json_line(cjson, o)) end
+      end,
+      sink = gather and function(host) local t = {}; sinks[host] = t; return t end or nil,
+    }
+    local results = M.each(list, function() return chunk(table.unpack(args, 1, args.n)) end,
+                           {limit = options.limit}, hooks)
+    finished_all = true
+    core.on_sigint(nil)
+    sigint:set()
+    pcall(watcher.join, watcher)
+    core.status("")
+    if options.gather and not options.json then print_gathered(list, results) end
+    core.write(2, summary(list, results, core.clock() - t0))
+    local all_ok = true
+    for _, host in ipairs(list) do if not results[host].ok then all_ok = false end end
+    S.exit_status_value = all_ok and 0 or 1
+  end)
+end
+
+return M
