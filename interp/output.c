@@ -1,6 +1,7 @@
 #include "output.h"
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <lauxlib.h>
 
@@ -9,6 +10,7 @@ static int status_tty;
 
 void out_write_all(int fd, const char *p, size_t n)
 {
+    if (fd == 1) fflush(stdout);            /* keep io.write() text before this output */
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0) {
