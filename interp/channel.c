@@ -236,7 +236,8 @@ static int exec_wait_k(lua_State *L, int status, lua_KContext ctx)
     if (n) {
         if (e->done && e->error[0] && n == 1) {
             if (sched_interrupted) sched_check_interrupt(L);
-            return luaL_error(L, "%s", e->error);
+            lua_pushstring(L, e->error);      /* no position: the runtime names the user's line */
+            return lua_error(L);
         }
         return n;
     }

@@ -29,6 +29,8 @@ struct conn {
     LIBSSH2_SESSION *session;
     struct ssh_op connect_op, close_op, keepalive_op;
     int keepalive_pending;
+    uint64_t last_rx;            /* loop time (ms) of the last byte from the server */
+    int keepalive_missed;        /* keepalives sent since then */
     struct ssh_op *active;
     struct ssh_op *queue_head, *queue_tail;
     struct ssh_op *owner;        /* blocked half-way through sending a packet */
@@ -384,10 +386,36 @@ static void keepalive_abort(struct ssh_op *op, const char *why)
 
 static const struct ssh_op_type keepalive_type = {keepalive_step, keepalive_abort, 0};
 
+/* libssh2's socket reads, counted: any byte from the server shows it is alive. */
+static ssize_t counting_recv(libssh2_socket_t fd, void *buf, size_t len, int flags, void **abstract)
+{
+    ssize_t n = recv(fd, buf, len, flags);
+    if (n < 0) return errno == ENOENT ? -EAGAIN : -errno;
+    if (n > 0) {
+        struct conn *c = *abstract;
+        c->last_rx = uv_now(sched_loop());
+        c->keepalive_missed = 0;
+    }
+    return n;
+}
+
+/* ServerAliveInterval/CountMax: after a silent interval send a keepalive that asks for a
+   reply; after keepalive_max unanswered ones the server counts as gone. */
 static void on_keepalive(uv_timer_t *t)
 {
     struct conn *c = t->data;
     if (c->state != C_READY || c->keepalive_pending) return;
+    uint64_t interval_ms = (uint64_t)c->p.keepalive * 1000;
+    if (uv_now(sched_loop()) - c->last_rx + 50 < interval_ms) return;
+    int max = c->p.keepalive_max > 0 ? c->p.keepalive_max : 3;
+    if (c->keepalive_missed >= max) {
+        char why[400];
+        snprintf(why, sizeof why, "connection to %s lost: no answer to %d keepalives in %ds "
+                 "(the server or the network is gone)", c->p.display, max, max * c->p.keepalive);
+        conn_fail(c, why);
+        return;
+    }
+    c->keepalive_missed++;
     c->keepalive_pending = 1;
     c->keepalive_op.type = &keepalive_type;
     conn_add_op(c, &c->keepalive_op);
@@ -503,7 +531,10 @@ static int connect_step(struct ssh_op *op)
         c->state = C_READY;
         uv_timer_stop(&c->timer);
         if (c->p.keepalive > 0) {
-            libssh2_keepalive_config(c->session, 0, (unsigned)c->p.keepalive);
+            /* want_reply=1: the replies are what tell a live server from a dead one (libssh2
+               queues them unread: a few bytes per silent interval). */
+            libssh2_keepalive_config(c->session, 1, (unsigned)c->p.keepalive);
+            c->last_rx = uv_now(sched_loop());
             uv_timer_start(&c->keepalive, on_keepalive, (uint64_t)c->p.keepalive * 1000,
                            (uint64_t)c->p.keepalive * 1000);
             uv_unref((uv_handle_t *)&c->keepalive);
@@ -523,6 +554,7 @@ static void start_handshake(struct conn *c)
     c->session = libssh2_session_init_ex(NULL, NULL, NULL, c);
     if (!c->session) { conn_fail(c, "cannot create an SSH session (out of memory)"); return; }
     libssh2_session_set_blocking(c->session, 0);
+    libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_RECV, (void *)counting_recv);
     /* curve25519 first: fast, and what OpenSSH prefers; the rest as fallbacks. */
     libssh2_session_method_pref(c->session, LIBSSH2_METHOD_KEX,
         "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,"

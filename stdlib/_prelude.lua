@@ -538,7 +538,12 @@ function Session:exec(cmd, o, show, prefix)
                                            prefix = prefix, color = prefix and S.color,
                                            stream = (o.on_stdout or o.on_stderr) and true or nil})
   while true do
-    local ev, data = op:wait()
+    local fine, ev, data = pcall(op.wait, op)
+    if not fine then
+      if ev == "interrupted" then error(ev, 0) end
+      error(setmetatable({message = user_where() .. tostring(ev), host = self.host, cmd = cmd,
+                          kind = "connection"}, ConnectError), 0)
+    end
     if ev == "done" then break end
     local cb = ev == "stdout" and o.on_stdout or o.on_stderr
     if cb then cb(data) end
