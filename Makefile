@@ -4,7 +4,8 @@ PKGS    := lua5.4 libssh2 libuv
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $(PKG_CFLAGS)
+# What the code needs whatever CFLAGS says (make asan passes its own CFLAGS).
+REQ_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -lreadline -lcrypto -lm
 BUILD   ?= build
 
@@ -17,20 +18,20 @@ UNIT    := $(patsubst tests/unit/%_test.c,$(BUILD)/unit/%_test,$(wildcard tests/
 all: $(BUILD)/sshs $(UNIT)
 
 $(BUILD)/sshs: $(OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/obj/%.o: interp/%.c interp/*.h | $(BUILD)/obj
-	$(CC) $(CFLAGS) -Iinterp -c -o $@ $<
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) -Iinterp -c -o $@ $<
 
 # The Lua half of the runtime is compiled into the binary, so build/sshs runs from anywhere.
 $(BUILD)/obj/embedded.o: $(BUILD)/embedded.c
-	$(CC) $(CFLAGS) -Iinterp -c -o $@ $<
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) -Iinterp -c -o $@ $<
 $(BUILD)/embedded.c: scripts/embed.sh $(STDLIB) | $(BUILD)/obj
 	sh scripts/embed.sh $(STDLIB) > $@.tmp && mv $@.tmp $@
 
 # Unit tests: tests/unit/NAME_test.c links against interp/NAME.c alone.
 $(BUILD)/unit/%_test: tests/unit/%_test.c interp/%.c interp/*.h | $(BUILD)/unit
-	$(CC) $(CFLAGS) -Iinterp -o $@ $< interp/$*.c $(LDLIBS)
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -Iinterp -o $@ $< interp/$*.c $(LDLIBS)
 
 $(BUILD)/obj $(BUILD)/unit:
 	mkdir -p $@

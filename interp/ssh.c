@@ -549,6 +549,30 @@ static int connect_step(struct ssh_op *op)
 static void connect_abort(struct ssh_op *op, const char *why) {}
 static const struct ssh_op_type connect_type = {connect_step, connect_abort, 0};
 
+/* Sets our preference order for one method type, keeping only what this libssh2 supports:
+   libssh2 1.10 drops unknown names with an overlapping memcpy, so it must never see one. */
+static void prefer(LIBSSH2_SESSION *s, int type, const char *wanted)
+{
+    const char **algs = NULL;
+    int n = libssh2_session_supported_algs(s, type, &algs);
+    if (n <= 0) return;
+    char list[512] = "";
+    size_t len = 0;
+    for (const char *w = wanted; *w;) {
+        size_t wl = strcspn(w, ",");
+        for (int i = 0; i < n; i++) {
+            if (strlen(algs[i]) == wl && strncmp(algs[i], w, wl) == 0 && len + wl + 2 < sizeof list) {
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s%.*s", len ? "," : "", (int)wl, w);
+                break;
+            }
+        }
+        w += wl;
+        if (*w == ',') w++;
+    }
+    libssh2_free(s, algs);
+    if (len) libssh2_session_method_pref(s, type, list);
+}
+
 static void start_handshake(struct conn *c)
 {
     c->session = libssh2_session_init_ex(NULL, NULL, NULL, c);
@@ -556,16 +580,16 @@ static void start_handshake(struct conn *c)
     libssh2_session_set_blocking(c->session, 0);
     libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_RECV, (void *)counting_recv);
     /* curve25519 first: fast, and what OpenSSH prefers; the rest as fallbacks. */
-    libssh2_session_method_pref(c->session, LIBSSH2_METHOD_KEX,
+    prefer(c->session, LIBSSH2_METHOD_KEX,
         "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,"
         "ecdh-sha2-nistp521,diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,"
         "diffie-hellman-group-exchange-sha256");
-    libssh2_session_method_pref(c->session, LIBSSH2_METHOD_HOSTKEY,
+    prefer(c->session, LIBSSH2_METHOD_HOSTKEY,
         "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,"
         "rsa-sha2-256,ssh-rsa");
     const char *ciphers = "aes128-gcm@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,aes256-gcm@openssh.com";
-    libssh2_session_method_pref(c->session, LIBSSH2_METHOD_CRYPT_CS, ciphers);
-    libssh2_session_method_pref(c->session, LIBSSH2_METHOD_CRYPT_SC, ciphers);
+    prefer(c->session, LIBSSH2_METHOD_CRYPT_CS, ciphers);
+    prefer(c->session, LIBSSH2_METHOD_CRYPT_SC, ciphers);
     c->state = C_HANDSHAKE;
     if (uv_poll_init_socket(sched_loop(), &c->poll, c->fd) != 0) {
         conn_fail(c, "cannot watch the connection's socket");
