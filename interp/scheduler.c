@@ -75,9 +75,12 @@ void sched_on_interrupt(void (*fn)(void))
 
 /* In fan-outs the first Ctrl-C only asks for a status report (a Lua thread waits on
    this event); a second one within a second interrupts. */
+struct event_timer;
+
 struct sched_event {
     struct sched_waiter w;
     int set;
+    struct event_timer *timer;     /* a wait with a time limit in progress */
 };
 static struct sched_event *sigint_event;
 static int sigint_event_ref = LUA_NOREF;
@@ -485,19 +488,72 @@ static int event_new(lua_State *L)
     struct sched_event *ev = lua_newuserdatauv(L, sizeof *ev, 0);
     ev->w.thread = NULL;
     ev->set = 0;
+    ev->timer = NULL;
     luaL_setmetatable(L, EVENT_MT);
     return 1;
+}
+
+struct event_timer {
+    uv_timer_t timer;
+    struct sched_event *ev;        /* NULL once the wait is over */
+    int fired;
+};
+
+static void event_timer_closed(uv_handle_t *h) { free(h->data); }
+
+static void event_timer_fired(uv_timer_t *h)
+{
+    struct event_timer *t = h->data;
+    t->fired = 1;
+    if (t->ev) sched_wake(&t->ev->w);
+}
+
+/* Ends a timed wait: the timer goes, whichever came first. */
+static void event_timer_done(struct sched_event *ev)
+{
+    if (!ev->timer) return;
+    ev->timer->ev = NULL;
+    uv_close((uv_handle_t *)&ev->timer->timer, event_timer_closed);
+    ev->timer = NULL;
 }
 
 static int event_wait_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct sched_event *ev = luaL_checkudata(L, 1, EVENT_MT);
-    if (ev->set) { ev->set = 0; return 0; }
+    if (ev->set) {
+        ev->set = 0;
+        event_timer_done(ev);
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    if (ev->timer && ev->timer->fired) {
+        event_timer_done(ev);
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (sched_interrupted || deadlocked) event_timer_done(ev);
     sched_check_interrupt(L);
     return sched_wait(L, &ev->w, event_wait_k, 0);
 }
 
-static int event_wait(lua_State *L) { return event_wait_k(L, LUA_OK, 0); }
+/* ev:wait([seconds]) -> true when set, false when the time ran out. */
+static int event_wait(lua_State *L)
+{
+    struct sched_event *ev = luaL_checkudata(L, 1, EVENT_MT);
+    if (!lua_isnoneornil(L, 2) && !ev->set) {
+        lua_Number s = luaL_checknumber(L, 2);
+        if (ev->timer) return luaL_error(L, "event: another thread is already waiting");
+        struct event_timer *t = malloc(sizeof *t);
+        if (!t) return luaL_error(L, "out of memory");
+        t->ev = ev;
+        t->fired = 0;
+        uv_timer_init(loop, &t->timer);
+        t->timer.data = t;
+        uv_timer_start(&t->timer, event_timer_fired, s > 0 ? (uint64_t)(s * 1000.0) : 0, 0);
+        ev->timer = t;
+    }
+    return event_wait_k(L, LUA_OK, 0);
+}
 
 static int event_set(lua_State *L)
 {

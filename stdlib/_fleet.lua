@@ -64,11 +64,11 @@ end
 -- Handshakes in flight adapt like TCP's window: halved when a server drops one, grown
 -- slowly on success. One busy sshd settles near its MaxStartups; a fleet of separate
 -- servers keeps the full window.
-local function connect_with_retry(host, conn_opts, handshakes, retries, window)
+local function connect_with_retry(host, conn_opts, handshakes, retries, window, outer)
   local attempt = 0
   while true do
     handshakes.acquire()
-    local ok, s = pcall(S.open_session, host, conn_opts, M.outer)
+    local ok, s = pcall(S.open_session, host, conn_opts, outer)
     handshakes.release()
     if ok then
       window.size = math.min(window.max, window.size + 0.25)
@@ -117,9 +117,9 @@ function M.each(hosts, fn, opts, hooks)
   local handshakes = semaphore(window.size)
   local retries = own.retries or 6
   local results, threads = {}, {}
-  local parent = S.state()
-  M.outer = S.current_session(parent)
-  if M.outer == S.LOCAL then M.outer = nil end
+  -- Inside `with connect(jump)`, every host is reached through the jump host.
+  local outer = S.current_session()
+  if outer == S.LOCAL then outer = nil end
 
   for _, host in ipairs(list) do
     slots.acquire()
@@ -129,12 +129,15 @@ function M.each(hosts, fn, opts, hooks)
       results[host] = outcome
       if hooks.started then hooks.started(host) end
       local st = S.state()
-      st.stack = {S.LOCAL}               -- each host gets its own connection, not the caller's
+      for i = #st.stack, 2, -1 do        -- each host gets its own connection, not the caller's
+        local inherited = table.remove(st.stack, i)
+        if inherited.release then inherited:release() end
+      end
       if own.prefix ~= false then st.prefix = host .. ": " end
       st.host = host
       st.sink = hooks.sink and hooks.sink(host)
       if own.host_timeout then st.deadline = t0 + own.host_timeout end
-      local ok, s = pcall(connect_with_retry, host, conn_opts, handshakes, retries, window)
+      local ok, s = pcall(connect_with_retry, host, conn_opts, handshakes, retries, window, outer)
       if not ok then
         outcome.ok, outcome.unreachable, outcome.error = false, true, error_message(s)
       else
@@ -259,16 +262,14 @@ function M.start(chunk, ...)
 
     -- Progress on a terminal, for runs longer than a second.
     local finished_all = false
+    local progress_done = core.event()
     local function progress_text()
       return string.format("[%d/%d done, %d failed]", done, #list, failed)
     end
     if tty then
       thread(function()
-        sleep(1)
-        while not finished_all do
-          core.status(progress_text())
-          sleep(0.25)
-        end
+        if progress_done:wait(1) then return end
+        repeat core.status(progress_text()) until progress_done:wait(0.25)
       end)
     end
 
@@ -300,9 +301,17 @@ function M.start(chunk, ...)
       end,
       sink = gather and function(host) local t = {}; sinks[host] = t; return t end or nil,
     }
-    local results = M.each(list, function() return chunk(table.unpack(args, 1, args.n)) end,
-                           {limit = options.limit}, hooks)
+    -- Every host runs its own instance of the script: globals it sets stay its own.
+    local code = string.dump(chunk)
+    local name = options.script and ("@" .. options.script) or "=(command line)"
+    local function per_host()
+      local env = setmetatable({}, {__index = _G})
+      local fn = assert(load(code, name, "b", env))
+      return fn(table.unpack(args, 1, args.n))
+    end
+    local results = M.each(list, per_host, {limit = options.limit}, hooks)
     finished_all = true
+    progress_done:set()
     core.on_sigint(nil)
     sigint:set()
     pcall(watcher.join, watcher)
