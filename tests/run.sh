@@ -30,11 +30,11 @@ run_one() { # $1 label, rest: command
   local p f
   p=$(grep -c '^ok ' "$out"); f=$(grep -c '^not ok ' "$out")
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-    echo "not ok - $label exited $rc"; f=1; failures+=("$label (exit $rc)")
+    echo "not ok - $label exited $rc"; f=1
   fi
   grep '^not ok ' "$out" | while read -r l; do echo "$label: $l"; done
   if [ "$f" -gt 0 ] || [ -n "${VERBOSE:-}" ]; then sed 's/^/    /' "$out" | tail -n 60; fi
-  [ "$f" -gt 0 ] && failures+=("$label")
+  [ "$f" -gt 0 ] && failures+=("$label (exit $rc)")
   passed=$((passed+p)); failed=$((failed+f))
   printf '%-40s %4d passed %4d failed\n' "$label" "$p" "$f"
 }
