@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,6 +50,70 @@ static struct conn *all_conns;
 static void process(struct conn *c);
 static void teardown(struct conn *c);
 static void on_poll(uv_poll_t *h, int status, int events);
+
+/* libssh2's allocator. Its session struct is ~55 KB of zeroed memory with large inline
+   buffers that an idle connection never touches; mapped pages only become resident when
+   written, so big blocks come from mmap and an idle connection costs what it uses. */
+#define BIG_BLOCK 16384
+struct block_head { size_t size; size_t mapped; };   /* 16 bytes: keeps alignment */
+
+static void *ssh_alloc(size_t n, void **abstract)
+{
+    (void)abstract;
+    size_t total = n + sizeof(struct block_head);
+    struct block_head *h;
+    if (n >= BIG_BLOCK) {
+        h = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (h == MAP_FAILED) return NULL;
+        h->mapped = 1;
+    } else {
+        h = malloc(total);
+        if (!h) return NULL;
+        h->mapped = 0;
+    }
+    h->size = n;
+    return h + 1;
+}
+
+/* Gives back the pages of a mapped block that are entirely zero: MADV_DONTNEED makes them
+   read as zero again, so the contents do not change, only the memory they pin. */
+static void trim_block(void *p)
+{
+    if (!p) return;
+    struct block_head *h = (struct block_head *)p - 1;
+    if (!h->mapped) return;
+    static const char zero[4096];
+    char *base = (char *)h;
+    size_t len = h->size + sizeof *h;
+    for (size_t off = 4096; off + 4096 <= len; off += 4096)      /* page 0 holds the header */
+        if (memcmp(base + off, zero, 4096) == 0) madvise(base + off, 4096, MADV_DONTNEED);
+}
+
+static void ssh_free(void *p, void **abstract)
+{
+    (void)abstract;
+    if (!p) return;
+    struct block_head *h = (struct block_head *)p - 1;
+    if (h->mapped) munmap(h, h->size + sizeof *h); else free(h);
+}
+
+static void *ssh_realloc(void *p, size_t n, void **abstract)
+{
+    if (!p) return ssh_alloc(n, abstract);
+    struct block_head *h = (struct block_head *)p - 1;
+    if (!h->mapped && n < BIG_BLOCK) {
+        struct block_head *g = realloc(h, n + sizeof *h);
+        if (!g) return NULL;
+        g->size = n;
+        return g + 1;
+    }
+    void *q = ssh_alloc(n, abstract);
+    if (!q) return NULL;
+    memcpy(q, p, h->size < n ? h->size : n);
+    ssh_free(p, abstract);
+    return q;
+}
+
 
 void ssh_params_free(struct ssh_params *p)
 {
@@ -529,6 +594,7 @@ static int connect_step(struct ssh_op *op)
         auth_free(c->auth);
         c->auth = NULL;
         c->state = C_READY;
+        trim_block(c->session);     /* an idle connection keeps only the pages it uses */
         uv_timer_stop(&c->timer);
         if (c->p.keepalive > 0) {
             /* want_reply=1: the replies are what tell a live server from a dead one (libssh2
@@ -575,7 +641,7 @@ static void prefer(LIBSSH2_SESSION *s, int type, const char *wanted)
 
 static void start_handshake(struct conn *c)
 {
-    c->session = libssh2_session_init_ex(NULL, NULL, NULL, c);
+    c->session = libssh2_session_init_ex(ssh_alloc, ssh_free, ssh_realloc, c);
     if (!c->session) { conn_fail(c, "cannot create an SSH session (out of memory)"); return; }
     libssh2_session_set_blocking(c->session, 0);
     libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_RECV, (void *)counting_recv);
@@ -726,6 +792,17 @@ struct conn *conn_start(struct ssh_params *p, int transport_fd, struct sched_wai
     }
     char port[16];
     snprintf(port, sizeof port, "%d", c->p.port);
+    /* A numeric address needs no DNS: resolve it here (AI_NUMERICHOST never blocks) and
+       skip the thread pool. */
+    struct addrinfo numeric = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                               .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(c->p.hostname, port, &numeric, &res) == 0) {
+        c->ai_list = c->ai_cur = res;
+        c->state = C_CONNECTING;
+        try_next_address(c);
+        return c;
+    }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_ADDRCONFIG};
     c->gai.data = c;
