@@ -26,6 +26,7 @@ struct exec_op {
     char *in_data;
     size_t in_len, in_off;
     int eof_sent, pty, got_eof;
+    int opening;                     /* inside libssh2_channel_open_ex (holds the open right) */
     struct cmdout co;
     int exitcode, has_exit;
     char signal[32];
@@ -104,7 +105,8 @@ static int exec_step(struct ssh_op *op)
     struct exec_op *e = (struct exec_op *)op;
     LIBSSH2_SESSION *s = conn_session(e->conn);
     int r;
-    if (e->timeout_pending && e->stage < S_CLOSE) {
+    /* A timeout never abandons a libssh2 call half-way: mid-open or mid-send it waits. */
+    if (e->timeout_pending && e->stage < S_CLOSE && !e->opening && !conn_is_owner(e->conn, op)) {
         e->timeout_pending = 0;
         e->timed_out = 1;
         /* Closing the channel is all libssh2 1.10 offers: with a pty the command gets SIGHUP. */
@@ -113,10 +115,24 @@ static int exec_step(struct ssh_op *op)
     }
     switch (e->stage) {
     case S_OPEN:
-        e->ch = libssh2_channel_open_ex(s, "session", 7, CHANNEL_WINDOW, CHANNEL_PACKET, NULL, 0);
+        if (!e->opening) {
+            int wait;
+            e->ch = conn_take_spare(e->conn, op, &wait);
+            if (!e->ch) {
+                /* wait for the channel being opened ahead, or for another op's open to end */
+                if (wait || !conn_open_begin(e->conn, op)) return SSH_OP_WAITING;
+                e->opening = 1;
+            }
+        }
+        if (e->opening) {
+            e->ch = libssh2_channel_open_ex(s, "session", 7, CHANNEL_WINDOW, CHANNEL_PACKET, NULL, 0);
+            if (!e->ch && last_errno(e) == LIBSSH2_ERROR_EAGAIN) return LIBSSH2_ERROR_EAGAIN;
+            e->opening = 0;
+            conn_open_end(e->conn, op);
+            e->op.progress = 1;
+        }
         if (!e->ch) {
             r = last_errno(e);
-            if (r == LIBSSH2_ERROR_EAGAIN) return r;
             if (r == LIBSSH2_ERROR_CHANNEL_FAILURE) {
                 conn_channel_refused(e->conn, op);   /* over MaxSessions: wait for a free slot */
                 return SSH_OP_REQUEUED;
@@ -191,6 +207,7 @@ static int exec_step(struct ssh_op *op)
         if (r == LIBSSH2_ERROR_EAGAIN) return r;
         e->ch = NULL;
         complete(e);
+        conn_command_done(e->conn);
         return 0;
     case S_DONE:
         return 0;

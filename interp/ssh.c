@@ -34,6 +34,12 @@ struct conn {
     int keepalive_missed;        /* keepalives sent since then */
     struct ssh_op *active;
     struct ssh_op *queue_head, *queue_tail;
+    struct ssh_op spare_op;
+    LIBSSH2_CHANNEL *spare;      /* opened ahead for the next command (counts in channels) */
+    int spare_state;             /* SPARE_NONE, SPARE_OPENING, SPARE_READY, SPARE_OFF */
+    struct ssh_op *spare_for;    /* a queued op that was given the spare's slot */
+    struct ssh_op *opener;       /* the op inside a channel-open call (libssh2 session state) */
+    int commands_done;
     struct ssh_op *owner;        /* blocked half-way through sending a packet */
     int channels;
     int refs;
@@ -46,6 +52,10 @@ struct conn {
 };
 
 static struct conn *all_conns;
+
+enum { SPARE_NONE, SPARE_OPENING, SPARE_READY, SPARE_OFF };
+#define SPARE_AFTER 2            /* commands run before a connection keeps a spare channel */
+#define SPARE_WINDOW (16u * 1024 * 1024)
 
 static void process(struct conn *c);
 static void teardown(struct conn *c);
@@ -204,7 +214,7 @@ void conn_fail(struct conn *c, const char *why)
     conn_retain(c);
     struct ssh_op *lists[2] = {c->active, c->queue_head};
     c->active = c->queue_head = c->queue_tail = NULL;
-    c->owner = NULL;
+    c->owner = c->opener = NULL;
     for (int i = 0; i < 2; i++) {
         for (struct ssh_op *op = lists[i], *next; op; op = next) {
             next = op->next;
@@ -258,11 +268,16 @@ static void activate(struct conn *c, struct ssh_op *op)
 
 static void start_queued(struct conn *c)
 {
-    while (c->queue_head && c->channels < c->p.max_channels && c->state == C_READY) {
+    while (c->queue_head && c->state == C_READY &&
+           (c->channels < c->p.max_channels || (c->spare_state == SPARE_READY && !c->spare_for))) {
         struct ssh_op *op = c->queue_head;
         c->queue_head = op->next;
         if (!c->queue_head) c->queue_tail = NULL;
         op->queued = 0;
+        if (c->channels >= c->p.max_channels) {
+            c->spare_for = op;           /* the spare's slot passes to op with the channel */
+            c->channels--;
+        }
         activate(c, op);
     }
 }
@@ -275,19 +290,99 @@ void conn_add_op(struct conn *c, struct ssh_op *op)
         if (op->type->abort) op->type->abort(op, c->err);
         return;
     }
-    if (op->type->uses_channel && (c->channels >= c->p.max_channels || c->state != C_READY)) {
+    if (op->type->uses_channel && (c->channels >= c->p.max_channels || c->state != C_READY) &&
+        !(c->state == C_READY && c->spare_state == SPARE_READY && !c->spare_for)) {
         op->queued = 1;
         op->next = NULL;
         if (c->queue_tail) c->queue_tail->next = op; else c->queue_head = op;
         c->queue_tail = op;
         return;
     }
+    if (op->type->uses_channel && c->channels >= c->p.max_channels) {
+        c->spare_for = op;
+        c->channels--;
+    }
     activate(c, op);
     process(c);
 }
 
+int conn_open_begin(struct conn *c, struct ssh_op *op)
+{
+    if (c->opener && c->opener != op) return 0;
+    c->opener = op;
+    return 1;
+}
+
+int conn_is_owner(const struct conn *c, const struct ssh_op *op)
+{
+    return c->owner == op;
+}
+
+void conn_open_end(struct conn *c, struct ssh_op *op)
+{
+    if (c->opener == op) c->opener = NULL;
+}
+
+/* ---- the spare channel ---- */
+
+static int spare_step(struct ssh_op *op)
+{
+    struct conn *c = op->conn;
+    if (!conn_open_begin(c, op)) return SSH_OP_WAITING;
+    LIBSSH2_CHANNEL *ch = libssh2_channel_open_ex(c->session, "session", 7, SPARE_WINDOW, 32768, NULL, 0);
+    if (!ch && libssh2_session_last_errno(c->session) == LIBSSH2_ERROR_EAGAIN) return LIBSSH2_ERROR_EAGAIN;
+    conn_open_end(c, op);
+    if (!ch) {
+        int r = libssh2_session_last_errno(c->session);
+        c->spare_state = SPARE_OFF;      /* refused (MaxSessions lower than we think): stop trying */
+        c->channels--;
+        start_queued(c);
+        return r == LIBSSH2_ERROR_CHANNEL_FAILURE ? -1 : r;
+    }
+    c->spare = ch;
+    c->spare_state = SPARE_READY;
+    op->progress = 1;
+    return 0;
+}
+
+static void spare_abort(struct ssh_op *op, const char *why)
+{
+    op->conn->spare = NULL;
+    op->conn->spare_state = SPARE_OFF;
+}
+
+static const struct ssh_op_type spare_type = {spare_step, spare_abort, 0};
+
+LIBSSH2_CHANNEL *conn_take_spare(struct conn *c, struct ssh_op *op, int *wait)
+{
+    *wait = 0;
+    if (c->spare_for && c->spare_for != op) return NULL;
+    if (c->spare_state == SPARE_OPENING) { *wait = 1; return NULL; }
+    if (c->spare_state != SPARE_READY) return NULL;
+    LIBSSH2_CHANNEL *ch = c->spare;
+    c->spare = NULL;
+    c->spare_state = SPARE_NONE;
+    if (c->spare_for == op) c->spare_for = NULL;   /* op already holds the slot */
+    else c->channels--;                           /* op counted itself: the spare's goes */
+    return ch;
+}
+
+void conn_command_done(struct conn *c)
+{
+    if (++c->commands_done < SPARE_AFTER || c->spare_state != SPARE_NONE || c->state != C_READY ||
+        c->queue_head || c->channels + 1 >= c->p.max_channels)
+        return;
+    c->spare_state = SPARE_OPENING;
+    c->channels++;
+    c->spare_op.type = &spare_type;
+    c->spare_op.conn = c;
+    activate(c, &c->spare_op);
+    conn_kick(c);
+}
+
 void conn_remove_op(struct conn *c, struct ssh_op *op)
 {
+    conn_open_end(c, op);
     if (op->active) {
         unlink_op(&c->active, op);
         op->active = 0;
@@ -367,6 +462,7 @@ static void process(struct conn *c)
                 int r = op->type->step(op);
                 if (c->state == C_DEAD) break;
                 if (r == SSH_OP_REQUEUED) { op = next; continue; }
+                if (r == SSH_OP_WAITING) { op = next; continue; }
                 if (r == LIBSSH2_ERROR_EAGAIN) {
                     int dir = c->session ? libssh2_session_block_directions(c->session) : 0;
                     if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) c->owner = op;
@@ -836,7 +932,7 @@ static const struct ssh_op_type close_type = {close_step, close_abort, 0};
 static void begin_close(struct conn *c)
 {
     c->refs++;                           /* held until the disconnect is over */
-    if (c->state != C_READY || c->active) {
+    if (c->state != C_READY || (c->active && !(c->active == &c->spare_op && !c->active->next))) {
         c->refs--;
         conn_fail(c, "closed");
         return;

@@ -46,8 +46,11 @@ struct ssh_op_type {
     int uses_channel;       /* counts against max_channels */
 };
 
-/* step() result: the op moved itself back to the queue (e.g. channel refused). */
+/* step() results besides 0 / EAGAIN / errors: the op moved itself back to the queue
+   (channel refused); the op waits for another op and did no I/O (so it cannot own a
+   half-sent packet). */
 #define SSH_OP_REQUEUED 1
+#define SSH_OP_WAITING 2
 
 struct ssh_op {
     const struct ssh_op_type *type;
@@ -75,6 +78,21 @@ void conn_remove_op(struct conn *c, struct ssh_op *op);
 void conn_kick(struct conn *c);
 /* A channel open was refused as over the limit: lower it and requeue op. */
 void conn_channel_refused(struct conn *c, struct ssh_op *op);
+
+/* Sequential commands on one connection skip the channel-open round trip: once a
+   connection has run two commands it keeps one channel opened ahead.
+   conn_take_spare: the pre-opened channel for op (NULL when there is none; *wait set when
+   one is being opened and op should wait for it). conn_command_done: a command finished. */
+LIBSSH2_CHANNEL *conn_take_spare(struct conn *c, struct ssh_op *op, int *wait);
+void conn_command_done(struct conn *c);
+
+/* libssh2 1.10 keeps the state of a channel open in the session, not the channel: only one
+   open (session, direct-tcpip) may be in flight per connection. conn_open_begin: 1 if op
+   may call the open function now (it holds the right until conn_open_end), 0 to wait. */
+int  conn_open_begin(struct conn *c, struct ssh_op *op);
+/* Is op half-way through sending a packet (so it must repeat its call before anything else)? */
+int  conn_is_owner(const struct conn *c, const struct ssh_op *op);
+void conn_open_end(struct conn *c, struct ssh_op *op);
 
 /* Reference counting: the Lua userdata, tunnels riding on it and inner connections each
    hold one. The last release disconnects (politely, in the background) and frees. */

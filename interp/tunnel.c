@@ -111,10 +111,13 @@ static int tunnel_step(struct ssh_op *op)
     int r;
     switch (t->stage) {
     case T_OPEN:
+        if (!conn_open_begin(t->outer, op)) return SSH_OP_WAITING;
         t->ch = libssh2_channel_direct_tcpip_ex(conn_session(t->outer), t->host, t->port, "127.0.0.1", 22);
+        if (!t->ch && libssh2_session_last_errno(conn_session(t->outer)) == LIBSSH2_ERROR_EAGAIN)
+            return LIBSSH2_ERROR_EAGAIN;
+        conn_open_end(t->outer, op);
+        op->progress = 1;
         if (!t->ch) {
-            r = libssh2_session_last_errno(conn_session(t->outer));
-            if (r == LIBSSH2_ERROR_EAGAIN) return r;
             finish(t);                 /* the inner handshake fails with "closed the connection" */
             return -1;
         }
