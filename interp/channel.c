@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define EXEC_MT "sshs.remoteop"
 /* A large window lets bulk output stream at full speed (throughput <= window / RTT). */
@@ -16,27 +17,55 @@
 
 enum stage { S_OPEN, S_PTY, S_EXEC, S_IO, S_CLOSE, S_WAIT_CLOSED, S_FREE, S_DONE };
 
+/* Stopping a running command (timeout, Ctrl-C, abandoned). libssh2 1.10 has no
+   channel_signal and refuses a second request of that kind on a channel, and closing a
+   channel without a pty leaves the command running. So a command (without pty) first
+   reports its login shell's pid on stderr ("\036PID\036", stripped again here); sshd
+   makes that shell a session leader, so `kill -- -PID` on a second channel stops the
+   whole command. TERM first, KILL a second later, then the channel is closed regardless. */
+enum stop { STOP_NONE, STOP_TERM_SENT, STOP_KILL_SENT, STOP_CLOSE };
+#define PID_MARK '\036'
+#define KILL_AFTER_MS 1000
+#define GIVE_UP_AFTER_MS 3000
+
 struct exec_op {
     struct ssh_op op;
     struct sched_waiter w;
     struct conn *conn;               /* retained while the op lives */
     LIBSSH2_CHANNEL *ch;
     enum stage stage;
+    enum stop stop;
     char *cmd;
     char *in_data;
     size_t in_len, in_off;
-    int eof_sent, pty, got_eof;
+    int eof_sent, pty;
     int opening;                     /* inside libssh2_channel_open_ex (holds the open right) */
     struct cmdout co;
     int exitcode, has_exit;
     char signal[32];
-    int timed_out, timeout_pending;
-    uv_timer_t timer;
-    int timer_open;
+    int timed_out, stop_pending;
+    uv_timer_t timer;                /* the timeout, then the stop escalation */
     char error[700];                 /* the connection failed under us */
     uint64_t t_start, t_end;
-    int done, lua_owned;
+    int done;                        /* the result is ready for Lua */
+    int finished;                    /* the connection is done with the op */
+    int lua_owned, closing;
+    int internal;                    /* a kill command of ours: no Lua side */
+    int want_pid;                    /* stderr starts with the pid marker */
+    char pidbuf[24];
+    size_t pidlen;
+    long remote_pid;
+    struct exec_op *prev_live, *next_live;   /* unfinished ops, for Ctrl-C and exit */
 };
+
+static struct exec_op *live;
+
+static void unlink_live(struct exec_op *e)
+{
+    if (e->prev_live) e->prev_live->next_live = e->next_live; else if (live == e) live = e->next_live;
+    if (e->next_live) e->next_live->prev_live = e->prev_live;
+    e->prev_live = e->next_live = NULL;
+}
 
 static void exec_free(struct exec_op *e)
 {
@@ -47,23 +76,36 @@ static void exec_free(struct exec_op *e)
     free(e);
 }
 
-static void timer_closed(uv_handle_t *h)
+static void timer_closed(uv_handle_t *h) { exec_free(h->data); }
+
+/* Freed once Lua has let go and the connection is done with it (after the timer closes,
+   so never under a running step). */
+static void maybe_free(struct exec_op *e)
 {
-    struct exec_op *e = h->data;
-    e->timer_open = 0;
-    if (!e->lua_owned) exec_free(e);
+    if (e->lua_owned || !e->finished || e->closing) return;
+    e->closing = 1;
+    uv_close((uv_handle_t *)&e->timer, timer_closed);
 }
 
-/* The op is over (finished, or its connection died): stop the timer, wake the waiter. */
+/* The result is ready: wake the waiter. The channel may still be closing behind it. */
 static void complete(struct exec_op *e)
 {
+    if (e->done) return;
     e->done = 1;
-    e->stage = S_DONE;
     e->t_end = uv_hrtime();
     cmdout_finish(&e->co);
-    if (e->timer_open && !uv_is_closing((uv_handle_t *)&e->timer))
-        uv_close((uv_handle_t *)&e->timer, timer_closed);
     sched_wake(&e->w);
+}
+
+/* The connection is done with the op (it returns a final code from step, or was aborted). */
+static void finish(struct exec_op *e)
+{
+    e->stage = S_DONE;
+    e->finished = 1;
+    unlink_live(e);
+    uv_timer_stop(&e->timer);
+    complete(e);
+    maybe_free(e);
 }
 
 static int last_errno(struct exec_op *e)
@@ -79,6 +121,31 @@ static void record_error(struct exec_op *e, const char *what, int rc)
              msg && *msg ? msg : "libssh2 error", rc);
 }
 
+/* Takes the "\036PID\036" marker off the front of stderr; returns how many bytes of p it
+   used. Anything unexpected is passed through untouched. */
+static size_t take_pid(struct exec_op *e, const char *p, size_t n)
+{
+    size_t used = 0;
+    while (used < n && e->want_pid) {
+        char c = p[used];
+        if (e->pidlen == 0 && c != PID_MARK) { e->want_pid = 0; break; }
+        if (e->pidlen > 0 && c == PID_MARK) {
+            e->pidbuf[e->pidlen] = 0;
+            e->remote_pid = strtol(e->pidbuf + 1, NULL, 10);
+            e->want_pid = 0;
+            used++;
+            break;
+        }
+        if (e->pidlen > 0 && (c < '0' || c > '9' || e->pidlen + 2 >= sizeof e->pidbuf)) {
+            e->want_pid = 0;             /* not our marker after all */
+            break;
+        }
+        e->pidbuf[e->pidlen++] = c;
+        used++;
+    }
+    return used;
+}
+
 /* Reads everything buffered for both streams. Returns EAGAIN when both are drained for now,
    0 at EOF, or a libssh2 error. */
 static int drain(struct exec_op *e)
@@ -88,7 +155,8 @@ static int drain(struct exec_op *e)
         for (;;) {
             ssize_t n = libssh2_channel_read_ex(e->ch, stream, tmp, sizeof tmp);
             if (n > 0) {
-                cmdout_data(&e->co, stream, tmp, (size_t)n, &e->w);
+                size_t skip = stream == 1 && e->want_pid ? take_pid(e, tmp, (size_t)n) : 0;
+                if ((size_t)n > skip) cmdout_data(&e->co, stream, tmp + skip, (size_t)n - skip, &e->w);
                 e->op.progress = 1;
                 continue;
             }
@@ -100,18 +168,53 @@ static int drain(struct exec_op *e)
     return libssh2_channel_eof(e->ch) ? 0 : LIBSSH2_ERROR_EAGAIN;
 }
 
+static struct exec_op *exec_start(struct conn *c, const char *cmd, int internal);
+
+/* Runs `kill -SIG -- -PID` on a new channel of the same connection. */
+static void send_kill(struct exec_op *e, const char *sig)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "kill -%s -- -%ld 2>/dev/null || kill -%s %ld 2>/dev/null", sig,
+             e->remote_pid, sig, e->remote_pid);
+    exec_start(e->conn, cmd, 1);
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+    struct exec_op *e = t->data;
+    if (e->finished) return;
+    if (e->stop == STOP_TERM_SENT) {
+        e->stop = STOP_KILL_SENT;
+        send_kill(e, "KILL");
+        uv_timer_start(&e->timer, on_stop_timer, GIVE_UP_AFTER_MS, 0);
+        return;
+    }
+    e->stop = STOP_CLOSE;                /* it would not die: close, and stop waiting for it */
+    e->stop_pending = 1;
+    complete(e);
+    conn_kick(e->conn);
+}
+
 static int exec_step(struct ssh_op *op)
 {
     struct exec_op *e = (struct exec_op *)op;
     LIBSSH2_SESSION *s = conn_session(e->conn);
     int r;
-    /* A timeout never abandons a libssh2 call half-way: mid-open or mid-send it waits. */
-    if (e->timeout_pending && e->stage < S_CLOSE && !e->opening && !conn_is_owner(e->conn, op)) {
-        e->timeout_pending = 0;
-        e->timed_out = 1;
-        /* Closing the channel is all libssh2 1.10 offers: with a pty the command gets SIGHUP. */
-        e->stage = e->ch ? S_CLOSE : S_DONE;
-        if (!e->ch) { complete(e); return 0; }
+    /* Stop requests never abandon a libssh2 call half-way: mid-open or mid-send they wait. */
+    if (e->stop_pending && !e->opening && !conn_is_owner(e->conn, op)) {
+        e->stop_pending = 0;
+        if (e->stage < S_IO) {
+            if (!e->ch) { finish(e); return 0; }
+            e->stage = S_CLOSE;          /* opened, nothing started: just close */
+        } else if (e->stage == S_IO && e->stop == STOP_NONE && e->remote_pid > 0) {
+            e->stop = STOP_TERM_SENT;    /* keep draining while the kill does its work */
+            send_kill(e, "TERM");
+            uv_timer_start(&e->timer, on_stop_timer, KILL_AFTER_MS, 0);
+        } else if (e->stage == S_IO) {
+            e->stop = STOP_CLOSE;        /* no pid (pty, or not reported yet): close */
+            e->stage = S_CLOSE;
+            complete(e);
+        }
     }
     switch (e->stage) {
     case S_OPEN:
@@ -138,7 +241,7 @@ static int exec_step(struct ssh_op *op)
                 return SSH_OP_REQUEUED;
             }
             record_error(e, "opening a channel", r);
-            complete(e);
+            finish(e);
             return r;
         }
         e->stage = e->pty ? S_PTY : S_EXEC;
@@ -152,29 +255,33 @@ static int exec_step(struct ssh_op *op)
         }
         /* fall through */
     case S_EXEC:
-        r = libssh2_channel_process_startup(e->ch, "exec", 4, e->cmd, (unsigned)strlen(e->cmd));
-        if (r == LIBSSH2_ERROR_EAGAIN) return r;
-        if (r) { record_error(e, "starting the command", r); e->stage = S_CLOSE; return LIBSSH2_ERROR_EAGAIN; }
-        e->stage = S_IO;
-        e->op.progress = 1;
-        /* fall through */
-    case S_IO:
-        while (e->in_off < e->in_len) {
-            ssize_t n = libssh2_channel_write(e->ch, e->in_data + e->in_off, e->in_len - e->in_off);
-            if (n == LIBSSH2_ERROR_EAGAIN) return (int)n;   /* half-sent: nothing else may send */
-            if (n < 0) { e->in_off = e->in_len; break; }     /* the command closed its stdin */
-            e->in_off += (size_t)n;
+        if (e->stage == S_EXEC) {
+            r = libssh2_channel_process_startup(e->ch, "exec", 4, e->cmd, (unsigned)strlen(e->cmd));
+            if (r == LIBSSH2_ERROR_EAGAIN) return r;
+            if (r) { record_error(e, "starting the command", r); e->stage = S_CLOSE; return LIBSSH2_ERROR_EAGAIN; }
+            e->stage = S_IO;
             e->op.progress = 1;
         }
-        if (!e->eof_sent) {
-            r = libssh2_channel_send_eof(e->ch);
+        /* fall through */
+    case S_IO:
+        if (e->stage == S_IO) {
+            while (e->stop == STOP_NONE && e->in_off < e->in_len) {
+                ssize_t n = libssh2_channel_write(e->ch, e->in_data + e->in_off, e->in_len - e->in_off);
+                if (n == LIBSSH2_ERROR_EAGAIN) return (int)n;   /* half-sent: nothing else may send */
+                if (n < 0) { e->in_off = e->in_len; break; }     /* the command closed its stdin */
+                e->in_off += (size_t)n;
+                e->op.progress = 1;
+            }
+            if (!e->eof_sent) {
+                r = libssh2_channel_send_eof(e->ch);
+                if (r == LIBSSH2_ERROR_EAGAIN) return r;
+                e->eof_sent = 1;
+            }
+            r = drain(e);
             if (r == LIBSSH2_ERROR_EAGAIN) return r;
-            e->eof_sent = 1;
+            if (r < 0) return r;                             /* transport: the connection fails */
+            e->stage = S_CLOSE;
         }
-        r = drain(e);
-        if (r == LIBSSH2_ERROR_EAGAIN) return r;
-        if (r < 0) return r;                                 /* transport: the connection fails */
-        e->stage = S_CLOSE;
         /* fall through */
     case S_CLOSE:
         r = libssh2_channel_close(e->ch);
@@ -182,23 +289,23 @@ static int exec_step(struct ssh_op *op)
         e->stage = S_WAIT_CLOSED;
         /* fall through */
     case S_WAIT_CLOSED:
-        if (!e->timed_out) {
+        if (e->stop != STOP_CLOSE) {
             r = drain(e);                                    /* late stderr after EOF */
             if (r < 0 && r != LIBSSH2_ERROR_EAGAIN) return r;
         }
         r = libssh2_channel_wait_closed(e->ch);
         if (r == LIBSSH2_ERROR_EAGAIN) return r;
-        if (!e->timed_out && !e->error[0]) {
+        if (!e->done && !e->error[0]) {
             char *sig = NULL;
             size_t siglen = 0;
             libssh2_channel_get_exit_signal(e->ch, &sig, &siglen, NULL, NULL, NULL, NULL);
             if (sig && siglen) {
                 snprintf(e->signal, sizeof e->signal, "%.*s", (int)siglen, sig);
-            } else {
+            } else if (e->stop == STOP_NONE) {
                 e->exitcode = libssh2_channel_get_exit_status(e->ch);
                 e->has_exit = 1;
             }
-            free(sig);
+            if (sig) libssh2_free(s, sig);
         }
         e->stage = S_FREE;
         /* fall through */
@@ -206,7 +313,7 @@ static int exec_step(struct ssh_op *op)
         r = libssh2_channel_free(e->ch);
         if (r == LIBSSH2_ERROR_EAGAIN) return r;
         e->ch = NULL;
-        complete(e);
+        finish(e);
         conn_command_done(e->conn);
         return 0;
     case S_DONE:
@@ -219,24 +326,31 @@ static void exec_abort(struct ssh_op *op, const char *why)
 {
     struct exec_op *e = (struct exec_op *)op;
     e->ch = NULL;                         /* freed with the session */
-    if (!e->error[0]) snprintf(e->error, sizeof e->error, "%s", why);
-    if (!e->done) complete(e);
+    if (!e->done && !e->error[0]) snprintf(e->error, sizeof e->error, "%s", why);
+    finish(e);
 }
 
 static const struct ssh_op_type exec_type = {exec_step, exec_abort, 1};
+
+/* Timeout, Ctrl-C or an abandoned op: stop the command (see enum stop). */
+static void request_stop(struct exec_op *e)
+{
+    if (e->finished || e->stop != STOP_NONE || e->internal) return;
+    if (!e->op.active) {                  /* still queued for a channel: nothing to stop */
+        conn_remove_op(e->conn, &e->op);
+        finish(e);
+        return;
+    }
+    e->stop_pending = 1;
+    conn_kick(e->conn);
+}
 
 static void on_timeout(uv_timer_t *t)
 {
     struct exec_op *e = t->data;
     if (e->done) return;
-    e->timeout_pending = 1;
-    if (!e->op.active) {                  /* still queued for a channel: nothing to close */
-        conn_remove_op(e->conn, &e->op);
-        e->timed_out = 1;
-        complete(e);
-        return;
-    }
-    conn_kick(e->conn);
+    e->timed_out = 1;
+    request_stop(e);
 }
 
 static struct exec_op *check_exec(lua_State *L)
@@ -249,10 +363,11 @@ static struct exec_op *check_exec(lua_State *L)
 static int exec_wait_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct exec_op *e = check_exec(L);
+    if (sched_cancel_pending(L)) sched_check_interrupt(L);   /* __close stops the command */
     int n = cmdout_next_event(L, &e->co, e->done);
     if (n) {
+        if (e->done && n == 1 && sched_interrupted) sched_check_interrupt(L);  /* stopped by Ctrl-C */
         if (e->done && e->error[0] && n == 1) {
-            if (sched_interrupted) sched_check_interrupt(L);
             lua_pushstring(L, e->error);      /* no position: the runtime names the user's line */
             return lua_error(L);
         }
@@ -287,52 +402,104 @@ static int exec_gc(lua_State *L)
     e->lua_owned = 0;
     e->w.thread = NULL;
     e->co.stream = 0;
-    if (!e->done) {
-        if (!e->op.active) { conn_remove_op(e->conn, &e->op); complete(e); }
-        else { e->timeout_pending = 1; conn_kick(e->conn); }
-        return 0;                         /* freed when the timer closes after completion */
-    }
-    if (!e->timer_open) exec_free(e);
+    e->co.echo = 0;
+    request_stop(e);
+    maybe_free(e);
     return 0;
+}
+
+/* A new exec op for cmd on c, not yet queued. */
+static struct exec_op *exec_new(struct conn *c, const char *cmd, int internal)
+{
+    struct exec_op *e = calloc(1, sizeof *e);
+    if (!e || !(e->cmd = strdup(cmd))) { free(e); return NULL; }
+    e->op.type = &exec_type;
+    e->conn = c;
+    e->internal = internal;
+    e->lua_owned = !internal;
+    conn_retain(c);
+    uv_timer_init(sched_loop(), &e->timer);
+    e->timer.data = e;
+    return e;
+}
+
+/* Queues e on its connection (it may start at once: set everything first). */
+static void exec_submit(struct exec_op *e)
+{
+    e->t_start = uv_hrtime();
+    e->next_live = live;
+    if (live) live->prev_live = e;
+    live = e;
+    conn_add_op(e->conn, &e->op);
+}
+
+/* Internal ops (our kill commands) have no Lua side and free themselves when done. */
+static struct exec_op *exec_start(struct conn *c, const char *cmd, int internal)
+{
+    struct exec_op *e = exec_new(c, cmd, internal);
+    if (e) exec_submit(e);
+    return e;
 }
 
 int channel_lua_exec(lua_State *L, struct conn *c)
 {
     const char *cmd = luaL_checkstring(L, 2);
     if (conn_state(c) == C_DEAD) return luaL_error(L, "%s", conn_error(c));
+    lua_settop(L, 3);
+    int pty = 0, stoppable = 1;
+    double timeout = 0;
+    if (lua_istable(L, 3)) {
+        lua_getfield(L, 3, "pty");
+        pty = lua_toboolean(L, -1);
+        lua_getfield(L, 3, "timeout");
+        timeout = lua_tonumber(L, -1);
+        lua_getfield(L, 3, "stoppable");
+        stoppable = lua_isnil(L, -1) || lua_toboolean(L, -1);
+        lua_pop(L, 3);
+    }
+    /* The pid marker (see enum stop) goes first; a pty merges the streams, and closing
+       a pty's channel hangs the command up anyway. */
+    int mark = stoppable && !pty;
+    if (mark) lua_pushfstring(L, "printf '\\036%%d\\036' \"$$\" >&2; %s", cmd);
+    else lua_pushstring(L, cmd);
     struct exec_op **ud = lua_newuserdatauv(L, sizeof *ud, 0);
     *ud = NULL;
     luaL_setmetatable(L, EXEC_MT);
-    struct exec_op *e = calloc(1, sizeof *e);
-    if (!e || !(e->cmd = strdup(cmd))) { free(e); return luaL_error(L, "out of memory"); }
+    struct exec_op *e = exec_new(c, lua_tostring(L, 4), 0);
+    if (!e) return luaL_error(L, "out of memory");
     *ud = e;
-    e->lua_owned = 1;
-    e->op.type = &exec_type;
-    e->conn = c;
-    conn_retain(c);
+    e->want_pid = mark;
+    e->pty = pty;
     cmdout_init(L, &e->co, 3);
-    double timeout = 0;
     if (lua_istable(L, 3)) {
+        size_t n = 0;
         lua_getfield(L, 3, "stdin");
-        size_t n;
         const char *in = lua_tolstring(L, -1, &n);
-        if (in && n) {
-            e->in_data = malloc(n);
-            if (e->in_data) { memcpy(e->in_data, in, n); e->in_len = n; }
-        }
-        lua_getfield(L, 3, "pty");
-        e->pty = lua_toboolean(L, -1);
-        lua_getfield(L, 3, "timeout");
-        timeout = lua_tonumber(L, -1);
-        lua_pop(L, 3);
+        if (in && n && (e->in_data = malloc(n))) { memcpy(e->in_data, in, n); e->in_len = n; }
+        lua_pop(L, 1);
     }
-    uv_timer_init(sched_loop(), &e->timer);
-    e->timer.data = e;
-    e->timer_open = 1;
     if (timeout > 0) uv_timer_start(&e->timer, on_timeout, (uint64_t)(timeout * 1000 + 0.5), 0);
-    e->t_start = uv_hrtime();
-    conn_add_op(c, &e->op);
+    exec_submit(e);
     return 1;
+}
+
+void channel_interrupt_all(void)
+{
+    for (struct exec_op *e = live, *next; e; e = next) {
+        next = e->next_live;
+        request_stop(e);
+    }
+}
+
+void channel_shutdown(void)
+{
+    channel_interrupt_all();
+    /* Give the stop signals a moment to reach the servers; bounded, then we close anyway. */
+    uint64_t deadline = uv_hrtime() + 2000000000ull;
+    while (live && uv_hrtime() < deadline) {
+        uv_run(sched_loop(), UV_RUN_NOWAIT);
+        if (live) nanosleep(&(struct timespec){0, 2000000}, NULL);
+    }
 }
 
 void channel_init(lua_State *L)

@@ -435,6 +435,7 @@ static struct local_op *check_op(lua_State *L)
 static int op_wait_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct local_op *op = check_op(L);
+    if (sched_cancel_pending(L)) sched_check_interrupt(L);   /* the op's __close kills it */
     int n = cmdout_next_event(L, &op->co, op->done);
     if (n) return n;
     if (sched_interrupted) {       /* Ctrl-C: the child is being killed; wait for it, then raise */

@@ -93,6 +93,7 @@ static void read_params(lua_State *L, int t, struct ssh_params *p)
 static int connect_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct conn_ud *ud = lua_touserdata(L, (int)ctx);
+    if (sched_cancel_pending(L)) sched_check_interrupt(L);   /* the object's __gc closes it */
     switch (conn_state(ud->c)) {
     case C_READY:
         lua_pushvalue(L, (int)ctx);
@@ -230,9 +231,11 @@ void remote_open(lua_State *L, int core_idx)
     luaL_setfuncs(L, fns, 0);
     lua_pop(L, 1);
     sched_on_interrupt(conn_interrupt_all);
+    sched_on_interrupt(channel_interrupt_all);
 }
 
 void remote_shutdown(void)
 {
+    channel_shutdown();
     conn_shutdown_all();
 }

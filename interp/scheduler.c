@@ -21,6 +21,7 @@ struct sched_thread {
     struct sched_thread *joining;     /* the thread this one waits to join */
     struct sched_thread *next_ready;
     struct sched_thread *prev_live, *next_live;
+    int cancel_ref;                   /* core.cancel: the error to raise at its next wait */
 };
 
 #define THREAD_MT   "sshs.thread"
@@ -100,8 +101,23 @@ static void on_sigint(uv_signal_t *h, int signum)
     wake_all_parked();
 }
 
+static struct sched_thread *thread_of(lua_State *L);
+
+int sched_cancel_pending(lua_State *L)
+{
+    struct sched_thread *t = thread_of(L);
+    return t && t->cancel_ref != LUA_NOREF;
+}
+
 void sched_check_interrupt(lua_State *L)
 {
+    struct sched_thread *t = thread_of(L);
+    if (t && t->cancel_ref != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, t->cancel_ref);
+        luaL_unref(L, LUA_REGISTRYINDEX, t->cancel_ref);
+        t->cancel_ref = LUA_NOREF;
+        lua_error(L);
+    }
     if (sched_interrupted) luaL_error(L, "interrupted");
     if (deadlocked) luaL_error(L, "deadlock: every thread is waiting and nothing can wake them");
 }
@@ -148,6 +164,7 @@ void sched_spawn(lua_State *L, int fn_idx, int nargs, int state_idx)
     struct sched_thread *t = lua_newuserdatauv(L, sizeof *t, UV_NUSER);
     memset(t, 0, sizeof *t);
     t->self_ref = LUA_NOREF;
+    t->cancel_ref = LUA_NOREF;
     luaL_setmetatable(L, THREAD_MT);
     int h = lua_gettop(L);
 
@@ -242,6 +259,8 @@ static void finish(lua_State *L, struct sched_thread *t, int status, int nres)
     lua_pop(L, 2);
     luaL_unref(L, LUA_REGISTRYINDEX, t->self_ref);
     t->self_ref = LUA_NOREF;
+    luaL_unref(L, LUA_REGISTRYINDEX, t->cancel_ref);
+    t->cancel_ref = LUA_NOREF;
     unlink_live(t);
 
     for (struct sched_thread *j = t->joiners; j; j = j->next_joiner) sched_wake(&j->self_wait);
@@ -480,6 +499,19 @@ int sched_lua_unobserved(lua_State *L)
     return 1;
 }
 
+/* core.cancel(handle, err): the thread raises err at its next wait (now, if it waits). */
+static int thread_cancel(lua_State *L)
+{
+    struct sched_thread *t = luaL_checkudata(L, 1, THREAD_MT);
+    luaL_checkany(L, 2);
+    if (t->state == T_DONE || t->state == T_FAILED) return 0;
+    luaL_unref(L, LUA_REGISTRYINDEX, t->cancel_ref);
+    lua_pushvalue(L, 2);
+    t->cancel_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (t->state == T_PARKED && t->parked_on) sched_wake(t->parked_on);
+    return 0;
+}
+
 #define EVENT_MT "sshs.event"
 
 /* core.event() -> an event: ev:wait() parks until ev:set(); one thread waits at a time. */
@@ -605,5 +637,5 @@ void sched_init(lua_State *L)
 }
 
 static const luaL_Reg lua_functions[] = {
-    {"event", event_new}, {"on_sigint", on_sigint_event}, {NULL, NULL}};
+    {"event", event_new}, {"on_sigint", on_sigint_event}, {"cancel", thread_cancel}, {NULL, NULL}};
 const luaL_Reg *const sched_lua_functions = lua_functions;

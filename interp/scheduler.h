@@ -39,6 +39,8 @@ int sched_run(lua_State *L);
 extern volatile int sched_interrupted;
 /* Raises "interrupted" if Ctrl-C was pressed. Call from continuation functions. */
 void sched_check_interrupt(lua_State *L);
+/* Was the running thread cancelled (core.cancel)? Its waits should end and raise. */
+int sched_cancel_pending(lua_State *L);
 /* Registers a function run on Ctrl-C (kills children, closes channels). */
 void sched_on_interrupt(void (*fn)(void));
 

@@ -948,9 +948,10 @@ static void begin_close(struct conn *c)
 
 void conn_interrupt_all(void)
 {
+    /* Established connections stay up so their running commands can be stopped. */
     for (struct conn *c = all_conns, *next; c; c = next) {
         next = c->next_all;
-        if (c->state != C_DEAD) conn_fail(c, "interrupted");
+        if (c->state != C_DEAD && c->state != C_READY && c->state != C_CLOSING) conn_fail(c, "interrupted");
     }
 }
 

@@ -123,7 +123,8 @@ function M.each(hosts, fn, opts, hooks)
 
   for _, host in ipairs(list) do
     slots.acquire()
-    threads[#threads + 1] = thread(function()
+    local finished = core.event()
+    local t = thread(function()
       local t0 = core.clock()
       local outcome = {host = host}
       results[host] = outcome
@@ -139,7 +140,8 @@ function M.each(hosts, fn, opts, hooks)
       if own.host_timeout then st.deadline = t0 + own.host_timeout end
       local ok, s = pcall(connect_with_retry, host, conn_opts, handshakes, retries, window, outer)
       if not ok then
-        outcome.ok, outcome.unreachable, outcome.error = false, true, error_message(s)
+        outcome.ok, outcome.error = false, error_message(s)
+        if core.interrupted() then outcome.interrupted = true else outcome.unreachable = true end
       else
         st.stack[2] = s
         local res = table.pack(pcall(fn, host))
@@ -152,13 +154,26 @@ function M.each(hosts, fn, opts, hooks)
         else
           local e = res[2]
           outcome.error = error_message(e)
+          if core.interrupted() then outcome.interrupted = true end
           if type(e) == "table" then outcome.exitcode, outcome.signal = e.exitcode, e.signal end
         end
       end
       outcome.duration = core.clock() - t0
+      finished:set()
       slots.release()
       if hooks.finished then hooks.finished(host, outcome) end
     end)
+    threads[#threads + 1] = t
+    if own.host_timeout then
+      -- A watchdog: past the limit the host's thread raises at its next wait (a command,
+      -- sleep, connect), and whatever it was running is stopped.
+      local limit = own.host_timeout
+      thread(function()
+        if not finished:wait(limit) then
+          core.cancel(t, S.user_where() .. "host time limit of " .. limit .. "s exceeded on " .. host)
+        end
+      end)
+    end
   end
   for _, t in ipairs(threads) do pcall(t.join, t) end
   if core.interrupted() then
@@ -178,6 +193,7 @@ local function cause_of(host, o)
   local msg = (o.error or ""):gsub("^[^\n]-:%d+: ", "", 1):match("^[^\n]*")
   local plain = host:gsub("%p", "%%%0")
   msg = msg:gsub("[%w_.-]*@?" .. plain .. "[:%d]*", "<host>")
+  msg = msg:gsub(" %([^()]* port %d+%)", "")        -- "(127.0.0.7 port 1)": differs per host
   return msg
 end
 

@@ -78,7 +78,7 @@ end
 -- Raises the failure of result r: a table with r's fields and a message naming where and why.
 local function fail(r)
   local why
-  if r.timed_out then why = "timed out after " .. tostring(r.timeout) .. "s"
+  if r.timed_out then why = string.format("timed out after %gs", tonumber(string.format("%.3g", r.timeout or 0)))
   elseif r.signal then why = "killed by signal " .. tostring(r.signal)
   else why = "exit " .. tostring(r.exitcode) end
   local msg = user_where() .. "command failed on " .. r.host .. " (" .. why .. "): " .. r.cmd
