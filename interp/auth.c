@@ -7,6 +7,8 @@
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
+#include <stdint.h>
+#include <openssl/evp.h>
 
 enum stage { A_LIST, A_AGENT, A_KEYS, A_PASSWORD, A_KBDINT, A_FAILED };
 
@@ -80,8 +82,20 @@ char *auth_prompt_secret(const char *prompt)
     return s;
 }
 
-/* Reads the start of a key file to tell RSA keys (which libssh2 1.10 can only sign with
-   SHA-1) and encrypted keys from others. */
+/* Reads a big-endian length-prefixed string at *p (OpenSSH key format); NULL past the end. */
+static const unsigned char *ssh_string(const unsigned char **p, const unsigned char *end, uint32_t *len)
+{
+    if (end - *p < 4) return NULL;
+    uint32_t n = ((uint32_t)(*p)[0] << 24) | ((uint32_t)(*p)[1] << 16) | ((uint32_t)(*p)[2] << 8) | (*p)[3];
+    if ((size_t)(end - *p - 4) < n) return NULL;
+    const unsigned char *s = *p + 4;
+    *p = s + n;
+    *len = n;
+    return s;
+}
+
+/* Tells RSA keys (libssh2 1.10 signs only with SHA-1) and encrypted keys from the others:
+   the .pub file when there is one, else the private key's own header. */
 static void inspect_key(const char *path, int *is_rsa, int *encrypted)
 {
     *is_rsa = *encrypted = 0;
@@ -95,18 +109,34 @@ static void inspect_key(const char *path, int *is_rsa, int *encrypted)
     }
     f = fopen(path, "r");
     if (!f) return;
-    char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
-    buf[n] = 0;
-    if (strstr(buf, "BEGIN RSA PRIVATE KEY")) *is_rsa = 1;
-    if (strstr(buf, "ENCRYPTED")) *encrypted = 1;
-    /* OpenSSH format: base64 of "openssh-key-v1\0" + cipher name; "none" means clear. The
-       second base64 line holds the key type for small keys. */
-    const char *b = strstr(buf, "b3BlbnNzaC1rZXktdjEAAAAA");
-    if (b && strncmp(b + 24, "BG5vbmUAAAAEbm9uZQ", 18) != 0) *encrypted = 1;
-    if (b && strstr(b, "c3NoLXJzY")) *is_rsa = 1;   /* "ssh-rs" at one of three alignments */
-    if (b && strstr(b, "AAAAB3NzaC1yc2")) *is_rsa = 1;
+    text[n] = 0;
+    if (strstr(text, "BEGIN RSA PRIVATE KEY")) *is_rsa = 1;
+    if (strstr(text, "ENCRYPTED")) *encrypted = 1;          /* PEM: Proc-Type or PKCS#8 */
+    const char *begin = strstr(text, "-----BEGIN OPENSSH PRIVATE KEY-----");
+    if (!begin) return;
+    /* The base64 body, without line breaks. */
+    static char b64[65536];
+    size_t m = 0;
+    for (const char *c = strchr(begin, '\n'); c && *c && strncmp(c, "-----END", 8) != 0; c++)
+        if (*c != '\n' && *c != '\r' && m + 1 < sizeof b64) b64[m++] = *c;
+    m -= m % 4;
+    static unsigned char raw[49152];
+    int len = m ? EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)m) : -1;
+    if (len < 15 || memcmp(raw, "openssh-key-v1", 15) != 0) return;
+    const unsigned char *p = raw + 15, *end = raw + len, *str;
+    uint32_t sl;
+    if (!(str = ssh_string(&p, end, &sl))) return;          /* cipher name */
+    *encrypted = !(sl == 4 && memcmp(str, "none", 4) == 0);
+    if (!ssh_string(&p, end, &sl) || !ssh_string(&p, end, &sl)) return;   /* kdf, options */
+    if (end - p < 4) return;
+    p += 4;                                                /* number of keys */
+    const unsigned char *key = ssh_string(&p, end, &sl);   /* the first public key */
+    if (!key) return;
+    const unsigned char *kp = key, *kend = key + sl;
+    if ((str = ssh_string(&kp, kend, &sl)) && sl == 7 && memcmp(str, "ssh-rsa", 7) == 0) *is_rsa = 1;
 }
 
 static const char *kbdint_password;
@@ -164,13 +194,18 @@ static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, i
     if (r == LIBSSH2_ERROR_EAGAIN) return r;
     if (r == 0) return 0;
     char m[400];
-    if (r == LIBSSH2_ERROR_FILE)
-        snprintf(m, sizeof m, "key %s (%s)", path, encrypted ? (pass ? "wrong passphrase" : "encrypted, no passphrase given")
-                                                           : "cannot be read or parsed");
+    /* -16 (file) and -19 (signing failed) are ours: the key could not be used here; the
+       server refusing the key is -18. */
+    int local = r == LIBSSH2_ERROR_FILE || r == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED;
+    if (local && encrypted)
+        snprintf(m, sizeof m, "key %s (%s)", path, pass && *pass ? "wrong passphrase"
+                 : "encrypted, and no passphrase was given (opts.passphrase, or run on a terminal to be asked)");
+    else if (local)
+        snprintf(m, sizeof m, "key %s (cannot be read or parsed)", path);
     else
         snprintf(m, sizeof m, "key %s (refused)", path);
     note(a, m);
-    if (is_rsa && r != LIBSSH2_ERROR_FILE && !a->rsa_refused[0])
+    if (is_rsa && !(local && encrypted) && !a->rsa_refused[0])
         snprintf(a->rsa_refused, sizeof a->rsa_refused, "%s", path);
     return 1;
 }

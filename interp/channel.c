@@ -39,7 +39,7 @@ struct exec_op {
     char *in_data;
     size_t in_len, in_off;
     int eof_sent, pty;
-    int opening;                     /* inside libssh2_channel_open_ex (holds the open right) */
+    int opening;                     /* inside a call that holds the connection's request lock */
     struct cmdout co;
     int exitcode, has_exit;
     char signal[32];
@@ -236,43 +236,64 @@ static int exec_step(struct ssh_op *op)
         }
         if (!e->ch) {
             r = last_errno(e);
+            /* Over MaxSessions: wait for a free slot, unless nothing else holds one. */
+            if (r == LIBSSH2_ERROR_CHANNEL_FAILURE && conn_channel_refused(e->conn, op)) return SSH_OP_REQUEUED;
             if (r == LIBSSH2_ERROR_CHANNEL_FAILURE) {
-                conn_channel_refused(e->conn, op);   /* over MaxSessions: wait for a free slot */
-                return SSH_OP_REQUEUED;
+                snprintf(e->error, sizeof e->error, "%s refused to open a session channel "
+                         "(its MaxSessions allows none, or no more)", conn_display(e->conn));
+                finish(e);
+                return -1;
             }
             record_error(e, "opening a channel", r);
             finish(e);
             return r;
         }
+        conn_channel_opened(e->conn);
         e->stage = e->pty ? S_PTY : S_EXEC;
         /* fall through */
     case S_PTY:
+        /* pty-req and exec wait for a channel reply; libssh2 1.10 fails such a wait when the
+           reply of another channel arrives first, so they take the request lock too. */
         if (e->stage == S_PTY) {
+            if (!e->opening && !conn_open_begin(e->conn, op)) return SSH_OP_WAITING;
+            e->opening = 1;
             r = libssh2_channel_request_pty_ex(e->ch, "xterm", 5, NULL, 0, 200, 50, 0, 0);
             if (r == LIBSSH2_ERROR_EAGAIN) return r;
+            e->opening = 0;
+            conn_open_end(e->conn, op);
+            e->op.progress = 1;
             if (r) { record_error(e, "requesting a pty", r); e->stage = S_CLOSE; return LIBSSH2_ERROR_EAGAIN; }
             e->stage = S_EXEC;
         }
         /* fall through */
     case S_EXEC:
         if (e->stage == S_EXEC) {
+            if (!e->opening && !conn_open_begin(e->conn, op)) return SSH_OP_WAITING;
+            e->opening = 1;
             r = libssh2_channel_process_startup(e->ch, "exec", 4, e->cmd, (unsigned)strlen(e->cmd));
             if (r == LIBSSH2_ERROR_EAGAIN) return r;
+            e->opening = 0;
+            conn_open_end(e->conn, op);
+            e->op.progress = 1;
             if (r) { record_error(e, "starting the command", r); e->stage = S_CLOSE; return LIBSSH2_ERROR_EAGAIN; }
             e->stage = S_IO;
-            e->op.progress = 1;
         }
         /* fall through */
     case S_IO:
         if (e->stage == S_IO) {
             while (e->stop == STOP_NONE && e->in_off < e->in_len) {
                 ssize_t n = libssh2_channel_write(e->ch, e->in_data + e->in_off, e->in_len - e->in_off);
-                if (n == LIBSSH2_ERROR_EAGAIN) return (int)n;   /* half-sent: nothing else may send */
+                if (n == LIBSSH2_ERROR_EAGAIN) {
+                    /* Half-sent: nothing else may send until this call gets through. A full
+                       window instead (the command is not reading yet): read meanwhile. */
+                    if (libssh2_session_block_directions(s) & LIBSSH2_SESSION_BLOCK_OUTBOUND) return (int)n;
+                    break;
+                }
                 if (n < 0) { e->in_off = e->in_len; break; }     /* the command closed its stdin */
                 e->in_off += (size_t)n;
                 e->op.progress = 1;
             }
-            if (!e->eof_sent) {
+            if (!e->eof_sent && e->in_off >= e->in_len) {
                 r = libssh2_channel_send_eof(e->ch);
                 if (r == LIBSSH2_ERROR_EAGAIN) return r;
                 e->eof_sent = 1;
@@ -280,6 +301,7 @@ static int exec_step(struct ssh_op *op)
             r = drain(e);
             if (r == LIBSSH2_ERROR_EAGAIN) return r;
             if (r < 0) return r;                             /* transport: the connection fails */
+            e->in_off = e->in_len;            /* it ended without reading all its stdin */
             e->stage = S_CLOSE;
         }
         /* fall through */

@@ -144,6 +144,7 @@ static void on_exit_fd(uv_poll_t *h, int status, int events)
 
 static void signal_group(struct local_op *op, int sig)
 {
+    if (op->pid <= 0) return;             /* never kill(0) or kill(-0): that is our own group */
     /* The child leads its own process group, so pipelines and subshells go too. */
     if (kill(-op->pid, sig) < 0 && !op->exited) kill(op->pid, sig);
 }
@@ -416,13 +417,16 @@ int local_lua_spawn(lua_State *L)
     return 1;
 
 out:
+    op->done = op->exited = 1;            /* nothing runs: __gc must not signal anything */
+    op->pid = 0;
     for (int i = 0; i < 2; i++) {
         if (p_out[i] >= 0) close(p_out[i]);
         if (p_err[i] >= 0) close(p_err[i]);
         if (p_in[i] >= 0) close(p_in[i]);
     }
     (void)cwd_idx;
-    return luaL_error(L, "cannot start command (%s: %s): %s", what, strerror(err), cmd);
+    lua_pushfstring(L, "cannot start command (%s): %s: %s", what, strerror(err), cmd);
+    return lua_error(L);
 }
 
 static struct local_op *check_op(lua_State *L)

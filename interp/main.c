@@ -193,7 +193,8 @@ static int pmain(lua_State *L)
             if (*exit_status == EXIT_OK) *exit_status = EXIT_FAIL;
         }
     }
-    if (sched_interrupted) fputs("sshs: interrupted\n", stderr);
+    if (sched_exit_override >= 0) *exit_status = sched_exit_override;
+    else if (sched_interrupted) fputs("sshs: interrupted\n", stderr);
     return 0;
 }
 

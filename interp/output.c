@@ -1,6 +1,8 @@
 #include "output.h"
+#include "scheduler.h"
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <lauxlib.h>
@@ -10,7 +12,7 @@ static int status_tty;
 
 void out_write_all(int fd, const char *p, size_t n)
 {
-    if (fd == 1) fflush(stdout);            /* keep io.write() text before this output */
+    if (fd == 1 || fd == 2) fflush(stdout); /* io.write() text comes first, even with 2>&1 */
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0) {
@@ -20,6 +22,9 @@ void out_write_all(int fd, const char *p, size_t n)
                 poll(&pfd, 1, 1000);
                 continue;
             }
+            /* Nobody reads our output any more (`sshs … | head`): stop, as a shell
+               pipeline would on SIGPIPE, killing what runs. */
+            if (errno == EPIPE && (fd == 1 || fd == 2)) sched_abort(128 + SIGPIPE);
             return;
         }
         p += w;

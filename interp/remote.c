@@ -123,9 +123,10 @@ static int l_connect(lua_State *L)
     read_params(L, 1, &p);
     if (!p.hostname) { ssh_params_free(&p); return luaL_error(L, "connect: no host name"); }
     int fd = -1;
+    struct tunnel *tun = NULL;
     if (via) {
         if (conn_state(via) != C_READY) { ssh_params_free(&p); return luaL_error(L, "the jump host connection is closed"); }
-        fd = tunnel_open(via, p.hostname, p.port);
+        fd = tunnel_open(via, p.hostname, p.port, &tun);
         if (fd < 0) {
             int e = errno;
             ssh_params_free(&p);
@@ -143,6 +144,7 @@ static int l_connect(lua_State *L)
     }
     ud->c = conn_start(&p, fd, &ud->w);
     if (!ud->c) { ssh_params_free(&p); return luaL_error(L, "out of memory"); }
+    if (tun) tunnel_set_inner(tun, ud->c);
     return connect_k(L, LUA_OK, idx);
 }
 

@@ -22,6 +22,7 @@ struct sched_thread {
     struct sched_thread *next_ready;
     struct sched_thread *prev_live, *next_live;
     int cancel_ref;                   /* core.cancel: the error to raise at its next wait */
+    int cancel_locate;                /* prefix the error with the user's file:line */
 };
 
 #define THREAD_MT   "sshs.thread"
@@ -35,13 +36,12 @@ static uv_loop_t *loop;
 static struct sched_thread *ready_head, *ready_tail;
 static struct sched_thread *live_head;
 static int live_count, next_id;
-static int deadlocked;
 volatile int sched_interrupted;
 
 #define MAX_INTERRUPT_HOOKS 8
 static void (*interrupt_hooks[MAX_INTERRUPT_HOOKS])(void);
 static int n_interrupt_hooks;
-static uv_signal_t sigint_handle;
+static uv_signal_t sigint_handle, sigterm_handle, sighup_handle;
 
 uv_loop_t *sched_loop(void) { return loop; }
 
@@ -87,6 +87,22 @@ static struct sched_event *sigint_event;
 static int sigint_event_ref = LUA_NOREF;
 static uint64_t last_sigint;
 
+int sched_exit_override = -1;
+
+static void interrupt_now(void)
+{
+    sched_interrupted = 1;
+    for (int i = 0; i < n_interrupt_hooks; i++) interrupt_hooks[i]();
+    wake_all_parked();
+}
+
+void sched_abort(int status)
+{
+    if (sched_interrupted) return;
+    sched_exit_override = status;
+    interrupt_now();
+}
+
 static void on_sigint(uv_signal_t *h, int signum)
 {
     uint64_t now = uv_hrtime();
@@ -96,9 +112,7 @@ static void on_sigint(uv_signal_t *h, int signum)
         sched_wake(&sigint_event->w);
         return;
     }
-    sched_interrupted = 1;
-    for (int i = 0; i < n_interrupt_hooks; i++) interrupt_hooks[i]();
-    wake_all_parked();
+    interrupt_now();
 }
 
 static struct sched_thread *thread_of(lua_State *L);
@@ -113,13 +127,20 @@ void sched_check_interrupt(lua_State *L)
 {
     struct sched_thread *t = thread_of(L);
     if (t && t->cancel_ref != LUA_NOREF) {
+        int locate = t->cancel_locate;
+        t->cancel_locate = 0;
+        if (locate) {                     /* "file:line: " of the user's code, from the runtime */
+            lua_getglobal(L, "_SSHS");
+            lua_getfield(L, -1, "user_where");
+            lua_call(L, 0, 1);
+        }
         lua_rawgeti(L, LUA_REGISTRYINDEX, t->cancel_ref);
         luaL_unref(L, LUA_REGISTRYINDEX, t->cancel_ref);
         t->cancel_ref = LUA_NOREF;
+        if (locate) lua_concat(L, 2);
         lua_error(L);
     }
     if (sched_interrupted) luaL_error(L, "interrupted");
-    if (deadlocked) luaL_error(L, "deadlock: every thread is waiting and nothing can wake them");
 }
 
 static struct sched_thread *thread_of(lua_State *L)
@@ -195,6 +216,9 @@ void sched_spawn(lua_State *L, int fn_idx, int nargs, int state_idx)
 /* Pushes a handle's error value with its traceback recorded, for -v and SSHS_TRACEBACK. */
 static void record_traceback(lua_State *L, lua_State *co, int err_idx)
 {
+    if (lua_isnil(L, err_idx) || (lua_type(L, err_idx) == LUA_TNUMBER &&
+                                  lua_tonumber(L, err_idx) != lua_tonumber(L, err_idx)))
+        return;                           /* nil and NaN cannot be table keys */
     const char *msg = lua_tostring(co, -1);
     luaL_traceback(L, co, msg ? NULL : "(error object is not a string)", 0);
     lua_getfield(L, LUA_REGISTRYINDEX, REG_TRACES);
@@ -302,9 +326,17 @@ int sched_run(lua_State *L)
         if (main_finished(L, &main_failed) && main_failed) break;   /* the script failed: stop */
         if (live_count == 0) break;
         if (!uv_loop_alive(loop)) {
-            /* Everyone is parked on something no event can complete (a join cycle). */
-            deadlocked = 1;
-            wake_all_parked();
+            /* Everyone is parked on something no event can complete (a join cycle). One of
+               them (the newest) raises; that may free the others, else the next round
+               picks another. */
+            struct sched_thread *t = live_head;
+            while (t && !(t->state == T_PARKED && t->parked_on)) t = t->next_live;
+            if (!t) break;
+            luaL_unref(L, LUA_REGISTRYINDEX, t->cancel_ref);
+            lua_pushliteral(L, "deadlock: every thread is waiting and nothing can wake them");
+            t->cancel_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+            t->cancel_locate = 1;
+            sched_wake(t->parked_on);
             continue;
         }
         uv_run(loop, UV_RUN_ONCE);
@@ -443,7 +475,9 @@ void sched_shutdown(void)
         sleepers = s->next;
         uv_close((uv_handle_t *)&s->timer, sleeper_closed);
     }
-    if (!uv_is_closing((uv_handle_t *)&sigint_handle)) uv_close((uv_handle_t *)&sigint_handle, NULL);
+    uv_signal_t *sigs[] = {&sigint_handle, &sigterm_handle, &sighup_handle};
+    for (int i = 0; i < 3; i++)
+        if (!uv_is_closing((uv_handle_t *)sigs[i])) uv_close((uv_handle_t *)sigs[i], NULL);
 }
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx)
@@ -563,7 +597,7 @@ static int event_wait_k(lua_State *L, int status, lua_KContext ctx)
         lua_pushboolean(L, 0);
         return 1;
     }
-    if (sched_interrupted || deadlocked) event_timer_done(ev);
+    if (sched_interrupted || sched_cancel_pending(L)) event_timer_done(ev);
     sched_check_interrupt(L);
     return sched_wait(L, &ev->w, event_wait_k, 0);
 }
@@ -609,12 +643,25 @@ static int on_sigint_event(lua_State *L)
     return 0;
 }
 
+/* SIGTERM and SIGHUP end the run as Ctrl-C does (children and remote commands stopped),
+   with the status a shell reports for that signal. */
+static void on_sigterm(uv_signal_t *h, int signum)
+{
+    sched_abort(128 + signum);
+}
+
 void sched_init(lua_State *L)
 {
     loop = uv_default_loop();
     uv_signal_init(loop, &sigint_handle);
     uv_signal_start(&sigint_handle, on_sigint, SIGINT);
     uv_unref((uv_handle_t *)&sigint_handle);
+    uv_signal_init(loop, &sigterm_handle);
+    uv_signal_start(&sigterm_handle, on_sigterm, SIGTERM);
+    uv_unref((uv_handle_t *)&sigterm_handle);
+    uv_signal_init(loop, &sighup_handle);
+    uv_signal_start(&sighup_handle, on_sigterm, SIGHUP);
+    uv_unref((uv_handle_t *)&sighup_handle);
 
     lua_newtable(L); lua_setfield(L, LUA_REGISTRYINDEX, REG_BY_CO);
     lua_newtable(L); lua_setfield(L, LUA_REGISTRYINDEX, REG_UNSEEN);

@@ -41,6 +41,9 @@ extern volatile int sched_interrupted;
 void sched_check_interrupt(lua_State *L);
 /* Was the running thread cancelled (core.cancel)? Its waits should end and raise. */
 int sched_cancel_pending(lua_State *L);
+/* Stops the run as Ctrl-C does, but exits with status (e.g. 141 when stdout is gone). */
+void sched_abort(int status);
+extern int sched_exit_override;   /* -1, or the status sched_abort asked for */
 /* Registers a function run on Ctrl-C (kills children, closes channels). */
 void sched_on_interrupt(void (*fn)(void));
 

@@ -39,6 +39,7 @@ struct conn {
     int spare_state;             /* SPARE_NONE, SPARE_OPENING, SPARE_READY, SPARE_OFF */
     struct ssh_op *spare_for;    /* a queued op that was given the spare's slot */
     struct ssh_op *opener;       /* the op inside a channel-open call (libssh2 session state) */
+    int refusals;                /* channel opens refused in a row with nothing else open */
     int commands_done;
     struct ssh_op *owner;        /* blocked half-way through sending a packet */
     int channels;
@@ -268,6 +269,7 @@ static void activate(struct conn *c, struct ssh_op *op)
 
 static void start_queued(struct conn *c)
 {
+    if (c->refusals && uv_is_active((uv_handle_t *)&c->timer)) return;   /* a retry is pending */
     while (c->queue_head && c->state == C_READY &&
            (c->channels < c->p.max_channels || (c->spare_state == SPARE_READY && !c->spare_for))) {
         struct ssh_op *op = c->queue_head;
@@ -397,18 +399,43 @@ void conn_remove_op(struct conn *c, struct ssh_op *op)
     start_queued(c);
 }
 
-void conn_channel_refused(struct conn *c, struct ssh_op *op)
+#define MAX_REFUSALS 6           /* retries of a lone refused open: 10 ms doubling, ~0.6 s */
+
+static void on_retry(uv_timer_t *t)
 {
-    /* The server allows fewer sessions than we assumed: remember, and try again later. */
-    if (c->p.max_channels > 1 && c->channels <= c->p.max_channels) c->p.max_channels = c->channels - 1;
-    if (c->p.max_channels < 1) c->p.max_channels = 1;
+    struct conn *c = t->data;
+    start_queued(c);
+    process(c);
+}
+
+void conn_channel_opened(struct conn *c)
+{
+    c->refusals = 0;
+}
+
+int conn_channel_refused(struct conn *c, struct ssh_op *op)
+{
+    int others = c->channels - 1;           /* channels open besides op (the spare included) */
+    if (others < 1 && c->refusals >= MAX_REFUSALS) return 0;
+    /* The server allows fewer sessions than we assumed: remember, and try again when one
+       closes (or at once with the spare's slot). With nothing else open, sshd may not have
+       freed the last session yet (it does so lazily): try again shortly. */
+    if (others >= 1) c->p.max_channels = others;
     unlink_op(&c->active, op);
     op->active = 0;
     c->channels--;
+    if (c->spare_for == op) c->spare_for = NULL;
     op->queued = 1;
     op->next = c->queue_head;
     c->queue_head = op;
     if (!c->queue_tail) c->queue_tail = op;
+    if (others < 1) {
+        uv_timer_start(&c->timer, on_retry, 10u << c->refusals, 0);
+        c->refusals++;
+        return 1;
+    }
+    start_queued(c);
+    return 1;
 }
 
 static void on_kick(uv_idle_t *h)

@@ -76,8 +76,11 @@ void conn_add_op(struct conn *c, struct ssh_op *op);
 void conn_remove_op(struct conn *c, struct ssh_op *op);
 /* Runs the ops again soon (after an op gained new work, e.g. stdin to write). */
 void conn_kick(struct conn *c);
-/* A channel open was refused as over the limit: lower it and requeue op. */
-void conn_channel_refused(struct conn *c, struct ssh_op *op);
+/* A channel open was refused: when other channels are open, lower the limit, requeue op
+   and return 1; when op was alone (the server allows no more), return 0: a real refusal. */
+int conn_channel_refused(struct conn *c, struct ssh_op *op);
+/* A channel opened: refusals in a row are over. */
+void conn_channel_opened(struct conn *c);
 
 /* Sequential commands on one connection skip the channel-open round trip: once a
    connection has run two commands it keeps one channel opened ahead.
@@ -86,9 +89,11 @@ void conn_channel_refused(struct conn *c, struct ssh_op *op);
 LIBSSH2_CHANNEL *conn_take_spare(struct conn *c, struct ssh_op *op, int *wait);
 void conn_command_done(struct conn *c);
 
-/* libssh2 1.10 keeps the state of a channel open in the session, not the channel: only one
-   open (session, direct-tcpip) may be in flight per connection. conn_open_begin: 1 if op
-   may call the open function now (it holds the right until conn_open_end), 0 to wait. */
+/* The request lock. libssh2 1.10 keeps the state of a channel open in the session, not the
+   channel, and a channel request waiting for its reply fails when another channel's reply
+   comes first: so one open (session, direct-tcpip) or request (pty-req, exec) is in flight
+   per connection. conn_open_begin: 1 if op may make its call now (it holds the lock until
+   conn_open_end), 0 to wait. */
 int  conn_open_begin(struct conn *c, struct ssh_op *op);
 /* Is op half-way through sending a packet (so it must repeat its call before anything else)? */
 int  conn_is_owner(const struct conn *c, const struct ssh_op *op);

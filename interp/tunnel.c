@@ -14,6 +14,7 @@ enum tstage { T_OPEN, T_PUMP, T_CLOSE, T_FREE, T_DONE };
 struct tunnel {
     struct ssh_op op;
     struct conn *outer;                /* retained */
+    struct conn *inner;                /* retained until the channel is open */
     LIBSSH2_CHANNEL *ch;
     enum tstage stage;
     char *host;
@@ -118,9 +119,19 @@ static int tunnel_step(struct ssh_op *op)
         conn_open_end(t->outer, op);
         op->progress = 1;
         if (!t->ch) {
+            if (t->inner) {
+                char *msg = NULL, why[600];
+                libssh2_session_last_error(conn_session(t->outer), &msg, NULL, 0);
+                snprintf(why, sizeof why, "jump host %s could not open a tunnel to %s port %d: %s",
+                         conn_display(t->outer), t->host, t->port, msg && *msg ? msg : "refused");
+                conn_fail(t->inner, why);
+                conn_release(t->inner);
+                t->inner = NULL;
+            }
             finish(t);                 /* the inner handshake fails with "closed the connection" */
             return -1;
         }
+        if (t->inner) { conn_release(t->inner); t->inner = NULL; }
         t->stage = T_PUMP;
         /* fall through */
     case T_PUMP:
@@ -150,12 +161,26 @@ static void tunnel_abort(struct ssh_op *op, const char *why)
 {
     struct tunnel *t = (struct tunnel *)op;
     t->ch = NULL;
+    if (t->inner) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "jump host connection lost: %s", why);
+        conn_fail(t->inner, msg);
+        conn_release(t->inner);
+        t->inner = NULL;
+    }
     if (t->stage != T_DONE) finish(t);
 }
 
 static const struct ssh_op_type tunnel_type = {tunnel_step, tunnel_abort, 0};
 
-int tunnel_open(struct conn *outer, const char *host, int port)
+void tunnel_set_inner(struct tunnel *t, struct conn *inner)
+{
+    if (t->stage != T_OPEN) return;    /* already open (or failed): nothing to report */
+    t->inner = inner;
+    conn_retain(inner);
+}
+
+int tunnel_open(struct conn *outer, const char *host, int port, struct tunnel **out)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) return -1;
@@ -168,6 +193,7 @@ int tunnel_open(struct conn *outer, const char *host, int port)
     t->fd = sv[1];
     uv_poll_init(sched_loop(), &t->poll, t->fd);
     t->poll.data = t;
+    *out = t;
     conn_add_op(outer, &t->op);
     return sv[0];
 }

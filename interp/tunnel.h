@@ -5,8 +5,13 @@
 
 struct conn;
 
+struct tunnel;
+
 /* Opens a channel on outer to host:port and returns the fd the inner session should use,
-   or -1 with errno set. The tunnel ends when either side closes. */
-int tunnel_open(struct conn *outer, const char *host, int port);
+   or -1 with errno set; *t gets the tunnel. The tunnel ends when either side closes. */
+int tunnel_open(struct conn *outer, const char *host, int port, struct tunnel **t);
+/* The connection riding on the tunnel: if the jump host cannot open it, that connection
+   fails with the jump host's reason (rather than a mute closed socket). */
+void tunnel_set_inner(struct tunnel *t, struct conn *inner);
 
 #endif

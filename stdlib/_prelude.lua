@@ -298,7 +298,12 @@ function LOCAL:exec(cmd, o, show, prefix)
     cmd, sp.stdin = S.sudo_wrap(inner ~= "" and (inner .. " " .. cmd) or cmd, o)
     sp.cwd, sp.env = nil, nil
   end
-  local op <close> = core.spawn(cmd, sp)
+  local fine, op = pcall(core.spawn, cmd, sp)
+  if not fine then
+    if sp.cwd then user_error("cd(" .. sp.cwd .. "): " .. tostring(op):gsub("^.-%): ", "", 1)) end
+    user_error(tostring(op))
+  end
+  local _ <close> = op
   while true do
     local ev, data = op:wait()
     if ev == "done" then break end
@@ -453,7 +458,8 @@ function S.open_session(target, opts, outer)
       keys[#keys + 1] = {path = home .. "/.ssh/" .. name}
     end
   end
-  local display = user .. "@" .. alias .. (port ~= 22 and tport and (":" .. port) or "")
+  local shown = alias:find(":", 1, true) and ("[" .. alias .. "]") or alias
+  local display = user .. "@" .. shown .. (port ~= 22 and tport and (":" .. port) or "")
   local agent = opts.agent
   if agent == nil then agent = os.getenv("SSH_AUTH_SOCK") ~= nil end
 
@@ -589,17 +595,15 @@ end
 sleep = core.sleep
 
 -- print() in a per-host thread is prefixed by the host (or gathered with -b / --json).
-local lua_print = print
 function print(...)
-  local st = core.state()
-  if not st or (not st.prefix and not st.sink) then return lua_print(...) end
+  local st = core.state() or {}
   local n = select("#", ...)
   local parts = {}
   for i = 1, n do parts[i] = tostring((select(i, ...))) end
   local text = table.concat(parts, "\t") .. "\n"
   if st.sink then st.sink[#st.sink + 1] = text; return end
-  io.stdout:flush()
-  core.write(1, st.prefix .. text:gsub("\n(.)", "\n" .. st.prefix:gsub("%%", "%%%%") .. "%1"))
+  if st.prefix then text = st.prefix .. text:gsub("\n(.)", "\n" .. st.prefix:gsub("%%", "%%%%") .. "%1") end
+  core.write(1, text)
 end
 
 function each(hosts, fn, opts) return require("_fleet").each(hosts, fn, opts) end
@@ -640,6 +644,26 @@ local function embedded_searcher(name)
 end
 
 package.searchers[2] = sshs_searcher
+
+-- require() in Lua rather than C, so that a module may run commands (yield) while it loads.
+function require(name)
+  if type(name) ~= "string" then user_error("require: expected a module name, got " .. type(name)) end
+  local loaded = package.loaded[name]
+  if loaded ~= nil then return loaded end
+  local tried = {}
+  for _, searcher in ipairs(package.searchers) do
+    local loader, extra = searcher(name)
+    if type(loader) == "function" then
+      local r = loader(name, extra)
+      if r ~= nil then package.loaded[name] = r end
+      if package.loaded[name] == nil then package.loaded[name] = true end
+      return package.loaded[name], extra
+    elseif type(loader) == "string" then
+      tried[#tried + 1] = loader
+    end
+  end
+  error("module '" .. name .. "' not found:" .. concat(tried), 2)
+end
 table.insert(package.searchers, 3, embedded_searcher)
 
 -- For --emit-lua: the translation of a file or chunk, or nil, message.
