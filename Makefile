@@ -6,12 +6,14 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  ?= -O2 -g
 # What the code needs whatever CFLAGS says (make asan passes its own CFLAGS).
 REQ_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $(PKG_CFLAGS)
-LDLIBS  += $(PKG_LIBS) -lreadline -lcrypto -lm
+LDLIBS  += $(PKG_LIBS) -lcrypto -lm
 BUILD   ?= build
 
 SRC     := $(wildcard interp/*.c)
 OBJ     := $(patsubst interp/%.c,$(BUILD)/obj/%.o,$(SRC)) $(BUILD)/obj/embedded.o
 STDLIB  := $(wildcard stdlib/*.lua stdlib/*.sshs)
+# Built-in .lua modules go in as bytecode (compiled by the same Lua 5.4 the binary links).
+STDLIB_BC := $(patsubst stdlib/%.lua,$(BUILD)/stdlib/%.lua,$(filter %.lua,$(STDLIB))) $(filter %.sshs,$(STDLIB))
 UNIT    := $(patsubst tests/unit/%_test.c,$(BUILD)/unit/%_test,$(wildcard tests/unit/*_test.c))
 
 .PHONY: all deps test asan bench demo clean
@@ -26,8 +28,11 @@ $(BUILD)/obj/%.o: interp/%.c interp/*.h | $(BUILD)/obj
 # The Lua half of the runtime is compiled into the binary, so build/sshs runs from anywhere.
 $(BUILD)/obj/embedded.o: $(BUILD)/embedded.c
 	$(CC) $(REQ_CFLAGS) $(CFLAGS) -Iinterp -c -o $@ $<
-$(BUILD)/embedded.c: scripts/embed.sh $(STDLIB) | $(BUILD)/obj
-	sh scripts/embed.sh $(STDLIB) > $@.tmp && mv $@.tmp $@
+$(BUILD)/embedded.c: scripts/embed.sh $(STDLIB_BC) | $(BUILD)/obj
+	sh scripts/embed.sh $(STDLIB_BC) > $@.tmp && mv $@.tmp $@
+$(BUILD)/stdlib/%.lua: stdlib/%.lua scripts/luac.lua
+	@mkdir -p $(BUILD)/stdlib
+	lua5.4 scripts/luac.lua $< $@
 
 # Unit tests: tests/unit/NAME_test.c links against interp/NAME.c alone.
 $(BUILD)/unit/%_test: tests/unit/%_test.c interp/%.c interp/*.h | $(BUILD)/unit

@@ -50,6 +50,7 @@ struct exec_op {
     int done;                        /* the result is ready for Lua */
     int finished;                    /* the connection is done with the op */
     int lua_owned, closing;
+    int paused;                      /* stopped reading: Lua has too much unread output */
     int internal;                    /* a kill command of ours: no Lua side */
     int want_pid;                    /* stderr starts with the pid marker */
     char pidbuf[24];
@@ -153,6 +154,10 @@ static int drain(struct exec_op *e)
     char tmp[65536];
     for (int stream = 0; stream <= 1; stream++) {
         for (;;) {
+            if (cmdout_backlogged(&e->co)) {   /* unread by Lua: the window throttles the server */
+                e->paused = 1;
+                return SSH_OP_WAITING;
+            }
             ssize_t n = libssh2_channel_read_ex(e->ch, stream, tmp, sizeof tmp);
             if (n > 0) {
                 size_t skip = stream == 1 && e->want_pid ? take_pid(e, tmp, (size_t)n) : 0;
@@ -299,7 +304,7 @@ static int exec_step(struct ssh_op *op)
                 e->eof_sent = 1;
             }
             r = drain(e);
-            if (r == LIBSSH2_ERROR_EAGAIN) return r;
+            if (r == LIBSSH2_ERROR_EAGAIN || r == SSH_OP_WAITING) return r;
             if (r < 0) return r;                             /* transport: the connection fails */
             e->in_off = e->in_len;            /* it ended without reading all its stdin */
             e->stage = S_CLOSE;
@@ -313,6 +318,7 @@ static int exec_step(struct ssh_op *op)
     case S_WAIT_CLOSED:
         if (e->stop != STOP_CLOSE) {
             r = drain(e);                                    /* late stderr after EOF */
+            if (r == SSH_OP_WAITING) return r;
             if (r < 0 && r != LIBSSH2_ERROR_EAGAIN) return r;
         }
         r = libssh2_channel_wait_closed(e->ch);
@@ -387,6 +393,10 @@ static int exec_wait_k(lua_State *L, int status, lua_KContext ctx)
     struct exec_op *e = check_exec(L);
     if (sched_cancel_pending(L)) sched_check_interrupt(L);   /* __close stops the command */
     int n = cmdout_next_event(L, &e->co, e->done);
+    if (e->paused && e->co.queued < CMDOUT_BACKLOG / 2) {
+        e->paused = 0;
+        conn_kick(e->conn);
+    }
     if (n) {
         if (e->done && n == 1 && sched_interrupted) sched_check_interrupt(L);  /* stopped by Ctrl-C */
         if (e->done && e->error[0] && n == 1) {
@@ -423,8 +433,9 @@ static int exec_gc(lua_State *L)
     *ud = NULL;
     e->lua_owned = 0;
     e->w.thread = NULL;
-    e->co.stream = 0;
+    e->co.stream[0] = e->co.stream[1] = 0;
     e->co.echo = 0;
+    if (e->paused) { e->paused = 0; conn_kick(e->conn); }
     request_stop(e);
     maybe_free(e);
     return 0;

@@ -14,8 +14,11 @@ void cmdout_init(lua_State *L, struct cmdout *co, int idx)
 {
     memset(co, 0, sizeof *co);
     if (!lua_istable(L, idx)) return;
-    lua_getfield(L, idx, "stream");
-    co->stream = lua_toboolean(L, -1);
+    lua_getfield(L, idx, "stream_stdout");
+    co->stream[0] = lua_toboolean(L, -1);
+    lua_getfield(L, idx, "stream_stderr");
+    co->stream[1] = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     lua_getfield(L, idx, "echo");
     co->echo = lua_toboolean(L, -1);
     lua_getfield(L, idx, "prefix");
@@ -29,9 +32,11 @@ void cmdout_init(lua_State *L, struct cmdout *co, int idx)
 
 void cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct sched_waiter *w)
 {
-    buf_append(is_err ? &co->err : &co->out, p, n);
     if (co->echo) out_write(is_err ? &co->echo_err : &co->echo_out, p, n);
-    if (!co->stream) return;
+    if (!co->stream[is_err]) {            /* captured for the result */
+        buf_append(is_err ? &co->err : &co->out, p, n);
+        return;
+    }
     struct cmd_chunk *c = malloc(sizeof *c + n);
     if (!c) return;
     c->next = NULL;
@@ -40,6 +45,7 @@ void cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct 
     memcpy(c->data, p, n);
     if (co->chunks_tail) co->chunks_tail->next = c; else co->chunks = c;
     co->chunks_tail = c;
+    co->queued += n;
     sched_wake(w);
 }
 
@@ -60,6 +66,7 @@ void cmdout_free(struct cmdout *co)
         free(c);
     }
     co->chunks_tail = NULL;
+    co->queued = 0;
     buf_free(&co->echo_out.partial);
     buf_free(&co->echo_err.partial);
     free(co->prefix);
@@ -72,6 +79,7 @@ int cmdout_next_event(lua_State *L, struct cmdout *co, int done)
         struct cmd_chunk *c = co->chunks;
         co->chunks = c->next;
         if (!co->chunks) co->chunks_tail = NULL;
+        co->queued -= c->len;
         lua_pushstring(L, c->is_err ? "stderr" : "stdout");
         lua_pushlstring(L, c->data, c->len);
         free(c);

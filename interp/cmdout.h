@@ -11,14 +11,19 @@ struct cmd_chunk;
 
 struct cmdout {
     struct buf out, err;
-    int stream;                   /* queue chunks for op:wait() */
+    int stream[2];                /* stdout/stderr go to op:wait() as chunks, not captured */
     struct cmd_chunk *chunks, *chunks_tail;
+    size_t queued;                /* bytes in chunks not yet taken by Lua */
     int echo;                     /* write live to our stdout/stderr */
     struct out_stream echo_out, echo_err;
     char *prefix;
 };
 
-/* Reads echo, prefix, color and stream from the options table at idx (may be nil). */
+/* Past this much unread streamed output the reader pauses (flow control back to the source). */
+#define CMDOUT_BACKLOG (4u * 1024 * 1024)
+static inline int cmdout_backlogged(const struct cmdout *co) { return co->queued > CMDOUT_BACKLOG; }
+
+/* Reads echo, prefix, color and stream_stdout/stream_stderr from the options table at idx. */
 void cmdout_init(lua_State *L, struct cmdout *co, int idx);
 /* New bytes of stdout (is_err 0) or stderr; wakes w when chunks are queued. */
 void cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct sched_waiter *w);

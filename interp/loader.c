@@ -21,6 +21,7 @@ static const char *display_name(const char *chunkname)
 
 int loader_loadbuffer(lua_State *L, const char *src, size_t len, const char *chunkname, int sugar)
 {
+    if (sugar < 0) return luaL_loadbufferx(L, src, len, chunkname, "b");   /* our own bytecode */
     if (!sugar) return luaL_loadbufferx(L, src, len, chunkname, "t");
     struct pp_result r;
     if (pp_translate(src, len, &r) != 0) {
@@ -125,7 +126,9 @@ int loader_lua_load(lua_State *L)
     size_t len;
     const char *src = luaL_checklstring(L, 1, &len);
     const char *name = luaL_checkstring(L, 2);
-    if (loader_loadbuffer(L, src, len, name, lua_toboolean(L, 3)) == LUA_OK) return 1;
+    /* sugar: true for .sshs text; "bytecode" for the built-in modules compiled at build time */
+    int sugar = lua_type(L, 3) == LUA_TSTRING ? -1 : lua_toboolean(L, 3);
+    if (loader_loadbuffer(L, src, len, name, sugar) == LUA_OK) return 1;
     lua_pushnil(L);
     lua_insert(L, -2);
     return 2;

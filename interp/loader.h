@@ -6,7 +6,8 @@
 /* Loads the file at path as a chunk named "@path"; .lua files skip the sugar.
    Pushes the function and returns LUA_OK, or pushes "path:LINE: message" and returns an error code. */
 int loader_loadfile(lua_State *L, const char *path);
-/* The same for text in memory (chunkname as for lua_load: "=(command line)", "@file"). */
+/* The same for text in memory (chunkname as for lua_load: "=(command line)", "@file");
+   sugar < 0 loads the runtime's own bytecode. */
 int loader_loadbuffer(lua_State *L, const char *src, size_t len, const char *chunkname, int sugar);
 /* Lua: core.loadfile(path) -> fn | nil, message;  core.translate(src) -> lua | nil, line, message. */
 int loader_lua_loadfile(lua_State *L);

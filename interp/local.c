@@ -27,6 +27,7 @@ struct local_op {
     uv_timer_t timer;                           /* timeout, then the SIGKILL grace period */
     int open_handles;                           /* handles still to be closed by libuv */
     int exited, wstatus, timed_out, killed, done, lua_owned;
+    int paused;                                 /* output polls stopped: Lua is behind */
     uint64_t t_start, t_end;
     struct cmdout co;
     char *in_data; size_t in_len, in_off;
@@ -76,10 +77,30 @@ static void unlink_live(struct local_op *op)
     op->prev_live = op->next_live = NULL;
 }
 
+static void on_exit_fd(uv_poll_t *h, int status, int events);
+static void signal_group(struct local_op *op, int sig);
+static int start_poll(struct local_op *op, uv_poll_t *h, int fd, int events, uv_poll_cb cb);
+
+/* Both pipes are at EOF: the child has almost always exited by now, so reap it without a
+   pidfd; only a child that closed its output and runs on gets one to wait on. */
+static void reap_or_watch(struct local_op *op)
+{
+    int st;
+    pid_t r = waitpid(op->pid, &st, WNOHANG);
+    if (r == op->pid) { op->exited = 1; op->wstatus = st; return; }
+    if (r < 0 && errno != EINTR) { op->exited = 1; return; }
+    if (op->fd_exit >= 0) return;
+    op->fd_exit = (int)syscall(SYS_pidfd_open, op->pid, 0);
+    if (op->fd_exit < 0) { signal_group(op, SIGKILL); waitpid(op->pid, &op->wstatus, 0); op->exited = 1; return; }
+    start_poll(op, &op->poll_exit, op->fd_exit, UV_READABLE, on_exit_fd);
+}
+
 /* The op is complete once the child is reaped and both output pipes reached EOF. */
 static void maybe_done(struct local_op *op)
 {
-    if (op->done || !op->exited || op->fd_out >= 0 || op->fd_err >= 0) return;
+    if (op->done || op->fd_out >= 0 || op->fd_err >= 0) return;
+    if (!op->exited) reap_or_watch(op);
+    if (!op->exited) return;
     op->done = 1;
     op->t_end = uv_hrtime();
     if (op->fd_in >= 0) { close_handle(op, (uv_handle_t *)&op->poll_in); close(op->fd_in); op->fd_in = -1; }
@@ -100,6 +121,11 @@ static void on_readable(uv_poll_t *h, int status, int events)
         ssize_t n = read(*fd, tmp, sizeof tmp);
         if (n > 0) {
             cmdout_data(&op->co, is_err, tmp, (size_t)n, &op->w);
+            if (cmdout_backlogged(&op->co)) {    /* Lua is behind: let the pipe fill up */
+                uv_poll_stop(h);
+                op->paused = 1;
+                return;
+            }
             if ((size_t)n < sizeof tmp) return;   /* drained for now; the poll calls again */
             continue;
         }
@@ -191,6 +217,54 @@ static int shell_builtin(const char *w, size_t n)
     return 0;
 }
 
+/* Where a program name was found on PATH, as shells remember it ("hash"): a PATH search
+   costs one access() per folder. Forgotten when PATH changes; a stale entry only makes us
+   fall back to the shell. */
+#define PATH_CACHE 64
+static struct { char *name, *path; } path_cache[PATH_CACHE];
+static char *path_cache_for;          /* the PATH the entries were found with */
+
+static char *path_lookup(const char *name, size_t len, const char *path_env)
+{
+    if (!path_cache_for || strcmp(path_cache_for, path_env) != 0) {
+        for (int i = 0; i < PATH_CACHE; i++) {
+            free(path_cache[i].name);
+            free(path_cache[i].path);
+            path_cache[i].name = path_cache[i].path = NULL;
+        }
+        free(path_cache_for);
+        path_cache_for = strdup(path_env);
+    }
+    unsigned h = 5381;
+    for (size_t i = 0; i < len; i++) h = h * 33 + (unsigned char)name[i];
+    int slot = (int)(h % PATH_CACHE);
+    if (path_cache[slot].name && strlen(path_cache[slot].name) == len &&
+        memcmp(path_cache[slot].name, name, len) == 0)
+        return strdup(path_cache[slot].path);
+    char *found = NULL;
+    for (const char *p = path_env; *p;) {
+        size_t dl = strcspn(p, ":");
+        char *cand = malloc(dl + len + 3);
+        if (!cand) return NULL;
+        size_t off = dl ? dl : 1;
+        memcpy(cand, dl ? p : ".", off);
+        cand[off] = '/';
+        memcpy(cand + off + 1, name, len);
+        cand[off + 1 + len] = 0;
+        if (access(cand, X_OK) == 0) { found = cand; break; }
+        free(cand);
+        p += dl;
+        if (*p == ':') p++;
+    }
+    if (found && path_cache_for) {
+        free(path_cache[slot].name);
+        free(path_cache[slot].path);
+        path_cache[slot].name = strndup(name, len);
+        path_cache[slot].path = strdup(found);
+    }
+    return found;
+}
+
 /* A command made only of plain words ("ls -l /tmp") runs the same with or without a shell;
    exec it directly and save the shell's start-up. Returns argv (one malloc) or NULL. */
 static char **simple_argv(const char *cmd, const char *path_env, char **prog)
@@ -210,27 +284,14 @@ static char **simple_argv(const char *cmd, const char *path_env, char **prog)
     size_t w0len = strcspn(w0, " ");
     if (shell_builtin(w0, w0len)) return NULL;
 
-    char *found = NULL;
+    char *found;
     if (memchr(w0, '/', w0len)) {
         found = strndup(w0, w0len);
+        if (found && access(found, X_OK) != 0) { free(found); return NULL; }
     } else {
-        const char *p = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
-        while (*p) {
-            size_t dl = strcspn(p, ":");
-            char *cand = malloc(dl + w0len + 2);
-            if (!cand) return NULL;
-            memcpy(cand, dl ? p : ".", dl ? dl : 1);
-            size_t off = dl ? dl : 1;
-            cand[off] = '/';
-            memcpy(cand + off + 1, w0, w0len);
-            cand[off + 1 + w0len] = 0;
-            if (access(cand, X_OK) == 0) { found = cand; break; }
-            free(cand);
-            p += dl;
-            if (*p == ':') p++;
-        }
+        found = path_lookup(w0, w0len, path_env ? path_env : "/usr/local/bin:/usr/bin:/bin");
     }
-    if (!found || access(found, X_OK) != 0) { free(found); return NULL; }
+    if (!found) return NULL;
 
     char **argv = malloc((size_t)(words + 1) * sizeof *argv + n + 1);
     if (!argv) { free(found); return NULL; }
@@ -241,6 +302,63 @@ static char **simple_argv(const char *cmd, const char *path_env, char **prog)
     argv[k] = NULL;
     *prog = found;
     return argv;
+}
+
+/* The child's file actions. Each add call asks the system for its fd limit, so they are
+   built once and kept while the pipe ends come out as the same fd numbers (the usual case:
+   freed numbers are reused). A `cd` makes one-off actions. */
+static struct {
+    posix_spawn_file_actions_t fa;
+    int in, out, err, valid;
+} cached_actions;
+
+static void build_actions(posix_spawn_file_actions_t *fa, int in, int out, int err, const char *cwd)
+{
+    posix_spawn_file_actions_init(fa);
+    if (in >= 0) posix_spawn_file_actions_adddup2(fa, in, 0);
+    else posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(fa, out, 1);
+    posix_spawn_file_actions_adddup2(fa, err, 2);
+    if (cwd) posix_spawn_file_actions_addchdir_np(fa, cwd);
+}
+
+static posix_spawn_file_actions_t *spawn_actions(int in, int out, int err, const char *cwd)
+{
+    if (cwd) {
+        posix_spawn_file_actions_t *fa = malloc(sizeof *fa);
+        if (fa) build_actions(fa, in, out, err, cwd);
+        return fa;
+    }
+    if (!cached_actions.valid || cached_actions.in != in || cached_actions.out != out || cached_actions.err != err) {
+        if (cached_actions.valid) posix_spawn_file_actions_destroy(&cached_actions.fa);
+        build_actions(&cached_actions.fa, in, out, err, NULL);
+        cached_actions.in = in;
+        cached_actions.out = out;
+        cached_actions.err = err;
+        cached_actions.valid = 1;
+    }
+    return &cached_actions.fa;
+}
+
+/* The child leads a new process group (timeouts and Ctrl-C take the whole pipeline), with
+   no blocked signals and SIGPIPE back to its default (we ignore it). */
+static posix_spawnattr_t *spawn_attr(void)
+{
+    static posix_spawnattr_t attr;
+    static int ready;
+    if (!ready) {
+        sigset_t none, dfl;
+        sigemptyset(&none);
+        sigemptyset(&dfl);
+        sigaddset(&dfl, SIGPIPE);
+        posix_spawnattr_init(&attr);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        posix_spawnattr_setpgroup(&attr, 0);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &dfl);
+        ready = 1;
+    }
+    return &attr;
 }
 
 /* Builds envp from environ with the table at idx layered over it (NULL when no overrides). */
@@ -288,12 +406,6 @@ static void release_env_strings(lua_State *L, char **env)
         lua_pushnil(L);
         lua_rawsetp(L, LUA_REGISTRYINDEX, env[i]);
     }
-}
-
-static int set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 static int start_poll(struct local_op *op, uv_poll_t *h, int fd, int events, uv_poll_cb cb)
@@ -348,39 +460,23 @@ int local_lua_spawn(lua_State *L)
         err = errno;
         goto out;
     }
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    if (in) posix_spawn_file_actions_adddup2(&fa, p_in[0], 0);
-    else posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, p_out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, p_err[1], 2);
-    if (cwd) posix_spawn_file_actions_addchdir_np(&fa, cwd);
-    sigset_t none, dfl;
-    sigemptyset(&none);
-    sigemptyset(&dfl);
-    sigaddset(&dfl, SIGPIPE);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &dfl);
+    posix_spawn_file_actions_t *fa = spawn_actions(in ? p_in[0] : -1, p_out[1], p_err[1], cwd);
+    posix_spawnattr_t *attr = spawn_attr();
 
     char *prog = NULL;
     char **argv = simple_argv(cmd, path_env, &prog);
     op->t_start = uv_hrtime();
     if (argv) {
-        err = posix_spawn(&op->pid, prog, &fa, &attr, argv, env ? env : environ);
+        err = posix_spawn(&op->pid, prog, fa, attr, argv, env ? env : environ);
         free(argv);
         free(prog);
         if (err) argv = NULL;          /* let the shell try, and report, as it would */
     }
     if (!argv) {
         char *sh_argv[] = {"sh", "-c", (char *)cmd, NULL};
-        err = posix_spawn(&op->pid, "/bin/sh", &fa, &attr, sh_argv, env ? env : environ);
+        err = posix_spawn(&op->pid, "/bin/sh", fa, attr, sh_argv, env ? env : environ);
     }
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
+    if (fa != &cached_actions.fa) { posix_spawn_file_actions_destroy(fa); free(fa); }
     release_env_strings(L, env);
     what = cwd ? "spawn (in the cd folder)" : "spawn";
     if (err) goto out;
@@ -389,21 +485,15 @@ int local_lua_spawn(lua_State *L)
     close(p_err[1]); p_err[1] = -1;
     op->fd_out = p_out[0]; p_out[0] = -1;
     op->fd_err = p_err[0]; p_err[0] = -1;
-    set_nonblock(op->fd_out);
-    set_nonblock(op->fd_err);
-    op->fd_exit = (int)syscall(SYS_pidfd_open, op->pid, 0);
-    if (op->fd_exit < 0) { err = errno; what = "pidfd_open"; signal_group(op, SIGKILL); waitpid(op->pid, NULL, 0); goto out; }
-
+    /* (uv_poll_init makes the fds non-blocking.) */
     uv_timer_init(sched_loop(), &op->timer);
     op->timer.data = op;
     op->open_handles++;
-    start_poll(op, &op->poll_exit, op->fd_exit, UV_READABLE, on_exit_fd);
     start_poll(op, &op->poll_out, op->fd_out, UV_READABLE, on_readable);
     start_poll(op, &op->poll_err, op->fd_err, UV_READABLE, on_readable);
     if (in) {
         close(p_in[0]); p_in[0] = -1;
         op->fd_in = p_in[1]; p_in[1] = -1;
-        set_nonblock(op->fd_in);
         op->in_data = malloc(in_len ? in_len : 1);
         memcpy(op->in_data, in, in_len);
         op->in_len = in_len;
@@ -441,6 +531,11 @@ static int op_wait_k(lua_State *L, int status, lua_KContext ctx)
     struct local_op *op = check_op(L);
     if (sched_cancel_pending(L)) sched_check_interrupt(L);   /* the op's __close kills it */
     int n = cmdout_next_event(L, &op->co, op->done);
+    if (op->paused && op->co.queued < CMDOUT_BACKLOG / 2) {
+        op->paused = 0;
+        if (op->fd_out >= 0) uv_poll_start(&op->poll_out, UV_READABLE, on_readable);
+        if (op->fd_err >= 0) uv_poll_start(&op->poll_err, UV_READABLE, on_readable);
+    }
     if (n) return n;
     if (sched_interrupted) {       /* Ctrl-C: the child is being killed; wait for it, then raise */
         if (op->done) sched_check_interrupt(L);
@@ -488,7 +583,12 @@ static int op_gc(lua_State *L)
     *ud = NULL;
     op->lua_owned = 0;
     op->w.thread = NULL;
-    op->co.stream = 0;
+    op->co.stream[0] = op->co.stream[1] = 0;
+    if (op->paused && !op->done) {        /* nobody reads any more: drain to the end */
+        op->paused = 0;
+        if (op->fd_out >= 0) uv_poll_start(&op->poll_out, UV_READABLE, on_readable);
+        if (op->fd_err >= 0) uv_poll_start(&op->poll_err, UV_READABLE, on_readable);
+    }
     if (!op->done) {
         op->killed = 1;
         signal_group(op, SIGKILL);

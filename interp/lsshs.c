@@ -79,7 +79,7 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
     lua_call(L, 1, 1);
     const char *src = lua_tolstring(L, -1, &len);
     if (!src) luaL_error(L, "the prelude is missing from this build");
-    if (luaL_loadbufferx(L, src, len, "=prelude", "t") != LUA_OK) lua_error(L);
+    if (luaL_loadbufferx(L, src, len, "=prelude", "b") != LUA_OK) lua_error(L);
     lua_pushvalue(L, core_idx);
     lua_call(L, 1, 0);
     lua_settop(L, core_idx - 1);

@@ -114,6 +114,11 @@ static int connect_k(lua_State *L, int status, lua_KContext ctx)
 static int l_connect(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
+    static int libssh2_ready;
+    if (!libssh2_ready) {                 /* OpenSSL's set-up costs ~1 ms: only when needed */
+        libssh2_init(0);
+        libssh2_ready = 1;
+    }
     struct conn *via = NULL;
     lua_getfield(L, 1, "via");
     if (!lua_isnil(L, -1)) via = check_conn(L, -1)->c;
@@ -216,7 +221,6 @@ static int l_prompt_secret(lua_State *L)
 
 void remote_open(lua_State *L, int core_idx)
 {
-    libssh2_init(0);
     channel_init(L);
     static const luaL_Reg methods[] = {
         {"exec", l_exec}, {"close", l_close}, {"alive", l_alive}, {NULL, NULL}};

@@ -65,7 +65,7 @@ static void on_poll(uv_poll_t *h, int status, int events);
 /* libssh2's allocator. Its session struct is ~55 KB of zeroed memory with large inline
    buffers that an idle connection never touches; mapped pages only become resident when
    written, so big blocks come from mmap and an idle connection costs what it uses. */
-#define BIG_BLOCK 16384
+#define BIG_BLOCK (48 * 1024)    /* the session struct (~55 KB), not packet buffers (<= 35 KB) */
 struct block_head { size_t size; size_t mapped; };   /* 16 bytes: keeps alignment */
 
 static void *ssh_alloc(size_t n, void **abstract)

@@ -292,7 +292,7 @@ end
 function LOCAL:exec(cmd, o, show, prefix)
   local sp = {cwd = o.cwd and home_path(o.cwd), env = o.env, stdin = o.stdin, timeout = o.timeout,
               echo = show, prefix = prefix, color = prefix and S.color,
-              stream = (o.on_stdout or o.on_stderr) and true or nil}
+              stream_stdout = o.on_stdout and true, stream_stderr = o.on_stderr and true}
   if o.sudo then
     local inner = S.shell_prefix({cwd = o.cwd, env = o.env})
     cmd, sp.stdin = S.sudo_wrap(inner ~= "" and (inner .. " " .. cmd) or cmd, o)
@@ -542,7 +542,8 @@ function Session:exec(cmd, o, show, prefix)
   if o.sudo then cmd, stdin = S.sudo_wrap(cmd, o) end
   local op <close> = self.conn:exec(cmd, {stdin = stdin, pty = o.pty, timeout = o.timeout, echo = show,
                                            prefix = prefix, color = prefix and S.color,
-                                           stream = (o.on_stdout or o.on_stderr) and true or nil})
+                                           stream_stdout = o.on_stdout and true,
+                                           stream_stderr = o.on_stderr and true})
   while true do
     local fine, ev, data = pcall(op.wait, op)
     if not fine then
@@ -638,7 +639,7 @@ end
 local function embedded_searcher(name)
   local src, filename = core.embedded(name)
   if not src or name == "_prelude" then return "\n\tno built-in sshs module '" .. name .. "'" end
-  local fn, msg = core.load(src, "=sshs/" .. filename, filename:sub(-5) == ".sshs")
+  local fn, msg = core.load(src, "=sshs/" .. filename, filename:sub(-5) == ".sshs" or "bytecode")
   if not fn then error(msg, 0) end
   return fn, "sshs/" .. filename
 end
