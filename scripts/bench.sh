@@ -1,0 +1,670 @@
+#!/usr/bin/env bash
+# sshs benchmarks, side by side with their peers in one run (`make bench`).
+#
+#   bash scripts/bench.sh            # all sections (~3-4 minutes on 2 cores)
+#   bash scripts/bench.sh 3 4        # only sections 3 and 4
+#   SSHS=build-x/sshs BENCH_SSHS_DESC="HEAD 1234abc" bash scripts/bench.sh   # another binary
+#
+# Prints markdown tables as it goes and writes them all to build/bench.md.
+# Sections: 1 start-up, 2 local commands, 3 commands on one SSH connection,
+# 4 streaming stdout, 5 memory per idle connection, 6 fan-out (200 and 1000 hosts).
+#
+# Everything runs against a private sshd (scripts/test-sshd.sh) on loopback, started here and
+# stopped on exit. Every measured command runs under `timeout`, so no section can hang; a peer or an
+# sshs feature that fails shows up as "n/a (...)" in its row instead of stopping the run.
+set -u -o pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+SSHS=${SSHS:-$ROOT/build/sshs}
+case "$SSHS" in /*) ;; *) SSHS=$ROOT/$SSHS ;; esac
+OUT=${BENCH_OUT:-$ROOT/build/bench.md}
+PY=/usr/bin/python3          # the system python: python3-paramiko is a Debian package
+export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ in scripts/bench
+BENCHDIR=$ROOT/scripts/bench
+SECTIONS=${*:-1 2 3 4 5 6}
+
+# Sizes (overridable for quick trials).
+N_LOCAL=${N_LOCAL:-1000}             # section 2
+N_CMDS=${N_CMDS:-500}                # section 3
+STREAM_BYTES=${STREAM_BYTES:-536870912}   # section 4: 512 MiB
+N_IDLE=${N_IDLE:-100}                # section 5
+N_FAN=${N_FAN:-200}                  # section 6
+N_FAN_BIG=${N_FAN_BIG:-1000}         # section 6, sshs only
+FAN_RUNS=${FAN_RUNS:-3}              # section 6 repetitions (median reported)
+FANOUT=64
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+for t in hyperfine /usr/bin/time lua5.4 ssh cc timeout; do
+  command -v "$t" >/dev/null 2>&1 || die "missing $t (run: sh scripts/install-deps.sh)"
+done
+mkdir -p "$(dirname "$OUT")" || die "cannot create $(dirname "$OUT")"
+[ -x "$SSHS" ] || die "no $SSHS (run: make all)"
+
+WORK=$(mktemp -d /tmp/sshs-bench.XXXXXX) || die "mktemp failed"
+MD=$WORK/bench.md
+SSHD_DIR=$WORK/sshd
+CM_PATH=$WORK/cm.sock
+CM_STARTED=0
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ "$CM_STARTED" = 1 ]; then
+    timeout 5 ssh -F "$SSH_CONFIG" -o ControlPath="$CM_PATH" -O exit 127.0.0.1 >/dev/null 2>&1
+  fi
+  [ -d "$SSHD_DIR" ] && bash "$ROOT/scripts/test-sshd.sh" stop "$SSHD_DIR" >/dev/null 2>&1
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $WORK" >&2; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A private copy of the binary: a `make` running meanwhile must not swap it mid-run.
+SSHS_ORIG=$SSHS
+SSHS_REV=${BENCH_SSHS_DESC:+ ($BENCH_SSHS_DESC)}
+if [ "$SSHS" = "$ROOT/build/sshs" ] && git -C "$ROOT" rev-parse --git-dir > /dev/null 2>&1; then
+  SSHS_REV=" built from $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- interp stdlib || echo ' + uncommitted changes')"
+fi
+cp "$SSHS" "$WORK/sshs" || die "cannot copy $SSHS"
+SSHS=$WORK/sshs
+"$SSHS" --version > /dev/null 2>&1 || die "the copy of sshs does not run (was it being rebuilt? try again)"
+
+# ---------------------------------------------------------------------------- helpers
+
+md() { printf '%s\n' "$*" | tee -a "$MD"; }
+
+# calc FORMAT EXPR [VAR=VALUE...]: awk arithmetic; prints "" when a variable is empty or "n/a".
+calc() {
+  local fmt=$1 expr=$2 a; shift 2
+  local args=()
+  for a in "$@"; do
+    case "${a#*=}" in ""|n/a*) echo ""; return ;; esac
+    args+=(-v "$a")
+  done
+  awk "${args[@]}" "BEGIN { printf \"$fmt\", $expr }"
+}
+
+# ratio A B -> "1.23×" (A ÷ B), or "—".
+ratio() { local r; r=$(calc '%.2f' 'a / b' a="$1" b="$2"); [ -n "$r" ] && echo "${r}×" || echo "—"; }
+
+# verdict "TEXT" EXPR VARS... -> "TEXT: pass" or "TEXT: **miss**" (or "TEXT: n/a").
+verdict() {
+  local text=$1 expr=$2; shift 2
+  local r; r=$(calc '%d' "($expr) ? 1 : 0" "$@")
+  case "$r" in 1) echo "$text: pass" ;; 0) echo "$text: **miss**" ;; *) echo "$text: n/a" ;; esac
+}
+
+# or_na VALUE REASON: VALUE, or "n/a (REASON)" when it is empty.
+or_na() { if [ -n "$1" ]; then echo "$1"; else echo "n/a${2:+ ($2)}"; fi; }
+
+# First line of a failing command's stderr (or how it died), for an "n/a (…)" cell.
+why() {
+  local err rc
+  err=$(timeout "${WHY_TIMEOUT:-60}" "$@" 2>&1 >/dev/null | grep -v '^\s*$' | head -n 1; exit "${PIPESTATUS[0]}")
+  rc=$?
+  if [ -z "$err" ]; then
+    if [ "$rc" = 124 ]; then err="timed out"
+    elif [ "$rc" -gt 128 ]; then err="killed by SIG$(kill -l $((rc - 128)) 2>/dev/null || echo $((rc - 128)))"
+    else err="exit $rc"; fi
+  fi
+  err=${err//|/\\|}
+  echo "${err:0:160}"
+}
+
+# trun NAME TIMEOUT ARGV...: one run under /usr/bin/time, stdout to /dev/null. A successful run
+# appends "wall_s cpu_s maxrss_kb" (cpu = user + sys, children included) to $WORK/NAME.runs;
+# a failed one sets TRUN_ERR.
+trun() {
+  local name=$1 limit=$2 rc; shift 2
+  TRUN_ERR=""
+  timeout "$limit" /usr/bin/time -f '%e %U %S %M' -o "$WORK/$name.time" "$@" > /dev/null 2> "$WORK/$name.err"
+  rc=$?
+  if [ "$rc" = 0 ]; then
+    awk '/^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+$/ { printf "%s %.2f %s\n", $1, $2 + $3, $4 }' "$WORK/$name.time" >> "$WORK/$name.runs"
+    return 0
+  fi
+  TRUN_ERR=$(grep -v -e '^Command exited' -e '^Command terminated' -e '^\s*$' "$WORK/$name.err" | head -n 1)
+  if [ -z "$TRUN_ERR" ]; then
+    if [ "$rc" = 124 ]; then TRUN_ERR="timed out after ${limit}s"
+    else TRUN_ERR=$(grep -m1 -o -e 'signal [0-9]*' -e 'status [0-9]*' "$WORK/$name.time" || echo "exit $rc"); fi
+  fi
+  TRUN_ERR=${TRUN_ERR//|/\\|}; TRUN_ERR=${TRUN_ERR:0:160}
+  log "$name failed: $TRUN_ERR"
+  return 1
+}
+
+# tclock NAME TIMEOUT ARGV...: wall time of one run (bash's microsecond clock; the same small
+# fork/exec overhead for every program, and it cancels out in t(N) - t(0)), appended to
+# $WORK/NAME.times. Used where runs of several programs are interleaved round by round, so a busy
+# moment on the machine hits all of them alike. A failed run sets TCLOCK_ERR.
+tclock() {
+  local name=$1 limit=$2 t0 t1 rc; shift 2
+  TCLOCK_ERR=""
+  t0=$EPOCHREALTIME
+  timeout "$limit" "$@" > /dev/null 2> "$WORK/$name.err"
+  rc=$?
+  t1=$EPOCHREALTIME
+  if [ "$rc" = 0 ]; then
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }' >> "$WORK/$name.times"
+    return 0
+  fi
+  TCLOCK_ERR=$(grep -v '^\s*$' "$WORK/$name.err" | head -n 1)
+  if [ -z "$TCLOCK_ERR" ]; then
+    if [ "$rc" = 124 ]; then TCLOCK_ERR="timed out after ${limit}s"
+    elif [ "$rc" -gt 128 ]; then TCLOCK_ERR="killed by SIG$(kill -l $((rc - 128)) 2>/dev/null || echo $((rc - 128)))"
+    else TCLOCK_ERR="exit $rc"; fi
+  fi
+  TCLOCK_ERR=${TCLOCK_ERR//|/\\|}; TCLOCK_ERR=${TCLOCK_ERR:0:160}
+  log "$name failed: $TCLOCK_ERR"
+  return 1
+}
+
+# tmed NAME: median of $WORK/NAME.times ("" without any).
+tmed() { [ -s "$WORK/$1.times" ] && median < "$WORK/$1.times"; }
+
+# rmed NAME COLUMN: median of a column of $WORK/NAME.runs ("" without runs).
+rmed() { [ -s "$WORK/$1.runs" ] && awk -v c="$2" '{ print $c }' "$WORK/$1.runs" | median; }
+
+# hf NAME RUNS WARMUP ARGV...: hyperfine on one command run without a shell (its stdout and
+# stderr go to /dev/null); the statistics land in $WORK/NAME.json. Fails if the command does.
+hf() {
+  local name=$1 runs=$2 warm=$3; shift 3
+  local cmd; cmd=$(printf '%q ' "$@")
+  timeout "${HF_TIMEOUT:-300}" hyperfine -N --style basic --runs "$runs" --warmup "$warm" \
+    --export-json "$WORK/$name.json" "$cmd" > "$WORK/$name.log" 2>&1
+}
+
+# hstat NAME FIELD [SCALE]: a statistic (median, mean, stddev, min, user, system) from a hyperfine
+# export, times SCALE (1000: milliseconds); "" when missing.
+hstat() {
+  [ -s "$WORK/$1.json" ] || { echo ""; return; }
+  "$PY" - "$WORK/$1.json" "$2" "${3:-1}" <<'EOF' 2>/dev/null
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+print("%.6f" % (float(r[sys.argv[2]]) * float(sys.argv[3])))
+EOF
+}
+
+# measure NAME ARGV...: hyperfine with the section's RUNS/WARMUP; on failure records why.
+# Sets MEASURE_ERR to the reason (empty on success).
+measure() {
+  local name=$1; shift
+  MEASURE_ERR=""
+  if ! hf "$name" "$RUNS" "$WARMUP" "$@"; then
+    rm -f "$WORK/$name.json"
+    MEASURE_ERR=$(why "$@")
+    [ -n "$MEASURE_ERR" ] || MEASURE_ERR="failed: $(grep -i -m1 -e error -e terminated "$WORK/$name.log" | cut -c1-120)"
+    log "$name failed: $MEASURE_ERR"
+  fi
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+want() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# sshd's own CPU (its reaped children included), in seconds.
+sshd_cpu() {
+  local pid; pid=$(cat "$SSHD_DIR/sshd.pid" 2>/dev/null) || { echo ""; return; }
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.3f\n", ($12 + $13 + $14 + $15) / hz }' "/proc/$pid/stat" 2>/dev/null
+}
+
+# ---------------------------------------------------------------------------- set-up
+
+log "building helpers"
+mkdir -p "$ROOT/build/bench"
+cc -O2 -Wall -o "$ROOT/build/bench/spawn_loop" "$BENCHDIR/spawn_loop.c" || die "cannot compile spawn_loop.c"
+SPAWN_LOOP=$ROOT/build/bench/spawn_loop
+
+log "starting a private sshd"
+# MaxStartups: the fan-out section opens up to 64 handshakes at once; sshd's default (10:30:100)
+# would drop them. Established connections (sections 3-5) are not affected by it.
+SSHD_EXTRA=$'MaxStartups 200:30:400\nMaxSessions 10' \
+  timeout 150 bash "$ROOT/scripts/test-sshd.sh" start "$SSHD_DIR" > "$WORK/sshd.env" || die "test sshd did not start"
+while IFS='=' read -r k v; do
+  case "$k" in SSHS_TEST_*) export "$k=$v" ;; esac
+done < "$WORK/sshd.env"
+SSH_CONFIG=$SSHS_TEST_SSH_CONFIG
+NHOSTS=${SSHS_TEST_NHOSTS:-200}
+# sshs reads ~/.ssh/{config,known_hosts,id_ed25519}; so does ssh without -F. No agent: keys only.
+export HOME=$SSHS_TEST_HOME
+unset SSH_AUTH_SOCK SSH_AGENT_PID
+log "sshd on port $SSHS_TEST_PORT (${NHOSTS} loopback hosts)"
+read -r LOAD1 _ < /proc/loadavg
+if [ "$(calc '%d' 'l > n' l="$LOAD1" n="$(nproc)")" = 1 ]; then
+  log "warning: load average $LOAD1 on $(nproc) cores: other work will skew the figures"
+fi
+
+# Does a trivial sshs connection work at all? (Sections 3-6 need it.)
+if ! SSHS_OK_ERR=$(timeout 20 "$SSHS" -e $'with connect("127.0.0.1") do\n$ true\nend' 2>&1); then
+  log "sshs cannot connect to the test sshd: $SSHS_OK_ERR"
+fi
+
+cat > "$WORK/local.sshs" <<'EOF'
+for i = 1, tonumber(arg[1]) do
+  $ true
+end
+EOF
+cat > "$WORK/cmds.sshs" <<'EOF'
+local n = tonumber(arg[2])
+with connect(arg[1]) do
+  for i = 1, n do
+    $ true
+  end
+end
+EOF
+cat > "$WORK/stream.sshs" <<'EOF'
+local want, got = tonumber(arg[2]), 0
+with connect(arg[1]) do
+  run("head -c " .. want .. " /dev/zero", {on_stdout = function(c) got = got + #c end})
+end
+if got ~= want then error("stream: got " .. got .. " bytes of " .. want) end
+EOF
+# Opens N connections one after the other (each in its own thread, so none is tunnelled through
+# another), keeps them all open and idle, prints VmRSS (KB), then closes them.
+cat > "$WORK/idle.sshs" <<'EOF'
+local n, ready, go, hs, failed = tonumber(arg[1]), 0, false, {}, nil
+for i = 1, n do
+  hs[i] = thread(function()
+    local ok, err = pcall(connect, "127.0.0." .. (1 + (i - 1) % 200))
+    if not ok then failed = type(err) == "table" and err.message or tostring(err) end
+    ready = ready + 1
+    while not go do sleep(0.05) end
+  end)
+  while ready < i do sleep(0.002) end
+  if failed then go = true; error(failed, 0) end
+end
+sleep(0.3)
+local f = assert(io.open("/proc/self/status"))
+print((f:read("a"):match("VmRSS:%s*(%d+)")))
+f:close()
+go = true
+for i = 1, n do hs[i]:join() end
+EOF
+
+{
+  echo "# sshs benchmarks"
+  echo
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(uname -sr)."
+  echo "$("$SSHS" --version 2>/dev/null | head -1); $(ssh -V 2>&1); libssh2 $(dpkg-query -W -f='${Version}' libssh2-1 2>/dev/null); $(lua5.4 -v 2>&1 | cut -d' ' -f1-2)."
+  echo "Binary: ${SSHS_ORIG#"$ROOT"/}$SSHS_REV."
+  echo "Private sshd on loopback, port $SSHS_TEST_PORT. Ratios are row ÷ the reference named in the column."
+  echo "Load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)."
+  echo
+} | tee "$MD"
+
+# ---------------------------------------------------------------------------- 1. start-up
+
+if want 1; then
+  log "1. start-up"
+  RUNS=300 WARMUP=20 HF_TIMEOUT=60
+  measure s1_sshs "$SSHS" -e ''
+  E1=$MEASURE_ERR
+  measure s1_lua lua5.4 -e ''
+  sm=$(hstat s1_sshs mean 1000); smed=$(hstat s1_sshs median 1000); ssd=$(hstat s1_sshs stddev 1000)
+  lm=$(hstat s1_lua mean 1000); lmed=$(hstat s1_lua median 1000); lsd=$(hstat s1_lua stddev 1000)
+  f() { calc '%.2f' 'x' x="$1"; }
+  md "## 1. Start-up (hyperfine, $RUNS runs, $WARMUP warm-up)"
+  md ""
+  md "| program | mean ms | median ms | σ ms | ratio (÷ lua5.4) | target |"
+  md "|---|---|---|---|---|---|"
+  md "| \`sshs -e ''\` | $(or_na "$(f "$sm")" "$E1") | $(f "$smed") | $(f "$ssd") | $(ratio "$sm" "$lm") | $(verdict '≤ 3 ms' 'x <= 3' x="$sm") |"
+  md "| \`lua5.4 -e ''\` | $(or_na "$(f "$lm")") | $(f "$lmed") | $(f "$lsd") | 1.00× | — |"
+  md ""
+fi
+
+# ---------------------------------------------------------------------------- 2. local commands
+
+if want 2; then
+  log "2. $N_LOCAL local commands"
+  ROUNDS=${ROUNDS2:-5}
+  # Each program runs with N and with 0 commands; per command = (t(N) - t(0)) / N. Interleaved rounds
+  # (round 0 is a warm-up); t(0) three times a round.
+  declare -A P2=(
+    [sshs]="$SSHS $WORK/local.sshs"
+    [bash]="bash $WORK/loop.bash"
+    [spawn]="$SPAWN_LOOP"
+    [lua]="lua5.4 $WORK/loop.lua"
+  )
+  printf 'for ((i = 0; i < $1; i++)); do /bin/true; done\n' > "$WORK/loop.bash"
+  printf 'for i = 1, tonumber(arg[1]) do os.execute("/bin/true") end\n' > "$WORK/loop.lua"
+  declare -A T2N T20 PER2 ERR2
+  for r in $(seq 0 "$ROUNDS"); do
+    for p in spawn sshs bash lua; do
+      [ -n "${ERR2[$p]:-}" ] && continue
+      tag=s2_$p; [ "$r" = 0 ] && tag=s2_warmup
+      # shellcheck disable=SC2086 # the program's words
+      tclock "${tag}_n" 120 ${P2[$p]} "$N_LOCAL" || { ERR2[$p]=$TCLOCK_ERR; continue; }
+      for _ in 1 2 3; do
+        # shellcheck disable=SC2086
+        tclock "${tag}_0" 30 ${P2[$p]} 0
+      done
+    done
+  done
+  for p in spawn sshs bash lua; do
+    T2N[$p]=$(tmed "s2_${p}_n"); T20[$p]=$(tmed "s2_${p}_0")
+    [ -n "${ERR2[$p]:-}" ] && T2N[$p]=""          # a program that failed once is not reported
+    PER2[$p]=$(calc '%.4f' '(a - b) * 1000 / n' a="${T2N[$p]}" b="${T20[$p]}" n="$N_LOCAL")
+  done
+  md "## 2. $N_LOCAL sequential local \`true\` (median of $ROUNDS interleaved rounds; per command = (t($N_LOCAL) − t(0)) / $N_LOCAL)"
+  md ""
+  md "| program | t($N_LOCAL) s | t(0) ms | per command ms | ratio (÷ posix_spawn loop) | target |"
+  md "|---|---|---|---|---|---|"
+  row2() {
+    local p=$1 label=$2 tgt=$3
+    md "| $label | $(or_na "$(calc '%.3f' x x="${T2N[$p]}")" "${ERR2[$p]:-}") | $(calc '%.2f' 'x * 1000' x="${T20[$p]}") | $(calc '%.3f' x x="${PER2[$p]}") | $(ratio "${PER2[$p]}" "${PER2[spawn]}") | $tgt |"
+  }
+  row2 sshs "sshs: \`\$ true\` in a loop" "$(verdict '≤ 1.07×' 'a / b <= 1.07' a="${PER2[sshs]}" b="${PER2[spawn]}")"
+  row2 bash "bash: \`for …; do /bin/true; done\`" "—"
+  row2 spawn "C: posix_spawn + waitpid loop" "—"
+  row2 lua "lua5.4: \`os.execute(\"/bin/true\")\` (via /bin/sh)" "—"
+  md ""
+fi
+
+# ---------------------------------------------------------------------------- 3. commands on one connection
+
+if want 3; then
+  log "3. $N_CMDS commands on one SSH connection"
+  HF_TIMEOUT=180
+  # sshs: t(N) - t(0), interleaved rounds (round 0 is a warm-up), t(0) three times a round.
+  E3=""
+  for r in $(seq 0 "${ROUNDS3:-5}"); do
+    tag=s3_sshs; [ "$r" = 0 ] && tag=s3_warmup
+    tclock "${tag}_n" 120 "$SSHS" "$WORK/cmds.sshs" 127.0.0.1 "$N_CMDS" || { E3=$TCLOCK_ERR; break; }
+    for _ in 1 2 3; do
+      tclock "${tag}_0" 30 "$SSHS" "$WORK/cmds.sshs" 127.0.0.1 0 || { E3=$TCLOCK_ERR; break 2; }
+    done
+  done
+  s0=$(tmed s3_sshs_0); sn=$(tmed s3_sshs_n)
+  [ -n "$E3" ] && sn=""
+  SSHS3=$(calc '%.3f' '(a - b) * 1000 / n' a="$sn" b="$s0" n="$N_CMDS")
+
+  # OpenSSH: a master connection first, then N clients multiplexed over it.
+  CM3="" ECM=""
+  if timeout 20 ssh -F "$SSH_CONFIG" -o ControlMaster=yes -o ControlPath="$CM_PATH" -o ControlPersist=120 \
+       -fN 127.0.0.1 2> "$WORK/cm.err"; then
+    CM_STARTED=1
+    cat > "$WORK/cm.bash" <<EOF
+for ((i = 0; i < \$1; i++)); do
+  ssh -F '$SSH_CONFIG' -o ControlMaster=auto -o ControlPath='$CM_PATH' -o ControlPersist=120 127.0.0.1 true || exit 1
+done
+EOF
+    RUNS=3 WARMUP=0 measure s3_cm bash "$WORK/cm.bash" "$N_CMDS"
+    ECM=$MEASURE_ERR
+    CM3=$(calc '%.3f' 'a * 1000 / n' a="$(hstat s3_cm median)" n="$N_CMDS")
+  else
+    ECM="master: $(head -n1 "$WORK/cm.err")"
+  fi
+
+  # paramiko: connection set up outside the timed loop (the script times itself).
+  export SSHS_TEST_PORT SSHS_TEST_USER SSHS_TEST_KEY SSHS_TEST_KNOWN_HOSTS
+  pk=()
+  for _ in 1 2 3; do
+    v=$(timeout 60 "$PY" "$BENCHDIR/paramiko_cmds.py" 127.0.0.1 "$N_CMDS" nodelay 2> "$WORK/pk3.err") && pk+=("$v")
+  done
+  PK3=$(printf '%s\n' "${pk[@]}" | grep . | median)
+  EPK=$(head -n1 "$WORK/pk3.err" | cut -c1-160)
+  PKD3=$(timeout 60 "$PY" "$BENCHDIR/paramiko_cmds.py" 127.0.0.1 25 default 2> "$WORK/pkd3.err")
+  EPKD=$(head -n1 "$WORK/pkd3.err" | cut -c1-160)
+
+  best=""; bestname=""
+  for pair in "$CM3:OpenSSH ControlMaster" "$PK3:paramiko TCP_NODELAY" "$PKD3:paramiko default"; do
+    v=${pair%%:*}
+    [ -n "$v" ] || continue
+    if [ -z "$best" ] || [ "$(calc '%d' 'a < b' a="$v" b="$best")" = 1 ]; then best=$v; bestname=${pair#*:}; fi
+  done
+  md "## 3. \`true\` × $N_CMDS, one after the other, on one established SSH connection"
+  md ""
+  md "| client | per command ms | raw | ratio (÷ best peer: ${bestname:-none}) | target |"
+  md "|---|---|---|---|---|"
+  md "| sshs: \`\$ true\` in \`with connect(…)\` | $(or_na "$SSHS3" "$E3") | t($N_CMDS) $(or_na "$(calc '%.3f' x x="$sn")") s − t(0) $(or_na "$(calc '%.3f' x x="$s0")") s | $(ratio "$SSHS3" "$best") | $(verdict '≤ 1.8 ms' 'x <= 1.8' x="$SSHS3") |"
+  md "| OpenSSH ControlMaster: \`ssh host true\` × $N_CMDS | $(or_na "$CM3" "$ECM") | t($N_CMDS) $(calc '%.3f' x x="$(hstat s3_cm median)") s, master already up | $(ratio "$CM3" "$best") | — |"
+  md "| paramiko, TCP_NODELAY | $(or_na "$PK3" "$EPK") | median of ${#pk[@]} runs, timed in-process | $(ratio "$PK3" "$best") | — |"
+  md "| paramiko, default socket (Nagle) | $(or_na "$PKD3" "$EPKD") | 25 commands, timed in-process | $(ratio "$PKD3" "$best") | — |"
+  md ""
+fi
+
+# ---------------------------------------------------------------------------- 4. streaming stdout
+
+if want 4; then
+  MIB=$(calc '%d' 'b / 1048576' b="$STREAM_BYTES")
+  log "4. streaming $MIB MiB of stdout"
+  HF_TIMEOUT=240
+  REMOTE="head -c $STREAM_BYTES /dev/zero"
+  declare -A T4N T40 ERR4 MBS4 CPU4 RSS4
+  declare -A CMD4=(
+    [sshs]="$SSHS $WORK/stream.sshs 127.0.0.1"
+    [ctr]="ssh -F $SSH_CONFIG -c aes128-ctr 127.0.0.1"
+    [sha]="ssh -F $SSH_CONFIG -c aes128-ctr -m hmac-sha2-256 127.0.0.1"
+  )
+  # sshs counts the bytes in on_stdout (and fails if any are missing); ssh writes to /dev/null.
+  # The big transfer: 3 timed runs after a warm-up (interleaved); 0 bytes: hyperfine (ms precision).
+  for r in 0 1 2 3; do
+    for p in sshs ctr sha; do
+      [ -n "${ERR4[$p]:-}" ] && continue
+      if [ "$p" = sshs ]; then arg=$STREAM_BYTES; else arg=$REMOTE; fi
+      # shellcheck disable=SC2086 # the client's words
+      trun "s4_${p}_n$r" 240 ${CMD4[$p]} "$arg" || ERR4[$p]=$TRUN_ERR
+      [ "$r" = 0 ] || cat "$WORK/s4_${p}_n$r.runs" >> "$WORK/s4_${p}_n.runs" 2>/dev/null
+    done
+  done
+  for p in sshs ctr sha; do
+    if [ "$p" = sshs ]; then arg=0; else arg="head -c 0 /dev/zero"; fi
+    # shellcheck disable=SC2086
+    RUNS=5 WARMUP=1 measure "s4_${p}_0" ${CMD4[$p]} "$arg"
+    T4N[$p]=$(rmed "s4_${p}_n" 1); CPU4[$p]=$(rmed "s4_${p}_n" 2); RSS4[$p]=$(rmed "s4_${p}_n" 3)
+    T40[$p]=$(hstat "s4_${p}_0" median)
+    MBS4[$p]=$(calc '%.0f' 'b / (a - z) / 1e6' b="$STREAM_BYTES" a="${T4N[$p]}" z="${T40[$p]}")
+  done
+  md "## 4. Stream $MIB MiB of remote stdout (\`$REMOTE\`), median of 3 runs"
+  md ""
+  md "MB/s = bytes ÷ (t($MIB MiB) − t(0 B)), 1 MB = 10⁶ B, so connection set-up is left out. CPU is the client's user + sys."
+  md ""
+  md "| client | t($MIB MiB) s | t(0 B) s | MB/s | ratio (÷ ssh -c aes128-ctr) | client CPU s | max RSS MB | target |"
+  md "|---|---|---|---|---|---|---|---|"
+  row4() {
+    md "| $2 | $(or_na "$(calc '%.3f' x x="${T4N[$1]}")" "${ERR4[$1]:-}") | $(calc '%.3f' x x="${T40[$1]}") | $(or_na "${MBS4[$1]}") | $(ratio "${MBS4[$1]}" "${MBS4[ctr]}") | ${CPU4[$1]} | $(calc '%.1f' 'x / 1024' x="${RSS4[$1]}") | $3 |"
+  }
+  row4 sshs "sshs: \`run(cmd, {on_stdout = …})\` (libssh2: aes128-ctr + hmac-sha2-256)" \
+    "$(verdict '≥ 0.9×' 'a / b >= 0.9' a="${MBS4[sshs]}" b="${MBS4[ctr]}")"
+  row4 ctr "OpenSSH \`ssh -c aes128-ctr\` > /dev/null (MAC: umac-64-etm)" "—"
+  row4 sha "OpenSSH \`ssh -c aes128-ctr -m hmac-sha2-256\` (libssh2's algorithms)" "—"
+  md ""
+fi
+
+# ---------------------------------------------------------------------------- 5. idle connections
+
+if want 5; then
+  log "5. memory of $N_IDLE idle connections"
+  export SSHS_TEST_PORT SSHS_TEST_USER SSHS_TEST_KEY SSHS_TEST_KNOWN_HOSTS
+  # run5 NAME N ARGV...: max RSS (KB) from /usr/bin/time and the VmRSS the program printed.
+  declare -A MAX5 VM5 ERR5
+  run5() {
+    local name=$1 n=$2; shift 2
+    if timeout 120 /usr/bin/time -f '%M' -o "$WORK/$name.time" "$@" "$n" > "$WORK/$name.out" 2> "$WORK/$name.err"; then
+      MAX5[$name]=$(tail -n1 "$WORK/$name.time"); VM5[$name]=$(tail -n1 "$WORK/$name.out")
+    else
+      MAX5[$name]=""; VM5[$name]=""
+      ERR5[$name]=$(grep -v -e '^Command exited' -e '^\s*$' "$WORK/$name.err" | head -n1 | cut -c1-160)
+      ERR5[$name]=${ERR5[$name]//|/\\|}
+      log "$name failed: ${ERR5[$name]}"
+    fi
+  }
+  run5 sshs_1 1 "$SSHS" "$WORK/idle.sshs"
+  run5 sshs_n "$N_IDLE" "$SSHS" "$WORK/idle.sshs"
+  run5 pk_1 1 "$PY" "$BENCHDIR/paramiko_idle.py"
+  run5 pk_n "$N_IDLE" "$PY" "$BENCHDIR/paramiko_idle.py"
+  declare -A PER5 PERVM5
+  for p in sshs pk; do
+    PER5[$p]=$(calc '%.1f' '(a - b) / (n - 1)' a="${MAX5[${p}_n]}" b="${MAX5[${p}_1]}" n="$N_IDLE")
+    PERVM5[$p]=$(calc '%.1f' '(a - b) / (n - 1)' a="${VM5[${p}_n]}" b="${VM5[${p}_1]}" n="$N_IDLE")
+  done
+  md "## 5. Memory per idle open connection (one process; connections opened one by one and kept open)"
+  md ""
+  md "| client | max RSS, 1 conn KB | max RSS, $N_IDLE conns KB | KB per conn (max RSS) | KB per conn (VmRSS while idle) | ratio (÷ paramiko) | target |"
+  md "|---|---|---|---|---|---|---|"
+  md "| sshs: a thread per \`connect\`, then \`sleep\` | $(or_na "${MAX5[sshs_1]}" "${ERR5[sshs_1]:-}") | $(or_na "${MAX5[sshs_n]}" "${ERR5[sshs_n]:-}") | $(or_na "${PER5[sshs]}") | $(or_na "${PERVM5[sshs]}") | $(ratio "${PER5[sshs]}" "${PER5[pk]}") | $(verdict '≤ 50 KB' 'x <= 50' x="${PER5[sshs]}") |"
+  md "| paramiko: \`SSHClient\` list | $(or_na "${MAX5[pk_1]}" "${ERR5[pk_1]:-}") | $(or_na "${MAX5[pk_n]}" "${ERR5[pk_n]:-}") | $(or_na "${PER5[pk]}") | $(or_na "${PERVM5[pk]}") | 1.00× | — |"
+  md ""
+fi
+
+# ---------------------------------------------------------------------------- 6. fan-out
+
+if want 6; then
+  if [ "$NHOSTS" -lt "$N_FAN" ]; then
+    log "the test sshd listens on $NHOSTS addresses only: fan-out to $NHOSTS hosts"
+    N_FAN=$NHOSTS
+  fi
+  log "6. fan-out to $N_FAN hosts"
+  export SSHS_TEST_PORT SSHS_TEST_USER SSHS_TEST_KEY SSHS_TEST_KNOWN_HOSTS
+  SET="127.0.0.[1-$N_FAN]"
+  seq 1 "$N_FAN" | sed 's/^/127.0.0./' > "$WORK/hosts"
+  CMD6="echo ok"
+  # The OpenSSH-based peers get the key exchange sshs (libssh2) and paramiko negotiate: OpenSSH 9.2's
+  # default, sntrup761x25519, costs ~60 ms more CPU per connection on each side. One pdsh row with
+  # the default shows the difference.
+  SSH_FAN_CONFIG=$WORK/ssh_config_c25519
+  { echo "KexAlgorithms curve25519-sha256"; cat "$SSH_CONFIG"; } > "$SSH_FAN_CONFIG"
+  chmod 600 "$SSH_FAN_CONFIG"
+  declare -A LABEL6=(
+    [sshs]="sshs -H '$SET' -f $FANOUT -e '\$ $CMD6'"
+    [pdsh]="pdsh -R ssh -w '$SET' -f $FANOUT $CMD6"
+    [pdshpq]="pdsh … (OpenSSH's default kex sntrup761x25519; 1 round)"
+    [clush]="clush -w '$SET' -f $FANOUT -o '-F cfg' $CMD6"
+    [pssh]="parallel-ssh -h hosts -p $FANOUT -x '-F cfg' -i $CMD6"
+    [paramiko]="paramiko ThreadPoolExecutor($FANOUT), TCP_NODELAY"
+  )
+  TOOLS6="sshs pdsh clush pssh paramiko pdshpq"
+  # run6 TOOL OUTFILE: runs one fan-out; its stdout goes to OUTFILE.
+  run6() {
+    case "$1" in
+      sshs) "$SSHS" -H "$SET" -f "$FANOUT" -e "\$ $CMD6" ;;
+      pdsh) PDSH_SSH_ARGS_APPEND="-F $SSH_FAN_CONFIG" pdsh -R ssh -w "$SET" -f "$FANOUT" $CMD6 ;;
+      pdshpq) PDSH_SSH_ARGS_APPEND="-F $SSH_CONFIG" pdsh -R ssh -w "$SET" -f "$FANOUT" $CMD6 ;;
+      clush) clush -w "$SET" -f "$FANOUT" -o "-F $SSH_FAN_CONFIG" $CMD6 ;;
+      pssh) parallel-ssh -h "$WORK/hosts" -p "$FANOUT" -x "-F $SSH_FAN_CONFIG" -i $CMD6 ;;
+      paramiko) "$PY" "$BENCHDIR/paramiko_fanout.py" "$WORK/hosts" "$FANOUT" "$CMD6" ;;
+    esac
+  }
+  # one6 TOOL TAG: one timed run; appends "wall cpu rss okcount sshdcpu rc" to $WORK/s6_TOOL.runs.
+  one6() {
+    local tool=$1 tag=$2 c0 c1 rc ok
+    c0=$(sshd_cpu)
+    timeout 180 /usr/bin/time -f '%e %U %S %M' -o "$WORK/s6_$tag.time" \
+      bash -c "$(declare -f run6); $(declare -p SSHS SET FANOUT CMD6 SSH_CONFIG SSH_FAN_CONFIG WORK PY BENCHDIR); run6 $tool" \
+      > "$WORK/s6_$tag.out" 2> "$WORK/s6_$tag.err"
+    rc=$?
+    sleep 0.3   # let sshd reap its last session processes before reading its CPU
+    c1=$(sshd_cpu)
+    ok=$(grep -c -E '(^|: )ok$' "$WORK/s6_$tag.out")
+    awk -v ok="$ok" -v rc="$rc" -v sc="$(calc '%.3f' 'b - a' a="$c0" b="$c1")" \
+      '/^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+$/ { printf "%s %.2f %s %s %s %s\n", $1, $2 + $3, $4, ok, (sc == "" ? "-" : sc), rc }' \
+      "$WORK/s6_$tag.time" >> "$WORK/s6_$tool.runs"
+    [ "$ok" = "$N_FAN" ] || log "$tool: $ok of $N_FAN hosts answered (exit $rc): $(grep -v '^\s*$' "$WORK/s6_$tag.err" | head -n1 | cut -c1-160)"
+  }
+  declare -A AVAIL6
+  for tool in $TOOLS6; do
+    case $tool in
+      sshs|paramiko) AVAIL6[$tool]=1 ;;
+      pdshpq) command -v pdsh >/dev/null && AVAIL6[$tool]=1 ;;
+      pssh) command -v parallel-ssh >/dev/null && AVAIL6[$tool]=1 ;;
+      *) command -v "$tool" >/dev/null && AVAIL6[$tool]=1 ;;
+    esac
+    rm -f "$WORK/s6_$tool.runs"
+  done
+  # Interleaved rounds, so a slow phase of the machine hits every tool alike.
+  for r in $(seq 1 "$FAN_RUNS"); do
+    for tool in $TOOLS6; do
+      [ -n "${AVAIL6[$tool]:-}" ] || continue
+      [ "$tool" = pdshpq ] && [ "$r" != 1 ] && continue
+      log "  round $r: $tool"
+      one6 "$tool" "${tool}_$r"
+    done
+  done
+  # Medians per tool. A run where nothing answered is a failed run, not a fast one.
+  declare -A W6 C6 R6 OK6 SC6 E6
+  for tool in $TOOLS6; do
+    f=$WORK/s6_$tool.runs
+    if [ -z "${AVAIL6[$tool]:-}" ]; then E6[$tool]="not installed"; continue; fi
+    if ! awk '$4 > 0' "$f" 2>/dev/null | grep -q .; then
+      E6[$tool]="$tool failed: $(grep -v '^\s*$' "$WORK/s6_${tool}_1.err" | head -n1 | cut -c1-160)"
+      E6[$tool]=${E6[$tool]//|/\\|}
+      continue
+    fi
+    W6[$tool]=$(awk '$4 > 0 { print $1 }' "$f" | median)
+    C6[$tool]=$(awk '$4 > 0 { print $2 }' "$f" | median)
+    R6[$tool]=$(awk '$4 > 0 { print $3 }' "$f" | median)
+    OK6[$tool]=$(awk '$4 > 0 { print $4 }' "$f" | sort -n | head -n1)
+    SC6[$tool]=$(awk '$4 > 0 && $5 != "-" { print $5 }' "$f" | median)
+  done
+  best=""; bestname=""
+  for tool in pdsh clush pssh paramiko; do
+    v=${W6[$tool]:-}
+    [ -n "$v" ] && [ "${OK6[$tool]}" = "$N_FAN" ] || continue
+    if [ -z "$best" ] || [ "$(calc '%d' 'a < b' a="$v" b="$best")" = 1 ]; then best=$v; bestname=$tool; fi
+  done
+  md "## 6. Fan-out \`$CMD6\` to $N_FAN hosts (127.0.0.1 … 127.0.0.$N_FAN, one sshd), $FANOUT at once; median of $FAN_RUNS interleaved rounds"
+  md ""
+  md "Client CPU = user + sys of the client and all its children (/usr/bin/time). sshd CPU is the server's"
+  md "(all its session processes), the floor on a 2-core machine. Max RSS is the largest single process."
+  md "The OpenSSH-based peers use \`KexAlgorithms curve25519-sha256\`, the key exchange sshs and paramiko"
+  md "negotiate (except the last row, which keeps OpenSSH 9.2's default)."
+  md ""
+  md "| client | hosts ok | wall s | ratio (÷ best peer: ${bestname:-none}) | client CPU s | CPU ms/host | sshd CPU s | max RSS MB | target |"
+  md "|---|---|---|---|---|---|---|---|---|"
+  for tool in $TOOLS6; do
+    if [ -z "${W6[$tool]:-}" ]; then
+      md "| \`${LABEL6[$tool]}\` | n/a (${E6[$tool]:-no data}) | | | | | | | |"
+      continue
+    fi
+    per=$(calc '%.2f' 'c * 1000 / n' c="${C6[$tool]}" n="$N_FAN")
+    tgt="—"
+    if [ "$tool" = sshs ]; then
+      tgt="$(verdict 'wall ≤ best peer' 'w <= b' w="${W6[sshs]}" b="$best"); $(verdict 'CPU ≤ 2.5 ms/host' 'x <= 2.5' x="$per")"
+      [ "${OK6[sshs]}" = "$N_FAN" ] || tgt="$tgt; failures: **$((N_FAN - OK6[sshs]))**"
+    fi
+    md "| \`${LABEL6[$tool]}\` | ${OK6[$tool]}/$N_FAN | ${W6[$tool]} | $(ratio "${W6[$tool]}" "$best") | ${C6[$tool]} | $per | ${SC6[$tool]:-?} | $(calc '%.1f' 'x / 1024' x="${R6[$tool]}") | $tgt |"
+  done
+  md ""
+
+  # N = 1000, sshs only: 127.0.[0-4].[1-200] are 1000 distinct loopback addresses reaching the same
+  # sshd (it binds 0.0.0.0 on lo); known_hosts gets their entries now (not earlier: a bigger file
+  # would slow the other sections' connects).
+  if [ "$NHOSTS" -ge 200 ] && [ "$N_FAN_BIG" -gt 0 ]; then
+    log "6b. fan-out to $N_FAN_BIG hosts (sshs)"
+    nb=$(( (N_FAN_BIG + 199) / 200 ))
+    hk=$(cut -d' ' -f1,2 "$SSHD_DIR/ssh_host_ed25519_key.pub")
+    for b in $(seq 1 $((nb - 1))); do
+      for i in $(seq 1 200); do echo "[127.0.$b.$i]:$SSHS_TEST_PORT $hk"; done
+    done >> "$SSHS_TEST_KNOWN_HOSTS"
+    BIGSET="127.0.[0-$((nb - 1))].[1-200]"
+    [ $((nb * 200)) = "$N_FAN_BIG" ] || log "N_FAN_BIG rounded up to $((nb * 200))"
+    NB=$((nb * 200))
+    c0=$(sshd_cpu)
+    timeout 300 /usr/bin/time -f '%e %U %S %M' -o "$WORK/s6b.time" "$SSHS" -H "$BIGSET" -f "$FANOUT" -e "\$ $CMD6" \
+      > "$WORK/s6b.out" 2> "$WORK/s6b.err"
+    rc=$?
+    sleep 0.3
+    c1=$(sshd_cpu)
+    ok=$(grep -c -E '(^|: )ok$' "$WORK/s6b.out")
+    read -r w u s m < <(tail -n1 "$WORK/s6b.time")
+    md "### 6b. sshs fan-out to $NB hosts (\`sshs -H '$BIGSET' -f $FANOUT -e '\$ $CMD6'\`)"
+    md ""
+    md "| hosts ok | failures | exit | wall s | client CPU s | CPU ms/host | sshd CPU s | max RSS MB | target |"
+    md "|---|---|---|---|---|---|---|---|---|"
+    if [ "$ok" = 0 ]; then
+      e=$(grep -v '^\s*$' "$WORK/s6b.err" | head -n1 | cut -c1-160); e=${e//|/\\|}
+      md "| n/a (sshs -H failed: $e) | | $rc | | | | | | |"
+    else
+      cpu=$(calc '%.2f' 'u + s' u="$u" s="$s")
+      md "| $ok/$NB | $((NB - ok)) | $rc | $w | $cpu | $(calc '%.2f' 'c * 1000 / n' c="$cpu" n="$NB") | $(calc '%.2f' 'b - a' a="$c0" b="$c1") | $(calc '%.1f' 'x / 1024' x="$m") | $(verdict 'no failures' 'f == 0' f=$((NB - ok))); $(verdict '< 50 MB' 'x / 1024 < 50' x="$m") |"
+    fi
+    md ""
+  fi
+fi
+
+md "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+cp "$MD" "$OUT" && log "tables written to ${OUT#"$ROOT"/}"

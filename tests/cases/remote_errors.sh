@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Connection errors a user understands: connection refused, DNS failure, a listener that never
+# speaks (timeout, opts and ConnectTimeout), a peer that is not an SSH server, channel open
+# refused. Each names the host and the cause, raises in the thread that asked, and leaves other
+# threads and connections working.
+source "$TESTROOT/remote_lib.sh"
+
+# Three misbehaving TCP servers on 127.0.0.1: one accepts and never speaks, one closes at once,
+# one answers with something that is not SSH. Their ports go to $TMP/ports.
+cat > "$TMP/bad_servers.py" <<'EOF'
+import select, socket, sys, time
+def listener():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    return s
+silent, closer, http = listener(), listener(), listener()
+with open(sys.argv[1], "w") as f:
+    f.write("%d %d %d\n" % (silent.getsockname()[1], closer.getsockname()[1], http.getsockname()[1]))
+held = []
+end = time.time() + 300
+while time.time() < end:
+    r, _, _ = select.select([silent, closer, http], [], [], 1)
+    for s in r:
+        c, _ = s.accept()
+        if s is silent:
+            held.append(c)                       # accepted, never a byte
+        elif s is closer:
+            c.close()
+        else:
+            c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            time.sleep(0.1)
+            c.close()
+EOF
+python3 "$TMP/bad_servers.py" "$TMP/ports" &
+BAD_PID=$!
+CLEANUP+=("kill $BAD_PID")
+for _ in $(seq 1 50); do [ -s "$TMP/ports" ] && break; sleep 0.1; done
+read -r SILENT CLOSER HTTP < "$TMP/ports"
+# A port nothing listens on.
+CLOSED=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+export SILENT CLOSER HTTP CLOSED
+
+cat > "$TMP/timeout_config" <<EOF
+Host slowhost
+  HostName 127.0.0.1
+  Port $SILENT
+  ConnectTimeout 1
+Host *
+  User $SSHS_TEST_USER
+  IdentityFile $SSHS_TEST_KEY
+  UserKnownHostsFile $SSHS_TEST_KNOWN_HOSTS
+EOF
+
+script errors.sshs <<'EOF'
+local T = require "t"
+local U, P = T.user, T.port
+local SILENT, CLOSER, HTTP, CLOSED = T.env("SILENT"), T.env("CLOSER"), T.env("HTTP"), T.env("CLOSED")
+local here = arg[0]:gsub("%p", "%%%0")
+
+-- An established connection that must keep working through everything below. A helper thread
+-- holds it, so that this thread's stack stays local (a connect() with a remote session on top
+-- would go through it as a jump host).
+local main, holding = nil, true
+local holder = thread(function()
+  main = connect("127.0.0.1")
+  while holding do sleep(0.05) end
+end)
+T.wait_for(function() return main ~= nil end, 5)
+
+local function attempt(target, opts)
+  local t0 = T.now()
+  local ok, e = pcall(function() return connect(target, opts) end)
+  local dt = T.now() - t0
+  if ok then e:close(); return nil, dt end
+  return T.msg(e), dt, e
+end
+
+-- Connection refused.
+local m, dt, e = attempt("127.0.0.1:" .. CLOSED)
+T.like("refused: message has the script's file:line", m, "^" .. here .. ":%d+: ")
+T.has("refused: message names the host and port", m, "127.0.0.1:" .. CLOSED)
+T.like("refused: message says the connection was refused", (m or ""):lower(), "connection refused")
+T.between("refused: fails at once", dt, 0, 2)
+T.ok("refused: the error is a table with host and message", type(e) == "table" and e.host == U .. "@127.0.0.1:" .. CLOSED and tostring(e) == m,
+  type(e) == "table" and ("host=" .. tostring(e.host)) or type(e))
+
+-- DNS failure.
+m, dt = attempt("nonexistent.invalid")
+T.has("DNS failure: message names the host", m, "nonexistent.invalid")
+T.like("DNS failure: message says the name does not resolve", m, "resolve")
+T.between("DNS failure: fails quickly", dt, 0, 5)
+
+-- A listener that accepts and never speaks: the connect timeout, while other threads run on.
+local ticks, ticking = 0, true
+local ticker = thread(function()
+  while ticking do
+    main:run("true")
+    ticks = ticks + 1
+    sleep(0.1)
+  end
+end)
+m, dt = attempt("127.0.0.1:" .. SILENT, {timeout = 2})
+T.like("silent server: connect with timeout=2 fails with 'timed out'", m, "timed out")
+T.has("silent server: message names the host", m, "127.0.0.1:" .. SILENT)
+T.between("silent server: fails after about 2 s", dt, 1.8, 4)
+T.ok("silent server: other threads' remote commands ran meanwhile", ticks >= 5, "ticks: " .. ticks)
+ticking = false
+ticker:join()
+m, dt = attempt("slowhost", {ssh_config = arg[1]})
+T.like("ConnectTimeout 1 in ssh config: 'timed out'", m, "timed out")
+T.between("ConnectTimeout 1 in ssh config: fails after about 1 s", dt, 0.8, 3)
+
+-- Not an SSH server.
+m, dt = attempt("127.0.0.1:" .. CLOSER)
+T.has("server closes at once: message names the host", m, "127.0.0.1:" .. CLOSER)
+T.like("server closes at once: message says the SSH handshake failed", m, "handshake")
+T.between("server closes at once: fails quickly", dt, 0, 3)
+m, dt = attempt("127.0.0.1:" .. HTTP)
+T.has("not an SSH server: message names the host", m, "127.0.0.1:" .. HTTP)
+T.between("not an SSH server: fails quickly (no wait for the timeout)", dt, 0, 5)
+
+-- Several failures at once, each in its own thread, next to one that works.
+local function in_thread(target, opts)
+  return thread(function()
+    with connect(target, opts) do
+      return $(echo "$SSH_CONNECTION")
+    end
+  end)
+end
+local hs = {
+  refused = in_thread("127.0.0.1:" .. CLOSED),
+  dns = in_thread("nonexistent.invalid"),
+  auth = in_thread("127.0.0.2", {user = "nobody", key = T.env("SSHS_TEST_WRONG_KEY"),
+                                 }),
+  hostkey = in_thread("127.0.0.3", {known_hosts = "/dev/null"}),
+  good = in_thread("127.0.0.4"),
+}
+local function joined(h)
+  local ok, v = pcall(h.join, h)
+  return ok, T.msg(v)
+end
+local ok, v = joined(hs.good)
+T.like("concurrent: the good connection works", ok and v, "127%.0%.0%.4 " .. P .. "$")
+ok, v = joined(hs.refused)
+T.ok("concurrent: refused raises in its own thread, naming its host", not ok and v:find("127.0.0.1:" .. CLOSED, 1, true), v)
+ok, v = joined(hs.dns)
+T.ok("concurrent: DNS failure raises in its own thread", not ok and v:find("nonexistent.invalid", 1, true), v)
+ok, v = joined(hs.auth)
+T.ok("concurrent: auth failure names its host and says authentication", not ok and v:find("authentication to nobody@127.0.0.2 failed", 1, true), v)
+ok, v = joined(hs.hostkey)
+T.ok("concurrent: unknown host key names its host", not ok and v:find("unknown host key for " .. U .. "@127.0.0.3", 1, true), v)
+
+T.eq("the established connection still works after all that", main:run("echo still-here").stdout, "still-here\n")
+T.eq("failed connects left the stack as it was", run("true").host, "local")
+holding = false
+holder:join()
+EOF
+LIMIT=60 lua_checks errors.sshs "$TMP/timeout_config"
+
+# An uncaught connection error: exit 1, the message on stderr with file:line.
+script uncaught.sshs <<'EOF'
+print("before")
+connect("127.0.0.1:" .. os.getenv("CLOSED"))
+print("after")
+EOF
+run_remote uncaught.sshs
+expect_rc 1 "an uncaught connection error exits 1"
+expect_err_has "uncaught.sshs:2: cannot connect to $SSHS_TEST_USER@127.0.0.1:$CLOSED" "... with file:line and the host on stderr"
+expect_out "before" "... and stops the script there"
+
+# The server refuses every session channel (MaxSessions 0): a command must fail, naming the
+# host, instead of waiting forever for a free channel.
+if start_sshd "$TMP/nosess" $'MaxSessions 0'; then
+  script nosess.sshs <<'EOF'
+local T = require "t"
+with connect("127.0.0.1", {port = tonumber(arg[1]), known_hosts = arg[2], key = arg[3]}) do
+  local t0 = T.now()
+  local m = T.fails(function() return $(echo hi) end)
+  T.has("channel open refused: the command raises, naming the host", m, "127.0.0.1")
+  T.between("channel open refused: it raises promptly", T.now() - t0, 0, 5)
+end
+EOF
+  LIMIT=12 lua_checks nosess.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY"
+  bash "$REPO/scripts/test-sshd.sh" stop "$TMP/nosess" > /dev/null 2>&1
+fi

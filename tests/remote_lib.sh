@@ -1,0 +1,215 @@
+# Helpers shared by tests/cases/remote_*.sh (sourced after lib.sh; not a test file itself).
+#
+# The runner has started one private sshd and exported SSHS_TEST_* (see scripts/test-sshd.sh).
+# Scripts run with HOME=$SSHS_TEST_HOME, whose ~/.ssh/config points every host at that server;
+# the machine's own ~/.ssh is never read.
+#
+#   script NAME.sshs <<'EOF' ... EOF     write a script into $TMP (lib.sh)
+#   lua_checks NAME.sshs [ARGS]          run it; its "ok - …" lines are the checks; a non-zero
+#                                        exit (or a time-out) is one more "not ok"
+#   run_remote NAME.sshs [ARGS]          run it; sets $out $err $rc $secs for expect_* checks
+#   start_sshd DIR [EXTRA]               a private sshd of this file's own (stopped at exit)
+#
+# Scripts can `local T = require "t"` for check helpers (T.ok, T.eq, T.has, T.like, T.fails …).
+source "$TESTROOT/lib.sh"
+
+if [ -z "${SSHS_TEST_PORT:-}" ] || [ -z "${SSHS_TEST_HOME:-}" ]; then
+  echo "not ok - remote tests need the test sshd started by tests/run.sh (SSHS_TEST_PORT unset)"
+  exit 1
+fi
+export SSHS_TEST_DIR SSHS_TEST_PORT SSHS_TEST_HOME SSHS_TEST_KEY SSHS_TEST_WRONG_KEY \
+  SSHS_TEST_KNOWN_HOSTS SSHS_TEST_USER SSHS_TEST_SSH_CONFIG SSHS_TEST_HOSTKEY_FP SSHS_TEST_NHOSTS
+P=$SSHS_TEST_PORT
+REPO=$(cd "$TESTROOT/.." && pwd)
+unset SSH_AUTH_SOCK            # agent tests set their own
+
+# Every private sshd started by start_sshd, stopped on exit (before lib.sh removes $TMP).
+OWN_SSHDS=()
+CLEANUP=()
+remote_cleanup() {
+  local d c
+  for c in "${CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1; done
+  for d in "${OWN_SSHDS[@]}"; do bash "$REPO/scripts/test-sshd.sh" stop "$d" >/dev/null 2>&1; done
+  rm -rf "$TMP"
+}
+trap remote_cleanup EXIT
+
+# start_sshd DIR [SSHD_EXTRA lines]: starts a private sshd in DIR and loads its variables with
+# the prefix X_ (X_PORT, X_HOME, X_DIR, X_KEY, X_KNOWN_HOSTS …). Returns 1 (after a "not ok")
+# if it does not start.
+start_sshd() {
+  local dir=$1 extra=${2:-}
+  OWN_SSHDS+=("$dir")
+  if ! SSHD_EXTRA=$extra bash "$REPO/scripts/test-sshd.sh" start "$dir" > "$dir.env" 2> "$dir.err"; then
+    not_ok "private sshd starts (extra: ${extra//$'\n'/; })" "$(cat "$dir.err")"
+    return 1
+  fi
+  eval "$(sed 's/^SSHS_TEST_/X_/' "$dir.env")"
+  return 0
+}
+
+# run_remote NAME [ARGS…]: runs $TMP/NAME under HOME=${RHOME:-$SSHS_TEST_HOME}, killed after
+# ${LIMIT:-120} s; sets out, err, rc and secs (wall time, in seconds with decimals).
+run_remote() {
+  local name=$1; shift
+  local t0 t1
+  t0=$(date +%s.%N)
+  HOME=${RHOME:-$SSHS_TEST_HOME} timeout -k 3 "${LIMIT:-120}" "$SSHS" "$TMP/$name" "$@" \
+    > "$TMP/out" 2> "$TMP/err" < /dev/null
+  rc=$?
+  t1=$(date +%s.%N)
+  secs=$(echo "$t1 - $t0" | bc)
+  out=$(cat "$TMP/out"); err=$(cat "$TMP/err")
+}
+
+# lua_checks NAME [ARGS…]: the script prints its own checks; a bad exit is reported too.
+lua_checks() {
+  local name=$1
+  run_remote "$@"
+  # Non-TAP lines are shown as comments so a stray "ok" in command output cannot count.
+  sed -e '/^ok - /b' -e '/^not ok - /b' -e '/^#/b' -e 's/^/# out: /' "$TMP/out"
+  if [ "$rc" != "${WANT_RC:-0}" ]; then
+    local why="exit $rc"
+    [ "$rc" = 124 ] || [ "$rc" = 137 ] && why="killed after ${LIMIT:-120}s (hung?)"
+    not_ok "$name runs to the end ($why)" "stderr:" "$(tail -n 15 "$TMP/err")"
+  fi
+}
+
+# is_between X LO HI: LO <= X <= HI for decimal numbers.
+is_between() { [ "$(echo "$1 >= $2 && $1 <= $3" | bc)" = 1 ]; }
+
+# A Lua module for the scripts: checks that print TAP lines, timing, local helpers.
+cat > "$TMP/t.lua" <<'EOF'
+local T = {}
+
+local function show(v)
+  if type(v) == "string" then
+    if #v > 400 then v = v:sub(1, 400) .. "…(" .. #v .. " bytes)" end
+    return string.format("%q", v)
+  end
+  return tostring(v)
+end
+T.show = show
+
+local function emit(s) io.stdout:write(s, "\n"); io.stdout:flush() end
+
+-- Prints "ok - name" when cond holds, else "not ok - name" and the details as comments.
+function T.ok(name, cond, ...)
+  if cond then emit("ok - " .. name)
+  else
+    emit("not ok - " .. name)
+    for i = 1, select("#", ...) do
+      for line in tostring((select(i, ...))):gmatch("[^\n]+") do emit("#   " .. line) end
+    end
+  end
+  return cond
+end
+function T.eq(name, got, want) return T.ok(name, got == want, "got:  " .. show(got), "want: " .. show(want)) end
+function T.has(name, s, sub)
+  return T.ok(name, type(s) == "string" and s:find(sub, 1, true) ~= nil, "text: " .. show(s), "lacks: " .. show(sub))
+end
+function T.lacks(name, s, sub)
+  return T.ok(name, type(s) == "string" and s:find(sub, 1, true) == nil, "text: " .. show(s), "has: " .. show(sub))
+end
+function T.like(name, s, pat)
+  return T.ok(name, type(s) == "string" and s:find(pat) ~= nil, "text: " .. show(s), "pattern: " .. show(pat))
+end
+function T.between(name, x, lo, hi)
+  return T.ok(name, type(x) == "number" and x >= lo and x <= hi, "value: " .. show(x), "want in [" .. lo .. ", " .. hi .. "]")
+end
+
+-- The text of an error value (sshs errors are tables with .message).
+function T.msg(e)
+  if type(e) == "table" and e.message then return tostring(e.message) end
+  return tostring(e)
+end
+
+-- Runs fn(...) and returns its error's text and the error itself, or nil when it did not raise.
+function T.fails(fn, ...)
+  local ok, e = pcall(fn, ...)
+  if ok then return nil end
+  return T.msg(e), e
+end
+
+-- T.check(name, fn): fn returns cond, details…; an error inside fn is a failure.
+function T.check(name, fn)
+  local r = table.pack(pcall(fn))
+  if not r[1] then return T.ok(name, false, "raised: " .. T.msg(r[2])) end
+  return T.ok(name, r[2], table.unpack(r, 3, r.n))
+end
+
+-- Monotonic-enough wall clock with 10 ms resolution.
+function T.now()
+  local f = io.open("/proc/uptime")
+  local v = f:read("n")
+  f:close()
+  return v
+end
+
+T.port = tonumber(os.getenv("SSHS_TEST_PORT"))
+T.user = os.getenv("SSHS_TEST_USER")
+T.env = os.getenv
+
+-- A local command, run blocking (only for quick test plumbing: ss, ps, kill, files).
+function T.sh(cmd)
+  local p = io.popen(cmd)
+  local s = p:read("a")
+  p:close()
+  return s
+end
+
+function T.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function T.write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+T.pid = io.open("/proc/self/stat"):read("l"):match("^%d+")
+
+-- Established TCP connections this process has open to port (default: the test sshd).
+function T.conns(port)
+  port = port or T.port
+  local n = 0
+  for line in T.sh("ss -Htnp state established '( dport = :" .. port .. " )'"):gmatch("[^\n]+") do
+    if line:find("pid=" .. T.pid .. ",", 1, true) then n = n + 1 end
+  end
+  return n
+end
+
+-- The pid of the process that owns the local TCP endpoint 127.0.0.1:lport, or nil.
+function T.owner(lport)
+  local s = T.sh("ss -Htnp state established '( sport = :" .. lport .. " )'")
+  return s:match("pid=(%d+),"), s
+end
+
+-- For an sshd process pid: the local address it serves ("127.0.0.X") and its peer port.
+function T.served(pid, port)
+  port = port or T.port
+  for line in T.sh("ss -Htnp state established '( sport = :" .. port .. " )'"):gmatch("[^\n]+") do
+    if line:find("pid=" .. pid .. ",", 1, true) then
+      local addr, peer = line:match("(%d+%.%d+%.%d+%.%d+)%S*:" .. port .. "%s+%d+%.%d+%.%d+%.%d+%S*:(%d+)")
+      if addr then return addr, peer end
+    end
+  end
+end
+
+-- Polls cond() every 50 ms (yielding to other threads) until it holds or `secs` pass.
+function T.wait_for(cond, secs)
+  local t0 = T.now()
+  while T.now() - t0 < secs do
+    if cond() then return true end
+    sleep(0.05)
+  end
+  return cond()
+end
+
+return T
+EOF
