@@ -122,7 +122,7 @@ static int tunnel_step(struct ssh_op *op)
             if (t->inner) {
                 char *msg = NULL, why[600];
                 libssh2_session_last_error(conn_session(t->outer), &msg, NULL, 0);
-                snprintf(why, sizeof why, "jump host %s could not open a tunnel to %s port %d: %s",
+                snprintf(why, sizeof why, "jump host %s could not open a tunnel to %s:%d: %s",
                          conn_display(t->outer), t->host, t->port, msg && *msg ? msg : "refused");
                 conn_fail(t->inner, why);
                 conn_release(t->inner);
