@@ -288,6 +288,21 @@ local function home_path(p)
   return p
 end
 
+-- Waits for a command op to end, handing streamed chunks to the callbacks; returns its raw
+-- result. A failure of the wait itself (a lost connection) goes to on_lost, else is raised.
+function S.collect(op, o, on_lost)
+  while true do
+    local fine, ev, data = pcall(op.wait, op)
+    if not fine then
+      if on_lost then on_lost(ev) end
+      error(ev, 0)
+    end
+    if ev == "done" then return op:result() end
+    local cb = ev == "stdout" and o.on_stdout or o.on_stderr
+    if cb then cb(data) end
+  end
+end
+
 -- Runs cmd on the local machine; returns the raw result fields.
 function LOCAL:exec(cmd, o, show, prefix)
   local sp = {cwd = o.cwd and home_path(o.cwd), env = o.env, stdin = o.stdin, timeout = o.timeout,
@@ -304,13 +319,7 @@ function LOCAL:exec(cmd, o, show, prefix)
     user_error(tostring(op))
   end
   local _ <close> = op
-  while true do
-    local ev, data = op:wait()
-    if ev == "done" then break end
-    local cb = ev == "stdout" and o.on_stdout or o.on_stderr
-    if cb then cb(data) end
-  end
-  return op:result()
+  return S.collect(op, o)
 end
 
 -- Runs one command on session sess with the thread's contexts (and extra options) applied.
@@ -544,18 +553,11 @@ function Session:exec(cmd, o, show, prefix)
                                            prefix = prefix, color = prefix and S.color,
                                            stream_stdout = o.on_stdout and true,
                                            stream_stderr = o.on_stderr and true})
-  while true do
-    local fine, ev, data = pcall(op.wait, op)
-    if not fine then
-      if ev == "interrupted" then error(ev, 0) end
-      error(setmetatable({message = user_where() .. tostring(ev), host = self.host, cmd = cmd,
-                          kind = "connection"}, ConnectError), 0)
-    end
-    if ev == "done" then break end
-    local cb = ev == "stdout" and o.on_stdout or o.on_stderr
-    if cb then cb(data) end
-  end
-  return op:result()
+  return S.collect(op, o, function(err)
+    if err == "interrupted" then error(err, 0) end
+    error(setmetatable({message = user_where() .. tostring(err), host = self.host, cmd = cmd,
+                        kind = "connection"}, ConnectError), 0)
+  end)
 end
 
 function connect(target, opts)

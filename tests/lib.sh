@@ -17,3 +17,12 @@ expect_err_has() { case "$err" in *"$1"*) ok "$2";; *) not_ok "$2" "stderr lacks
 expect_out_has() { case "$out" in *"$1"*) ok "$2";; *) not_ok "$2" "stdout lacks: $1" "$(show)";; esac; }
 # script FILE <<'EOF' ... : writes a script into the temp folder
 script() { cat > "$TMP/$1"; }
+# no_leftover PATTERN NAME: passes when no process matches PATTERN (and kills any that do).
+no_leftover() { # $1 pattern, $2 check name
+  local left
+  left=$(pgrep -af -- "$1")
+  if [ -z "$left" ]; then ok "$2"; else
+    not_ok "$2" "left behind: $left"
+    for p in $(pgrep -f -- "$1"); do kill -9 "$p" 2>/dev/null; done
+  fi
+}

@@ -4,14 +4,6 @@ source "$TESTROOT/lib.sh"
 
 MARK=8$$$RANDOM
 n=0
-no_leftover() { # $1 pattern, $2 check name
-  local left
-  left=$(pgrep -af -- "$1")
-  if [ -z "$left" ]; then ok "$2"; else
-    not_ok "$2" "left behind: $left"
-    for p in $(pgrep -f -- "$1"); do kill -9 "$p" 2>/dev/null; done
-  fi
-}
 # clean NAME: exit 1 (not a crash), the expected text on stderr, and nothing left running.
 clean() { # $1 name, $2 stderr text
   expect_rc 1 "$1: exit status 1"

@@ -3,14 +3,6 @@
 source "$TESTROOT/lib.sh"
 
 MARK=7$$$RANDOM
-no_leftover() { # $1 pattern, $2 check name
-  local left
-  left=$(pgrep -af -- "$1")
-  if [ -z "$left" ]; then ok "$2"; else
-    not_ok "$2" "left behind: $left"
-    for p in $(pgrep -f -- "$1"); do kill -9 "$p" 2>/dev/null; done
-  fi
-}
 now() { date +%s.%N; }
 elapsed() { echo "$(now) - $1" | bc; }
 less_than() { [ "$(echo "$1 < $2" | bc)" = 1 ]; }
