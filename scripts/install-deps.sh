@@ -2,8 +2,8 @@
 # Installs the Debian 12 packages sshs builds, tests and benchmarks with; quiet when all are present.
 set -e
 PKGS="build-essential pkg-config liblua5.4-dev lua5.4 lua-cjson libssh2-1-dev libssl-dev libuv1-dev
-      libreadline-dev openssh-server openssh-client time hyperfine procps psmisc python3
-      pdsh clustershell pssh python3-paramiko"
+      openssh-server openssh-client time hyperfine procps psmisc python3
+      pdsh clustershell pssh python3-paramiko bc iproute2 openssl bsdutils util-linux passwd"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
