@@ -145,9 +145,12 @@ static void kbdint_respond(const char *name, int name_len, const char *instructi
                            int num_prompts, const LIBSSH2_USERAUTH_KBDINT_PROMPT *prompts,
                            LIBSSH2_USERAUTH_KBDINT_RESPONSE *responses, void **abstract)
 {
+    const char *pw = kbdint_password ? kbdint_password : "";
+    size_t n = strlen(pw);
     for (int i = 0; i < num_prompts; i++) {
-        responses[i].text = strdup(kbdint_password ? kbdint_password : "");
-        responses[i].length = responses[i].text ? (unsigned)strlen(responses[i].text) : 0;
+        responses[i].text = ssh_libssh2_alloc(n + 1);     /* libssh2 frees it with its allocator */
+        if (responses[i].text) memcpy(responses[i].text, pw, n + 1);
+        responses[i].length = responses[i].text ? (unsigned)n : 0;
     }
 }
 

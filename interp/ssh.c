@@ -100,6 +100,11 @@ static void trim_block(void *p)
         if (memcmp(base + off, zero, 4096) == 0) madvise(base + off, 4096, MADV_DONTNEED);
 }
 
+void *ssh_libssh2_alloc(size_t n)
+{
+    return ssh_alloc(n, NULL);
+}
+
 static void ssh_free(void *p, void **abstract)
 {
     (void)abstract;

@@ -424,6 +424,29 @@ EOF
   md "| OpenSSH ControlMaster: \`ssh host true\` × $N_CMDS | $(or_na "$CM3" "$ECM") | t($N_CMDS) $(calc '%.3f' x x="$(hstat s3_cm median)") s, master already up | $(ratio "$CM3" "$best") | — |"
   md "| paramiko, TCP_NODELAY | $(or_na "$PK3" "$EPK") | median of ${#pk[@]} runs, timed in-process | $(ratio "$PK3" "$best") | — |"
   md "| paramiko, default socket (Nagle) | $(or_na "$PKD3" "$EPKD") | 25 commands, timed in-process | $(ratio "$PKD3" "$best") | — |"
+
+  # Most of a command's time is sshd starting the login shell: root's is bash. The same
+  # clients again as a plain user whose shell is /bin/sh (DESIGN.md), when we may add one.
+  SHUSER=sshs-bench
+  if [ "$(id -u)" = 0 ] && { id "$SHUSER" >/dev/null 2>&1 || useradd -M -d /nonexistent -s /bin/sh "$SHUSER"; } 2>/dev/null; then
+    usermod -p '*' "$SHUSER" 2>/dev/null                 # not locked: sshd refuses locked accounts
+    chmod 755 "$WORK" "$SSHD_DIR"; chmod 644 "$SSHD_DIR/authorized_keys"   # sshd reads it as that user
+    E3U=""
+    for r in $(seq 0 "${ROUNDS3:-5}"); do
+      tag=s3u_sshs; [ "$r" = 0 ] && tag=s3u_warmup
+      tclock "${tag}_n" 120 "$SSHS" "$WORK/cmds.sshs" "$SHUSER@127.0.0.1" "$N_CMDS" || { E3U=$TCLOCK_ERR; break; }
+      tclock "${tag}_0" 30 "$SSHS" "$WORK/cmds.sshs" "$SHUSER@127.0.0.1" 0 || { E3U=$TCLOCK_ERR; break; }
+    done
+    SSHS3U=$(calc '%.3f' '(a - b) * 1000 / n' a="$(tmed s3u_sshs_n)" b="$(tmed s3u_sshs_0)" n="$N_CMDS")
+    [ -n "$E3U" ] && SSHS3U=""
+    pku=()
+    for _ in 1 2 3; do
+      v=$(SSHS_TEST_USER=$SHUSER timeout 60 "$PY" "$BENCHDIR/paramiko_cmds.py" 127.0.0.1 "$N_CMDS" nodelay 2> "$WORK/pk3u.err") && pku+=("$v")
+    done
+    PK3U=$(printf '%s\n' "${pku[@]}" | grep . | median)
+    md "| sshs, user with /bin/sh as login shell | $(or_na "$SSHS3U" "$E3U") | same, as \`$SHUSER\` | $(ratio "$SSHS3U" "$PK3U") (÷ paramiko, same user) | $(verdict '≤ 1.8 ms' 'x <= 1.8' x="$SSHS3U") |"
+    md "| paramiko, TCP_NODELAY, /bin/sh user | $(or_na "$PK3U" "$(head -n1 "$WORK/pk3u.err" | cut -c1-160)") | median of ${#pku[@]} runs | — | — |"
+  fi
   md ""
 fi
 
