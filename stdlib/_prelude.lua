@@ -355,7 +355,8 @@ function S.test(parts) return exec(current_session(), concat(parts), false, nil,
 function S.last() return state().last end
 
 local run_options = {stdin = "string", pty = "boolean", timeout = "number", env = "table",
-                     check = "boolean", on_stdout = "function", on_stderr = "function", show = "boolean"}
+                     check = "boolean", on_stdout = "function", on_stderr = "function", show = "boolean",
+                     stoppable = "boolean"}
 
 local function check_run_args(cmd, opts)
   if type(cmd) ~= "string" then user_error("run: expected a command string, got " .. type(cmd)) end
@@ -550,6 +551,7 @@ function Session:exec(cmd, o, show, prefix)
   local stdin = o.stdin
   if o.sudo then cmd, stdin = S.sudo_wrap(cmd, o) end
   local op <close> = self.conn:exec(cmd, {stdin = stdin, pty = o.pty, timeout = o.timeout, echo = show,
+                                           stoppable = o.stoppable,
                                            prefix = prefix, color = prefix and S.color,
                                            stream_stdout = o.on_stdout and true,
                                            stream_stderr = o.on_stderr and true})
