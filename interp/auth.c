@@ -1,5 +1,6 @@
 #include "auth.h"
 #include "ssh.h"
+#include "ssh_alloc.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

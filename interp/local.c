@@ -440,7 +440,6 @@ int local_lua_spawn(lua_State *L)
 
     const char *cwd = NULL, *path_env = getenv("PATH");
     if (opt_field(L, opts, "cwd") == LUA_TSTRING) cwd = lua_tostring(L, -1);
-    int cwd_idx = lua_gettop(L);
     opt_field(L, opts, "env");
     int env_tbl = lua_gettop(L);
     char **env = lua_istable(L, env_tbl) ? build_env(L, env_tbl, &path_env) : NULL;
@@ -514,7 +513,6 @@ out:
         if (p_err[i] >= 0) close(p_err[i]);
         if (p_in[i] >= 0) close(p_in[i]);
     }
-    (void)cwd_idx;
     lua_pushfstring(L, "cannot start command (%s): %s: %s", what, strerror(err), cmd);
     return lua_error(L);
 }

@@ -1,6 +1,8 @@
 #include "ssh.h"
 #include "auth.h"
 #include "knownhosts.h"
+#include "ssh_alloc.h"
+#include "hostkey.h"
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -8,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -62,73 +63,6 @@ static void process(struct conn *c);
 static void teardown(struct conn *c);
 static void on_poll(uv_poll_t *h, int status, int events);
 
-/* libssh2's allocator. Its session struct is ~55 KB of zeroed memory with large inline
-   buffers that an idle connection never touches; mapped pages only become resident when
-   written, so big blocks come from mmap and an idle connection costs what it uses. */
-#define BIG_BLOCK (48 * 1024)    /* the session struct (~55 KB), not packet buffers (<= 35 KB) */
-struct block_head { size_t size; size_t mapped; };   /* 16 bytes: keeps alignment */
-
-static void *ssh_alloc(size_t n, void **abstract)
-{
-    (void)abstract;
-    size_t total = n + sizeof(struct block_head);
-    struct block_head *h;
-    if (n >= BIG_BLOCK) {
-        h = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (h == MAP_FAILED) return NULL;
-        h->mapped = 1;
-    } else {
-        h = malloc(total);
-        if (!h) return NULL;
-        h->mapped = 0;
-    }
-    h->size = n;
-    return h + 1;
-}
-
-/* Gives back the pages of a mapped block that are entirely zero: MADV_DONTNEED makes them
-   read as zero again, so the contents do not change, only the memory they pin. */
-static void trim_block(void *p)
-{
-    if (!p) return;
-    struct block_head *h = (struct block_head *)p - 1;
-    if (!h->mapped) return;
-    static const char zero[4096];
-    char *base = (char *)h;
-    size_t len = h->size + sizeof *h;
-    for (size_t off = 4096; off + 4096 <= len; off += 4096)      /* page 0 holds the header */
-        if (memcmp(base + off, zero, 4096) == 0) madvise(base + off, 4096, MADV_DONTNEED);
-}
-
-void *ssh_libssh2_alloc(size_t n)
-{
-    return ssh_alloc(n, NULL);
-}
-
-static void ssh_free(void *p, void **abstract)
-{
-    (void)abstract;
-    if (!p) return;
-    struct block_head *h = (struct block_head *)p - 1;
-    if (h->mapped) munmap(h, h->size + sizeof *h); else free(h);
-}
-
-static void *ssh_realloc(void *p, size_t n, void **abstract)
-{
-    if (!p) return ssh_alloc(n, abstract);
-    struct block_head *h = (struct block_head *)p - 1;
-    if (!h->mapped && n < BIG_BLOCK) {
-        struct block_head *g = realloc(h, n + sizeof *h);
-        if (!g) return NULL;
-        g->size = n;
-        return g + 1;
-    }
-    void *q = ssh_alloc(n, abstract);
-    if (!q) return NULL;
-    memcpy(q, p, h->size < n ? h->size : n);
-    ssh_free(p, abstract);
-    return q;
-}
 
 
 void ssh_params_free(struct ssh_params *p)
@@ -614,78 +548,6 @@ static void on_keepalive(uv_timer_t *t)
     conn_add_op(c, &c->keepalive_op);
 }
 
-/* ---- host key ---- */
-
-static const char *keytype_name(int type)
-{
-    switch (type) {
-    case LIBSSH2_HOSTKEY_TYPE_RSA: return "ssh-rsa";
-    case LIBSSH2_HOSTKEY_TYPE_DSS: return "ssh-dss";
-    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: return "ecdsa-sha2-nistp256";
-    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: return "ecdsa-sha2-nistp384";
-    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: return "ecdsa-sha2-nistp521";
-    case LIBSSH2_HOSTKEY_TYPE_ED25519: return "ssh-ed25519";
-    default: return "unknown";
-    }
-}
-
-static void known_hosts_name(const struct conn *c, char *out, size_t n)
-{
-    if (c->p.port == 22) snprintf(out, n, "%s", c->p.hostkey_name);
-    else snprintf(out, n, "[%s]:%d", c->p.hostkey_name, c->p.port);
-}
-
-static int check_hostkey(struct conn *c)
-{
-    size_t len = 0;
-    int type = 0;
-    const unsigned char *key = (const unsigned char *)libssh2_session_hostkey(c->session, &len, &type);
-    if (!key) { snprintf(c->err, sizeof c->err, "%s sent no host key", c->p.display); return -1; }
-    const char *tname = keytype_name(type);
-    char fp[KH_FP_LEN], name[300];
-    kh_fingerprint(key, len, fp);
-    known_hosts_name(c, name, sizeof name);
-    if (c->p.hostkey_mode == HOSTKEY_NO) return 0;
-    int line = 0;
-    int st = kh_check(c->p.known_hosts, c->p.hostkey_name, c->p.port, tname, key, len, &line);
-    switch (st) {
-    case KH_MATCH:
-        return 0;
-    case KH_REVOKED:
-        snprintf(c->err, sizeof c->err, "host key of %s (%s %s) is marked @revoked in %s:%d; refusing to connect",
-                 c->p.display, tname, fp, c->p.known_hosts, line);
-        return -1;
-    case KH_MISMATCH:
-        snprintf(c->err, sizeof c->err,
-                 "HOST KEY CHANGED for %s: the server sent %s %s, but %s:%d has a different %s key. "
-                 "Someone may be intercepting the connection, or the host was reinstalled. "
-                 "If you are sure the new key is right, remove the old one with: ssh-keygen -R '%s' -f %s",
-                 c->p.display, tname, fp, c->p.known_hosts, line, tname, name, c->p.known_hosts);
-        return -1;
-    case KH_NOTFOUND:
-        if (c->p.hostkey_mode == HOSTKEY_ACCEPT_NEW) {
-            int r = kh_append(c->p.known_hosts, c->p.hostkey_name, c->p.port, tname, key, len);
-            if (r < 0) {
-                snprintf(c->err, sizeof c->err, "cannot add the host key of %s to %s: %s",
-                         c->p.display, c->p.known_hosts, strerror(-r));
-                return -1;
-            }
-            fprintf(stderr, "sshs: added %s (%s %s) to %s\n", name, tname, fp, c->p.known_hosts);
-            return 0;
-        }
-        snprintf(c->err, sizeof c->err,
-                 "unknown host key for %s: %s %s is not in %s. If that fingerprint is right, accept it "
-                 "with connect(..., {host_key_check = \"accept-new\"}) or add it with: "
-                 "ssh-keyscan -p %d -t %s %s >> %s",
-                 c->p.display, tname, fp, c->p.known_hosts, c->p.port,
-                 strncmp(tname, "ssh-", 4) == 0 ? tname + 4 : tname, c->p.hostkey_name, c->p.known_hosts);
-        return -1;
-    default:
-        snprintf(c->err, sizeof c->err, "cannot read known hosts file %s: %s", c->p.known_hosts, strerror(-st));
-        return -1;
-    }
-}
-
 /* ---- connecting ---- */
 
 static int connect_step(struct ssh_op *op)
@@ -705,7 +567,7 @@ static int connect_step(struct ssh_op *op)
             conn_fail(c, why);
             return -1;
         }
-        if (check_hostkey(c) != 0) { conn_fail(c, c->err); return -1; }
+        if (hostkey_verify(c->session, &c->p, c->err, sizeof c->err) != 0) { conn_fail(c, c->err); return -1; }
         c->state = C_AUTH;
         c->auth = auth_new(&c->p);
     }
@@ -722,7 +584,7 @@ static int connect_step(struct ssh_op *op)
         auth_free(c->auth);
         c->auth = NULL;
         c->state = C_READY;
-        trim_block(c->session);     /* an idle connection keeps only the pages it uses */
+        ssh_trim_block(c->session);     /* an idle connection keeps only the pages it uses */
         uv_timer_stop(&c->timer);
         if (c->p.keepalive > 0) {
             /* want_reply=1: the replies are what tell a live server from a dead one (libssh2

@@ -33,9 +33,7 @@ struct ssh_params {
     int   interactive;      /* may prompt on the terminal */
 };
 void ssh_params_free(struct ssh_params *p);
-/* Memory that libssh2 will free itself (e.g. keyboard-interactive answers): it must come
-   from the allocator our sessions give libssh2. */
-void *ssh_libssh2_alloc(size_t n);
+
 
 struct conn;
 struct ssh_op;

@@ -1,0 +1,76 @@
+/* Checking the server's host key against known_hosts, with messages that say what to do. */
+#include "hostkey.h"
+#include "knownhosts.h"
+#include <stdio.h>
+#include <string.h>
+
+static const char *keytype_name(int type)
+{
+    switch (type) {
+    case LIBSSH2_HOSTKEY_TYPE_RSA: return "ssh-rsa";
+    case LIBSSH2_HOSTKEY_TYPE_DSS: return "ssh-dss";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: return "ecdsa-sha2-nistp256";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: return "ecdsa-sha2-nistp384";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: return "ecdsa-sha2-nistp521";
+    case LIBSSH2_HOSTKEY_TYPE_ED25519: return "ssh-ed25519";
+    default: return "unknown";
+    }
+}
+
+static void known_hosts_name(const struct ssh_params *p, char *out, size_t n)
+{
+    if (p->port == 22) snprintf(out, n, "%s", p->hostkey_name);
+    else snprintf(out, n, "[%s]:%d", p->hostkey_name, p->port);
+}
+
+int hostkey_verify(LIBSSH2_SESSION *session, const struct ssh_params *p, char *err, size_t errlen)
+{
+    size_t len = 0;
+    int type = 0;
+    const unsigned char *key = (const unsigned char *)libssh2_session_hostkey(session, &len, &type);
+    if (!key) { snprintf(err, errlen, "%s sent no host key", p->display); return -1; }
+    const char *tname = keytype_name(type);
+    char fp[KH_FP_LEN], name[300];
+    kh_fingerprint(key, len, fp);
+    known_hosts_name(p, name, sizeof name);
+    if (p->hostkey_mode == HOSTKEY_NO) return 0;
+    int line = 0;
+    int st = kh_check(p->known_hosts, p->hostkey_name, p->port, tname, key, len, &line);
+    switch (st) {
+    case KH_MATCH:
+        return 0;
+    case KH_REVOKED:
+        snprintf(err, errlen, "host key of %s (%s %s) is marked @revoked in %s:%d; refusing to connect",
+                 p->display, tname, fp, p->known_hosts, line);
+        return -1;
+    case KH_MISMATCH:
+        snprintf(err, errlen,
+                 "HOST KEY CHANGED for %s: the server sent %s %s, but %s:%d has a different %s key. "
+                 "Someone may be intercepting the connection, or the host was reinstalled. "
+                 "If you are sure the new key is right, remove the old one with: ssh-keygen -R '%s' -f %s",
+                 p->display, tname, fp, p->known_hosts, line, tname, name, p->known_hosts);
+        return -1;
+    case KH_NOTFOUND:
+        if (p->hostkey_mode == HOSTKEY_ACCEPT_NEW) {
+            int r = kh_append(p->known_hosts, p->hostkey_name, p->port, tname, key, len);
+            if (r < 0) {
+                snprintf(err, errlen, "cannot add the host key of %s to %s: %s",
+                         p->display, p->known_hosts, strerror(-r));
+                return -1;
+            }
+            fprintf(stderr, "sshs: added %s (%s %s) to %s\n", name, tname, fp, p->known_hosts);
+            return 0;
+        }
+        snprintf(err, errlen,
+                 "unknown host key for %s: %s %s is not in %s. If that fingerprint is right, accept it "
+                 "with connect(..., {host_key_check = \"accept-new\"}) or add it with: "
+                 "ssh-keyscan -p %d -t %s %s >> %s",
+                 p->display, tname, fp, p->known_hosts, p->port,
+                 strncmp(tname, "ssh-", 4) == 0 ? tname + 4 : tname, p->hostkey_name, p->known_hosts);
+        return -1;
+    default:
+        snprintf(err, errlen, "cannot read known hosts file %s: %s", p->known_hosts, strerror(-st));
+        return -1;
+    }
+}
+
