@@ -85,7 +85,7 @@ calc() {
     case "${a#*=}" in ""|n/a*) echo ""; return ;; esac
     args+=(-v "$a")
   done
-  awk "${args[@]}" "BEGIN { printf \"$fmt\", $expr }"
+  awk "${args[@]}" "BEGIN { printf \"$fmt\", ($expr) }"   # parenthesised: in awk, printf x > n writes to a file named n
 }
 
 # ratio A B -> "1.23×" (A ÷ B), or "—".
