@@ -35,8 +35,8 @@ $(BUILD)/stdlib/%.lua: stdlib/%.lua scripts/luac.lua
 	lua5.4 scripts/luac.lua $< $@
 
 # Unit tests: tests/unit/NAME_test.c links against interp/NAME.c alone.
-$(BUILD)/unit/%_test: tests/unit/%_test.c interp/%.c interp/*.h | $(BUILD)/unit
-	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -Iinterp -o $@ $< interp/$*.c $(LDLIBS)
+$(BUILD)/unit/%_test: tests/unit/%_test.c interp/%.c interp/*.h tests/unit/check.h | $(BUILD)/unit
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -Iinterp -Itests/unit -o $@ $< interp/$*.c $(LDLIBS)
 
 $(BUILD)/obj $(BUILD)/unit:
 	mkdir -p $@

@@ -1,6 +1,7 @@
 /* Unit tests for interp/knownhosts.c: a temporary known_hosts with every kind of line, keys made by
    ssh-keygen, hashed entries made by ssh-keygen -H, and cross-checks against ssh-keygen -l / -F. */
 #include "knownhosts.h"
+#include "check.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -12,24 +13,8 @@
 
 #include <openssl/evp.h>
 
-static int failures;
 static char tmpdir[] = "/tmp/kh_test.XXXXXX";
 
-static void check(int ok, const char *desc, const char *fmt, ...)
-{
-    printf("%s - %s\n", ok ? "ok" : "not ok", desc);
-    if (!ok) {
-        failures++;
-        if (fmt) {
-            va_list ap;
-            va_start(ap, fmt);
-            printf("#   ");
-            vprintf(fmt, ap);
-            printf("\n");
-            va_end(ap);
-        }
-    }
-}
 
 struct key {
     char type[64];

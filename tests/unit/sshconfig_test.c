@@ -1,6 +1,7 @@
 /* Unit tests for interp/sshconfig.c: a temporary $HOME with a config covering each rule, plus a
    cross-check of HostName/User/Port against OpenSSH's own `ssh -G`. */
 #include "sshconfig.h"
+#include "check.h"
 
 #include <pwd.h>
 #include <stdarg.h>
@@ -10,24 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures;
 static char home[] = "/tmp/sshcfg_test.XXXXXX";
 
-static void check(int ok, const char *desc, const char *fmt, ...)
-{
-    printf("%s - %s\n", ok ? "ok" : "not ok", desc);
-    if (!ok) {
-        failures++;
-        if (fmt) {
-            va_list ap;
-            va_start(ap, fmt);
-            printf("#   ");
-            vprintf(fmt, ap);
-            printf("\n");
-            va_end(ap);
-        }
-    }
-}
 
 static int streq(const char *a, const char *b)
 {
