@@ -346,7 +346,6 @@ local function exec(sess, cmd, show, extra, test)
   if not r.ok and not test and o.check ~= false then fail(r) end
   return r
 end
-S.exec = exec
 
 function S.run(parts) return exec(current_session(), concat(parts), true) end
 function S.cap(parts) return exec(current_session(), concat(parts), false) end
@@ -388,7 +387,6 @@ function S.run_on(sess, cmd, opts)
   end
   return exec(sess, cmd, opts and opts.show or false, extra, opts and opts.check == false)
 end
-S.check_run_args = check_run_args
 
 ---------------------------------------------------------------------------- sessions
 
@@ -417,7 +415,6 @@ local function parse_target(target)
   if not host or host == "" or host:find("[%s/]") then return nil end
   return user, host, tonumber(port ~= "" and port or nil)
 end
-S.parse_target = parse_target
 
 local connect_options = {user = "string", port = "number", password = "string", key = "string",
   passphrase = "string", agent = "boolean", timeout = "number", keepalive = "number",
