@@ -219,8 +219,7 @@ static void record_traceback(lua_State *L, lua_State *co, int err_idx)
     if (lua_isnil(L, err_idx) || (lua_type(L, err_idx) == LUA_TNUMBER &&
                                   lua_tonumber(L, err_idx) != lua_tonumber(L, err_idx)))
         return;                           /* nil and NaN cannot be table keys */
-    const char *msg = lua_tostring(co, -1);
-    luaL_traceback(L, co, msg ? NULL : "(error object is not a string)", 0);
+    luaL_traceback(L, co, NULL, 0);       /* the message itself is printed by the caller */
     lua_getfield(L, LUA_REGISTRYINDEX, REG_TRACES);
     lua_pushvalue(L, err_idx);
     lua_pushvalue(L, -3);
