@@ -224,21 +224,14 @@ static int exec_step(struct ssh_op *op)
     switch (e->stage) {
     case S_OPEN:
         if (!e->opening) {
-            int wait;
-            e->ch = conn_take_spare(e->conn, op, &wait);
-            if (!e->ch) {
-                /* wait for the channel being opened ahead, or for another op's open to end */
-                if (wait || !conn_open_begin(e->conn, op)) return SSH_OP_WAITING;
-                e->opening = 1;
-            }
+            if (!conn_open_begin(e->conn, op)) return SSH_OP_WAITING;   /* another op's open */
+            e->opening = 1;
         }
-        if (e->opening) {
-            e->ch = libssh2_channel_open_ex(s, "session", 7, CHANNEL_WINDOW, CHANNEL_PACKET, NULL, 0);
-            if (!e->ch && last_errno(e) == LIBSSH2_ERROR_EAGAIN) return LIBSSH2_ERROR_EAGAIN;
-            e->opening = 0;
-            conn_open_end(e->conn, op);
-            e->op.progress = 1;
-        }
+        e->ch = libssh2_channel_open_ex(s, "session", 7, CHANNEL_WINDOW, CHANNEL_PACKET, NULL, 0);
+        if (!e->ch && last_errno(e) == LIBSSH2_ERROR_EAGAIN) return LIBSSH2_ERROR_EAGAIN;
+        e->opening = 0;
+        conn_open_end(e->conn, op);
+        e->op.progress = 1;
         if (!e->ch) {
             r = last_errno(e);
             /* Over MaxSessions: wait for a free slot, unless nothing else holds one. */
@@ -342,7 +335,6 @@ static int exec_step(struct ssh_op *op)
         if (r == LIBSSH2_ERROR_EAGAIN) return r;
         e->ch = NULL;
         finish(e);
-        conn_command_done(e->conn);
         return 0;
     case S_DONE:
         return 0;

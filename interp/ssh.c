@@ -35,13 +35,8 @@ struct conn {
     int keepalive_missed;        /* keepalives sent since then */
     struct ssh_op *active;
     struct ssh_op *queue_head, *queue_tail;
-    struct ssh_op spare_op;
-    LIBSSH2_CHANNEL *spare;      /* opened ahead for the next command (counts in channels) */
-    int spare_state;             /* SPARE_NONE, SPARE_OPENING, SPARE_READY, SPARE_OFF */
-    struct ssh_op *spare_for;    /* a queued op that was given the spare's slot */
     struct ssh_op *opener;       /* the op inside a channel-open call (libssh2 session state) */
     int refusals;                /* channel opens refused in a row with nothing else open */
-    int commands_done;
     struct ssh_op *owner;        /* blocked half-way through sending a packet */
     int channels;
     int refs;
@@ -55,9 +50,6 @@ struct conn {
 
 static struct conn *all_conns;
 
-enum { SPARE_NONE, SPARE_OPENING, SPARE_READY, SPARE_OFF };
-#define SPARE_AFTER 2            /* commands run before a connection keeps a spare channel */
-#define SPARE_WINDOW (16u * 1024 * 1024)
 
 static void process(struct conn *c);
 static void teardown(struct conn *c);
@@ -209,16 +201,11 @@ static void activate(struct conn *c, struct ssh_op *op)
 static void start_queued(struct conn *c)
 {
     if (c->refusals && uv_is_active((uv_handle_t *)&c->timer)) return;   /* a retry is pending */
-    while (c->queue_head && c->state == C_READY &&
-           (c->channels < c->p.max_channels || (c->spare_state == SPARE_READY && !c->spare_for))) {
+    while (c->queue_head && c->state == C_READY && c->channels < c->p.max_channels) {
         struct ssh_op *op = c->queue_head;
         c->queue_head = op->next;
         if (!c->queue_head) c->queue_tail = NULL;
         op->queued = 0;
-        if (c->channels >= c->p.max_channels) {
-            c->spare_for = op;           /* the spare's slot passes to op with the channel */
-            c->channels--;
-        }
         activate(c, op);
     }
 }
@@ -231,17 +218,12 @@ void conn_add_op(struct conn *c, struct ssh_op *op)
         if (op->type->abort) op->type->abort(op, c->err);
         return;
     }
-    if (op->type->uses_channel && (c->channels >= c->p.max_channels || c->state != C_READY) &&
-        !(c->state == C_READY && c->spare_state == SPARE_READY && !c->spare_for)) {
+    if (op->type->uses_channel && (c->channels >= c->p.max_channels || c->state != C_READY)) {
         op->queued = 1;
         op->next = NULL;
         if (c->queue_tail) c->queue_tail->next = op; else c->queue_head = op;
         c->queue_tail = op;
         return;
-    }
-    if (op->type->uses_channel && c->channels >= c->p.max_channels) {
-        c->spare_for = op;
-        c->channels--;
     }
     activate(c, op);
     process(c);
@@ -262,63 +244,6 @@ int conn_is_owner(const struct conn *c, const struct ssh_op *op)
 void conn_open_end(struct conn *c, struct ssh_op *op)
 {
     if (c->opener == op) c->opener = NULL;
-}
-
-/* ---- the spare channel ---- */
-
-static int spare_step(struct ssh_op *op)
-{
-    struct conn *c = op->conn;
-    if (!conn_open_begin(c, op)) return SSH_OP_WAITING;
-    LIBSSH2_CHANNEL *ch = libssh2_channel_open_ex(c->session, "session", 7, SPARE_WINDOW, 32768, NULL, 0);
-    if (!ch && libssh2_session_last_errno(c->session) == LIBSSH2_ERROR_EAGAIN) return LIBSSH2_ERROR_EAGAIN;
-    conn_open_end(c, op);
-    if (!ch) {
-        int r = libssh2_session_last_errno(c->session);
-        c->spare_state = SPARE_OFF;      /* refused (MaxSessions lower than we think): stop trying */
-        c->channels--;
-        start_queued(c);
-        return r == LIBSSH2_ERROR_CHANNEL_FAILURE ? -1 : r;
-    }
-    c->spare = ch;
-    c->spare_state = SPARE_READY;
-    op->progress = 1;
-    return 0;
-}
-
-static void spare_abort(struct ssh_op *op, const char *why)
-{
-    op->conn->spare = NULL;
-    op->conn->spare_state = SPARE_OFF;
-}
-
-static const struct ssh_op_type spare_type = {spare_step, spare_abort, 0};
-
-LIBSSH2_CHANNEL *conn_take_spare(struct conn *c, struct ssh_op *op, int *wait)
-{
-    *wait = 0;
-    if (c->spare_for && c->spare_for != op) return NULL;
-    if (c->spare_state == SPARE_OPENING) { *wait = 1; return NULL; }
-    if (c->spare_state != SPARE_READY) return NULL;
-    LIBSSH2_CHANNEL *ch = c->spare;
-    c->spare = NULL;
-    c->spare_state = SPARE_NONE;
-    if (c->spare_for == op) c->spare_for = NULL;   /* op already holds the slot */
-    else c->channels--;                           /* op counted itself: the spare's goes */
-    return ch;
-}
-
-void conn_command_done(struct conn *c)
-{
-    if (++c->commands_done < SPARE_AFTER || c->spare_state != SPARE_NONE || c->state != C_READY ||
-        c->queue_head || c->channels + 1 >= c->p.max_channels)
-        return;
-    c->spare_state = SPARE_OPENING;
-    c->channels++;
-    c->spare_op.type = &spare_type;
-    c->spare_op.conn = c;
-    activate(c, &c->spare_op);
-    conn_kick(c);
 }
 
 void conn_remove_op(struct conn *c, struct ssh_op *op)
@@ -354,16 +279,15 @@ void conn_channel_opened(struct conn *c)
 
 int conn_channel_refused(struct conn *c, struct ssh_op *op)
 {
-    int others = c->channels - 1;           /* channels open besides op (the spare included) */
+    int others = c->channels - 1;           /* channels open besides op */
     if (others < 1 && c->refusals >= MAX_REFUSALS) return 0;
     /* The server allows fewer sessions than we assumed: remember, and try again when one
-       closes (or at once with the spare's slot). With nothing else open, sshd may not have
+       closes. With nothing else open, sshd may not have
        freed the last session yet (it does so lazily): try again shortly. */
     if (others >= 1) c->p.max_channels = others;
     unlink_op(&c->active, op);
     op->active = 0;
     c->channels--;
-    if (c->spare_for == op) c->spare_for = NULL;
     op->queued = 1;
     op->next = c->queue_head;
     c->queue_head = op;
@@ -826,7 +750,7 @@ static const struct ssh_op_type close_type = {close_step, close_abort, 0};
 static void begin_close(struct conn *c)
 {
     c->refs++;                           /* held until the disconnect is over */
-    if (c->state != C_READY || (c->active && !(c->active == &c->spare_op && !c->active->next))) {
+    if (c->state != C_READY || c->active) {
         c->refs--;
         conn_fail(c, "closed");
         return;

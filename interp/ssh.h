@@ -83,13 +83,6 @@ int conn_channel_refused(struct conn *c, struct ssh_op *op);
 /* A channel opened: refusals in a row are over. */
 void conn_channel_opened(struct conn *c);
 
-/* Sequential commands on one connection skip the channel-open round trip: once a
-   connection has run two commands it keeps one channel opened ahead.
-   conn_take_spare: the pre-opened channel for op (NULL when there is none; *wait set when
-   one is being opened and op should wait for it). conn_command_done: a command finished. */
-LIBSSH2_CHANNEL *conn_take_spare(struct conn *c, struct ssh_op *op, int *wait);
-void conn_command_done(struct conn *c);
-
 /* The request lock. libssh2 1.10 keeps the state of a channel open in the session, not the
    channel, and a channel request waiting for its reply fails when another channel's reply
    comes first: so one open (session, direct-tcpip) or request (pty-req, exec) is in flight
