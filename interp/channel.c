@@ -39,7 +39,7 @@ struct exec_op {
     char *in_data;
     size_t in_len, in_off;
     int eof_sent, pty;
-    int opening;                     /* inside a call that holds the connection's request lock */
+    int in_request;                  /* inside a call that holds the connection's request lock */
     struct cmdout co;
     int exitcode, has_exit;
     char signal[32];
@@ -206,7 +206,7 @@ static int exec_step(struct ssh_op *op)
     LIBSSH2_SESSION *s = conn_session(e->conn);
     int r;
     /* Stop requests never abandon a libssh2 call half-way: mid-open or mid-send they wait. */
-    if (e->stop_pending && !e->opening && !conn_is_owner(e->conn, op)) {
+    if (e->stop_pending && !e->in_request && !conn_is_owner(e->conn, op)) {
         e->stop_pending = 0;
         if (e->stage < S_IO) {
             if (!e->ch) { finish(e); return 0; }
@@ -223,14 +223,14 @@ static int exec_step(struct ssh_op *op)
     }
     switch (e->stage) {
     case S_OPEN:
-        if (!e->opening) {
-            if (!conn_open_begin(e->conn, op)) return SSH_OP_WAITING;   /* another op's open */
-            e->opening = 1;
+        if (!e->in_request) {
+            if (!conn_request_begin(e->conn, op)) return SSH_OP_WAITING;   /* another op's open */
+            e->in_request = 1;
         }
         e->ch = libssh2_channel_open_ex(s, "session", 7, CHANNEL_WINDOW, CHANNEL_PACKET, NULL, 0);
         if (!e->ch && last_errno(e) == LIBSSH2_ERROR_EAGAIN) return LIBSSH2_ERROR_EAGAIN;
-        e->opening = 0;
-        conn_open_end(e->conn, op);
+        e->in_request = 0;
+        conn_request_end(e->conn, op);
         e->op.progress = 1;
         if (!e->ch) {
             r = last_errno(e);
@@ -253,12 +253,12 @@ static int exec_step(struct ssh_op *op)
         /* pty-req and exec wait for a channel reply; libssh2 1.10 fails such a wait when the
            reply of another channel arrives first, so they take the request lock too. */
         if (e->stage == S_PTY) {
-            if (!e->opening && !conn_open_begin(e->conn, op)) return SSH_OP_WAITING;
-            e->opening = 1;
+            if (!e->in_request && !conn_request_begin(e->conn, op)) return SSH_OP_WAITING;
+            e->in_request = 1;
             r = libssh2_channel_request_pty_ex(e->ch, "xterm", 5, NULL, 0, 200, 50, 0, 0);
             if (r == LIBSSH2_ERROR_EAGAIN) return r;
-            e->opening = 0;
-            conn_open_end(e->conn, op);
+            e->in_request = 0;
+            conn_request_end(e->conn, op);
             e->op.progress = 1;
             if (r) { record_error(e, "requesting a pty", r); e->stage = S_CLOSE; return LIBSSH2_ERROR_EAGAIN; }
             e->stage = S_EXEC;
@@ -266,12 +266,12 @@ static int exec_step(struct ssh_op *op)
         /* fall through */
     case S_EXEC:
         if (e->stage == S_EXEC) {
-            if (!e->opening && !conn_open_begin(e->conn, op)) return SSH_OP_WAITING;
-            e->opening = 1;
+            if (!e->in_request && !conn_request_begin(e->conn, op)) return SSH_OP_WAITING;
+            e->in_request = 1;
             r = libssh2_channel_process_startup(e->ch, "exec", 4, e->cmd, (unsigned)strlen(e->cmd));
             if (r == LIBSSH2_ERROR_EAGAIN) return r;
-            e->opening = 0;
-            conn_open_end(e->conn, op);
+            e->in_request = 0;
+            conn_request_end(e->conn, op);
             e->op.progress = 1;
             if (r) { record_error(e, "starting the command", r); e->stage = S_CLOSE; return LIBSSH2_ERROR_EAGAIN; }
             e->stage = S_IO;
@@ -469,6 +469,7 @@ static struct exec_op *exec_start(struct conn *c, const char *cmd, int internal)
 int channel_lua_exec(lua_State *L, struct conn *c)
 {
     const char *cmd = luaL_checkstring(L, 2);
+    sched_check_interrupt(L);             /* after Ctrl-C nothing new starts */
     if (conn_state(c) == C_DEAD) return luaL_error(L, "%s", conn_error(c));
     lua_settop(L, 3);
     int pty = 0, stoppable = 1;

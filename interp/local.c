@@ -426,6 +426,7 @@ static int opt_field(lua_State *L, int opts, const char *name)
 int local_lua_spawn(lua_State *L)
 {
     const char *cmd = luaL_checkstring(L, 1);
+    sched_check_interrupt(L);             /* after Ctrl-C nothing new starts */
     int opts = 2;
     struct local_op **ud = lua_newuserdatauv(L, sizeof *ud, 0);
     *ud = NULL;
@@ -524,20 +525,23 @@ static struct local_op *check_op(lua_State *L)
     return *ud;
 }
 
+/* Output was paused while Lua fell behind (cmdout_backlogged): read again. */
+static void resume_reading(struct local_op *op)
+{
+    op->paused = 0;
+    if (op->fd_out >= 0) uv_poll_start(&op->poll_out, UV_READABLE, on_readable);
+    if (op->fd_err >= 0) uv_poll_start(&op->poll_err, UV_READABLE, on_readable);
+}
+
 static int op_wait_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct local_op *op = check_op(L);
     if (sched_cancel_pending(L)) sched_check_interrupt(L);   /* the op's __close kills it */
     int n = cmdout_next_event(L, &op->co, op->done);
-    if (op->paused && op->co.queued < CMDOUT_BACKLOG / 2) {
-        op->paused = 0;
-        if (op->fd_out >= 0) uv_poll_start(&op->poll_out, UV_READABLE, on_readable);
-        if (op->fd_err >= 0) uv_poll_start(&op->poll_err, UV_READABLE, on_readable);
-    }
+    if (op->paused && op->co.queued < CMDOUT_BACKLOG / 2) resume_reading(op);
+    /* Ctrl-C: the child was signalled; once it is reaped, raise "interrupted". */
+    if (n == 1 && op->done && sched_interrupted) sched_check_interrupt(L);
     if (n) return n;
-    if (sched_interrupted) {       /* Ctrl-C: the child is being killed; wait for it, then raise */
-        if (op->done) sched_check_interrupt(L);
-    }
     return sched_wait(L, &op->w, op_wait_k, 0);
 }
 
@@ -582,11 +586,7 @@ static int op_gc(lua_State *L)
     op->lua_owned = 0;
     op->w.thread = NULL;
     op->co.stream[0] = op->co.stream[1] = 0;
-    if (op->paused && !op->done) {        /* nobody reads any more: drain to the end */
-        op->paused = 0;
-        if (op->fd_out >= 0) uv_poll_start(&op->poll_out, UV_READABLE, on_readable);
-        if (op->fd_err >= 0) uv_poll_start(&op->poll_err, UV_READABLE, on_readable);
-    }
+    if (op->paused && !op->done) resume_reading(op);   /* nobody reads any more: drain to the end */
     if (!op->done) {
         op->killed = 1;
         signal_group(op, SIGKILL);

@@ -1,6 +1,5 @@
 #include "ssh.h"
 #include "auth.h"
-#include "knownhosts.h"
 #include "ssh_alloc.h"
 #include "hostkey.h"
 #include <errno.h>
@@ -19,7 +18,7 @@
 struct conn {
     enum conn_state state;
     struct ssh_params p;
-    int fd, own_fd;
+    int fd;
     uv_poll_t poll;
     int poll_started, poll_events;
     uv_timer_t timer;            /* connect / close deadline */
@@ -35,7 +34,7 @@ struct conn {
     int keepalive_missed;        /* keepalives sent since then */
     struct ssh_op *active;
     struct ssh_op *queue_head, *queue_tail;
-    struct ssh_op *opener;       /* the op inside a channel-open call (libssh2 session state) */
+    struct ssh_op *requester;    /* holds the request lock (see conn_request_begin) */
     int refusals;                /* channel opens refused in a row with nothing else open */
     struct ssh_op *owner;        /* blocked half-way through sending a packet */
     int channels;
@@ -50,12 +49,9 @@ struct conn {
 
 static struct conn *all_conns;
 
-
 static void process(struct conn *c);
 static void teardown(struct conn *c);
 static void on_poll(uv_poll_t *h, int status, int events);
-
-
 
 void ssh_params_free(struct ssh_params *p)
 {
@@ -146,7 +142,7 @@ void conn_fail(struct conn *c, const char *why)
     conn_retain(c);
     struct ssh_op *lists[2] = {c->active, c->queue_head};
     c->active = c->queue_head = c->queue_tail = NULL;
-    c->owner = c->opener = NULL;
+    c->owner = c->requester = NULL;
     for (int i = 0; i < 2; i++) {
         for (struct ssh_op *op = lists[i], *next; op; op = next) {
             next = op->next;
@@ -198,6 +194,22 @@ static void activate(struct conn *c, struct ssh_op *op)
     append(&c->active, op);
 }
 
+/* Puts op in the queue of ops waiting for a channel slot: at the back, or at the front
+   when it already had its turn. */
+static void queue_op(struct conn *c, struct ssh_op *op, int front)
+{
+    op->queued = 1;
+    if (front) {
+        op->next = c->queue_head;
+        c->queue_head = op;
+        if (!c->queue_tail) c->queue_tail = op;
+        return;
+    }
+    op->next = NULL;
+    if (c->queue_tail) c->queue_tail->next = op; else c->queue_head = op;
+    c->queue_tail = op;
+}
+
 static void start_queued(struct conn *c)
 {
     if (c->refusals && uv_is_active((uv_handle_t *)&c->timer)) return;   /* a retry is pending */
@@ -219,20 +231,17 @@ void conn_add_op(struct conn *c, struct ssh_op *op)
         return;
     }
     if (op->type->uses_channel && (c->channels >= c->p.max_channels || c->state != C_READY)) {
-        op->queued = 1;
-        op->next = NULL;
-        if (c->queue_tail) c->queue_tail->next = op; else c->queue_head = op;
-        c->queue_tail = op;
+        queue_op(c, op, 0);
         return;
     }
     activate(c, op);
     process(c);
 }
 
-int conn_open_begin(struct conn *c, struct ssh_op *op)
+int conn_request_begin(struct conn *c, struct ssh_op *op)
 {
-    if (c->opener && c->opener != op) return 0;
-    c->opener = op;
+    if (c->requester && c->requester != op) return 0;
+    c->requester = op;
     return 1;
 }
 
@@ -241,14 +250,14 @@ int conn_is_owner(const struct conn *c, const struct ssh_op *op)
     return c->owner == op;
 }
 
-void conn_open_end(struct conn *c, struct ssh_op *op)
+void conn_request_end(struct conn *c, struct ssh_op *op)
 {
-    if (c->opener == op) c->opener = NULL;
+    if (c->requester == op) c->requester = NULL;
 }
 
 void conn_remove_op(struct conn *c, struct ssh_op *op)
 {
-    conn_open_end(c, op);
+    conn_request_end(c, op);
     if (op->active) {
         unlink_op(&c->active, op);
         op->active = 0;
@@ -282,16 +291,13 @@ int conn_channel_refused(struct conn *c, struct ssh_op *op)
     int others = c->channels - 1;           /* channels open besides op */
     if (others < 1 && c->refusals >= MAX_REFUSALS) return 0;
     /* The server allows fewer sessions than we assumed: remember, and try again when one
-       closes. With nothing else open, sshd may not have
-       freed the last session yet (it does so lazily): try again shortly. */
+       closes. With nothing else open, sshd may not have freed the last session yet (it
+       does so lazily): try again shortly. */
     if (others >= 1) c->p.max_channels = others;
     unlink_op(&c->active, op);
     op->active = 0;
     c->channels--;
-    op->queued = 1;
-    op->next = c->queue_head;
-    c->queue_head = op;
-    if (!c->queue_tail) c->queue_tail = op;
+    queue_op(c, op, 1);
     if (others < 1) {
         uv_timer_start(&c->timer, on_retry, 10u << c->refusals, 0);
         c->refusals++;
@@ -351,8 +357,7 @@ static void process(struct conn *c)
                 op->progress = 0;
                 int r = op->type->step(op);
                 if (c->state == C_DEAD) break;
-                if (r == SSH_OP_REQUEUED) { op = next; continue; }
-                if (r == SSH_OP_WAITING) { op = next; continue; }
+                if (r == SSH_OP_REQUEUED || r == SSH_OP_WAITING) { op = next; continue; }
                 if (r == LIBSSH2_ERROR_EAGAIN) {
                     int dir = c->session ? libssh2_session_block_directions(c->session) : 0;
                     if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) c->owner = op;

@@ -86,12 +86,12 @@ void conn_channel_opened(struct conn *c);
 /* The request lock. libssh2 1.10 keeps the state of a channel open in the session, not the
    channel, and a channel request waiting for its reply fails when another channel's reply
    comes first: so one open (session, direct-tcpip) or request (pty-req, exec) is in flight
-   per connection. conn_open_begin: 1 if op may make its call now (it holds the lock until
-   conn_open_end), 0 to wait. */
-int  conn_open_begin(struct conn *c, struct ssh_op *op);
+   per connection. conn_request_begin: 1 if op may make its call now (it holds the lock until
+   conn_request_end), 0 to wait. */
+int  conn_request_begin(struct conn *c, struct ssh_op *op);
+void conn_request_end(struct conn *c, struct ssh_op *op);
 /* Is op half-way through sending a packet (so it must repeat its call before anything else)? */
 int  conn_is_owner(const struct conn *c, const struct ssh_op *op);
-void conn_open_end(struct conn *c, struct ssh_op *op);
 
 /* Reference counting: the Lua userdata, tunnels riding on it and inner connections each
    hold one. The last release disconnects (politely, in the background) and frees. */

@@ -112,11 +112,11 @@ static int tunnel_step(struct ssh_op *op)
     int r;
     switch (t->stage) {
     case T_OPEN:
-        if (!conn_open_begin(t->outer, op)) return SSH_OP_WAITING;
+        if (!conn_request_begin(t->outer, op)) return SSH_OP_WAITING;
         t->ch = libssh2_channel_direct_tcpip_ex(conn_session(t->outer), t->host, t->port, "127.0.0.1", 22);
         if (!t->ch && libssh2_session_last_errno(conn_session(t->outer)) == LIBSSH2_ERROR_EAGAIN)
             return LIBSSH2_ERROR_EAGAIN;
-        conn_open_end(t->outer, op);
+        conn_request_end(t->outer, op);
         op->progress = 1;
         if (!t->ch) {
             if (t->inner) {

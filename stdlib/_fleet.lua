@@ -33,7 +33,6 @@ local function semaphore(n)
   end
   return sem
 end
-M.semaphore = semaphore
 
 local each_options = {limit = "number", handshakes = "number", retries = "number",
                       host_timeout = "number", prefix = "boolean", gather = "boolean"}
@@ -170,7 +169,7 @@ function M.each(hosts, fn, opts, hooks)
       local limit = own.host_timeout
       thread(function()
         if not finished:wait(limit) then
-          core.cancel(t, S.user_where() .. "host time limit of " .. limit .. "s exceeded on " .. host)
+          core.cancel(t, "host time limit of " .. limit .. "s exceeded on " .. host)
         end
       end)
     end

@@ -21,6 +21,12 @@ export SSHS_TEST_DIR SSHS_TEST_PORT SSHS_TEST_HOME SSHS_TEST_KEY SSHS_TEST_WRONG
   SSHS_TEST_KNOWN_HOSTS SSHS_TEST_USER SSHS_TEST_SSH_CONFIG SSHS_TEST_HOSTKEY_FP SSHS_TEST_NHOSTS
 P=$SSHS_TEST_PORT
 REPO=$(cd "$TESTROOT/.." && pwd)
+
+# The body of a "Host *" block that points a client at the runner's test server.
+test_server_defaults() {
+  printf '  Port %s\n  User %s\n  IdentityFile %s\n  UserKnownHostsFile %s\n' \
+    "$P" "$SSHS_TEST_USER" "$SSHS_TEST_KEY" "$SSHS_TEST_KNOWN_HOSTS"
+}
 unset SSH_AUTH_SOCK            # agent tests set their own
 
 # Every private sshd started by start_sshd, stopped on exit (before lib.sh removes $TMP).
@@ -122,6 +128,18 @@ end
 function T.msg(e)
   if type(e) == "table" and e.message then return tostring(e.message) end
   return tostring(e)
+end
+
+-- Joins every thread of hs; returns how many gave want[i] (want is a list, or a function
+-- of i), and one line per thread that did not: "i: what it gave or raised".
+function T.join_all(hs, want)
+  local good, bad = 0, {}
+  for i, h in ipairs(hs) do
+    local expected = type(want) == "function" and want(i) or want[i]
+    local ok, v = pcall(h.join, h)
+    if ok and v == expected then good = good + 1 else bad[#bad + 1] = i .. ": " .. T.show(T.msg(v)) end
+  end
+  return good, table.concat(bad, "\n")
 end
 
 -- Runs fn(...) and returns its error's text and the error itself, or nil when it did not raise.

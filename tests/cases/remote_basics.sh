@@ -212,10 +212,7 @@ cat > "$TMP/alias_config" <<EOF
 Host myalias
   HostName 127.0.0.9
 Host *
-  Port $P
-  User $SSHS_TEST_USER
-  IdentityFile $SSHS_TEST_KEY
-  UserKnownHostsFile $SSHS_TEST_KNOWN_HOSTS
+$(test_server_defaults)
 EOF
 script targets.sshs <<'EOF'
 local T = require "t"

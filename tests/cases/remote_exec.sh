@@ -152,13 +152,13 @@ with connect("127.0.0.1", opts) do
   local t0 = T.now()
   local hs = {}
   for i = 1, n do hs[i] = thread(function() return $(sleep 0.2; echo #{i}) end) end
-  local good, bad = 0, {}
-  for i = 1, n do
-    local ok, v = pcall(hs[i].join, hs[i])
-    if ok and v == tostring(i) then good = good + 1 else bad[#bad + 1] = i .. ": " .. T.msg(v) end
-  end
+  local good, bad = T.join_all(hs, tostring)
   T.eq(label .. n .. " threads on one connection all succeed", good, n)
-  if #bad > 0 then print("#   " .. table.concat(bad, "\n#   ", 1, math.min(#bad, 5))) end
+  local shown = 0
+  for line in bad:gmatch("[^\n]+") do          -- the first few failures
+    shown = shown + 1
+    if shown <= 5 then print("#   " .. line) end
+  end
   T.between(label .. "... in reasonable time", T.now() - t0, 0, 20)
   T.eq(label .. "... over a single TCP connection", T.conns(opts.port), 1)
 end
@@ -206,12 +206,8 @@ with connect("127.0.0.1") do
       hs[i] = thread(function() return tonumber(run("wc -c", {stdin = data}).stdout:match("%d+")) end)
     end
   end
-  local good, bad = 0, {}
-  for i = 1, 12 do
-    local ok, v = pcall(hs[i].join, hs[i])
-    if ok and v == want[i] then good = good + 1 else bad[#bad + 1] = i .. ": " .. T.msg(v) end
-  end
-  T.ok("8 stdin writers and 4 bulk readers at once on one connection", good == 12, table.concat(bad, "\n"))
+  local good, bad = T.join_all(hs, want)
+  T.ok("8 stdin writers and 4 bulk readers at once on one connection", good == 12, bad)
   T.eq("... and the connection is fine afterwards", $(echo after), "after")
 end
 EOF

@@ -39,10 +39,7 @@ Host baduser
   HostName 127.0.0.6
   User nobody-at-all
 Host *
-  Port $P
-  User $SSHS_TEST_USER
-  IdentityFile $SSHS_TEST_KEY
-  UserKnownHostsFile $SSHS_TEST_KNOWN_HOSTS
+$(test_server_defaults)
 EOF
 # Scripts below read ~/.ssh/config from this home.
 mkdir -p "$TMP/home/.ssh"
@@ -88,12 +85,8 @@ with connect("127.0.0.2") do
     T.eq("only one TCP connection from sshs (the outer one)", T.conns(), 1)
     local hs = {}
     for i = 1, 10 do hs[i] = thread(function() return $(sleep 0.2; echo #{i}) end) end
-    local good, bad = 0, {}
-    for i = 1, 10 do
-      local ok, v = pcall(hs[i].join, hs[i])
-      if ok and v == tostring(i) then good = good + 1 else bad[#bad + 1] = i .. ": " .. T.show(T.msg(v)) end
-    end
-    T.ok("10 threads on a tunnelled connection", good == 10, table.concat(bad, "\n"))
+    local good, bad = T.join_all(hs, tostring)
+    T.ok("10 threads on a tunnelled connection", good == 10, bad)
     local sink = os.tmpname()
     local p = io.popen("sha256sum > " .. sink, "w")
     local r = run("head -c 64000000 /dev/urandom | tee /tmp/sshs-jump-" .. T.pid .. " | sha256sum")

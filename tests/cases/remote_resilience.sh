@@ -105,10 +105,7 @@ fi
 # interval x 3 s, idle or mid-command; ServerAliveInterval in ssh config does the same.
 cat > "$TMP/alive_config" <<EOF
 Host *
-  Port $P
-  User $SSHS_TEST_USER
-  IdentityFile $SSHS_TEST_KEY
-  UserKnownHostsFile $SSHS_TEST_KNOWN_HOSTS
+$(test_server_defaults)
   ServerAliveInterval 1
   ServerAliveCountMax 3
 EOF
@@ -226,12 +223,8 @@ with connect("127.0.0.1", {port = port, known_hosts = kh, key = key}) do
       return got
     end)
   end
-  local good, bad = 0, {}
-  for i = 1, 4 do
-    local ok, got = pcall(hs[i].join, hs[i])
-    if ok and got == want[i] then good = good + 1 else bad[#bad + 1] = i .. ": " .. T.msg(got) end
-  end
-  T.ok("4 parallel 100 MB streams across rekeys all arrive intact", good == 4, table.concat(bad, "\n"))
+  local good, bad = T.join_all(hs, want)
+  T.ok("4 parallel 100 MB streams across rekeys all arrive intact", good == 4, bad)
 end
 os.remove(sumfile)
 EOF
