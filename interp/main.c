@@ -1,9 +1,9 @@
 /* sshs: command line, the Lua state, the main chunk run as a thread, the exit status. */
-#include "lsshs.h"
+#include "l_runtime.h"
 #include "loader.h"
 #include "scheduler.h"
 #include "local.h"
-#include "remote.h"
+#include "l_remote.h"
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>

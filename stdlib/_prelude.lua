@@ -1,7 +1,7 @@
 -- The Lua half of the sshs runtime, compiled into the binary and run once at start-up.
 -- It defines _SSHS (what the translated sugar calls: run/cap/sub/test/last/q/with), result
 -- objects, command failures, the per-thread session stack and context blocks, and `require`
--- for .sshs files. C primitives arrive as `core` (interp/lsshs.c).
+-- for .sshs files. C primitives arrive as `core` (interp/l_runtime.c).
 local core = ...
 local S = {core = core}
 _SSHS = S

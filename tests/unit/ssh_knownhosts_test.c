@@ -1,6 +1,6 @@
-/* Unit tests for interp/knownhosts.c: a temporary known_hosts with every kind of line, keys made by
+/* Unit tests for interp/ssh_knownhosts.c: a temporary known_hosts with every kind of line, keys made by
    ssh-keygen, hashed entries made by ssh-keygen -H, and cross-checks against ssh-keygen -l / -F. */
-#include "knownhosts.h"
+#include "ssh_knownhosts.h"
 #include "check.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
-#include "ssh.h"
-#include "auth.h"
+#include "ssh_conn.h"
+#include "ssh_auth.h"
 #include "ssh_alloc.h"
-#include "hostkey.h"
+#include "ssh_hostkey.h"
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>

@@ -12,7 +12,7 @@
    - first value wins; IdentityFile accumulates (duplicates dropped, beyond 16 ignored).
    - IdentityFile / UserKnownHostsFile are expanded at the end, once the final HostName, User
      and Port are known, as ssh does. */
-#include "sshconfig.h"
+#include "ssh_config.h"
 
 #include <ctype.h>
 #include <errno.h>

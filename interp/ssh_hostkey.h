@@ -2,7 +2,7 @@
 #ifndef SSHS_HOSTKEY_H
 #define SSHS_HOSTKEY_H
 #include <libssh2.h>
-#include "ssh.h"
+#include "ssh_params.h"
 
 /* 0 when the key is acceptable (under accept-new an unknown key is appended to
    known_hosts), or -1 with a message in err naming the host, the fingerprint and what to do. */

@@ -1,8 +1,8 @@
-#include "lsshs.h"
+#include "l_runtime.h"
 #include "scheduler.h"
 #include "local.h"
 #include "loader.h"
-#include "remote.h"
+#include "l_remote.h"
 #include "output.h"
 #include <lauxlib.h>
 #include <lualib.h>

@@ -1,5 +1,5 @@
-#include "tunnel.h"
-#include "ssh.h"
+#include "ssh_tunnel.h"
+#include "ssh_conn.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

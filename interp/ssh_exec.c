@@ -1,8 +1,8 @@
 /* A remote command as a state machine on its connection: open a channel, (pty), exec,
    write stdin + EOF while draining stdout and stderr together, close, read the exit status.
    Each stage retries its libssh2 call with the same arguments after EAGAIN. */
-#include "channel.h"
-#include "ssh.h"
+#include "ssh_exec.h"
+#include "ssh_conn.h"
 #include "cmdout.h"
 #include <lauxlib.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* Checking the server's host key against known_hosts, with messages that say what to do. */
-#include "hostkey.h"
-#include "knownhosts.h"
+#include "ssh_hostkey.h"
+#include "ssh_knownhosts.h"
 #include <stdio.h>
 #include <string.h>
 

@@ -1,10 +1,10 @@
 /* Lua bindings of the remote layer: core.connect, connection objects, ssh_config lookups. */
-#include "remote.h"
-#include "ssh.h"
-#include "channel.h"
-#include "tunnel.h"
-#include "sshconfig.h"
-#include "auth.h"
+#include "l_remote.h"
+#include "ssh_conn.h"
+#include "ssh_exec.h"
+#include "ssh_tunnel.h"
+#include "ssh_config.h"
+#include "ssh_auth.h"
 #include <lauxlib.h>
 #include <errno.h>
 #include <stdlib.h>

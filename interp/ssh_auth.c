@@ -1,5 +1,5 @@
-#include "auth.h"
-#include "ssh.h"
+#include "ssh_auth.h"
+#include "ssh_params.h"
 #include "ssh_alloc.h"
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* known_hosts lookup and append, following OpenSSH's hostfile.c / match.c semantics. */
-#include "knownhosts.h"
+#include "ssh_knownhosts.h"
 
 #include <ctype.h>
 #include <errno.h>

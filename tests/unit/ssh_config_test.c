@@ -1,6 +1,6 @@
-/* Unit tests for interp/sshconfig.c: a temporary $HOME with a config covering each rule, plus a
+/* Unit tests for interp/ssh_config.c: a temporary $HOME with a config covering each rule, plus a
    cross-check of HostName/User/Port against OpenSSH's own `ssh -G`. */
-#include "sshconfig.h"
+#include "ssh_config.h"
 #include "check.h"
 
 #include <pwd.h>

@@ -1,0 +1,31 @@
+/* What a connection is asked to do: target, credentials, host key policy, timers.
+   A leaf header, so authentication and host key checks need not see the connection. */
+#ifndef SSHS_SSH_PARAMS_H
+#define SSHS_SSH_PARAMS_H
+
+#define SSH_MAX_KEYS 24
+
+enum hostkey_mode { HOSTKEY_NO, HOSTKEY_ACCEPT_NEW, HOSTKEY_YES };
+
+struct ssh_params {
+    char *display;          /* "user@host[:port]" for messages */
+    char *hostname;         /* what to resolve and connect to */
+    char *hostkey_name;     /* the name looked up in known_hosts */
+    char *user;
+    int   port;
+    char *password, *passphrase;
+    char *keys[SSH_MAX_KEYS];
+    int   key_given[SSH_MAX_KEYS]; /* named by the user (opts.key / IdentityFile), not a default */
+    int   nkeys;
+    int   agent;
+    char *known_hosts;
+    enum hostkey_mode hostkey_mode;
+    double timeout;         /* connect + handshake + auth, seconds */
+    int   keepalive;        /* seconds, 0 = off */
+    int   keepalive_max;    /* missed intervals before the peer counts as dead */
+    int   max_channels;     /* channels open at once (the server's MaxSessions) */
+    int   interactive;      /* may prompt on the terminal */
+};
+void ssh_params_free(struct ssh_params *p);
+
+#endif
