@@ -6,8 +6,21 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  ?= -O2 -g
 # What the code needs whatever CFLAGS says (make asan passes its own CFLAGS).
 REQ_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $(PKG_CFLAGS)
+# The stricter warnings are always on; WERROR=1 (CI: .ci/run) makes every warning an error.
+REQ_CFLAGS += -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 -Wimplicit-fallthrough
+ifneq ($(filter-out 0,$(WERROR)),)
+REQ_CFLAGS += -Werror
+endif
+# Each object records the headers it included (build/obj/*.d), so editing one rebuilds its users.
+DEPFLAGS := -MMD -MP
 LDLIBS  += $(PKG_LIBS) -lcrypto -lm
 BUILD   ?= build
+# Objects also depend on the compiler flags: a different CFLAGS or WERROR rebuilds everything.
+FLAGS_FILE := $(BUILD)/flags
+FLAGS_NOW  := $(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS)
+ifneq ($(FLAGS_NOW),$(shell cat $(FLAGS_FILE) 2>/dev/null))
+$(shell mkdir -p $(BUILD) && echo '$(FLAGS_NOW)' > $(FLAGS_FILE))
+endif
 
 SRC     := $(wildcard interp/*.c)
 OBJ     := $(patsubst interp/%.c,$(BUILD)/obj/%.o,$(SRC)) $(BUILD)/obj/embedded.o
@@ -22,21 +35,27 @@ all: $(BUILD)/sshs $(UNIT)
 $(BUILD)/sshs: $(OBJ)
 	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/obj/%.o: interp/%.c interp/*.h | $(BUILD)/obj
-	$(CC) $(REQ_CFLAGS) $(CFLAGS) -Iinterp -c -o $@ $<
+$(BUILD)/obj/%.o: interp/%.c $(FLAGS_FILE) | $(BUILD)/obj
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(DEPFLAGS) -Iinterp -c -o $@ $<
 
 # The Lua half of the runtime is compiled into the binary, so build/sshs runs from anywhere.
-$(BUILD)/obj/embedded.o: $(BUILD)/embedded.c
-	$(CC) $(REQ_CFLAGS) $(CFLAGS) -Iinterp -c -o $@ $<
+$(BUILD)/obj/embedded.o: $(BUILD)/embedded.c $(FLAGS_FILE)
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(DEPFLAGS) -Iinterp -c -o $@ $<
 $(BUILD)/embedded.c: scripts/embed.sh $(STDLIB_BC) | $(BUILD)/obj
 	sh scripts/embed.sh $(STDLIB_BC) > $@.tmp && mv $@.tmp $@
 $(BUILD)/stdlib/%.lua: stdlib/%.lua scripts/luac.lua
 	@mkdir -p $(BUILD)/stdlib
 	lua5.4 scripts/luac.lua $< $@
 
-# Unit tests: tests/unit/NAME_test.c links against interp/NAME.c alone.
-$(BUILD)/unit/%_test: tests/unit/%_test.c interp/%.c interp/*.h tests/unit/check.h | $(BUILD)/unit
-	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -Iinterp -Itests/unit -o $@ $< interp/$*.c $(LDLIBS)
+# Unit tests: tests/unit/NAME_test.c links against interp/NAME.c's object alone
+# (and the libraries the binary links: the scheduler test needs Lua and libuv).
+$(BUILD)/unit/%_test.o: tests/unit/%_test.c $(FLAGS_FILE) | $(BUILD)/unit
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(DEPFLAGS) -Iinterp -Itests/unit -c -o $@ $<
+$(BUILD)/unit/%_test: $(BUILD)/unit/%_test.o $(BUILD)/obj/%.o
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+.SECONDARY: $(UNIT:%=%.o)
+
+-include $(OBJ:.o=.d) $(UNIT:%=%.d)
 
 $(BUILD)/obj $(BUILD)/unit:
 	mkdir -p $@

@@ -174,9 +174,9 @@ int main(void)
     expect(path, "10.1.2.3", 2022, &a, KH_MATCH, 23, "IP address [addr]:port matches");
     expect(path, "rsahost", 22, &rsa, KH_MATCH, 21, "ssh-rsa entry matches");
     {
-        int line = -1;
-        int got = kh_check(path, "rsahost", 22, "rsa-sha2-512", rsa.blob, rsa.len, &line);
-        check(got == KH_MATCH && line == 21, "rsa-sha2-512 names the ssh-rsa key type", "got %s",
+        int rsa_line = -1;
+        int got = kh_check(path, "rsahost", 22, "rsa-sha2-512", rsa.blob, rsa.len, &rsa_line);
+        check(got == KH_MATCH && rsa_line == 21, "rsa-sha2-512 names the ssh-rsa key type", "got %s",
               status_name(got));
         got = kh_check(path, "plainhost", 22, a.type, a.blob, a.len, NULL);
         check(got == KH_MATCH, "line_out may be NULL", "got %s", status_name(got));
