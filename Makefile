@@ -30,7 +30,7 @@ STDLIB_BC := $(patsubst stdlib/%.lua,$(BUILD)/stdlib/%.lua,$(filter %.lua,$(STDL
 UNIT    := $(patsubst tests/unit/%_test.c,$(BUILD)/unit/%_test,$(wildcard tests/unit/*_test.c))
 
 .PHONY: all deps test asan bench demo clean
-all: $(BUILD)/sshs $(UNIT)
+all: $(BUILD)/sshs $(UNIT) $(BUILD)/fault_listener
 
 $(BUILD)/sshs: $(OBJ)
 	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -56,6 +56,10 @@ $(BUILD)/unit/%_test: $(BUILD)/unit/%_test.o $(BUILD)/obj/%.o
 .SECONDARY: $(UNIT:%=%.o)
 
 -include $(OBJ:.o=.d) $(UNIT:%=%.d)
+
+# The fault suite's misbehaving servers (tests/cases/fault_*.sh).
+$(BUILD)/fault_listener: tests/fault/listener.c | $(BUILD)/obj
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 $(BUILD)/obj $(BUILD)/unit:
 	mkdir -p $@

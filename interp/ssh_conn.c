@@ -21,6 +21,7 @@ struct conn {
     int fd;
     uv_poll_t poll;
     int poll_started, poll_events;
+    uv_poll_t *connect_poll;     /* watches a pending TCP connect; counted in open_handles */
     uv_timer_t timer;            /* connect / close deadline */
     uv_timer_t keepalive;
     uv_idle_t kick;
@@ -116,6 +117,26 @@ static void wake_connect_waiter(struct conn *c)
     }
 }
 
+static void connect_poll_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    free(h);
+    c->open_handles--;
+    maybe_free(c);
+}
+
+/* A pending connect's watcher goes before its socket does: libuv must forget the fd
+   before the number can be reused by another connection (else "cannot watch a socket"),
+   and the conn lives until the close callback (no late callback on freed memory). */
+static void stop_connect_poll(struct conn *c)
+{
+    uv_poll_t *h = c->connect_poll;
+    if (!h) return;
+    c->connect_poll = NULL;
+    uv_poll_stop(h);
+    uv_close((uv_handle_t *)h, connect_poll_closed);
+}
+
 /* Frees the libssh2 session and the socket; the handles close asynchronously. */
 static void teardown(struct conn *c)
 {
@@ -125,6 +146,7 @@ static void teardown(struct conn *c)
         libssh2_session_free(c->session);
         c->session = NULL;
     }
+    stop_connect_poll(c);
     if (c->poll.data) { uv_poll_stop(&c->poll); close_handle((uv_handle_t *)&c->poll); }
     close_handle((uv_handle_t *)&c->timer);
     close_handle((uv_handle_t *)&c->keepalive);
@@ -576,8 +598,11 @@ static void start_handshake(struct conn *c)
     prefer(c->session, LIBSSH2_METHOD_CRYPT_CS, ciphers);
     prefer(c->session, LIBSSH2_METHOD_CRYPT_SC, ciphers);
     c->state = C_HANDSHAKE;
-    if (uv_poll_init_socket(sched_loop(), &c->poll, c->fd) != 0) {
-        conn_fail(c, "cannot watch the connection's socket");
+    int r = uv_poll_init_socket(sched_loop(), &c->poll, c->fd);
+    if (r != 0) {
+        char why[300];
+        snprintf(why, sizeof why, "cannot watch the socket for %s: %s", c->p.display, uv_strerror(r));
+        conn_fail(c, why);
         return;
     }
     c->poll.data = c;
@@ -598,8 +623,7 @@ static void on_tcp_connected(uv_poll_t *h, int status, int events)
     /* libuv reports POLLERR as UV_EBADF: the real cause is in SO_ERROR. */
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
     if (!err && status < 0) err = -status;
-    uv_poll_stop(h);
-    uv_close((uv_handle_t *)h, (uv_close_cb)free);
+    stop_connect_poll(c);
     if (c->state == C_DEAD) return;
     if (err) {
         close(c->fd);
@@ -635,12 +659,17 @@ static void try_next_address(struct conn *c)
             continue;
         }
         uv_poll_t *h = malloc(sizeof *h);
-        if (!h || uv_poll_init_socket(sched_loop(), h, fd) != 0) {
+        int r = h ? uv_poll_init_socket(sched_loop(), h, fd) : UV_ENOMEM;
+        if (r != 0) {
             free(h);
-            conn_fail(c, "cannot watch a socket");
+            char why[300];
+            snprintf(why, sizeof why, "cannot watch the socket for %s: %s", c->p.display, uv_strerror(r));
+            conn_fail(c, why);
             return;
         }
         h->data = c;
+        c->connect_poll = h;
+        c->open_handles++;
         uv_poll_start(h, UV_WRITABLE, on_tcp_connected);
         return;
     }
