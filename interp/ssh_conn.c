@@ -194,6 +194,13 @@ static int fatal_code(int rc)
     }
 }
 
+enum ssh_step conn_step_of(int rc)
+{
+    if (rc == 0) return SSH_STEP_DONE;
+    if (rc == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
+    return fatal_code(rc) ? SSH_STEP_LOST : SSH_STEP_FAILED;
+}
+
 /* ---- op scheduling ---- */
 
 static void append(struct ssh_op **head, struct ssh_op *op)
@@ -377,24 +384,23 @@ static void process(struct conn *c)
             while (op && c->state != C_DEAD) {
                 struct ssh_op *next = op->next;
                 op->progress = 0;
-                int r = op->type->step(op);
+                enum ssh_step r = op->type->step(op);
                 if (c->state == C_DEAD) break;
-                if (r == SSH_OP_REQUEUED || r == SSH_OP_WAITING) { op = next; continue; }
-                if (r == LIBSSH2_ERROR_EAGAIN) {
+                if (r == SSH_STEP_REQUEUED || r == SSH_STEP_WAITING) { op = next; continue; }
+                if (r == SSH_STEP_AGAIN) {
                     int dir = c->session ? libssh2_session_block_directions(c->session) : 0;
                     if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) c->owner = op;
                     else if (c->owner == op) c->owner = NULL;
                     if (op->progress) progress = 1;
+                } else if (r == SSH_STEP_LOST) {
+                    char *msg = NULL;
+                    if (c->session) libssh2_session_last_error(c->session, &msg, NULL, 0);
+                    char why[600];
+                    snprintf(why, sizeof why, "connection to %s lost: %s", c->p.display,
+                             msg && *msg ? msg : "transport error");
+                    conn_fail(c, why);
+                    break;
                 } else {
-                    if (fatal_code(r)) {
-                        char *msg = NULL;
-                        if (c->session) libssh2_session_last_error(c->session, &msg, NULL, 0);
-                        char why[600];
-                        snprintf(why, sizeof why, "connection to %s lost: %s", c->p.display,
-                                 msg && *msg ? msg : "transport error");
-                        conn_fail(c, why);
-                        break;
-                    }
                     if (c->owner == op) c->owner = NULL;
                     conn_remove_op(c, op);
                     progress = 1;
@@ -447,14 +453,14 @@ static void on_poll(uv_poll_t *h, int status, int events)
 
 /* ---- keepalive ---- */
 
-static int keepalive_step(struct ssh_op *op)
+static enum ssh_step keepalive_step(struct ssh_op *op)
 {
     struct conn *c = op->conn;
     int next;
     int r = libssh2_keepalive_send(c->session, &next);
-    if (r == LIBSSH2_ERROR_EAGAIN) return r;
+    if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
     c->keepalive_pending = 0;
-    return r;
+    return conn_step_of(r);
 }
 
 static void keepalive_abort(struct ssh_op *op, const char *why)
@@ -462,7 +468,8 @@ static void keepalive_abort(struct ssh_op *op, const char *why)
     op->conn->keepalive_pending = 0;
 }
 
-static const struct ssh_op_type keepalive_type = {keepalive_step, keepalive_abort, 0};
+static const struct ssh_op_type keepalive_type = {
+    .name = "keepalive", .step = keepalive_step, .abort = keepalive_abort};
 
 /* libssh2's socket reads, counted: any byte from the server shows it is alive. */
 static ssize_t counting_recv(libssh2_socket_t fd, void *buf, size_t len, int flags, void **abstract)
@@ -501,12 +508,12 @@ static void on_keepalive(uv_timer_t *t)
 
 /* ---- connecting ---- */
 
-static int connect_step(struct ssh_op *op)
+static enum ssh_step connect_step(struct ssh_op *op)
 {
     struct conn *c = op->conn;
     if (c->state == C_HANDSHAKE) {
         int r = libssh2_session_handshake(c->session, c->fd);
-        if (r == LIBSSH2_ERROR_EAGAIN) return r;
+        if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
         if (r) {
             char *msg = NULL;
             libssh2_session_last_error(c->session, &msg, NULL, 0);
@@ -516,21 +523,24 @@ static int connect_step(struct ssh_op *op)
                          ? "the server closed the connection (is it an SSH server? is it dropping "
                            "connections, e.g. MaxStartups?)" : (msg ? msg : "unknown error"));
             conn_fail(c, why);
-            return -1;
+            return SSH_STEP_FAILED;
         }
-        if (hostkey_verify(c->session, &c->p, c->err, sizeof c->err) != 0) { conn_fail(c, c->err); return -1; }
+        if (hostkey_verify(c->session, &c->p, c->err, sizeof c->err) != 0) {
+            conn_fail(c, c->err);
+            return SSH_STEP_FAILED;
+        }
         c->state = C_AUTH;
         c->auth = auth_new(&c->p);
     }
     if (c->state == C_AUTH) {
         char err[600] = "";
         int r = auth_step(c->auth, c->session, err, sizeof err);
-        if (r == LIBSSH2_ERROR_EAGAIN) return r;
+        if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
         if (r) {
             char why[768];
             snprintf(why, sizeof why, "authentication to %s failed: %s", c->p.display, err);
             conn_fail(c, why);
-            return -1;
+            return SSH_STEP_FAILED;
         }
         auth_free(c->auth);
         c->auth = NULL;
@@ -548,13 +558,13 @@ static int connect_step(struct ssh_op *op)
         }
         wake_connect_waiter(c);
         start_queued(c);
-        return 0;
     }
-    return 0;
+    return SSH_STEP_DONE;
 }
 
 static void connect_abort(struct ssh_op *op, const char *why) {}
-static const struct ssh_op_type connect_type = {connect_step, connect_abort, 0};
+static const struct ssh_op_type connect_type = {
+    .name = "connect", .step = connect_step, .abort = connect_abort};
 
 /* Sets our preference order for one method type, keeping only what this libssh2 supports:
    libssh2 1.10 drops unknown names with an overlapping memcpy, so it must never see one. */
@@ -768,17 +778,18 @@ struct conn *conn_start(struct ssh_params *p, int transport_fd, struct sched_wai
 
 /* ---- closing ---- */
 
-static int close_step(struct ssh_op *op)
+static enum ssh_step close_step(struct ssh_op *op)
 {
     struct conn *c = op->conn;
     int r = libssh2_session_disconnect(c->session, "sshs: done");
-    if (r == LIBSSH2_ERROR_EAGAIN) return r;
+    if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
     conn_fail(c, "closed");
-    return -1;
+    return SSH_STEP_DONE;
 }
 
 static void close_abort(struct ssh_op *op, const char *why) {}
-static const struct ssh_op_type close_type = {close_step, close_abort, 0};
+static const struct ssh_op_type close_type = {
+    .name = "disconnect", .step = close_step, .abort = close_abort};
 
 /* The last user let go: say goodbye in the background, bounded by CLOSE_TIMEOUT_MS. */
 static void begin_close(struct conn *c)

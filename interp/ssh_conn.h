@@ -15,20 +15,31 @@
 struct conn;
 struct ssh_op;
 
-struct ssh_op_type {
-    /* Advances the op: 0 when finished, LIBSSH2_ERROR_EAGAIN to be called again, or another
-       negative code (the op has recorded its own error). Sets op->progress when it moved data. */
-    int (*step)(struct ssh_op *op);
-    /* The connection died: record why, wake whoever waits. The op is already detached. */
-    void (*abort)(struct ssh_op *op, const char *why);
-    int uses_channel;       /* counts against max_channels */
+/* What a step function returns, kept apart from libssh2's codes (a libssh2 code never
+   leaves the op that got it: conn_step_of() turns one into a step result). */
+enum ssh_step {
+    SSH_STEP_DONE,      /* finished: the connection removes the op */
+    SSH_STEP_FAILED,    /* finished with an error the op recorded itself; the connection is fine */
+    SSH_STEP_AGAIN,     /* libssh2 said EAGAIN: step again (same call, same arguments) when the
+                           socket is ready; if it blocked half-way sending, only this op runs */
+    SSH_STEP_WAITING,   /* waits for another op (the request lock) or for Lua; did no I/O, so it
+                           holds no half-sent packet */
+    SSH_STEP_REQUEUED,  /* moved itself back to the queue (its channel open was refused) */
+    SSH_STEP_LOST,      /* the transport failed: the connection dies with libssh2's last error */
 };
 
-/* step() results besides 0 / EAGAIN / errors: the op moved itself back to the queue
-   (channel refused); the op waits for another op and did no I/O (so it cannot own a
-   half-sent packet). */
-#define SSH_OP_REQUEUED 1
-#define SSH_OP_WAITING 2
+struct ssh_op_type {
+    const char *name;       /* for messages and -v */
+    /* Advances the op. Sets op->progress when it moved data. */
+    enum ssh_step (*step)(struct ssh_op *op);
+    /* The connection died: record why, wake whoever waits. The op is already detached. */
+    void (*abort)(struct ssh_op *op, const char *why);
+    int uses_channel;       /* counts against max_channels (session channels: MaxSessions) */
+};
+
+/* A libssh2 return code as a step result: 0 DONE, EAGAIN AGAIN, a transport/crypto error
+   LOST, any other negative code FAILED (the caller records the message first). */
+enum ssh_step conn_step_of(int rc);
 
 struct ssh_op {
     const struct ssh_op_type *type;

@@ -1,8 +1,9 @@
 /* A remote command as a state machine on its connection: open a channel, (pty), exec,
    write stdin + EOF while draining stdout and stderr together, close, read the exit status.
-   Each stage retries its libssh2 call with the same arguments after EAGAIN. */
+   One function per stage (the table `stages`); each retries its libssh2 call with the same
+   arguments after EAGAIN. */
 #include "ssh_exec.h"
-#include "ssh_conn.h"
+#include "ssh_chan.h"
 #include "cmdout.h"
 #include <lauxlib.h>
 #include <stdio.h>
@@ -13,8 +14,9 @@
 #define EXEC_MT "sshs.remoteop"
 /* A large window lets bulk output stream at full speed (throughput <= window / RTT). */
 #define CHANNEL_WINDOW (16u * 1024 * 1024)
-#define CHANNEL_PACKET 32768
 
+/* The stages in order; a stage function either returns a step result for the connection, or
+   moves the op to a later stage and returns SSH_STEP_DONE to run that one at once. */
 enum stage { S_OPEN, S_PTY, S_EXEC, S_IO, S_CLOSE, S_WAIT_CLOSED, S_FREE, S_DONE };
 
 /* Stopping a running command (timeout, Ctrl-C, abandoned). libssh2 1.10 has no
@@ -32,14 +34,13 @@ struct exec_op {
     struct ssh_op op;
     struct sched_waiter w;
     struct conn *conn;               /* retained while the op lives */
-    LIBSSH2_CHANNEL *ch;
+    struct chan chan;
     enum stage stage;
     enum stop stop;
     char *cmd;
     char *in_data;
     size_t in_len, in_off;
     int eof_sent, pty;
-    int in_request;                  /* inside a call that holds the connection's request lock */
     struct cmdout co;
     int exitcode, has_exit;
     char signal[32];
@@ -109,17 +110,10 @@ static void finish(struct exec_op *e)
     maybe_free(e);
 }
 
-static int last_errno(struct exec_op *e)
+/* The channel helper failed: its message becomes the command's error. */
+static void take_error(struct exec_op *e)
 {
-    return libssh2_session_last_errno(conn_session(e->conn));
-}
-
-static void record_error(struct exec_op *e, const char *what, int rc)
-{
-    char *msg = NULL;
-    libssh2_session_last_error(conn_session(e->conn), &msg, NULL, 0);
-    snprintf(e->error, sizeof e->error, "%s on %s failed: %s (%d)", what, conn_display(e->conn),
-             msg && *msg ? msg : "libssh2 error", rc);
+    if (!e->error[0]) snprintf(e->error, sizeof e->error, "%s", e->chan.error);
 }
 
 /* Takes the "\036PID\036" marker off the front of stderr; returns how many bytes of p it
@@ -147,18 +141,19 @@ static size_t take_pid(struct exec_op *e, const char *p, size_t n)
     return used;
 }
 
-/* Reads everything buffered for both streams. Returns EAGAIN when both are drained for now,
-   0 at EOF, or a libssh2 error. */
-static int drain(struct exec_op *e)
+/* Reads everything buffered for both streams: SSH_STEP_AGAIN when both are drained for now,
+   SSH_STEP_WAITING when Lua has too much unread, SSH_STEP_DONE at EOF, SSH_STEP_LOST or
+   SSH_STEP_FAILED (recorded) on an error. */
+static enum ssh_step drain(struct exec_op *e)
 {
     char tmp[65536];
     for (int stream = 0; stream <= 1; stream++) {
         for (;;) {
             if (cmdout_backlogged(&e->co)) {   /* unread by Lua: the window throttles the server */
                 e->paused = 1;
-                return SSH_OP_WAITING;
+                return SSH_STEP_WAITING;
             }
-            ssize_t n = libssh2_channel_read_ex(e->ch, stream, tmp, sizeof tmp);
+            ssize_t n = libssh2_channel_read_ex(e->chan.ch, stream, tmp, sizeof tmp);
             if (n > 0) {
                 size_t skip = stream == 1 && e->want_pid ? take_pid(e, tmp, (size_t)n) : 0;
                 if ((size_t)n > skip) cmdout_data(&e->co, stream, tmp + skip, (size_t)n - skip, &e->w);
@@ -166,11 +161,17 @@ static int drain(struct exec_op *e)
                 continue;
             }
             if (n == LIBSSH2_ERROR_EAGAIN) break;
-            if (n < 0) return (int)n;
+            if (n < 0) {
+                enum ssh_step r = conn_step_of((int)n);
+                if (r == SSH_STEP_FAILED && !e->error[0])
+                    snprintf(e->error, sizeof e->error, "reading the output of a command on %s "
+                             "failed (%d)", conn_display(e->conn), (int)n);
+                return r;
+            }
             break;                                   /* 0: nothing more on this stream */
         }
     }
-    return libssh2_channel_eof(e->ch) ? 0 : LIBSSH2_ERROR_EAGAIN;
+    return libssh2_channel_eof(e->chan.ch) ? SSH_STEP_DONE : SSH_STEP_AGAIN;
 }
 
 static struct exec_op *exec_start(struct conn *c, const char *cmd, int internal);
@@ -200,157 +201,159 @@ static void on_stop_timer(uv_timer_t *t)
     conn_kick(e->conn);
 }
 
-static int exec_step(struct ssh_op *op)
+static enum ssh_step st_open(struct exec_op *e)
+{
+    enum ssh_step r = chan_open_session(&e->chan, CHANNEL_WINDOW);
+    if (r == SSH_STEP_DONE) {
+        e->stage = e->pty ? S_PTY : S_EXEC;
+    } else if (r == SSH_STEP_FAILED || r == SSH_STEP_LOST) {
+        take_error(e);
+        finish(e);
+    }
+    return r;
+}
+
+/* pty-req and exec wait for a reply: the helper takes the request lock for them. */
+static enum ssh_step st_pty(struct exec_op *e)
+{
+    enum ssh_step r = chan_request_pty(&e->chan, "xterm", 200, 50, NULL, 0);
+    if (r == SSH_STEP_FAILED) { take_error(e); e->stage = S_CLOSE; return SSH_STEP_DONE; }
+    if (r == SSH_STEP_DONE) e->stage = S_EXEC;
+    else if (r == SSH_STEP_LOST) take_error(e);
+    return r;
+}
+
+static enum ssh_step st_exec(struct exec_op *e)
+{
+    enum ssh_step r = chan_request(&e->chan, "exec", e->cmd);
+    if (r == SSH_STEP_FAILED) { take_error(e); e->stage = S_CLOSE; return SSH_STEP_DONE; }
+    if (r == SSH_STEP_DONE) e->stage = S_IO;
+    else if (r == SSH_STEP_LOST) take_error(e);
+    return r;
+}
+
+/* stdin out, then EOF, while stdout and stderr are drained; to S_CLOSE at the command's EOF. */
+static enum ssh_step st_io(struct exec_op *e)
+{
+    LIBSSH2_CHANNEL *ch = e->chan.ch;
+    while (e->stop == STOP_NONE && e->in_off < e->in_len) {
+        ssize_t n = libssh2_channel_write(ch, e->in_data + e->in_off, e->in_len - e->in_off);
+        if (n == LIBSSH2_ERROR_EAGAIN) {
+            /* Half-sent: nothing else may send until this call gets through. A full window
+               instead (the command is not reading yet): read meanwhile. */
+            if (libssh2_session_block_directions(conn_session(e->conn)) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+                return SSH_STEP_AGAIN;
+            break;
+        }
+        if (n < 0) { e->in_off = e->in_len; break; }     /* the command closed its stdin */
+        e->in_off += (size_t)n;
+        e->op.progress = 1;
+    }
+    if (!e->eof_sent && e->in_off >= e->in_len) {
+        int r = libssh2_channel_send_eof(ch);
+        if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
+        e->eof_sent = 1;
+    }
+    enum ssh_step r = drain(e);
+    if (r == SSH_STEP_AGAIN || r == SSH_STEP_WAITING || r == SSH_STEP_LOST) return r;
+    e->in_off = e->in_len;               /* it ended without reading all its stdin */
+    e->stage = S_CLOSE;
+    return SSH_STEP_DONE;
+}
+
+static enum ssh_step st_close(struct exec_op *e)
+{
+    enum ssh_step r = chan_send_close(&e->chan);
+    if (r == SSH_STEP_DONE) e->stage = S_WAIT_CLOSED;
+    return r;
+}
+
+/* The server's close: then the exit status (or signal) is final. */
+static enum ssh_step st_wait_closed(struct exec_op *e)
+{
+    if (e->stop != STOP_CLOSE) {
+        enum ssh_step r = drain(e);                  /* late stderr after EOF */
+        if (r == SSH_STEP_WAITING || r == SSH_STEP_LOST) return r;
+    }
+    enum ssh_step r = chan_wait_closed(&e->chan);
+    if (r != SSH_STEP_DONE) return r;
+    if (!e->done && !e->error[0]) {
+        char *sig = NULL;
+        size_t siglen = 0;
+        libssh2_channel_get_exit_signal(e->chan.ch, &sig, &siglen, NULL, NULL, NULL, NULL);
+        if (sig && siglen) {
+            snprintf(e->signal, sizeof e->signal, "%.*s", (int)siglen, sig);
+        } else if (e->stop == STOP_NONE) {
+            e->exitcode = libssh2_channel_get_exit_status(e->chan.ch);
+            e->has_exit = 1;
+        }
+        if (sig) libssh2_free(conn_session(e->conn), sig);
+    }
+    e->stage = S_FREE;
+    return SSH_STEP_DONE;
+}
+
+static enum ssh_step st_free(struct exec_op *e)
+{
+    enum ssh_step r = chan_close(&e->chan);
+    if (r == SSH_STEP_DONE) finish(e);
+    return r;
+}
+
+static enum ssh_step st_done(struct exec_op *e) { return SSH_STEP_DONE; }
+
+static const struct {
+    const char *name;
+    enum ssh_step (*run)(struct exec_op *e);
+} stages[] = {
+    [S_OPEN] = {"open", st_open},          [S_PTY] = {"pty", st_pty},
+    [S_EXEC] = {"exec", st_exec},          [S_IO] = {"io", st_io},
+    [S_CLOSE] = {"close", st_close},       [S_WAIT_CLOSED] = {"wait-closed", st_wait_closed},
+    [S_FREE] = {"free", st_free},          [S_DONE] = {"done", st_done},
+};
+
+/* A stop request (timeout, Ctrl-C, abandoned) acts between calls, never half-way through one:
+   mid-open, mid-request or mid-send it waits. */
+static void apply_stop(struct exec_op *e)
+{
+    if (!e->stop_pending || chan_busy(&e->chan) || conn_is_owner(e->conn, &e->op)) return;
+    e->stop_pending = 0;
+    if (e->stage < S_IO) {
+        if (!e->chan.ch) { finish(e); return; }
+        e->stage = S_CLOSE;              /* opened, nothing started: just close */
+    } else if (e->stage == S_IO && e->stop == STOP_NONE && e->remote_pid > 0) {
+        e->stop = STOP_TERM_SENT;        /* keep draining while the kill does its work */
+        send_kill(e, "TERM");
+        uv_timer_start(&e->timer, on_stop_timer, KILL_AFTER_MS, 0);
+    } else if (e->stage == S_IO) {
+        e->stop = STOP_CLOSE;            /* no pid (pty, or not reported yet): close */
+        e->stage = S_CLOSE;
+        complete(e);
+    }
+}
+
+static enum ssh_step exec_step(struct ssh_op *op)
 {
     struct exec_op *e = (struct exec_op *)op;
-    LIBSSH2_SESSION *s = conn_session(e->conn);
-    int r;
-    /* Stop requests never abandon a libssh2 call half-way: mid-open or mid-send they wait. */
-    if (e->stop_pending && !e->in_request && !conn_is_owner(e->conn, op)) {
-        e->stop_pending = 0;
-        if (e->stage < S_IO) {
-            if (!e->ch) { finish(e); return 0; }
-            e->stage = S_CLOSE;          /* opened, nothing started: just close */
-        } else if (e->stage == S_IO && e->stop == STOP_NONE && e->remote_pid > 0) {
-            e->stop = STOP_TERM_SENT;    /* keep draining while the kill does its work */
-            send_kill(e, "TERM");
-            uv_timer_start(&e->timer, on_stop_timer, KILL_AFTER_MS, 0);
-        } else if (e->stage == S_IO) {
-            e->stop = STOP_CLOSE;        /* no pid (pty, or not reported yet): close */
-            e->stage = S_CLOSE;
-            complete(e);
-        }
+    apply_stop(e);
+    for (;;) {
+        enum stage s = e->stage;
+        enum ssh_step r = stages[s].run(e);
+        if (r != SSH_STEP_DONE || e->stage == S_DONE) return r;
+        if (e->stage == s) return r;     /* a stage that did not move on: never loop */
     }
-    switch (e->stage) {
-    case S_OPEN:
-        if (!e->in_request) {
-            if (!conn_request_begin(e->conn, op)) return SSH_OP_WAITING;   /* another op's open */
-            e->in_request = 1;
-        }
-        e->ch = libssh2_channel_open_ex(s, "session", 7, CHANNEL_WINDOW, CHANNEL_PACKET, NULL, 0);
-        if (!e->ch && last_errno(e) == LIBSSH2_ERROR_EAGAIN) return LIBSSH2_ERROR_EAGAIN;
-        e->in_request = 0;
-        conn_request_end(e->conn, op);
-        e->op.progress = 1;
-        if (!e->ch) {
-            r = last_errno(e);
-            /* Over MaxSessions: wait for a free slot, unless nothing else holds one. */
-            if (r == LIBSSH2_ERROR_CHANNEL_FAILURE && conn_channel_refused(e->conn, op)) return SSH_OP_REQUEUED;
-            if (r == LIBSSH2_ERROR_CHANNEL_FAILURE) {
-                snprintf(e->error, sizeof e->error, "%s refused to open a session channel "
-                         "(its MaxSessions allows none, or no more)", conn_display(e->conn));
-                finish(e);
-                return -1;
-            }
-            record_error(e, "opening a channel", r);
-            finish(e);
-            return r;
-        }
-        conn_channel_opened(e->conn);
-        e->stage = e->pty ? S_PTY : S_EXEC;
-        /* fall through */
-    case S_PTY:
-        /* pty-req and exec wait for a channel reply; libssh2 1.10 fails such a wait when the
-           reply of another channel arrives first, so they take the request lock too. */
-        if (e->stage == S_PTY) {
-            if (!e->in_request && !conn_request_begin(e->conn, op)) return SSH_OP_WAITING;
-            e->in_request = 1;
-            r = libssh2_channel_request_pty_ex(e->ch, "xterm", 5, NULL, 0, 200, 50, 0, 0);
-            if (r == LIBSSH2_ERROR_EAGAIN) return r;
-            e->in_request = 0;
-            conn_request_end(e->conn, op);
-            e->op.progress = 1;
-            if (r) { record_error(e, "requesting a pty", r); e->stage = S_CLOSE; return LIBSSH2_ERROR_EAGAIN; }
-            e->stage = S_EXEC;
-        }
-        /* fall through */
-    case S_EXEC:
-        if (e->stage == S_EXEC) {
-            if (!e->in_request && !conn_request_begin(e->conn, op)) return SSH_OP_WAITING;
-            e->in_request = 1;
-            r = libssh2_channel_process_startup(e->ch, "exec", 4, e->cmd, (unsigned)strlen(e->cmd));
-            if (r == LIBSSH2_ERROR_EAGAIN) return r;
-            e->in_request = 0;
-            conn_request_end(e->conn, op);
-            e->op.progress = 1;
-            if (r) { record_error(e, "starting the command", r); e->stage = S_CLOSE; return LIBSSH2_ERROR_EAGAIN; }
-            e->stage = S_IO;
-        }
-        /* fall through */
-    case S_IO:
-        if (e->stage == S_IO) {
-            while (e->stop == STOP_NONE && e->in_off < e->in_len) {
-                ssize_t n = libssh2_channel_write(e->ch, e->in_data + e->in_off, e->in_len - e->in_off);
-                if (n == LIBSSH2_ERROR_EAGAIN) {
-                    /* Half-sent: nothing else may send until this call gets through. A full
-                       window instead (the command is not reading yet): read meanwhile. */
-                    if (libssh2_session_block_directions(s) & LIBSSH2_SESSION_BLOCK_OUTBOUND) return (int)n;
-                    break;
-                }
-                if (n < 0) { e->in_off = e->in_len; break; }     /* the command closed its stdin */
-                e->in_off += (size_t)n;
-                e->op.progress = 1;
-            }
-            if (!e->eof_sent && e->in_off >= e->in_len) {
-                r = libssh2_channel_send_eof(e->ch);
-                if (r == LIBSSH2_ERROR_EAGAIN) return r;
-                e->eof_sent = 1;
-            }
-            r = drain(e);
-            if (r == LIBSSH2_ERROR_EAGAIN || r == SSH_OP_WAITING) return r;
-            if (r < 0) return r;                             /* transport: the connection fails */
-            e->in_off = e->in_len;            /* it ended without reading all its stdin */
-            e->stage = S_CLOSE;
-        }
-        /* fall through */
-    case S_CLOSE:
-        r = libssh2_channel_close(e->ch);
-        if (r == LIBSSH2_ERROR_EAGAIN) return r;
-        e->stage = S_WAIT_CLOSED;
-        /* fall through */
-    case S_WAIT_CLOSED:
-        if (e->stop != STOP_CLOSE) {
-            r = drain(e);                                    /* late stderr after EOF */
-            if (r == SSH_OP_WAITING) return r;
-            if (r < 0 && r != LIBSSH2_ERROR_EAGAIN) return r;
-        }
-        r = libssh2_channel_wait_closed(e->ch);
-        if (r == LIBSSH2_ERROR_EAGAIN) return r;
-        if (!e->done && !e->error[0]) {
-            char *sig = NULL;
-            size_t siglen = 0;
-            libssh2_channel_get_exit_signal(e->ch, &sig, &siglen, NULL, NULL, NULL, NULL);
-            if (sig && siglen) {
-                snprintf(e->signal, sizeof e->signal, "%.*s", (int)siglen, sig);
-            } else if (e->stop == STOP_NONE) {
-                e->exitcode = libssh2_channel_get_exit_status(e->ch);
-                e->has_exit = 1;
-            }
-            if (sig) libssh2_free(s, sig);
-        }
-        e->stage = S_FREE;
-        /* fall through */
-    case S_FREE:
-        r = libssh2_channel_free(e->ch);
-        if (r == LIBSSH2_ERROR_EAGAIN) return r;
-        e->ch = NULL;
-        finish(e);
-        return 0;
-    case S_DONE:
-        return 0;
-    }
-    return 0;
 }
 
 static void exec_abort(struct ssh_op *op, const char *why)
 {
     struct exec_op *e = (struct exec_op *)op;
-    e->ch = NULL;                         /* freed with the session */
+    chan_forget(&e->chan);
     if (!e->done && !e->error[0]) snprintf(e->error, sizeof e->error, "%s", why);
     finish(e);
 }
 
-static const struct ssh_op_type exec_type = {exec_step, exec_abort, 1};
+static const struct ssh_op_type exec_type = {
+    .name = "exec", .step = exec_step, .abort = exec_abort, .uses_channel = 1};
 
 /* Timeout, Ctrl-C or an abandoned op: stop the command (see enum stop). */
 static void request_stop(struct exec_op *e)
@@ -439,6 +442,7 @@ static struct exec_op *exec_new(struct conn *c, const char *cmd, int internal)
     struct exec_op *e = calloc(1, sizeof *e);
     if (!e || !(e->cmd = strdup(cmd))) { free(e); return NULL; }
     e->op.type = &exec_type;
+    chan_init(&e->chan, &e->op);
     e->conn = c;
     e->internal = internal;
     e->lua_owned = !internal;

@@ -1,5 +1,7 @@
+/* Jump-host tunnels: a direct-tcpip channel (opened through the channel helper) pumped to
+   and from a socketpair. */
 #include "ssh_tunnel.h"
-#include "ssh_conn.h"
+#include "ssh_chan.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,13 +11,13 @@
 
 #define TUNNEL_BUF 65536
 
-enum tstage { T_OPEN, T_PUMP, T_CLOSE, T_FREE, T_DONE };
+enum tstage { T_OPEN, T_PUMP, T_CLOSE, T_DONE };
 
 struct tunnel {
     struct ssh_op op;
     struct conn *outer;                /* retained */
     struct conn *inner;                /* retained until the channel is open */
-    LIBSSH2_CHANNEL *ch;
+    struct chan chan;
     enum tstage stage;
     char *host;
     int port;
@@ -74,7 +76,7 @@ static int pump(struct tunnel *t)
             else if (n == 0 || (errno != EAGAIN && errno != EINTR)) t->inner_eof = 1;
         }
         if (t->up_off < t->up_len) {
-            ssize_t n = libssh2_channel_write(t->ch, t->up + t->up_off, t->up_len - t->up_off);
+            ssize_t n = libssh2_channel_write(t->chan.ch, t->up + t->up_off, t->up_len - t->up_off);
             if (n == LIBSSH2_ERROR_EAGAIN) { watch(t); return (int)n; }   /* half-sent: stop here */
             if (n < 0) return (int)n;
             t->up_off += (size_t)n;
@@ -82,9 +84,9 @@ static int pump(struct tunnel *t)
             moved = 1;
         }
         if (t->down_off == t->down_len && !t->remote_eof) {
-            ssize_t n = libssh2_channel_read(t->ch, t->down, sizeof t->down);
+            ssize_t n = libssh2_channel_read(t->chan.ch, t->down, sizeof t->down);
             if (n > 0) { t->down_len = (size_t)n; t->down_off = 0; moved = 1; }
-            else if (n == 0 && libssh2_channel_eof(t->ch)) t->remote_eof = 1;
+            else if (n == 0 && libssh2_channel_eof(t->chan.ch)) t->remote_eof = 1;
             else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) return (int)n;
         }
         if (t->down_off < t->down_len) {
@@ -106,61 +108,53 @@ static int pump(struct tunnel *t)
     return LIBSSH2_ERROR_EAGAIN;
 }
 
-static int tunnel_step(struct ssh_op *op)
+static enum ssh_step tunnel_step(struct ssh_op *op)
 {
     struct tunnel *t = (struct tunnel *)op;
-    int r;
+    enum ssh_step r;
     switch (t->stage) {
     case T_OPEN:
-        if (!conn_request_begin(t->outer, op)) return SSH_OP_WAITING;
-        t->ch = libssh2_channel_direct_tcpip_ex(conn_session(t->outer), t->host, t->port, "127.0.0.1", 22);
-        if (!t->ch && libssh2_session_last_errno(conn_session(t->outer)) == LIBSSH2_ERROR_EAGAIN)
-            return LIBSSH2_ERROR_EAGAIN;
-        conn_request_end(t->outer, op);
-        op->progress = 1;
-        if (!t->ch) {
+        r = chan_open_direct_tcpip(&t->chan, t->host, t->port, NULL, 0);
+        if (r == SSH_STEP_AGAIN || r == SSH_STEP_WAITING) return r;
+        if (r != SSH_STEP_DONE) {
             if (t->inner) {
-                char *msg = NULL, why[600];
-                libssh2_session_last_error(conn_session(t->outer), &msg, NULL, 0);
+                char why[600];
                 snprintf(why, sizeof why, "jump host %s could not open a tunnel to %s:%d: %s",
-                         conn_display(t->outer), t->host, t->port, msg && *msg ? msg : "refused");
+                         conn_display(t->outer), t->host, t->port,
+                         t->chan.reason[0] ? t->chan.reason : "refused");
                 conn_fail(t->inner, why);
                 conn_release(t->inner);
                 t->inner = NULL;
             }
             finish(t);                 /* the inner handshake fails with "closed the connection" */
-            return -1;
+            return r;
         }
         if (t->inner) { conn_release(t->inner); t->inner = NULL; }
         t->stage = T_PUMP;
         /* fall through */
-    case T_PUMP:
-        r = pump(t);
-        if (r == LIBSSH2_ERROR_EAGAIN) return r;
-        if (r < -1 && r != LIBSSH2_ERROR_CHANNEL_CLOSED && r != LIBSSH2_ERROR_CHANNEL_EOF_SENT) return r;
+    case T_PUMP: {
+        int rc = pump(t);
+        if (rc == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
+        /* A transport error ends the connection; any other ends the tunnel. */
+        if (rc < -1 && conn_step_of(rc) == SSH_STEP_LOST) return SSH_STEP_LOST;
         t->stage = T_CLOSE;
+    }
         /* fall through */
     case T_CLOSE:
-        r = libssh2_channel_close(t->ch);
-        if (r == LIBSSH2_ERROR_EAGAIN) return r;
-        t->stage = T_FREE;
-        /* fall through */
-    case T_FREE:
-        r = libssh2_channel_free(t->ch);
-        if (r == LIBSSH2_ERROR_EAGAIN) return r;
-        t->ch = NULL;
+        r = chan_close(&t->chan);
+        if (r != SSH_STEP_DONE) return r;
         finish(t);
-        return 0;
+        return SSH_STEP_DONE;
     case T_DONE:
-        return 0;
+        return SSH_STEP_DONE;
     }
-    return 0;
+    return SSH_STEP_DONE;
 }
 
 static void tunnel_abort(struct ssh_op *op, const char *why)
 {
     struct tunnel *t = (struct tunnel *)op;
-    t->ch = NULL;
+    chan_forget(&t->chan);
     if (t->inner) {
         char msg[600];
         snprintf(msg, sizeof msg, "jump host connection lost: %s", why);
@@ -171,7 +165,8 @@ static void tunnel_abort(struct ssh_op *op, const char *why)
     if (t->stage != T_DONE) finish(t);
 }
 
-static const struct ssh_op_type tunnel_type = {tunnel_step, tunnel_abort, 0};
+static const struct ssh_op_type tunnel_type = {
+    .name = "tunnel", .step = tunnel_step, .abort = tunnel_abort};
 
 void tunnel_set_inner(struct tunnel *t, struct conn *inner)
 {
@@ -187,6 +182,7 @@ int tunnel_open(struct conn *outer, const char *host, int port, struct tunnel **
     struct tunnel *t = calloc(1, sizeof *t);
     if (!t || !(t->host = strdup(host))) { free(t); close(sv[0]); close(sv[1]); errno = ENOMEM; return -1; }
     t->op.type = &tunnel_type;
+    chan_init(&t->chan, &t->op);
     t->outer = outer;
     conn_retain(outer);
     t->port = port;
