@@ -8,7 +8,11 @@ run_sshs() {
   "$SSHS" "$@" > "$TMP/out" 2> "$TMP/err" < /dev/null; rc=$?
   out=$(cat "$TMP/out"); err=$(cat "$TMP/err")
 }
+# plan N: the TAP plan, printed first: this file runs N checks (the runner fails it otherwise).
+plan()   { echo "1..$1"; }
 ok()     { echo "ok - $1"; }
+# skip_checks N REASON: N checks that cannot run here, each reported as skipped with the reason.
+skip_checks() { local i; for i in $(seq 1 "$1"); do echo "ok - skipped check $i of $1 # SKIP $2"; done; }
 not_ok() { echo "not ok - $1"; shift; for l in "$@"; do printf '#   %s\n' "$l"; done; }
 show()   { printf 'rc=%s\nstdout: %s\nstderr: %s' "$rc" "$out" "$err"; }
 expect_rc()  { if [ "$rc" = "$1" ]; then ok "$2"; else not_ok "$2" "expected exit $1" "$(show)"; fi; }

@@ -6,6 +6,7 @@
 source "$TESTROOT/lib.sh"
 source "$TESTROOT/fleet_lib.bash"
 need_sshd
+plan 40
 
 script each.sshs <<'EOF'
 local clock = _SSHS.core.clock            -- monotonic seconds

@@ -4,6 +4,7 @@
 source "$TESTROOT/lib.sh"
 source "$TESTROOT/fleet_lib.bash"
 need_sshd
+plan 21
 
 # bad_spec SPEC WHAT PATTERN...: -H SPEC fails cleanly: exit 1 or 2 (no crash or signal), nothing
 # on stdout, no traceback, no host contacted, and stderr matches every (grep -E) PATTERN.

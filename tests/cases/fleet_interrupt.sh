@@ -5,6 +5,7 @@
 source "$TESTROOT/lib.sh"
 source "$TESTROOT/fleet_lib.bash"
 need_sshd
+plan 9
 
 # A duration nobody else uses, so pgrep finds only this test's remote commands.
 DUR="31.$$"

@@ -5,6 +5,7 @@
 source "$TESTROOT/lib.sh"
 source "$TESTROOT/fleet_lib.bash"
 need_sshd
+plan 36
 
 # The last octet of the address the remote sshd saw the connection on (remote, not from sshs).
 OCTET='$(set -- $SSH_CONNECTION; echo ${3##*.})'

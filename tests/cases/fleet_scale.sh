@@ -6,10 +6,13 @@ source "$TESTROOT/lib.sh"
 source "$TESTROOT/fleet_lib.bash"
 need_sshd
 
+# 200 distinct hosts need the sshd on every 127.0.0.X ("rdomain lo", which needs root or
+# CAP_NET_RAW); on 16 addresses this whole file is skipped, and the runner counts and shows why.
 if [ "$NHOSTS" -lt 200 ]; then
-  skip "fleet at scale" "the test sshd listens on only $NHOSTS loopback addresses"
+  echo "1..0 # SKIP fleet at scale: the test sshd listens on only $NHOSTS loopback addresses (binding it to lo needs root or CAP_NET_RAW)"
   exit 0
 fi
+plan 21
 
 # How many handshakes the sshd has dropped past MaxStartups so far (to show the retry path ran).
 drops() { grep -c 'past MaxStartups' "$SSHS_TEST_DIR/sshd.log" 2>/dev/null || echo 0; }

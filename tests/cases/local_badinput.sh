@@ -1,6 +1,7 @@
 # Bad input (issue 2): each is reported cleanly (FILE:LINE, exit 1), never crashes the
 # interpreter (no exit status from a signal) and leaves no child process behind.
 source "$TESTROOT/lib.sh"
+plan 58
 
 MARK=8$$$RANDOM
 n=0

@@ -1,6 +1,7 @@
 # The command line (SPEC §7, issue 2): scripts and their arg table, -e, stdin, --emit-lua,
 # --check, usage errors, -v, --version/--help, and what this build says about the REPL.
 source "$TESTROOT/lib.sh"
+plan 49
 
 # --- a script and its arguments
 script args.sshs <<'EOF'

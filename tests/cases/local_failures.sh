@@ -1,6 +1,7 @@
 # Failures: the command error (message, fields), uncaught errors (exit 1, one clean message,
 # tracebacks only when asked), thread failures nobody joined, the end of the run.
 source "$TESTROOT/lib.sh"
+plan 41
 
 MARK=9$$$RANDOM
 line() { printf '%s\n' "$err" | sed -n "${1}p"; }

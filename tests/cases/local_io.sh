@@ -2,6 +2,7 @@
 # bytes, live line-by-line display, lines of concurrent threads kept whole, 200 concurrent
 # commands at ~0 CPU, no file descriptors leaked to children or over time.
 source "$TESTROOT/lib.sh"
+plan 17
 
 now() { date +%s.%N; }
 less_than() { [ "$(echo "$1 < $2" | bc)" = 1 ]; }

@@ -1,6 +1,7 @@
 # require: .sshs and .lua modules from the script's folder, $SSHS_PATH and package.path;
 # the built-in stdlib; errors in modules reported at the module's FILE:LINE.
 source "$TESTROOT/lib.sh"
+plan 19
 
 mkdir -p "$TMP/proj" "$TMP/lib1" "$TMP/lib2" "$TMP/elsewhere"
 cat > "$TMP/proj/helpers.sshs" <<'EOF'

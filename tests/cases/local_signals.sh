@@ -1,6 +1,7 @@
 # Ctrl-C, timeouts and a closed stdout: running commands' whole process groups are killed,
 # the exit status says what happened, and no child process is left behind.
 source "$TESTROOT/lib.sh"
+plan 26
 
 MARK=7$$$RANDOM
 now() { date +%s.%N; }

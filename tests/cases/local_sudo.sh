@@ -1,6 +1,7 @@
 # with sudo{...} on the local session, checked with a fake sudo first on PATH that records
 # its arguments and what it read from stdin, then runs the command after "--".
 source "$TESTROOT/lib.sh"
+plan 9
 
 mkdir -p "$TMP/bin" "$TMP/dir"
 cat > "$TMP/bin/sudo" <<'EOF'

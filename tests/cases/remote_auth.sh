@@ -5,6 +5,7 @@
 # and RSA keys that libssh2 1.10 cannot use with OpenSSH 9.
 # Uses a private sshd with PasswordAuthentication yes and a throwaway local user.
 source "$TESTROOT/remote_lib.sh"
+plan 57
 
 start_sshd "$TMP/asshd" $'PasswordAuthentication yes' || exit 1
 export X_PORT X_KNOWN_HOSTS X_KEY
@@ -101,7 +102,7 @@ if agent_out=$(ssh-agent -s -a "$TMP/agent.sock" 2>&1); then
   unset SSH_AUTH_SOCK
   kill "$SSH_AGENT_PID" 2>/dev/null
 else
-  echo "ok - agent tests # SKIP ssh-agent did not start: $agent_out"
+  skip_checks 3 "ssh-agent did not start: $agent_out"
 fi
 
 # --- RSA keys: libssh2 1.10 signs only with ssh-rsa (SHA-1), which OpenSSH 9.2 refuses ----------
@@ -197,5 +198,5 @@ EOF
   else not_ok "... and the typed passphrase unlocks it" "rc=$prc" "$pout"; fi
   case "$pout" in *"open sesame"*) not_ok "... without echoing it" "$pout";; *) ok "... without echoing it";; esac
 else
-  echo "ok - password authentication # SKIP cannot create a local user with a password (not root?)"
+  skip_checks 18 "password authentication: cannot create a local user with a password (not root?)"
 fi

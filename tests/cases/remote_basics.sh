@@ -3,6 +3,7 @@
 # commands and results on a remote host, context blocks (cd, env, check, timeout), threads
 # sharing a session, and a connection being closed when its last user is done.
 source "$TESTROOT/remote_lib.sh"
+plan 104
 
 # ---------------------------------------------------------------------------------------------
 # Commands and results on a remote session.
@@ -238,6 +239,7 @@ c, h = try("127.0.0.6:" .. P)
 T.like("target host:port", c, " 127%.0%.0%.6 " .. P .. "$")
 if T.env("SSHS_TEST_NHOSTS") == "16" then
   print("ok - target [v6]:port # SKIP the test sshd does not listen on ::1")
+  print("ok - host of a [v6]:port target keeps the brackets # SKIP the test sshd does not listen on ::1")
 else
   c, h = try("[::1]:" .. P)
   T.like("target [v6]:port", c, "^::1 %d+ ::1 " .. P .. "$")

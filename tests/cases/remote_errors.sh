@@ -4,6 +4,7 @@
 # refused. Each names the host and the cause, raises in the thread that asked, and leaves other
 # threads and connections working.
 source "$TESTROOT/remote_lib.sh"
+plan 31
 
 # Three misbehaving TCP servers on 127.0.0.1: one accepts and never speaks, one closes at once,
 # one answers with something that is not SSH. Their ports go to $TMP/ports.

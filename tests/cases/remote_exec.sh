@@ -4,6 +4,7 @@
 # connection (queued channel opens under MaxSessions), concurrent senders on one connection,
 # and the event loop shared with local commands.
 source "$TESTROOT/remote_lib.sh"
+plan 58
 
 script exec.sshs <<'EOF'
 local T = require "t"

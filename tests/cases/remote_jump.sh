@@ -7,6 +7,7 @@
 # Whether a connection really went through a jump host is read from the sockets: the client end
 # of the connection to the target is owned by the sshd process serving the jump host (ss -p).
 source "$TESTROOT/remote_lib.sh"
+plan 49
 
 CLOSED=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 export CLOSED

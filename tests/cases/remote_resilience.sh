@@ -3,6 +3,7 @@
 # a server that stops answering (SIGSTOP) caught by keepalive, keepalive on a healthy connection,
 # and a 1 GiB stdout stream (plus uploads and parallel streams) crossing many rekeys.
 source "$TESTROOT/remote_lib.sh"
+plan 34
 
 # The reference checksum of the 1 GiB stream, computed locally in the background meanwhile.
 STREAM="openssl enc -aes-128-ctr -pass pass:x -nosalt -pbkdf2 < /dev/zero 2>/dev/null | head -c 1073741824"

@@ -7,6 +7,9 @@
 
 static int failures;
 
+/* The TAP plan, printed first: how many checks the test runs (tests/run.sh fails a short run). */
+static inline void plan(int n) { printf("1..%d\n", n); }
+
 static void check(int ok, const char *desc, const char *fmt, ...)
 {
     printf("%s - %s\n", ok ? "ok" : "not ok", desc);

@@ -70,6 +70,7 @@ struct gcase {
 };
 
 static int failures;
+static int planned;   /* checks the parsed files call for: cases + one prefix check per file */
 
 static void run_case(struct gcase *c)
 {
@@ -166,7 +167,8 @@ static void run_file(const char *file)
     size_t got;
     struct gcase *cs = NULL;
     int ncs = 0, state = 0, lineno = 0;   /* state: 0 head, 1 input, 2 expected */
-    if (!f) { malformed(file, 0, "cannot open"); return; }
+    int counted = 0;
+    if (!f) { malformed(file, 0, "cannot open"); planned++; return; }
     while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) add(&text, chunk, got);
     fclose(f);
     for (size_t i = 0; i < text.n;) {
@@ -203,6 +205,8 @@ static void run_file(const char *file)
         }
     }
     if (state == 1) { malformed(file, cs[ncs - 1].line, "case without '@@ lua' or '@@ error'"); goto out; }
+    planned += ncs + 1;
+    counted = 1;
     for (int k = 0; k < ncs; k++) {
         if (cs[k].is_err && count_nl(cs[k].exp.p, cs[k].exp.n) != 1)
             malformed(file, cs[k].line, "an error case wants exactly one message line");
@@ -211,6 +215,7 @@ static void run_file(const char *file)
     }
     run_prefixes(file, cs, ncs);
 out:
+    if (!counted) planned++;   /* a malformed file is one failed check */
     for (int k = 0; k < ncs; k++) { free(cs[k].in.p); free(cs[k].exp.p); }
     free(cs);
     free(text.p);
@@ -220,10 +225,11 @@ int main(void)
 {
     glob_t g;
     if (glob("tests/golden/*.test", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-        printf("not ok - no tests/golden/*.test (run from the repository root)\n");
+        printf("1..1\nnot ok - no tests/golden/*.test (run from the repository root)\n");
         return 1;
     }
     for (size_t k = 0; k < g.gl_pathc; k++) run_file(g.gl_pathv[k]);
     globfree(&g);
+    printf("1..%d\n", planned);   /* at the end (TAP allows it): a crash leaves no plan */
     return failures ? 1 : 0;
 }

@@ -89,6 +89,7 @@ static void expect(const char *path, const char *host, int port, const struct ke
 
 int main(void)
 {
+    plan(53);
     struct key a, b, c, r, rsa;
     char path[256], line[8192];
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
