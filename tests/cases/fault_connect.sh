@@ -8,6 +8,7 @@ source "$TESTROOT/lib.sh"
 source "$TESTROOT/fleet_lib.bash"
 source "$TESTROOT/fault_lib.bash"
 need_sshd
+plan 19
 trap 'stop_listeners; rm -rf "$TMP"' EXIT
 
 start_listener silent 127.0.0.1; SILENT=$LPORT
