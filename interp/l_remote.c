@@ -178,14 +178,29 @@ static int l_alive(lua_State *L)
     return 1;
 }
 
-/* core.sshconfig(host, path) -> table of what ~/.ssh/config says for host. */
+/* core.sshconfig(host, path [, {"Key=value", …}]) -> table of what ~/.ssh/config says for
+   host, with the -o lines of the array read first (they win). */
 static int l_sshconfig(lua_State *L)
 {
     const char *host = luaL_checkstring(L, 1);
     const char *path = luaL_checkstring(L, 2);
+    const char *extra[64];
+    int nextra = 0;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        nextra = (int)luaL_len(L, 3);
+        if (nextra > 64) return luaL_error(L, "too many -o options (at most 64)");
+        for (int i = 0; i < nextra; i++) {
+            lua_rawgeti(L, 3, i + 1);
+            if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "-o options must be strings");
+            extra[i] = lua_tostring(L, -1);         /* the table keeps it alive */
+            lua_pop(L, 1);
+        }
+    }
     struct sshcfg cfg;
     char err[512];
-    if (sshcfg_lookup(path, host, &cfg, err, sizeof err) != 0) return luaL_error(L, "%s", err);
+    if (sshcfg_lookup_with(path, host, extra, nextra, &cfg, err, sizeof err) != 0)
+        return luaL_error(L, "%s", err);
     lua_createtable(L, 0, 12);
     struct { const char *name; const char *v; } strs[] = {
         {"hostname", cfg.hostname}, {"user", cfg.user}, {"proxyjump", cfg.proxyjump},

@@ -71,6 +71,14 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
     lua_pushinteger(L, opt->fanout_limit); lua_setfield(L, -2, "limit");
     if (opt->hosts) { lua_pushstring(L, opt->hosts); lua_setfield(L, -2, "hosts"); }
     if (opt->script) { lua_pushstring(L, opt->script); lua_setfield(L, -2, "script"); }
+    if (opt->ssh_config) { lua_pushstring(L, opt->ssh_config); lua_setfield(L, -2, "ssh_config"); }
+    if (opt->shard) { lua_pushstring(L, opt->shard); lua_setfield(L, -2, "shard"); }
+    lua_createtable(L, opt->n_ssh_options, 0);
+    for (int i = 0; i < opt->n_ssh_options; i++) { lua_pushstring(L, opt->ssh_options[i]); lua_rawseti(L, -2, i + 1); }
+    lua_setfield(L, -2, "ssh_options");
+    lua_createtable(L, opt->n_exclude, 0);
+    for (int i = 0; i < opt->n_exclude; i++) { lua_pushstring(L, opt->exclude[i]); lua_rawseti(L, -2, i + 1); }
+    lua_setfield(L, -2, "exclude");
     lua_setfield(L, core_idx, "options");
 
     size_t len;

@@ -3,6 +3,8 @@
 #define SSHS_LSSHS_H
 #include <lua.h>
 
+#define SSHS_MAX_SSH_OPTIONS 64
+
 struct sshs_options {
     int verbose;          /* -v */
     int json;             /* --json */
@@ -10,6 +12,14 @@ struct sshs_options {
     int fanout_limit;     /* -f */
     const char *hosts;    /* -H */
     const char *script;   /* the script's path, NULL for -e / stdin */
+    /* Connection defaults for every connect (and -H): ssh -o style "Keyword=value" lines
+       (-l, -p, --identity and -o all become one), and -F. */
+    const char *ssh_options[SSHS_MAX_SSH_OPTIONS];
+    int n_ssh_options;
+    const char *ssh_config;   /* -F */
+    const char *exclude[SSHS_MAX_SSH_OPTIONS];   /* -x (each a node set) */
+    int n_exclude;
+    const char *shard;        /* --shard I/N, N or auto */
 };
 
 /* Opens the standard libraries, the scheduler, local commands, the remote layer and the

@@ -18,7 +18,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
 struct args {
     struct sshs_options opt;
     const char *chunk;       /* -e */
-    int emit_lua, check_only, interactive;
+    int emit_lua, check_only, interactive, summary;
     int script_idx;          /* argv index of the script (or argc) */
     int argc;
     char **argv;
@@ -33,15 +33,86 @@ static void usage(FILE *f)
           "  -f N         at most N hosts at once (default 64)\n"
           "  -b           gather hosts whose output is identical (with -H)\n"
           "  -i           enter the REPL after the script\n"
-          "  -v           echo each command and its output; tracebacks on errors\n"
+          "  -v           echo each command and its output, prefixed by host; tracebacks on errors\n"
+          "  -x HOSTS     leave these hosts out of -H (node set, @group or @file)\n"
+          "  -l USER      default user for every connection (as ssh -l)\n"
+          "  -p PORT      default port for every connection (as ssh -p)\n"
+          "  --identity KEY  private key to try first (as ssh -i; -i is the REPL)\n"
+          "  -o KEY=VALUE an ssh_config option for every connection (as ssh -o)\n"
+          "  -F FILE      read FILE instead of ~/.ssh/config (as ssh -F)\n"
+          "  --inventory [NAME=]FILE  Ansible-style INI inventory for @group (repeatable)\n"
           "  --json       one JSON object per host outcome on stdout (with -H)\n"
+          "  --shard I/N  run only the I-th of N slices of the -H hosts (N alone or 'auto':\n"
+          "               I from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX)\n"
+          "  --summary FILE...  the fleet summary of --json outputs (shards concatenate)\n"
           "  --emit-lua   print the translated Lua and exit\n"
           "  --check      parse only; report syntax errors\n"
           "  --version, --help\n", f);
 }
 
+/* Strings made while parsing (ssh_config lines, the inventory list), freed at exit. */
+static char *owned[2 * SSHS_MAX_SSH_OPTIONS + 2];
+static int n_owned;
+
+static char *own(char *s)
+{
+    if (s && n_owned < (int)(sizeof owned / sizeof *owned)) owned[n_owned++] = s;
+    return s;
+}
+
+static char *concat3(const char *a, const char *b, const char *c)
+{
+    size_t na = strlen(a), nb = strlen(b), nc = strlen(c);
+    char *s = malloc(na + nb + nc + 1);
+    if (!s) { fputs("sshs: out of memory\n", stderr); exit(EXIT_FAIL); }
+    memcpy(s, a, na);
+    memcpy(s + na, b, nb);
+    memcpy(s + na + nb, c, nc + 1);
+    return s;
+}
+
+/* -l, -p, --identity and -o become ssh_config lines read before the config file. */
+static int add_ssh_option(struct args *a, const char *flag, const char *key, const char *v)
+{
+    if (a->opt.n_ssh_options >= SSHS_MAX_SSH_OPTIONS) {
+        fprintf(stderr, "sshs: too many connection options (at most %d)\n", SSHS_MAX_SSH_OPTIONS);
+        return -1;
+    }
+    if (!*v) { fprintf(stderr, "sshs: %s needs a non-empty value\n", flag); return -1; }
+    if (key && strcmp(key, "Port=") == 0) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 1 || n > 65535) { fprintf(stderr, "sshs: -p needs a port from 1 to 65535, got '%s'\n", v); return -1; }
+    }
+    const char *text = v;
+    if (key) {    /* escaped as a config line needs, so a key path with spaces survives */
+        char *t = own(malloc(strlen(key) + 2 * strlen(v) + 1)), *d;
+        if (!t) { fputs("sshs: out of memory\n", stderr); return -1; }
+        d = t + strlen(strcpy(t, key));
+        for (; *v; v++) {
+            if (strchr("\\\"' ", *v)) *d++ = '\\';
+            *d++ = *v;
+        }
+        *d = '\0';
+        text = t;
+    }
+    a->opt.ssh_options[a->opt.n_ssh_options++] = text;
+    return 0;
+}
+
+/* --inventory adds to SSHS_INVENTORY (the one place inventories are named, so child sshs
+   processes see the same groups). */
+static void add_inventory(const char *v, int first)
+{
+    const char *old = first ? NULL : getenv("SSHS_INVENTORY");
+    char *joined = concat3(old ? old : "", old && *old ? ":" : "", v);
+    setenv("SSHS_INVENTORY", joined, 1);
+    free(joined);
+}
+
 static int parse_args(int argc, char **argv, struct args *a)
 {
+    int inventories = 0;
     memset(a, 0, sizeof *a);
     a->opt.fanout_limit = 64;
     a->argc = argc;
@@ -59,6 +130,25 @@ static int parse_args(int argc, char **argv, struct args *a)
         if (strcmp(s, "-v") == 0) { a->opt.verbose = 1; continue; }
         if (strcmp(s, "-i") == 0) { a->interactive = 1; continue; }
         if (strcmp(s, "-b") == 0) { a->opt.gather = 1; continue; }
+        if (strcmp(s, "--summary") == 0) { a->summary = 1; i++; break; }
+        if (strcmp(s, "-l") == 0 || strcmp(s, "-p") == 0 || strcmp(s, "-o") == 0 || strcmp(s, "-F") == 0 ||
+            strcmp(s, "-x") == 0 || strcmp(s, "--identity") == 0 || strcmp(s, "--inventory") == 0 ||
+            strcmp(s, "--shard") == 0) {
+            if (i + 1 >= argc) { fprintf(stderr, "sshs: %s needs an argument\n", s); return -1; }
+            const char *v = argv[++i];
+            int r = 0;
+            if (strcmp(s, "-l") == 0) r = add_ssh_option(a, s, "User=", v);
+            else if (strcmp(s, "-p") == 0) r = add_ssh_option(a, s, "Port=", v);
+            else if (strcmp(s, "--identity") == 0) r = add_ssh_option(a, s, "IdentityFile=", v);
+            else if (strcmp(s, "-o") == 0) r = add_ssh_option(a, s, NULL, v);
+            else if (strcmp(s, "-F") == 0) a->opt.ssh_config = v;
+            else if (strcmp(s, "--shard") == 0) a->opt.shard = v;
+            else if (strcmp(s, "--inventory") == 0) add_inventory(v, inventories++ == 0);
+            else if (a->opt.n_exclude < SSHS_MAX_SSH_OPTIONS) a->opt.exclude[a->opt.n_exclude++] = v;
+            else { fprintf(stderr, "sshs: too many -x options\n"); r = -1; }
+            if (r) return r;
+            continue;
+        }
         if (strcmp(s, "-e") == 0 || strcmp(s, "-H") == 0 || strcmp(s, "-f") == 0) {
             if (i + 1 >= argc) { fprintf(stderr, "sshs: %s needs an argument\n", s); return -1; }
             const char *v = argv[++i];
@@ -76,7 +166,13 @@ static int parse_args(int argc, char **argv, struct args *a)
         return -1;
     }
     a->script_idx = i;
+    if (a->summary) {
+        if (i >= argc) { fprintf(stderr, "sshs: --summary needs one or more --json output files\n"); return -1; }
+        return 0;
+    }
     if (!a->chunk && i < argc) a->opt.script = argv[i];
+    if (a->opt.shard && !a->opt.hosts) { fprintf(stderr, "sshs: --shard needs -H HOSTS\n"); return -1; }
+    if (a->opt.n_exclude && !a->opt.hosts) { fprintf(stderr, "sshs: -x needs -H HOSTS\n"); return -1; }
     return 0;
 }
 
@@ -140,6 +236,22 @@ static int pmain(lua_State *L)
     int verbose = a->opt.verbose || (getenv("SSHS_TRACEBACK") && *getenv("SSHS_TRACEBACK") != '0');
 
     lsshs_open(L, &a->opt);
+
+    if (a->summary) {                   /* sshs --summary FILE...: no script, no connections */
+        lua_getglobal(L, "_SSHS");
+        lua_getfield(L, -1, "builtin");
+        lua_pushliteral(L, "_fleet");
+        lua_call(L, 1, 1);
+        lua_getfield(L, -1, "summary_files");
+        lua_createtable(L, a->argc - a->script_idx, 0);
+        for (int i = a->script_idx; i < a->argc; i++) {
+            lua_pushstring(L, a->argv[i]);
+            lua_rawseti(L, -2, i - a->script_idx + 1);
+        }
+        lua_call(L, 1, 1);
+        *exit_status = (int)luaL_optinteger(L, -1, EXIT_FAIL);
+        return 0;
+    }
 
     if (!a->chunk && !a->opt.script && isatty(0)) {
         fprintf(stderr, "sshs: the interactive REPL is not part of this build yet; "
@@ -224,5 +336,6 @@ int main(int argc, char **argv)
     lua_close(L);
     uv_run(sched_loop(), UV_RUN_DEFAULT);
     uv_loop_close(sched_loop());
+    for (int i = 0; i < n_owned; i++) free(owned[i]);
     return exit_status;
 }

@@ -42,6 +42,7 @@ struct ctx {
     struct raw ident[SSHCFG_MAX_IDENTITIES];
     int n_ident;
     struct raw ukh;
+    int strict;       /* command-line -o lines: unknown keywords and blocks are errors */
     char *err;
     size_t errlen;
 };
@@ -327,6 +328,8 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
     if (n < 0) return fail(c, path, line, "unterminated quote");
     char **a = *argv;
 
+    if (c->strict && (is_host || is_match || strcasecmp(kw, "include") == 0))
+        return fail(c, path, line, "%s is not allowed here", kw);
     if (is_host) { *active = host_matches(a, n, c->host); return 0; }
     if (is_match) { *active = 0; return 0; }   /* Match blocks are not supported: skipped. */
     if (strcasecmp(kw, "include") == 0) {
@@ -345,7 +348,12 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
     };
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         if (strcasecmp(kw, keys[i].name) == 0) k = keys[i].key;
-    if (k == K_NONE) return 0;                 /* a keyword sshs does not use */
+    if (k == K_NONE) {                         /* a keyword sshs does not use */
+        if (!c->strict) return 0;
+        return fail(c, path, line, "sshs does not use the option '%s' (it knows HostName, User, Port, "
+                    "IdentityFile, ProxyJump, ConnectTimeout, ServerAliveInterval, ServerAliveCountMax, "
+                    "StrictHostKeyChecking, UserKnownHostsFile)", kw);
+    }
     if (n == 0) return fail(c, path, line, "%s needs an argument", kw);
     /* UserKnownHostsFile may list several files: sshs uses the first. */
     if (n > 1 && k != K_UKH) return fail(c, path, line, "garbage at end of line after %s %s", kw, a[0]);
@@ -461,7 +469,34 @@ static int who_am_i(struct ctx *c)
     return c->home && c->luser ? 0 : -1;
 }
 
+/* The -o lines, before any file: first value wins, so they win over the file. */
+static int read_extra(struct ctx *c, const char *const *extra, int nextra)
+{
+    int r = 0, active = 1, argcap = 0;
+    char **argv = NULL;
+    c->strict = 1;
+    for (int i = 0; i < nextra && r == 0; i++) {
+        char *line = strdup(extra[i]);
+        char where[300];
+        snprintf(where, sizeof where, "-o '%.200s'", extra[i]);
+        if (!line) r = fail(c, where, 0, "out of memory");
+        else if (!strchr(line, '=') && !strpbrk(line, " \t"))
+            r = fail(c, where, 0, "expected Keyword=value");
+        else r = process_line(c, line, where, 0, 0, &active, &argv, &argcap);
+        free(line);
+    }
+    c->strict = 0;
+    free(argv);
+    return r;
+}
+
 int sshcfg_lookup(const char *path, const char *host, struct sshcfg *out, char *err, size_t errlen)
+{
+    return sshcfg_lookup_with(path, host, NULL, 0, out, err, errlen);
+}
+
+int sshcfg_lookup_with(const char *path, const char *host, const char *const *extra, int nextra,
+                       struct sshcfg *out, char *err, size_t errlen)
 {
     int r = -1, active = 1; /* lines before the first Host apply to every host */
     struct ctx c = { .out = out, .err = err, .errlen = errlen };
@@ -474,7 +509,8 @@ int sshcfg_lookup(const char *path, const char *host, struct sshcfg *out, char *
         goto out;
     }
     for (char *s = c.host; *s; s++) *s = (char)tolower((unsigned char)*s);
-    if (read_file(&c, path, 0, &active) != 0 || finish(&c) != 0) goto out;
+    if (read_extra(&c, extra, nextra) != 0) goto out;
+    if ((path && read_file(&c, path, 0, &active) != 0) || finish(&c) != 0) goto out;
     r = 0;
 out:
     if (r) sshcfg_free(out);

@@ -24,6 +24,12 @@ struct sshcfg {
    *out is overwritten; on error it is left empty. */
 int  sshcfg_lookup(const char *path, const char *host, struct sshcfg *out, char *err, size_t errlen);
 
+/* The same, with ssh -o style "Keyword=value" lines read before the file (so they win over it).
+   In those lines a keyword sshs does not use, Host, Match or Include is an error
+   ("-o 'Ciphers=x': sshs does not use …"). path may be NULL (no file). */
+int  sshcfg_lookup_with(const char *path, const char *host, const char *const *extra, int nextra,
+                        struct sshcfg *out, char *err, size_t errlen);
+
 /* Frees every string in c and leaves it empty (safe to call twice). */
 void sshcfg_free(struct sshcfg *c);
 

@@ -2,7 +2,7 @@
 -- the summary, progress on a terminal, Ctrl-C). Loaded on first use.
 local S = _SSHS
 local core = S.core
-local nodeset = require "nodeset"
+local nodeset = S.builtin("nodeset")
 local M = {}
 
 -- A counting semaphore on scheduler events: acquire() parks the thread while none is free.
@@ -35,7 +35,8 @@ local function semaphore(n)
 end
 
 local each_options = {limit = "number", handshakes = "number", retries = "number",
-                      host_timeout = "number", prefix = "boolean", gather = "boolean"}
+                      host_timeout = "number", idle_timeout = "number", prefix = "boolean",
+                      gather = "boolean", exclude = "string"}
 
 local function split_options(opts)
   if opts == nil then return {}, {} end
@@ -87,9 +88,23 @@ local function error_message(e)
   return tostring(e)
 end
 
-local function host_list(hosts)
+-- The list without the hosts of the node sets in excludes (an array of specs).
+local function exclude_hosts(list, excludes)
+  if not excludes or #excludes == 0 then return list end
+  local gone = {}
+  for _, spec in ipairs(excludes) do
+    for _, h in ipairs(nodeset.expand(spec)) do gone[h] = true end
+  end
+  local out = {}
+  for _, h in ipairs(list) do if not gone[h] then out[#out + 1] = h end end
+  return out
+end
+M.exclude_hosts = exclude_hosts
+
+local function host_list(hosts, exclude)
   if type(hosts) == "string" then
     local ok, list = pcall(nodeset.expand, hosts)
+    if ok and exclude then ok, list = pcall(exclude_hosts, list, {exclude}) end
     if not ok then S.user_error(tostring(list)) end
     return list
   end
@@ -99,15 +114,152 @@ local function host_list(hosts)
     if type(h) ~= "string" then S.user_error("each: host " .. i .. " is a " .. type(h)) end
     list[#list + 1] = h
   end
+  if exclude then
+    local ok, l = pcall(exclude_hosts, list, {exclude})
+    if not ok then S.user_error(tostring(l)) end
+    list = l
+  end
   return list
+end
+
+---------------------------------------------------------------------------- shards
+
+-- "I/N" (1 <= I <= N), "N" (I from the job runner's environment) or "auto" (both from a Slurm
+-- array job) -> i, n. getenv is os.getenv (a parameter for tests).
+function M.parse_shard(spec, getenv)
+  getenv = getenv or os.getenv
+  local function int(name, v)
+    local n = v and math.tointeger(tonumber(v))
+    if not n then error("--shard: " .. name .. " is '" .. tostring(v) .. "', not a whole number", 0) end
+    return n
+  end
+  local i, n = spec:match("^%s*(%d+)%s*/%s*(%d+)%s*$")
+  if i then
+    i, n = int("I", i), int("N", n)
+    if n < 1 or i < 1 or i > n then error("--shard " .. spec .. ": expected I/N with 1 <= I <= N", 0) end
+    return i, n
+  end
+  if spec ~= "auto" and not spec:match("^%s*%d+%s*$") then
+    error("--shard: expected I/N, N or auto, got '" .. spec .. "'", 0)
+  end
+  local index, where
+  local slurm = getenv("SLURM_ARRAY_TASK_ID")
+  if slurm then
+    local min = getenv("SLURM_ARRAY_TASK_MIN")
+    local step = getenv("SLURM_ARRAY_TASK_STEP")
+    local id = int("SLURM_ARRAY_TASK_ID", slurm)
+    min = min and int("SLURM_ARRAY_TASK_MIN", min) or 0
+    step = step and int("SLURM_ARRAY_TASK_STEP", step) or 1
+    if step < 1 or (id - min) % step ~= 0 then
+      error("--shard: SLURM_ARRAY_TASK_ID " .. id .. " is not on the array's step", 0)
+    end
+    index, where = (id - min) // step, "SLURM_ARRAY_TASK_ID"
+    if spec == "auto" then
+      n = int("SLURM_ARRAY_TASK_COUNT", getenv("SLURM_ARRAY_TASK_COUNT"))
+    end
+  elseif getenv("JOB_COMPLETION_INDEX") then
+    index, where = int("JOB_COMPLETION_INDEX", getenv("JOB_COMPLETION_INDEX")), "JOB_COMPLETION_INDEX"
+    if spec == "auto" then
+      error("--shard auto: JOB_COMPLETION_INDEX gives the index but not the count; "
+            .. "give the count of completions: --shard N", 0)
+    end
+  else
+    error("--shard " .. spec .. ": no shard index in the environment "
+          .. "(SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX); give it as --shard I/N", 0)
+  end
+  n = n or int("N", spec)
+  if n < 1 then error("--shard: the count must be at least 1", 0) end
+  if index < 0 or index >= n then
+    error("--shard: " .. where .. " gives shard index " .. index .. ", outside 0.." .. (n - 1), 0)
+  end
+  return index + 1, n
+end
+
+-- The i-th of n slices: hosts in byte order dealt round-robin, so a slice depends only on the
+-- set of names (never on the order they were given in) and sizes differ by at most one.
+-- The slice keeps the list's own order.
+function M.shard(list, i, n)
+  local sorted = table.move(list, 1, #list, 1, {})
+  table.sort(sorted)
+  local mine = {}
+  for pos, h in ipairs(sorted) do
+    if (pos - 1) % n == i - 1 then mine[h] = true end
+  end
+  local out = {}
+  for _, h in ipairs(list) do if mine[h] then out[#out + 1] = h end end
+  return out
+end
+
+---------------------------------------------------------------------------- Ctrl-C
+
+-- While any each() runs, the first Ctrl-C prints which hosts are still running; a second one
+-- within a second interrupts (the scheduler does that part).
+local watch = {depth = 0, running = {}}
+
+local function watch_start()
+  watch.depth = watch.depth + 1
+  if watch.depth > 1 then return end
+  local ev = core.event()
+  watch.ev = ev
+  core.on_sigint(ev)
+  core.thread(function()
+    while true do
+      local fine = pcall(ev.wait, ev)
+      if not fine or watch.ev ~= ev then return end
+      local names = {}
+      for host in pairs(watch.running) do names[#names + 1] = host end
+      core.write(2, "\nsshs: still running on " .. (#names > 0 and nodeset.fold(names) or "no host") ..
+        " (" .. #names .. "); press Ctrl-C again within a second to stop them\n")
+    end
+  end)
+end
+
+local function watch_stop()
+  watch.depth = watch.depth - 1
+  if watch.depth > 0 then return end
+  local ev = watch.ev
+  watch.ev = nil
+  core.on_sigint(nil)
+  ev:set()                 -- the watcher sees it is no longer current and ends
+end
+
+---------------------------------------------------------------------------- outcomes
+
+-- The last lines of a failed command's stderr (at most 20 lines and 4 KiB).
+local function tail(s, lines, bytes)
+  if type(s) ~= "string" then return nil end
+  if #s > bytes then s = s:sub(-bytes) end
+  local pos, n = #s, 0
+  if s:sub(-1) == "\n" then pos = pos - 1 end
+  while pos > 0 do
+    if s:sub(pos, pos) == "\n" then
+      n = n + 1
+      if n == lines then return s:sub(pos + 1) end
+    end
+    pos = pos - 1
+  end
+  return s
+end
+
+-- Fills outcome o from the error e that ended fn: message, and for a failed command its
+-- exit code, signal, command, stdout and the tail of stderr.
+local function record_failure(o, e)
+  o.ok, o.error = false, error_message(e)
+  if type(e) == "table" then
+    o.exitcode, o.signal, o.cmd = e.exitcode, e.signal, e.cmd
+    o.timed_out = e.timed_out or nil
+    if type(e.stdout) == "string" then o.stdout = e.stdout end
+    o.stderr = tail(e.stderr, 20, 4096)
+  end
 end
 
 -- Runs fn(host) on every host with its session pushed; returns {[host] = outcome}.
 -- hooks (for -H): started(host), finished(host, outcome), sink(host) -> table or nil.
 function M.each(hosts, fn, opts, hooks)
   if type(fn) ~= "function" then S.user_error("each: expected a function, got " .. type(fn)) end
-  local list = host_list(hosts)
   local own, conn_opts = split_options(opts)
+  local list = host_list(hosts, own.exclude)
+  local inventory = S.builtin("inventory")
   hooks = hooks or {}
   local limit = own.limit or 64
   if limit < 1 then S.user_error("each: limit must be at least 1") end
@@ -120,6 +272,8 @@ function M.each(hosts, fn, opts, hooks)
   local outer = S.current_session()
   if outer == S.LOCAL then outer = nil end
 
+  watch_start()
+  local _ <close> = setmetatable({}, {__close = watch_stop})
   for _, host in ipairs(list) do
     slots.acquire()
     local finished = core.event()
@@ -127,6 +281,7 @@ function M.each(hosts, fn, opts, hooks)
       local t0 = core.clock()
       local outcome = {host = host}
       results[host] = outcome
+      watch.running[host] = true
       if hooks.started then hooks.started(host) end
       local st = S.state()
       for i = #st.stack, 2, -1 do        -- each host gets its own connection, not the caller's
@@ -137,7 +292,18 @@ function M.each(hosts, fn, opts, hooks)
       st.host = host
       st.sink = hooks.sink and hooks.sink(host)
       if own.host_timeout then st.deadline = t0 + own.host_timeout end
-      local ok, s = pcall(connect_with_retry, host, conn_opts, handshakes, retries, window, outer)
+      if own.idle_timeout then st.idle_timeout = own.idle_timeout end
+      -- An inventory's ansible_host / _port / _user / _ssh_private_key_file for this host.
+      local ok, s = pcall(function()
+        local target, hopts = inventory.connection(host)
+        local copts = conn_opts
+        if next(hopts) then
+          copts = {}
+          for k, v in pairs(conn_opts) do copts[k] = v end
+          for k, v in pairs(hopts) do copts[k] = v end
+        end
+        return connect_with_retry(target or host, copts, handshakes, retries, window, outer)
+      end)
       if not ok then
         outcome.ok, outcome.error = false, error_message(s)
         if core.interrupted() then outcome.interrupted = true else outcome.unreachable = true end
@@ -148,15 +314,15 @@ function M.each(hosts, fn, opts, hooks)
         s:release()
         outcome.ok = res[1]
         if res[1] then
+          outcome.exitcode = 0
           outcome.value = res[2]
           if res.n > 2 then outcome.values = table.pack(table.unpack(res, 2, res.n)) end
         else
-          local e = res[2]
-          outcome.error = error_message(e)
+          record_failure(outcome, res[2])
           if core.interrupted() then outcome.interrupted = true end
-          if type(e) == "table" then outcome.exitcode, outcome.signal = e.exitcode, e.signal end
         end
       end
+      watch.running[host] = nil
       outcome.duration = core.clock() - t0
       finished:set()
       slots.release()
@@ -208,7 +374,8 @@ local function group_by(list, results, key)
   return groups, order
 end
 
-local function summary(list, results, elapsed)
+-- The summary: one count line (after head, e.g. "in 2.1s"), then one line per cause.
+local function summary(list, results, head)
   local n_ok, n_failed, n_unreach, n_intr = 0, 0, 0, 0
   for _, host in ipairs(list) do
     local o = results[host]
@@ -217,8 +384,8 @@ local function summary(list, results, elapsed)
     elseif o.unreachable then n_unreach = n_unreach + 1
     else n_failed = n_failed + 1 end
   end
-  local out = {string.format("sshs: %d host%s in %.1fs: %d ok, %d failed, %d unreachable%s",
-    #list, #list == 1 and "" or "s", elapsed, n_ok, n_failed, n_unreach,
+  local out = {string.format("sshs: %d host%s %s: %d ok, %d failed, %d unreachable%s",
+    #list, #list == 1 and "" or "s", head, n_ok, n_failed, n_unreach,
     n_intr > 0 and (", " .. n_intr .. " interrupted") or "")}
   local groups, order = group_by(list, results, function(host, o)
     if o.ok then return nil end
@@ -233,15 +400,17 @@ local function summary(list, results, elapsed)
   return table.concat(out, "\n") .. "\n"
 end
 
-local function json_line(cjson, o)
+local function json_line(json, o)
   local rec = {host = o.host, ok = o.ok, exitcode = o.exitcode, signal = o.signal, error = o.error,
-               unreachable = o.unreachable or nil, duration = o.duration, output = o.output}
+               unreachable = o.unreachable or nil, interrupted = o.interrupted or nil,
+               timed_out = o.timed_out, cmd = o.cmd, stdout = o.stdout, stderr = o.stderr,
+               duration = o.duration, output = o.output}
   local v = o.value
   if v ~= nil and type(v) ~= "function" and type(v) ~= "userdata" and type(v) ~= "thread" then
-    local fine = pcall(cjson.encode, v)
+    local fine = pcall(json.encode, v)
     rec.value = fine and v or tostring(v)
   end
-  return cjson.encode(rec) .. "\n"
+  return json.encode(rec) .. "\n"
 end
 
 local function print_gathered(list, results)
@@ -261,17 +430,24 @@ function M.start(chunk, ...)
   local options = core.options
   local args = table.pack(...)
   local gather = options.gather or options.json
-  local cjson
+  local json
   if options.json then
-    local ok, mod = pcall(require, "cjson")
-    if not ok then error("--json needs the lua-cjson package (apt install lua-cjson)", 0) end
-    cjson = mod
+    json = S.builtin("json")
+    if not pcall(json.encode, 1) then error("--json needs the lua-cjson package (apt install lua-cjson)", 0) end
   end
   return thread(function()
     local ok, list = pcall(nodeset.expand, options.hosts)
+    if ok then ok, list = pcall(exclude_hosts, list, options.exclude) end
     if not ok then error("sshs: -H: " .. tostring(list), 0) end
-    if #list == 0 then error("sshs: -H: no hosts in '" .. options.hosts .. "'", 0) end
-    local t0, done, failed, running = core.clock(), 0, 0, {}
+    if #list == 0 then
+      error("sshs: -H: no hosts in '" .. options.hosts .. "'" .. (#options.exclude > 0 and " once -x is applied" or ""), 0)
+    end
+    if options.shard then
+      local fine, i, n = pcall(M.parse_shard, options.shard)
+      if not fine then error("sshs: " .. tostring(i), 0) end
+      list = M.shard(list, i, n)
+    end
+    local t0, done, failed = core.clock(), 0, 0
     local sinks = {}
     local tty = core.isatty(2)
 
@@ -288,31 +464,15 @@ function M.start(chunk, ...)
       end)
     end
 
-    -- The first Ctrl-C reports who is still running; a second within a second aborts.
-    local sigint = core.event()
-    core.on_sigint(sigint)
-    local watcher = thread(function()
-      while true do
-        local fine = pcall(sigint.wait, sigint)
-        if not fine or finished_all then return end
-        local names = {}
-        for host in pairs(running) do names[#names + 1] = host end
-        core.write(2, "\nsshs: still running on " .. (#names > 0 and nodeset.fold(names) or "no host") ..
-          " (" .. #names .. "); press Ctrl-C again within a second to stop them\n")
-      end
-    end)
-
     local hooks = {
-      started = function(host) running[host] = true end,
       finished = function(host, o)
-        running[host] = nil
         done = done + 1
         if not o.ok then failed = failed + 1 end
         if gather then o.output = table.concat(sinks[host] or {}) end
         if not gather and not o.ok then
           core.write(2, host .. ": " .. (o.error or "failed"):gsub("\n", "\n" .. host .. ": ") .. "\n")
         end
-        if cjson then core.write(1, json_line(cjson, o)) end
+        if json then core.write(1, json_line(json, o)) end
       end,
       sink = gather and function(host) local t = {}; sinks[host] = t; return t end or nil,
     }
@@ -327,16 +487,50 @@ function M.start(chunk, ...)
     local results = M.each(list, per_host, {limit = options.limit}, hooks)
     finished_all = true
     progress_done:set()
-    core.on_sigint(nil)
-    sigint:set()
-    pcall(watcher.join, watcher)
     core.status("")
     if options.gather and not options.json then print_gathered(list, results) end
-    core.write(2, summary(list, results, core.clock() - t0))
+    core.write(2, summary(list, results, string.format("in %.1fs", core.clock() - t0)))
     local all_ok = true
     for _, host in ipairs(list) do if not results[host].ok then all_ok = false end end
     S.exit_status_value = all_ok and 0 or 1
   end)
+end
+
+-- sshs --summary FILE...: the fleet summary of --json outputs (one object per line; the
+-- outputs of several shards concatenate). Returns the exit status.
+function M.summary_files(files)
+  local json = S.builtin("json")
+  local list, results, seen_in = {}, {}, {}
+  local function bad(msg) core.write(2, "sshs: --summary: " .. msg .. "\n"); return 2 end
+  for _, path in ipairs(files) do
+    local f, err = io.open(path, "r")
+    if path == "-" then f, err = io.stdin, nil end
+    if not f then return bad("cannot read " .. tostring(err)) end
+    local lineno = 0
+    for line in f:lines() do
+      lineno = lineno + 1
+      if line:find("%S") then
+        local ok, o = pcall(json.decode, line)
+        if not ok or type(o) ~= "table" or type(o.host) ~= "string" or type(o.ok) ~= "boolean" then
+          if f ~= io.stdin then f:close() end
+          return bad(string.format("%s:%d: not a host outcome of sshs --json%s", path, lineno,
+            ok and "" or (": " .. tostring(o))))
+        end
+        for k, v in pairs(o) do if v == json.null then o[k] = nil end end
+        if results[o.host] then
+          core.write(2, string.format("sshs: --summary: %s is in %s and %s:%d; the later one counts\n",
+            o.host, seen_in[o.host], path, lineno))
+        else
+          list[#list + 1] = o.host
+        end
+        results[o.host], seen_in[o.host] = o, path .. ":" .. lineno
+      end
+    end
+    if f ~= io.stdin then f:close() end
+  end
+  core.write(2, summary(list, results, "from " .. #files .. " file" .. (#files == 1 and "" or "s")))
+  for _, host in ipairs(list) do if not results[host].ok then return 1 end end
+  return 0
 end
 
 return M

@@ -52,10 +52,9 @@ function Result:lines()
   end
 end
 
+-- Integers stay integers; JSON null is `null` (json.null).
 function Result:json()
-  local ok, cjson = pcall(require, "cjson")
-  if not ok then user_error("r:json() needs the lua-cjson package (apt install lua-cjson)") end
-  local fine, v = pcall(cjson.decode, self.stdout)
+  local fine, v = pcall(S.builtin("json").decode, self.stdout)
   if not fine then user_error("stdout of '" .. self.cmd .. "' is not JSON: " .. tostring(v)) end
   return v
 end
@@ -332,13 +331,16 @@ local function exec(sess, cmd, show, extra, test)
     if left <= 0 then user_error("host time limit exceeded before: " .. cmd) end
     if not o.timeout or o.timeout > left then o.timeout = left end
   end
+  local prefix = st.prefix
+  -- -v outside each/-H: a remote command and its output carry the session's host.
+  if S.verbose and not prefix and sess ~= LOCAL then prefix = sess.host .. ": " end
   if S.verbose then
-    local line = (st.prefix or "") .. "$ " .. cmd .. "\n"
+    local line = (prefix or "") .. "$ " .. cmd .. "\n"
     if st.sink then st.sink[#st.sink + 1] = line else core.write(2, line) end
     show = true
   end
   local sink = show and st.sink
-  local r = sess:exec(cmd, o, show and not sink, st.prefix)
+  local r = sess:exec(cmd, o, show and not sink, prefix)
   if sink then sink[#sink + 1] = r.stdout; sink[#sink + 1] = r.stderr end
   r.cmd, r.host, r.ok, r.timeout = cmd, sess.host, r.exitcode == 0, o.timeout
   setmetatable(r, Result)
@@ -446,13 +448,25 @@ end
 
 local hostkey_modes = {yes = "yes", ask = "yes", ["accept-new"] = "accept-new", no = "no", off = "no"}
 
+-- `with timeout(s)` and each{host_timeout} also bound connecting inside them.
+local function connect_timeout(t)
+  local st = state()
+  local block = effective(st, nil).timeout
+  if block and block < t then t = block end
+  if st.deadline then
+    local left = st.deadline - core.clock()
+    if left < t then t = math.max(left, 0.001) end
+  end
+  return t
+end
+
 -- Opens one SSH connection (through `outer`, a session, when given) and returns a session.
 function S.open_session(target, opts, outer)
   local tuser, alias, tport = parse_target(target)
   if not alias then user_error("connect: bad target '" .. target .. "' (expected host, user@host, user@host:port or [v6addr]:port)") end
   local home = os.getenv("HOME") or ""
-  local cfg_path = expand_home(opts.ssh_config) or (home .. "/.ssh/config")
-  local ok, cfg = pcall(core.sshconfig, alias, cfg_path)
+  local cfg_path = expand_home(opts.ssh_config or options.ssh_config) or (home .. "/.ssh/config")
+  local ok, cfg = pcall(core.sshconfig, alias, cfg_path, options.ssh_options)
   if not ok then user_error("connect: " .. tostring(cfg)) end
   local user = opts.user or tuser or cfg.user or os.getenv("USER") or os.getenv("LOGNAME") or "root"
   local port = opts.port or tport or cfg.port or 22
@@ -494,7 +508,7 @@ function S.open_session(target, opts, outer)
     password = opts.password, passphrase = opts.passphrase, keys = keys, agent = agent,
     known_hosts = expand_home(opts.known_hosts) or cfg.user_known_hosts_file or (home .. "/.ssh/known_hosts"),
     host_key_check = opts.host_key_check or hostkey_modes[cfg.strict_host_key_checking or "yes"] or "yes",
-    timeout = opts.timeout or cfg.connect_timeout or 30,
+    timeout = connect_timeout(opts.timeout or cfg.connect_timeout or 30),
     keepalive = opts.keepalive or cfg.server_alive_interval or 0,
     keepalive_max = cfg.server_alive_count_max or 3,
     max_channels = opts.max_sessions or 10,
@@ -608,7 +622,19 @@ function print(...)
   core.write(1, text)
 end
 
-function each(hosts, fn, opts) return require("_fleet").each(hosts, fn, opts) end
+function each(hosts, fn, opts) return S.builtin("_fleet").each(hosts, fn, opts) end
+
+-- vars([host]): the inventory variables of a host (default: the host this each()/-H thread
+-- runs for); an empty table for a host no inventory names.
+function vars(host)
+  if host == nil then host = (core.state() or {}).host end
+  if type(host) ~= "string" then
+    user_error("vars: expected a host name" .. (host == nil and " (outside each() or -H, name the host)" or ""))
+  end
+  local ok, v = pcall(S.builtin("inventory").vars, host)
+  if not ok then user_error(tostring(v)) end
+  return v
+end
 
 ---------------------------------------------------------------------------- loading
 
@@ -668,6 +694,21 @@ function require(name)
 end
 table.insert(package.searchers, 3, embedded_searcher)
 
+-- A module compiled into the binary, whatever package.path holds (a script's own json.sshs
+-- must not replace the runtime's); shared with require() when that finds the same one.
+local builtins = {}
+function S.builtin(name)
+  local m = builtins[name]
+  if m == nil then
+    local fn, file = embedded_searcher(name)
+    if type(fn) ~= "function" then error("built-in module '" .. name .. "' is missing", 0) end
+    m = fn(name, file)
+    builtins[name] = m
+    if package.loaded[name] == nil then package.loaded[name] = m end
+  end
+  return m
+end
+
 -- For --emit-lua: the translation of a file or chunk, or nil, message.
 function S.read_source(path, chunk)
   local src, name = chunk, "(command line)"
@@ -685,11 +726,27 @@ end
 
 ---------------------------------------------------------------------------- the run itself
 
+null = S.builtin("json").null      -- what r:json() gives for JSON null
+
 S.verbose = options.verbose
 S.color = core.isatty(2) and not os.getenv("NO_COLOR")
 
+-- -o / -l / -p / --identity / -F are checked before anything runs.
+local function check_connection_flags()
+  if #options.ssh_options > 0 then
+    local ok, err = pcall(core.sshconfig, "localhost", "/dev/null", options.ssh_options)
+    if not ok then error(tostring(err), 0) end
+  end
+  if options.ssh_config then
+    local f, err = io.open(expand_home(options.ssh_config), "r")
+    if not f then error("-F: cannot read " .. tostring(err), 0) end
+    f:close()
+  end
+end
+
 function S.start_main(chunk, ...)
-  if options.hosts then return require("_fleet").start(chunk, ...) end
+  check_connection_flags()
+  if options.hosts then return S.builtin("_fleet").start(chunk, ...) end
   return thread(chunk, ...)
 end
 

@@ -1,10 +1,16 @@
 -- nodeset: ClusterShell-style host sets, used by `sshs -H` and each().
 --   expand("root@web[01-03]:22,db1") -> {"root@web01:22", "root@web02:22", "root@web03:22", "db1"}
 --   fold({"web01", "web02", "db1"})  -> "db1,web[01-02]"
--- Grammar of a spec: items separated by commas outside brackets; in an item,
+-- Grammar of a spec: items joined by operators outside brackets, applied left to right as
+-- ClusterShell does: "," union, "!" difference, "&" intersection, "^" symmetric difference
+--   web[1-10]!web[3-4]&web[2-6]  ->  web2, web5, web6
+-- In an item,
 --   [1-5,8]   a range list (zero padding follows the written width of each start: [01-10])
 --   [fe80::1] a bracket containing ':' is an IPv6 literal, kept as written
---   @path     (whole item) a file of specs, one per line, '#' comments
+--   @group    (whole item) a group of an inventory (stdlib/inventory.lua); @source:group names
+--             the inventory; @* or @all is every host of every inventory
+--   @path     (whole item) otherwise a file of specs, one per line, '#' comments; each line
+--             is a spec of its own and the lines are unioned
 -- Everything else (user@, :port, dots, dashes) is literal text copied onto every name.
 local M = {}
 
@@ -21,20 +27,21 @@ local function pad(n, w) return string.format(w > 0 and ("%0" .. w .. "d") or "%
 -- Width to keep when formatting: "007" pins 3 digits, "7" and "10" pin none.
 local function width(digits) return (#digits > 1 and digits:sub(1, 1) == "0") and #digits or 0 end
 
--- Split at commas that are not inside brackets ("web[1,3],db" is two items).
-local function split_items(spec)
-  local items, depth, start = {}, 0, 1
+-- Splits at operators that are not inside brackets: "web[1,3]!web3,db" ->
+-- {{op=",", text="web[1,3]"}, {op="!", text="web3"}, {op=",", text="db"}}.
+local function split_terms(spec)
+  local terms, depth, start, op = {}, 0, 1, ","
   for i = 1, #spec do
     local c = spec:sub(i, i)
     if c == "[" then depth = depth + 1
     elseif c == "]" then depth = math.max(depth - 1, 0)  -- a stray ']' is reported per item
-    elseif c == "," and depth == 0 then
-      items[#items + 1] = spec:sub(start, i - 1)
-      start = i + 1
+    elseif depth == 0 and (c == "," or c == "!" or c == "&" or c == "^") then
+      terms[#terms + 1] = {op = op, text = spec:sub(start, i - 1)}
+      op, start = c, i + 1
     end
   end
-  items[#items + 1] = spec:sub(start)
-  return items
+  terms[#terms + 1] = {op = op, text = spec:sub(start)}
+  return terms
 end
 
 -- "1-5, 8" -> {{a=1,b=5,w=0}, {a=8,b=8,w=0}}, plus how many numbers that is.
@@ -105,6 +112,32 @@ local function generate(segs, st)
   end
 end
 
+local function new_state(count) return {out = {}, seen = {}, count = count or {n = 0}} end
+
+local function add_names(st, names)
+  for _, n in ipairs(names) do
+    if not st.seen[n] then st.seen[n] = true; st.out[#st.out + 1] = n end
+  end
+end
+
+-- st (the left side so far) op= t, keeping the left side's order.
+local function combine(st, t, op)
+  local out, seen = {}, {}
+  for _, n in ipairs(st.out) do
+    local keep
+    if op == "!" then keep = not t.seen[n]
+    elseif op == "&" then keep = t.seen[n]
+    else keep = not t.seen[n] end                     -- "^": what only one side has
+    if keep then out[#out + 1] = n; seen[n] = true end
+  end
+  if op == "^" then
+    for _, n in ipairs(t.out) do
+      if not st.seen[n] then out[#out + 1] = n; seen[n] = true end
+    end
+  end
+  st.out, st.seen = out, seen
+end
+
 local expand_into
 
 local function expand_file(path, st, depth, item)
@@ -125,31 +158,72 @@ local function expand_file(path, st, depth, item)
     lineno = lineno + 1
     line = trim((line:gsub("#.*", "")))
     if line ~= "" then
-      local ok, e = pcall(expand_into, line, st, depth + 1)
+      local sub = new_state(st.count)         -- each line is a spec of its own
+      local ok, e = pcall(expand_into, line, sub, depth + 1)
       -- say where in the file; nested files add one "(file:line)" per level
       if not ok then error(string.format("%s (%s:%d)", tostring(e), path, lineno), 0) end
+      add_names(st, sub.out)
     end
   end
 end
 
+local function file_exists(path)
+  local f = io.open(path, "r")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- "@name": a group when an inventory defines it (or "@source:group"), else a file.
+local function expand_at(item, st, depth)
+  local body = item:sub(2)
+  if body == "" then fail('empty host file name in "%s"', item) end
+  local inventory = (_SSHS and _SSHS.builtin or require)("inventory")
+  local looks_like_path = body:find("/", 1, true) or body:sub(1, 1) == "~"
+  if not looks_like_path then
+    local ok, err = pcall(inventory.autoload)
+    if not ok then fail("%s", tostring(err)) end
+    local source, group = body:match("^([%w_%-%.]+):([%w_%-%.%*]+)$")
+    if not source and (inventory.has_group(body) or not (body:find(".", 1, true) or file_exists(body))) then
+      group = body
+    end
+    if group then
+      local list, why = inventory.group(group, source)
+      if not list then
+        fail('%s in "%s"%s', why, item, source and "" or (" (and no host file '" .. body .. "')"))
+      end
+      st.count.n = st.count.n + #list
+      if st.count.n > M.limit then fail('too many hosts (more than %d) in "%s"', M.limit, item) end
+      add_names(st, list)
+      return
+    end
+  end
+  expand_file(body, st, depth, item)
+end
+
 function expand_into(spec, st, depth)
-  for _, raw in ipairs(split_items(spec)) do
-    local item = trim(raw)
+  for _, term in ipairs(split_terms(spec)) do
+    local item = trim(term.text)
+    local target = st
+    if term.op ~= "," then
+      if item == "" then fail("nothing after '%s' in \"%s\"", term.op, trim(spec)) end
+      target = new_state(st.count)
+    end
     if item:sub(1, 1) == "@" then
-      expand_file(item:sub(2), st, depth, item)
+      expand_at(item, target, depth)
     elseif item ~= "" then  -- "a,,b" and a trailing comma are harmless
       local segs, size = parse_item(item)
-      st.total = st.total + size  -- counted before dedupe: a cheap, safe bound
-      if st.total > M.limit then fail('too many hosts (more than %d) in "%s"', M.limit, item) end
-      generate(segs, st)
+      st.count.n = st.count.n + size  -- counted before dedupe: a cheap, safe bound
+      if st.count.n > M.limit then fail('too many hosts (more than %d) in "%s"', M.limit, item) end
+      generate(segs, target)
     end
+    if target ~= st then combine(st, target, term.op) end
   end
 end
 
 -- expand(spec) -> array of names in order, first occurrence kept.
 -- spec: a string, or an array of strings (each expanded in turn).
 function M.expand(spec)
-  local st = {out = {}, seen = {}, total = 0}
+  local st = new_state()
   if type(spec) == "string" then
     expand_into(spec, st, 0)
   elseif type(spec) == "table" then

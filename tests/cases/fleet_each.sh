@@ -45,7 +45,7 @@ local o = out["127.0.0.2"] or {}
 check("ok host: ok = true", o.ok == true, show(o))
 check("ok host: value = fn's return (the address the host's sshd saw: the session was pushed)",
       o.value == "127.0.0.2", show(o))
-check("ok host: no error, exitcode or unreachable", o.error == nil and o.exitcode == nil and not o.unreachable, show(o))
+check("ok host: exitcode 0, no error, not unreachable", o.error == nil and o.exitcode == 0 and math.type(o.exitcode) == "integer" and not o.unreachable, show(o))
 check("ok host: duration is a number >= 0", type(o.duration) == "number" and o.duration >= 0, show(o))
 o = out["127.0.0.5"] or {}
 check("a returned table is the value", o.ok == true and type(o.value) == "table" and o.value.answer == 42, show(o))

@@ -198,5 +198,94 @@ for _, s in ipairs({"rack[1-2]-node[01-03]", "x[1,01,001],y[9-11,09-11]", "b,a,w
   check("expand(fold(h)) same set: " .. s, sorted(expand(fold(hosts))), sorted(hosts))
 end
 
+-- set algebra, left to right as in ClusterShell
+check("difference", expand("web[1-5]!web3"), {"web1", "web2", "web4", "web5"})
+check("difference of a range", expand("web[1-10]!web[2-9]"), {"web1", "web10"})
+check("intersection", expand("web[1-5]&web[4-8]"), {"web4", "web5"})
+check("symmetric difference", expand("a[1-4]^a[3-6]"), {"a1", "a2", "a5", "a6"})
+check("left to right, no precedence", expand("web[1-10]!web[3-4]&web[2-6]"), {"web2", "web5", "web6"})
+check("union after a difference", expand("web[1-3]!web2,web2"), {"web1", "web3", "web2"})
+check("operators inside brackets are not operators", expand("n[1,3]!n3"), {"n1"})
+check("difference with user and port kept", expand("root@h[1-3]:22!root@h2:22"), {"root@h1:22", "root@h3:22"})
+check("difference of something absent", expand("a,b!c"), {"a", "b"})
+check("everything removed", expand("a!a"), {})
+check_error("nothing after '!'", nodeset.expand, "web[1-3]!", "nothing after '!'", '"web[1-3]!"')
+check_error("nothing after '&'", nodeset.expand, "web1& ,x", "nothing after '&'")
+check_error("bad range on the right of '!'", nodeset.expand, "web[1-5]!web[x]", "bad range 'x'", '"web[x]"')
+
+-- @file lines are specs of their own, unioned
+local opsfile = os.tmpname()
+f = assert(io.open(opsfile, "w"))
+f:write("n[1-4]!n2\nn2&n9\nm1\n")
+f:close()
+check("@file: each line its own expression", expand("@" .. opsfile), {"n1", "n3", "n4", "m1"})
+check("@file on the left of '!'", expand("@" .. opsfile .. "!n3"), {"n1", "n4", "m1"})
+os.remove(opsfile)
+
+-- groups from an Ansible-style INI inventory
+local inventory = require "inventory"
+local inv = os.tmpname()
+f = assert(io.open(inv, "w"))
+f:write([==[
+# loose hosts are "ungrouped"
+loose1 x=1
+[web]
+web[01:03] role=front
+web04 ansible_port=2222 ansible_host=127.0.0.4
+[web:vars]
+ansible_user=deploy
+role=web
+[db]
+db-[a:c]
+[prod:children]
+web
+db
+[prod:vars]
+env="production env"
+weight=1.5
+on=true
+[all:vars]
+ntp=ntp1
+]==])
+f:close()
+inventory.load(inv, "main")
+check("@group in file order, Ansible ranges expanded", expand("@web"), {"web01", "web02", "web03", "web04"})
+check("@group letters range", expand("@db"), {"db-a", "db-b", "db-c"})
+check("@group of children", expand("@prod"), {"web01", "web02", "web03", "web04", "db-a", "db-b", "db-c"})
+check("@source:group", expand("@main:db"), {"db-a", "db-b", "db-c"})
+check("@ungrouped", expand("@ungrouped"), {"loose1"})
+check("@* is every host", #expand("@*"), 8)
+check("@group minus @group", expand("@prod!@web"), {"db-a", "db-b", "db-c"})
+check("@group with a node set", expand("@web&web[02-03],x1"), {"web02", "web03", "x1"})
+check_error("unknown group names it and lists the groups", nodeset.expand, "a,@nope", "unknown group 'nope'", "web, db, prod", '"@nope"')
+check_error("unknown source", nodeset.expand, "@other:web", "unknown group source 'other'", "main")
+check_error("unknown group in a known source", nodeset.expand, "@main:nope", "unknown group 'nope'")
+local v = inventory.vars("web01")
+check("vars: host line wins over group vars", v.role, "front")
+check("vars: group vars", v.ansible_user, "deploy")
+check("vars: parent group vars, quotes removed", v.env, "production env")
+check("vars: all:vars", v.ntp, "ntp1")
+check("vars: numbers", {math.type(inventory.vars("web04").ansible_port), v.weight}, {"integer", 1.5})
+check("vars: booleans", v.on, true)
+check("vars: group vars when the host line has none", inventory.vars("web02").role, "front")
+check("vars of an unknown host are empty", next(inventory.vars("nohost")), nil)
+local target, copts = inventory.connection("web04")
+check("connection settings from ansible_* vars", {target, copts.port, copts.user}, {"127.0.0.4", 2222, "deploy"})
+local function inv_error(desc, text, ...)
+  local path = os.tmpname()
+  local g = assert(io.open(path, "w"))
+  g:write(text)
+  g:close()
+  check_error(desc, inventory.load, path, path, ...)
+  os.remove(path)
+end
+inv_error("inventory: bad range names file:line", "[web]\nok1\nweb[5:1]\n", ":3:", "reversed range", "web[5:1]")
+inv_error("inventory: bad header", "[web\n", ":1:", "bad section header")
+inv_error("inventory: bad variable", "[web]\nweb1 novalue\n", ":2:", "expected name=value", "novalue")
+inv_error("inventory: unknown section kind", "[web:hosts]\n", "unknown section kind")
+inv_error("inventory: cycle", "[a:children]\nb\n[b:children]\na\n", "cycle")
+check_error("inventory: missing file", inventory.load, "/nonexistent/inv.ini", "cannot read '/nonexistent/inv.ini'")
+os.remove(inv)
+
 print(string.format("# %d checks, %d failed", total, failed))
 os.exit(failed == 0 and 0 or 1)
