@@ -5,6 +5,7 @@
 source "$TESTROOT/lib.sh"
 source "$TESTROOT/fleet_lib.bash"
 need_sshd
+plan 34
 P=$SSHS_TEST_PORT
 
 # cond 'SHELL TEXT': for check, when the condition is more than one command.

@@ -5,6 +5,7 @@
 source "$TESTROOT/lib.sh"
 source "$TESTROOT/fleet_lib.bash"
 need_sshd
+plan 25
 
 cond() { eval "$1"; }
 HOSTS='127.0.0.[1-12]'

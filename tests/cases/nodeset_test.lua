@@ -3,7 +3,7 @@ if _SSHS == nil then package.path = "stdlib/?.lua;" .. package.path end
 local nodeset = require "nodeset"
 
 local failed, total = 0, 0
-print("1..89")  -- the plan: how many checks this file runs
+print("1..130")  -- the plan: how many checks this file runs
 
 local function show(v)
   if type(v) ~= "table" then return string.format("%q", v) end
