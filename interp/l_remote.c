@@ -1,10 +1,12 @@
-/* Lua bindings of the remote layer: core.connect, connection objects, ssh_config lookups. */
+/* Lua bindings of the remote layer: core.connect, connection objects (conn:exec starts a
+   remote command: its object is the shared one of l_command.c), ssh_config lookups. */
 #include "l_remote.h"
-#include "ssh_conn.h"
+#include "l_command.h"
+#include "l_util.h"
+#include "ssh.h"
 #include "ssh_exec.h"
 #include "ssh_tunnel.h"
 #include "ssh_config.h"
-#include "ssh_auth.h"
 #include <lauxlib.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -114,11 +116,6 @@ static int connect_k(lua_State *L, int status, lua_KContext ctx)
 static int l_connect(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    static int libssh2_ready;
-    if (!libssh2_ready) {                 /* OpenSSL's set-up costs ~1 ms: only when needed */
-        libssh2_init(0);
-        libssh2_ready = 1;
-    }
     struct conn *via = NULL;
     lua_getfield(L, 1, "via");
     if (!lua_isnil(L, -1)) via = check_conn(L, -1)->c;
@@ -153,10 +150,33 @@ static int l_connect(lua_State *L)
     return connect_k(L, LUA_OK, idx);
 }
 
+/* conn:exec(cmd, opts) -> command object (opts: stdin, pty, timeout, stoppable, and the
+   output options of cmdout_init). A lost connection raises from op:wait(). */
 static int l_exec(lua_State *L)
 {
-    struct conn_ud *ud = check_conn(L, 1);
-    return channel_lua_exec(L, ud->c);
+    struct conn *c = check_conn(L, 1)->c;
+    const char *line = luaL_checkstring(L, 2);
+    sched_check_interrupt(L);             /* after Ctrl-C nothing new starts */
+    if (conn_state(c) == C_DEAD) return luaL_error(L, "%s", conn_error(c));
+    lua_settop(L, 3);
+    struct exec_opts o = {.stoppable = 1};
+    if (lua_istable(L, 3)) {
+        lua_getfield(L, 3, "pty");
+        o.pty = lua_toboolean(L, -1);
+        lua_getfield(L, 3, "timeout");
+        o.timeout = lua_tonumber(L, -1);
+        lua_getfield(L, 3, "stoppable");
+        o.stoppable = lua_isnil(L, -1) || lua_toboolean(L, -1);
+        lua_getfield(L, 3, "stdin");
+        o.in = lua_tolstring(L, -1, &o.in_len);   /* copied by exec_new; popped after it */
+    }
+    struct command **ud = command_push(L);
+    struct command *cmd = exec_new(c, line, &o);
+    if (!cmd) return luaL_error(L, "out of memory");
+    *ud = cmd;
+    cmdout_init(L, &cmd->co, 3);
+    exec_submit(cmd);
+    return 1;
 }
 
 static int l_close(lua_State *L)
@@ -236,15 +256,10 @@ static int l_prompt_secret(lua_State *L)
 
 void remote_open(lua_State *L, int core_idx)
 {
-    channel_init(L);
     static const luaL_Reg methods[] = {
         {"exec", l_exec}, {"close", l_close}, {"alive", l_alive}, {NULL, NULL}};
-    luaL_newmetatable(L, CONN_MT);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    static const luaL_Reg meta[] = {{"__gc", l_close}, {NULL, NULL}};
+    lutil_newmeta(L, CONN_MT, methods, meta);
     static const luaL_Reg fns[] = {
         {"connect", l_connect}, {"sshconfig", l_sshconfig}, {"prompt_secret", l_prompt_secret},
         {NULL, NULL}};
@@ -252,11 +267,11 @@ void remote_open(lua_State *L, int core_idx)
     luaL_setfuncs(L, fns, 0);
     lua_pop(L, 1);
     sched_on_interrupt(conn_interrupt_all);
-    sched_on_interrupt(channel_interrupt_all);
+    sched_on_interrupt(exec_interrupt_all);
 }
 
 void remote_shutdown(void)
 {
-    channel_shutdown();
+    exec_shutdown();
     conn_shutdown_all();
 }

@@ -3,6 +3,7 @@
 #include "local.h"
 #include "loader.h"
 #include "l_remote.h"
+#include "l_command.h"
 #include "output.h"
 #include <lauxlib.h>
 #include <lualib.h>
@@ -49,6 +50,7 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
 {
     luaL_openlibs(L);
     sched_init(L);
+    command_init(L);
     local_init(L);
 
     static const luaL_Reg core[] = {

@@ -2,7 +2,8 @@
    so a collected userdata never frees handles libuv still uses (freed in the last close cb). */
 #include "local.h"
 #include "scheduler.h"
-#include "cmdout.h"
+#include "command.h"
+#include "l_command.h"
 #include <lauxlib.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,20 +17,16 @@
 
 extern char **environ;
 
-#define OP_MT "sshs.localop"
 #define KILL_GRACE_MS 1000
 
 struct local_op {
-    struct sched_waiter w;
+    struct command cmd;                         /* first: what the Lua object sees */
     pid_t pid;
     int fd_exit, fd_out, fd_err, fd_in;        /* -1 once closed */
     uv_poll_t poll_exit, poll_out, poll_err, poll_in;
     uv_timer_t timer;                           /* timeout, then the SIGKILL grace period */
     int open_handles;                           /* handles still to be closed by libuv */
-    int exited, wstatus, timed_out, killed, done, lua_owned;
-    int paused;                                 /* output polls stopped: Lua is behind */
-    uint64_t t_start, t_end;
-    struct cmdout co;
+    int exited, wstatus, killed;
     char *in_data; size_t in_len, in_off;
     struct local_op *prev_live, *next_live;
 };
@@ -51,9 +48,15 @@ const char *local_signal_name(int sig)
     return NULL;
 }
 
+static void local_resume(struct command *c);
+static void local_release(struct command *c);
+static void local_kill(struct command *c, int sig);
+static const struct command_type local_type = {
+    .name = "local", .resume = local_resume, .release = local_release, .kill = local_kill};
+
 static void op_free(struct local_op *op)
 {
-    cmdout_free(&op->co);
+    cmdout_free(&op->cmd.co);
     free(op->in_data);
     free(op);
 }
@@ -61,7 +64,7 @@ static void op_free(struct local_op *op)
 static void handle_closed(uv_handle_t *h)
 {
     struct local_op *op = h->data;
-    if (--op->open_handles == 0 && !op->lua_owned) op_free(op);
+    if (--op->open_handles == 0 && !op->cmd.lua_owned) op_free(op);
 }
 
 static void close_handle(struct local_op *op, uv_handle_t *h)
@@ -98,17 +101,25 @@ static void reap_or_watch(struct local_op *op)
 /* The op is complete once the child is reaped and both output pipes reached EOF. */
 static void maybe_done(struct local_op *op)
 {
-    if (op->done || op->fd_out >= 0 || op->fd_err >= 0) return;
+    if (op->cmd.done || op->fd_out >= 0 || op->fd_err >= 0) return;
     if (!op->exited) reap_or_watch(op);
     if (!op->exited) return;
-    op->done = 1;
-    op->t_end = uv_hrtime();
+    op->cmd.done = 1;
+    op->cmd.t_end = uv_hrtime();
+    if (WIFEXITED(op->wstatus)) {
+        op->cmd.has_exit = 1;
+        op->cmd.exitcode = WEXITSTATUS(op->wstatus);
+    } else if (WIFSIGNALED(op->wstatus)) {
+        const char *name = local_signal_name(WTERMSIG(op->wstatus));
+        if (name) snprintf(op->cmd.signal, sizeof op->cmd.signal, "%s", name);
+        else op->cmd.signo = WTERMSIG(op->wstatus);
+    }
     if (op->fd_in >= 0) { close_handle(op, (uv_handle_t *)&op->poll_in); close(op->fd_in); op->fd_in = -1; }
     uv_timer_stop(&op->timer);
     close_handle(op, (uv_handle_t *)&op->timer);
-    cmdout_finish(&op->co);
+    cmdout_finish(&op->cmd.co);
     unlink_live(op);
-    sched_wake(&op->w);
+    sched_wake(&op->cmd.w);
 }
 
 static void on_readable(uv_poll_t *h, int status, int events)
@@ -120,10 +131,10 @@ static void on_readable(uv_poll_t *h, int status, int events)
     for (;;) {
         ssize_t n = read(*fd, tmp, sizeof tmp);
         if (n > 0) {
-            cmdout_data(&op->co, is_err, tmp, (size_t)n, &op->w);
-            if (cmdout_backlogged(&op->co)) {    /* Lua is behind: let the pipe fill up */
+            cmdout_data(&op->cmd.co, is_err, tmp, (size_t)n, &op->cmd.w);
+            if (cmdout_backlogged(&op->cmd.co)) {    /* Lua is behind: let the pipe fill up */
                 uv_poll_stop(h);
-                op->paused = 1;
+                op->cmd.paused = 1;
                 return;
             }
             if ((size_t)n < sizeof tmp) return;   /* drained for now; the poll calls again */
@@ -178,9 +189,9 @@ static void signal_group(struct local_op *op, int sig)
 static void on_timer(uv_timer_t *t)
 {
     struct local_op *op = t->data;
-    if (op->done) return;
+    if (op->cmd.done) return;
     if (!op->killed) {
-        op->timed_out = 1;
+        op->cmd.timed_out = 1;
         op->killed = 1;
         signal_group(op, SIGTERM);
         uv_timer_start(&op->timer, on_timer, KILL_GRACE_MS, 0);
@@ -193,7 +204,7 @@ static void on_timer(uv_timer_t *t)
 static void interrupt_all(void)
 {
     for (struct local_op *op = live_ops; op; op = op->next_live) {
-        if (op->done) continue;
+        if (op->cmd.done) continue;
         op->killed = 1;
         signal_group(op, SIGINT);
         uv_timer_start(&op->timer, on_timer, KILL_GRACE_MS, 0);
@@ -428,16 +439,15 @@ int local_lua_spawn(lua_State *L)
     const char *cmd = luaL_checkstring(L, 1);
     sched_check_interrupt(L);             /* after Ctrl-C nothing new starts */
     int opts = 2;
-    struct local_op **ud = lua_newuserdatauv(L, sizeof *ud, 0);
-    *ud = NULL;
-    luaL_setmetatable(L, OP_MT);
+    struct command **ud = command_push(L);
     int ud_idx = lua_gettop(L);
 
     struct local_op *op = calloc(1, sizeof *op);
     if (!op) return luaL_error(L, "out of memory");
+    op->cmd.type = &local_type;
     op->fd_exit = op->fd_out = op->fd_err = op->fd_in = -1;
-    op->lua_owned = 1;
-    *ud = op;
+    op->cmd.lua_owned = 1;
+    *ud = &op->cmd;
 
     const char *cwd = NULL, *path_env = getenv("PATH");
     if (opt_field(L, opts, "cwd") == LUA_TSTRING) cwd = lua_tostring(L, -1);
@@ -451,7 +461,7 @@ int local_lua_spawn(lua_State *L)
     lua_Number timeout = 0;
     if (opt_field(L, opts, "timeout") == LUA_TNUMBER) timeout = lua_tonumber(L, -1);
     lua_pop(L, 1);
-    cmdout_init(L, &op->co, opts);
+    cmdout_init(L, &op->cmd.co, opts);
 
     int p_out[2] = {-1, -1}, p_err[2] = {-1, -1}, p_in[2] = {-1, -1};
     int err = 0;
@@ -465,7 +475,7 @@ int local_lua_spawn(lua_State *L)
 
     char *prog = NULL;
     char **argv = simple_argv(cmd, path_env, &prog);
-    op->t_start = uv_hrtime();
+    op->cmd.t_start = uv_hrtime();
     if (argv) {
         err = posix_spawn(&op->pid, prog, fa, attr, argv, env ? env : environ);
         free(argv);
@@ -507,7 +517,7 @@ int local_lua_spawn(lua_State *L)
     return 1;
 
 out:
-    op->done = op->exited = 1;            /* nothing runs: __gc must not signal anything */
+    op->cmd.done = op->exited = 1;            /* nothing runs: __gc must not signal anything */
     op->pid = 0;
     for (int i = 0; i < 2; i++) {
         if (p_out[i] >= 0) close(p_out[i]);
@@ -518,82 +528,29 @@ out:
     return lua_error(L);
 }
 
-static struct local_op *check_op(lua_State *L)
-{
-    struct local_op **ud = luaL_checkudata(L, 1, OP_MT);
-    if (!*ud) luaL_error(L, "command object already released");
-    return *ud;
-}
-
 /* Output was paused while Lua fell behind (cmdout_backlogged): read again. */
 static void resume_reading(struct local_op *op)
 {
-    op->paused = 0;
+    op->cmd.paused = 0;
     if (op->fd_out >= 0) uv_poll_start(&op->poll_out, UV_READABLE, on_readable);
     if (op->fd_err >= 0) uv_poll_start(&op->poll_err, UV_READABLE, on_readable);
 }
 
-static int op_wait_k(lua_State *L, int status, lua_KContext ctx)
-{
-    struct local_op *op = check_op(L);
-    if (sched_cancel_pending(L)) sched_check_interrupt(L);   /* the op's __close kills it */
-    int n = cmdout_next_event(L, &op->co, op->done);
-    if (op->paused && op->co.queued < CMDOUT_BACKLOG / 2) resume_reading(op);
-    /* Ctrl-C: the child was signalled; once it is reaped, raise "interrupted". */
-    if (n == 1 && op->done && sched_interrupted) sched_check_interrupt(L);
-    if (n) return n;
-    return sched_wait(L, &op->w, op_wait_k, 0);
-}
+static void local_resume(struct command *c) { resume_reading((struct local_op *)c); }
 
-static int op_wait(lua_State *L)
-{
-    return op_wait_k(L, LUA_OK, 0);
-}
+static void local_kill(struct command *c, int sig) { signal_group((struct local_op *)c, sig); }
 
-static int op_result(lua_State *L)
+/* The Lua object let go: a child still running is killed; memory goes when libuv lets go. */
+static void local_release(struct command *c)
 {
-    struct local_op *op = check_op(L);
-    if (!op->done) return luaL_error(L, "command still running");
-    cmdout_push_result(L, &op->co, (double)(op->t_end - op->t_start) / 1e9);
-    if (WIFEXITED(op->wstatus)) {
-        lua_pushinteger(L, WEXITSTATUS(op->wstatus));
-        lua_setfield(L, -2, "exitcode");
-    } else if (WIFSIGNALED(op->wstatus)) {
-        const char *name = local_signal_name(WTERMSIG(op->wstatus));
-        if (name) lua_pushstring(L, name); else lua_pushinteger(L, WTERMSIG(op->wstatus));
-        lua_setfield(L, -2, "signal");
-    }
-    lua_pushboolean(L, op->timed_out);
-    lua_setfield(L, -2, "timed_out");
-    return 1;
-}
-
-static int op_kill(lua_State *L)
-{
-    struct local_op *op = check_op(L);
-    int sig = (int)luaL_optinteger(L, 2, SIGTERM);
-    if (!op->done) signal_group(op, sig);
-    return 0;
-}
-
-/* __gc and __close: a dropped op's child is killed; memory goes when libuv lets go. */
-static int op_gc(lua_State *L)
-{
-    struct local_op **ud = luaL_checkudata(L, 1, OP_MT);
-    struct local_op *op = *ud;
-    if (!op) return 0;
-    *ud = NULL;
-    op->lua_owned = 0;
-    op->w.thread = NULL;
-    op->co.stream[0] = op->co.stream[1] = 0;
-    if (op->paused && !op->done) resume_reading(op);   /* nobody reads any more: drain to the end */
-    if (!op->done) {
+    struct local_op *op = (struct local_op *)c;
+    if (op->cmd.paused && !op->cmd.done) resume_reading(op);   /* nobody reads any more: drain to the end */
+    if (!op->cmd.done) {
         op->killed = 1;
         signal_group(op, SIGKILL);
     } else if (op->open_handles == 0) {
         op_free(op);
     }
-    return 0;
 }
 
 void local_shutdown(void)
@@ -606,8 +563,8 @@ void local_shutdown(void)
             waitpid(op->pid, NULL, 0);
             op->exited = 1;
         }
-        op->done = 1;
-        op->w.thread = NULL;
+        op->cmd.done = 1;
+        op->cmd.w.thread = NULL;
         int *fds[] = {&op->fd_exit, &op->fd_out, &op->fd_err, &op->fd_in};
         uv_poll_t *polls[] = {&op->poll_exit, &op->poll_out, &op->poll_err, &op->poll_in};
         for (int i = 0; i < 4; i++) {
@@ -622,16 +579,6 @@ void local_shutdown(void)
 
 void local_init(lua_State *L)
 {
-    static const luaL_Reg methods[] = {
-        {"wait", op_wait}, {"result", op_result}, {"kill", op_kill}, {NULL, NULL}};
-    luaL_newmetatable(L, OP_MT);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, op_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, op_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pop(L, 1);
     sched_on_interrupt(interrupt_all);
     signal(SIGPIPE, SIG_IGN);
 }

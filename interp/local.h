@@ -3,12 +3,12 @@
 #define SSHS_LOCAL_H
 #include <lua.h>
 
-/* Registers the op metatable and the Ctrl-C hook. */
+/* Registers the Ctrl-C hook. */
 void local_init(lua_State *L);
 
-/* Lua: core.spawn(cmd, opts) -> op.  opts: cwd, env (table), stdin (string), timeout (s),
-   echo (bool), prefix (string), color (bool), stream (bool: op:wait() returns chunks).
-   op:wait() -> "stdout"|"stderr", chunk  or  "done";  op:result() -> table;  op:kill([sig]). */
+/* Lua: core.spawn(cmd, opts) -> command object (l_command.h).  opts: cwd, env (table),
+   stdin (string), timeout (s), echo (bool), prefix (string), color (bool), stream_stdout /
+   stream_stderr (bool: op:wait() returns chunks). */
 int local_lua_spawn(lua_State *L);
 
 /* Kills every command still running (their whole process groups), reaps them and closes

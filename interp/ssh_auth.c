@@ -1,4 +1,5 @@
 #include "ssh_auth.h"
+#include "ssh.h"              /* auth_prompt_secret is part of the Lua-facing side */
 #include "ssh_params.h"
 #include "ssh_alloc.h"
 #include <errno.h>

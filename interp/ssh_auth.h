@@ -14,7 +14,4 @@ struct auth_state *auth_new(const struct ssh_params *p);
 int  auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen);
 void auth_free(struct auth_state *a);
 
-/* Reads a secret from the terminal without echo; NULL when there is no terminal. */
-char *auth_prompt_secret(const char *prompt);
-
 #endif

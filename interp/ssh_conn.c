@@ -724,6 +724,11 @@ static void on_deadline(uv_timer_t *t)
 
 struct conn *conn_start(struct ssh_params *p, int transport_fd, struct sched_waiter *w)
 {
+    static int libssh2_ready;
+    if (!libssh2_ready) {                 /* OpenSSL's set-up costs ~1 ms: only when needed */
+        libssh2_init(0);
+        libssh2_ready = 1;
+    }
     struct conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->p = *p;

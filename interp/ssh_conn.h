@@ -1,5 +1,6 @@
 /* One SSH connection on the shared loop: resolve, TCP connect, handshake, host key, auth,
-   keepalive, and the operations (channels, tunnels) multiplexed on it.
+   keepalive, and the operations (channels, tunnels) multiplexed on it. This header is for
+   the ops (ssh_* files); the Lua bindings see only ssh.h.
    libssh2 1.10 rules (DESIGN.md): after EAGAIN retry the same call with the same arguments;
    while one packet is half-sent no other operation may send, so the op that blocked on
    output "owns" the session until it gets past it. */
@@ -7,9 +8,7 @@
 #define SSHS_SSH_H
 #include <libssh2.h>
 #include <uv.h>
-#include "scheduler.h"
-
-#include "ssh_params.h"
+#include "ssh.h"
 
 
 struct conn;
@@ -49,14 +48,7 @@ struct ssh_op {
     int queued, active;
 };
 
-enum conn_state { C_RESOLVING, C_CONNECTING, C_HANDSHAKE, C_AUTH, C_READY, C_CLOSING, C_DEAD };
-
-/* Starts connecting. `transport_fd` >= 0 uses that socket (a tunnel's end) instead of TCP.
-   The waiter is woken when the connection is ready or has failed (conn_error()). */
-struct conn *conn_start(struct ssh_params *p, int transport_fd, struct sched_waiter *w);
-enum conn_state conn_state(const struct conn *c);
-const char *conn_error(const struct conn *c);
-const char *conn_display(const struct conn *c);
+/* The libssh2 session, for the ops' calls (only from a step function). */
 LIBSSH2_SESSION *conn_session(struct conn *c);
 
 /* Adds an op: it runs at once if a slot is free, else waits its turn (MaxSessions). */
@@ -81,18 +73,5 @@ void conn_request_end(struct conn *c, struct ssh_op *op);
 /* Is op half-way through sending a packet (so it must repeat its call before anything else)? */
 int  conn_is_owner(const struct conn *c, const struct ssh_op *op);
 
-/* Reference counting: the Lua userdata, tunnels riding on it and inner connections each
-   hold one. The last release disconnects (politely, in the background) and frees. */
-void conn_retain(struct conn *c);
-void conn_release(struct conn *c);
-/* Closes the connection now: every op gets why as its error. */
-void conn_fail(struct conn *c, const char *why);
-/* The connecting thread's waiter is going away (its object was collected). */
-void conn_forget_waiter(struct conn *c, struct sched_waiter *w);
-
-/* Ctrl-C and exit: every connection drops its ops (channels close, remote commands get
-   SIGHUP when they have a pty). */
-void conn_interrupt_all(void);
-void conn_shutdown_all(void);
 
 #endif

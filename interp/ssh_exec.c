@@ -4,14 +4,11 @@
    arguments after EAGAIN. */
 #include "ssh_exec.h"
 #include "ssh_chan.h"
-#include "cmdout.h"
-#include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define EXEC_MT "sshs.remoteop"
 /* A large window lets bulk output stream at full speed (throughput <= window / RTT). */
 #define CHANNEL_WINDOW (16u * 1024 * 1024)
 
@@ -31,27 +28,21 @@ enum stop { STOP_NONE, STOP_TERM_SENT, STOP_KILL_SENT, STOP_CLOSE };
 #define GIVE_UP_AFTER_MS 3000
 
 struct exec_op {
+    struct command cmd;              /* first: what the Lua object sees */
     struct ssh_op op;
-    struct sched_waiter w;
     struct conn *conn;               /* retained while the op lives */
     struct chan chan;
     enum stage stage;
     enum stop stop;
-    char *cmd;
+    char *line;                      /* the command line sent */
     char *in_data;
     size_t in_len, in_off;
     int eof_sent, pty;
-    struct cmdout co;
-    int exitcode, has_exit;
-    char signal[32];
-    int timed_out, stop_pending;
+    int stop_pending;
+    double timeout;                  /* seconds; 0: none */
     uv_timer_t timer;                /* the timeout, then the stop escalation */
-    char error[700];                 /* the connection failed under us */
-    uint64_t t_start, t_end;
-    int done;                        /* the result is ready for Lua */
     int finished;                    /* the connection is done with the op */
-    int lua_owned, closing;
-    int paused;                      /* stopped reading: Lua has too much unread output */
+    int closing;
     int internal;                    /* a kill command of ours: no Lua side */
     int want_pid;                    /* stderr starts with the pid marker */
     char pidbuf[24];
@@ -62,6 +53,11 @@ struct exec_op {
 
 static struct exec_op *live;
 
+static struct exec_op *exec_of(struct ssh_op *op)
+{
+    return (struct exec_op *)((char *)op - offsetof(struct exec_op, op));
+}
+
 static void unlink_live(struct exec_op *e)
 {
     if (e->prev_live) e->prev_live->next_live = e->next_live; else if (live == e) live = e->next_live;
@@ -71,8 +67,8 @@ static void unlink_live(struct exec_op *e)
 
 static void exec_free(struct exec_op *e)
 {
-    cmdout_free(&e->co);
-    free(e->cmd);
+    cmdout_free(&e->cmd.co);
+    free(e->line);
     free(e->in_data);
     if (e->conn) conn_release(e->conn);
     free(e);
@@ -84,7 +80,7 @@ static void timer_closed(uv_handle_t *h) { exec_free(h->data); }
    so never under a running step). */
 static void maybe_free(struct exec_op *e)
 {
-    if (e->lua_owned || !e->finished || e->closing) return;
+    if (e->cmd.lua_owned || !e->finished || e->closing) return;
     e->closing = 1;
     uv_close((uv_handle_t *)&e->timer, timer_closed);
 }
@@ -92,11 +88,13 @@ static void maybe_free(struct exec_op *e)
 /* The result is ready: wake the waiter. The channel may still be closing behind it. */
 static void complete(struct exec_op *e)
 {
-    if (e->done) return;
-    e->done = 1;
-    e->t_end = uv_hrtime();
-    cmdout_finish(&e->co);
-    sched_wake(&e->w);
+    if (e->cmd.done) return;
+    e->cmd.done = 1;
+    e->cmd.t_end = uv_hrtime();
+    /* A timed-out command was hung up on, as far as anyone can tell. */
+    if (e->cmd.timed_out && !e->cmd.signal[0]) snprintf(e->cmd.signal, sizeof e->cmd.signal, "HUP");
+    cmdout_finish(&e->cmd.co);
+    sched_wake(&e->cmd.w);
 }
 
 /* The connection is done with the op (it returns a final code from step, or was aborted). */
@@ -113,7 +111,7 @@ static void finish(struct exec_op *e)
 /* The channel helper failed: its message becomes the command's error. */
 static void take_error(struct exec_op *e)
 {
-    if (!e->error[0]) snprintf(e->error, sizeof e->error, "%s", e->chan.error);
+    if (!e->cmd.error[0]) snprintf(e->cmd.error, sizeof e->cmd.error, "%s", e->chan.error);
 }
 
 /* Takes the "\036PID\036" marker off the front of stderr; returns how many bytes of p it
@@ -149,22 +147,22 @@ static enum ssh_step drain(struct exec_op *e)
     char tmp[65536];
     for (int stream = 0; stream <= 1; stream++) {
         for (;;) {
-            if (cmdout_backlogged(&e->co)) {   /* unread by Lua: the window throttles the server */
-                e->paused = 1;
+            if (cmdout_backlogged(&e->cmd.co)) {   /* unread by Lua: the window throttles the server */
+                e->cmd.paused = 1;
                 return SSH_STEP_WAITING;
             }
             ssize_t n = libssh2_channel_read_ex(e->chan.ch, stream, tmp, sizeof tmp);
             if (n > 0) {
                 size_t skip = stream == 1 && e->want_pid ? take_pid(e, tmp, (size_t)n) : 0;
-                if ((size_t)n > skip) cmdout_data(&e->co, stream, tmp + skip, (size_t)n - skip, &e->w);
+                if ((size_t)n > skip) cmdout_data(&e->cmd.co, stream, tmp + skip, (size_t)n - skip, &e->cmd.w);
                 e->op.progress = 1;
                 continue;
             }
             if (n == LIBSSH2_ERROR_EAGAIN) break;
             if (n < 0) {
                 enum ssh_step r = conn_step_of((int)n);
-                if (r == SSH_STEP_FAILED && !e->error[0])
-                    snprintf(e->error, sizeof e->error, "reading the output of a command on %s "
+                if (r == SSH_STEP_FAILED && !e->cmd.error[0])
+                    snprintf(e->cmd.error, sizeof e->cmd.error, "reading the output of a command on %s "
                              "failed (%d)", conn_display(e->conn), (int)n);
                 return r;
             }
@@ -225,7 +223,7 @@ static enum ssh_step st_pty(struct exec_op *e)
 
 static enum ssh_step st_exec(struct exec_op *e)
 {
-    enum ssh_step r = chan_request(&e->chan, "exec", e->cmd);
+    enum ssh_step r = chan_request(&e->chan, "exec", e->line);
     if (r == SSH_STEP_FAILED) { take_error(e); e->stage = S_CLOSE; return SSH_STEP_DONE; }
     if (r == SSH_STEP_DONE) e->stage = S_IO;
     else if (r == SSH_STEP_LOST) take_error(e);
@@ -277,15 +275,15 @@ static enum ssh_step st_wait_closed(struct exec_op *e)
     }
     enum ssh_step r = chan_wait_closed(&e->chan);
     if (r != SSH_STEP_DONE) return r;
-    if (!e->done && !e->error[0]) {
+    if (!e->cmd.done && !e->cmd.error[0]) {
         char *sig = NULL;
         size_t siglen = 0;
         libssh2_channel_get_exit_signal(e->chan.ch, &sig, &siglen, NULL, NULL, NULL, NULL);
         if (sig && siglen) {
-            snprintf(e->signal, sizeof e->signal, "%.*s", (int)siglen, sig);
+            snprintf(e->cmd.signal, sizeof e->cmd.signal, "%.*s", (int)siglen, sig);
         } else if (e->stop == STOP_NONE) {
-            e->exitcode = libssh2_channel_get_exit_status(e->chan.ch);
-            e->has_exit = 1;
+            e->cmd.exitcode = libssh2_channel_get_exit_status(e->chan.ch);
+            e->cmd.has_exit = 1;
         }
         if (sig) libssh2_free(conn_session(e->conn), sig);
     }
@@ -334,7 +332,7 @@ static void apply_stop(struct exec_op *e)
 
 static enum ssh_step exec_step(struct ssh_op *op)
 {
-    struct exec_op *e = (struct exec_op *)op;
+    struct exec_op *e = exec_of(op);
     apply_stop(e);
     for (;;) {
         enum stage s = e->stage;
@@ -346,9 +344,9 @@ static enum ssh_step exec_step(struct ssh_op *op)
 
 static void exec_abort(struct ssh_op *op, const char *why)
 {
-    struct exec_op *e = (struct exec_op *)op;
+    struct exec_op *e = exec_of(op);
     chan_forget(&e->chan);
-    if (!e->done && !e->error[0]) snprintf(e->error, sizeof e->error, "%s", why);
+    if (!e->cmd.done && !e->cmd.error[0]) snprintf(e->cmd.error, sizeof e->cmd.error, "%s", why);
     finish(e);
 }
 
@@ -371,81 +369,40 @@ static void request_stop(struct exec_op *e)
 static void on_timeout(uv_timer_t *t)
 {
     struct exec_op *e = t->data;
-    if (e->done) return;
-    e->timed_out = 1;
+    if (e->cmd.done) return;
+    e->cmd.timed_out = 1;
     request_stop(e);
 }
 
-static struct exec_op *check_exec(lua_State *L)
+static void exec_resume(struct command *c)
 {
-    struct exec_op **ud = luaL_checkudata(L, 1, EXEC_MT);
-    if (!*ud) luaL_error(L, "command object already released");
-    return *ud;
+    conn_kick(((struct exec_op *)c)->conn);
 }
 
-static int exec_wait_k(lua_State *L, int status, lua_KContext ctx)
+/* The Lua object let go: an abandoned command is stopped (as a timeout would). */
+static void exec_release(struct command *c)
 {
-    struct exec_op *e = check_exec(L);
-    if (sched_cancel_pending(L)) sched_check_interrupt(L);   /* __close stops the command */
-    int n = cmdout_next_event(L, &e->co, e->done);
-    if (e->paused && e->co.queued < CMDOUT_BACKLOG / 2) {
-        e->paused = 0;
-        conn_kick(e->conn);
-    }
-    if (n) {
-        if (e->done && n == 1 && sched_interrupted) sched_check_interrupt(L);  /* stopped by Ctrl-C */
-        if (e->done && e->error[0] && n == 1) {
-            lua_pushstring(L, e->error);      /* no position: the runtime names the user's line */
-            return lua_error(L);
-        }
-        return n;
-    }
-    return sched_wait(L, &e->w, exec_wait_k, 0);
-}
-
-static int exec_wait(lua_State *L) { return exec_wait_k(L, LUA_OK, 0); }
-
-static int exec_result(lua_State *L)
-{
-    struct exec_op *e = check_exec(L);
-    if (!e->done) return luaL_error(L, "command still running");
-    cmdout_push_result(L, &e->co, (double)(e->t_end - e->t_start) / 1e9);
-    if (e->has_exit) { lua_pushinteger(L, e->exitcode); lua_setfield(L, -2, "exitcode"); }
-    if (e->signal[0]) { lua_pushstring(L, e->signal); lua_setfield(L, -2, "signal"); }
-    if (e->timed_out) {
-        lua_pushboolean(L, 1); lua_setfield(L, -2, "timed_out");
-        if (!e->signal[0]) { lua_pushliteral(L, "HUP"); lua_setfield(L, -2, "signal"); }
-    }
-    return 1;
-}
-
-/* __gc / __close: an abandoned command's channel is closed (as a timeout would). */
-static int exec_gc(lua_State *L)
-{
-    struct exec_op **ud = luaL_checkudata(L, 1, EXEC_MT);
-    struct exec_op *e = *ud;
-    if (!e) return 0;
-    *ud = NULL;
-    e->lua_owned = 0;
-    e->w.thread = NULL;
-    e->co.stream[0] = e->co.stream[1] = 0;
-    e->co.echo = 0;
-    if (e->paused) { e->paused = 0; conn_kick(e->conn); }
+    struct exec_op *e = (struct exec_op *)c;
+    e->cmd.co.echo = 0;
+    if (e->cmd.paused) { e->cmd.paused = 0; conn_kick(e->conn); }
     request_stop(e);
     maybe_free(e);
-    return 0;
 }
 
-/* A new exec op for cmd on c, not yet queued. */
-static struct exec_op *exec_new(struct conn *c, const char *cmd, int internal)
+static const struct command_type remote_type = {
+    .name = "remote", .resume = exec_resume, .release = exec_release};
+
+/* A new exec op for line on c, not yet queued. */
+static struct exec_op *exec_alloc(struct conn *c, const char *line, int internal)
 {
     struct exec_op *e = calloc(1, sizeof *e);
-    if (!e || !(e->cmd = strdup(cmd))) { free(e); return NULL; }
+    if (!e || !(e->line = strdup(line))) { free(e); return NULL; }
+    e->cmd.type = &remote_type;
     e->op.type = &exec_type;
     chan_init(&e->chan, &e->op);
     e->conn = c;
     e->internal = internal;
-    e->lua_owned = !internal;
+    e->cmd.lua_owned = !internal;
     conn_retain(c);
     uv_timer_init(sched_loop(), &e->timer);
     e->timer.data = e;
@@ -453,9 +410,9 @@ static struct exec_op *exec_new(struct conn *c, const char *cmd, int internal)
 }
 
 /* Queues e on its connection (it may start at once: set everything first). */
-static void exec_submit(struct exec_op *e)
+static void queue(struct exec_op *e)
 {
-    e->t_start = uv_hrtime();
+    e->cmd.t_start = uv_hrtime();
     e->next_live = live;
     if (live) live->prev_live = e;
     live = e;
@@ -463,57 +420,50 @@ static void exec_submit(struct exec_op *e)
 }
 
 /* Internal ops (our kill commands) have no Lua side and free themselves when done. */
-static struct exec_op *exec_start(struct conn *c, const char *cmd, int internal)
+static struct exec_op *exec_start(struct conn *c, const char *line, int internal)
 {
-    struct exec_op *e = exec_new(c, cmd, internal);
-    if (e) exec_submit(e);
+    struct exec_op *e = exec_alloc(c, line, internal);
+    if (e) queue(e);
     return e;
 }
 
-int channel_lua_exec(lua_State *L, struct conn *c)
+struct command *exec_new(struct conn *c, const char *line, const struct exec_opts *o)
 {
-    const char *cmd = luaL_checkstring(L, 2);
-    sched_check_interrupt(L);             /* after Ctrl-C nothing new starts */
-    if (conn_state(c) == C_DEAD) return luaL_error(L, "%s", conn_error(c));
-    lua_settop(L, 3);
-    int pty = 0, stoppable = 1;
-    double timeout = 0;
-    if (lua_istable(L, 3)) {
-        lua_getfield(L, 3, "pty");
-        pty = lua_toboolean(L, -1);
-        lua_getfield(L, 3, "timeout");
-        timeout = lua_tonumber(L, -1);
-        lua_getfield(L, 3, "stoppable");
-        stoppable = lua_isnil(L, -1) || lua_toboolean(L, -1);
-        lua_pop(L, 3);
+    /* The pid marker (see enum stop) goes first; a pty merges the streams, and closing a
+       pty's channel hangs the command up anyway. */
+    int mark = o->stoppable && !o->pty;
+    struct exec_op *e;
+    if (mark) {
+        static const char marker[] = "printf '\\036%d\\036' \"$$\" >&2; ";
+        size_t n = strlen(line);
+        char *full = malloc(sizeof marker + n);
+        if (!full) return NULL;
+        memcpy(full, marker, sizeof marker - 1);
+        memcpy(full + sizeof marker - 1, line, n + 1);
+        e = exec_alloc(c, full, 0);
+        free(full);
+    } else {
+        e = exec_alloc(c, line, 0);
     }
-    /* The pid marker (see enum stop) goes first; a pty merges the streams, and closing
-       a pty's channel hangs the command up anyway. */
-    int mark = stoppable && !pty;
-    if (mark) lua_pushfstring(L, "printf '\\036%%d\\036' \"$$\" >&2; %s", cmd);
-    else lua_pushstring(L, cmd);
-    struct exec_op **ud = lua_newuserdatauv(L, sizeof *ud, 0);
-    *ud = NULL;
-    luaL_setmetatable(L, EXEC_MT);
-    struct exec_op *e = exec_new(c, lua_tostring(L, 4), 0);
-    if (!e) return luaL_error(L, "out of memory");
-    *ud = e;
+    if (!e) return NULL;
     e->want_pid = mark;
-    e->pty = pty;
-    cmdout_init(L, &e->co, 3);
-    if (lua_istable(L, 3)) {
-        size_t n = 0;
-        lua_getfield(L, 3, "stdin");
-        const char *in = lua_tolstring(L, -1, &n);
-        if (in && n && (e->in_data = malloc(n))) { memcpy(e->in_data, in, n); e->in_len = n; }
-        lua_pop(L, 1);
+    e->pty = o->pty;
+    if (o->in_len && (e->in_data = malloc(o->in_len))) {
+        memcpy(e->in_data, o->in, o->in_len);
+        e->in_len = o->in_len;
     }
-    if (timeout > 0) uv_timer_start(&e->timer, on_timeout, (uint64_t)(timeout * 1000 + 0.5), 0);
-    exec_submit(e);
-    return 1;
+    e->timeout = o->timeout;
+    return &e->cmd;
 }
 
-void channel_interrupt_all(void)
+void exec_submit(struct command *c)
+{
+    struct exec_op *e = (struct exec_op *)c;
+    if (e->timeout > 0) uv_timer_start(&e->timer, on_timeout, (uint64_t)(e->timeout * 1000 + 0.5), 0);
+    queue(e);
+}
+
+void exec_interrupt_all(void)
 {
     for (struct exec_op *e = live, *next; e; e = next) {
         next = e->next_live;
@@ -521,26 +471,13 @@ void channel_interrupt_all(void)
     }
 }
 
-void channel_shutdown(void)
+void exec_shutdown(void)
 {
-    channel_interrupt_all();
+    exec_interrupt_all();
     /* Give the stop signals a moment to reach the servers; bounded, then we close anyway. */
     uint64_t deadline = uv_hrtime() + 2000000000ull;
     while (live && uv_hrtime() < deadline) {
         uv_run(sched_loop(), UV_RUN_NOWAIT);
         if (live) nanosleep(&(struct timespec){0, 2000000}, NULL);
     }
-}
-
-void channel_init(lua_State *L)
-{
-    static const luaL_Reg methods[] = {{"wait", exec_wait}, {"result", exec_result}, {NULL, NULL}};
-    luaL_newmetatable(L, EXEC_MT);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, exec_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, exec_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pop(L, 1);
 }

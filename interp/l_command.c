@@ -1,0 +1,91 @@
+/* The Lua half of command objects, shared by local and remote commands. The userdata holds
+   only a pointer: the session owns the command and frees it when both sides let go. */
+#include "l_command.h"
+#include "command.h"
+#include "l_util.h"
+#include <signal.h>
+
+#define COMMAND_MT "sshs.command"
+
+static struct command *check_command(lua_State *L)
+{
+    struct command **ud = luaL_checkudata(L, 1, COMMAND_MT);
+    if (!*ud) luaL_error(L, "command object already released");
+    return *ud;
+}
+
+struct command **command_push(lua_State *L)
+{
+    struct command **ud = lua_newuserdatauv(L, sizeof *ud, 0);
+    *ud = NULL;
+    luaL_setmetatable(L, COMMAND_MT);
+    return ud;
+}
+
+static int command_wait_k(lua_State *L, int status, lua_KContext ctx)
+{
+    struct command *c = check_command(L);
+    if (sched_cancel_pending(L)) sched_check_interrupt(L);   /* __close stops the command */
+    int n = cmdout_next_event(L, &c->co, c->done);
+    if (c->paused && c->co.queued < CMDOUT_BACKLOG / 2) {
+        c->paused = 0;
+        c->type->resume(c);
+    }
+    if (n == 1 && c->done) {
+        if (sched_interrupted) sched_check_interrupt(L);      /* stopped by Ctrl-C */
+        if (c->error[0]) {
+            lua_pushstring(L, c->error);   /* no position: the runtime names the user's line */
+            return lua_error(L);
+        }
+    }
+    if (n) return n;
+    return sched_wait(L, &c->w, command_wait_k, 0);
+}
+
+static int command_wait(lua_State *L) { return command_wait_k(L, LUA_OK, 0); }
+
+static int command_result(lua_State *L)
+{
+    struct command *c = check_command(L);
+    if (!c->done) return luaL_error(L, "command still running");
+    cmdout_push_result(L, &c->co, (double)(c->t_end - c->t_start) / 1e9);
+    if (c->has_exit) { lua_pushinteger(L, c->exitcode); lua_setfield(L, -2, "exitcode"); }
+    if (c->signal[0]) lua_pushstring(L, c->signal);
+    else if (c->signo) lua_pushinteger(L, c->signo);
+    else lua_pushnil(L);
+    lua_setfield(L, -2, "signal");
+    lua_pushboolean(L, c->timed_out);
+    lua_setfield(L, -2, "timed_out");
+    return 1;
+}
+
+static int command_kill(lua_State *L)
+{
+    struct command *c = check_command(L);
+    int sig = (int)luaL_optinteger(L, 2, SIGTERM);
+    if (!c->type->kill) return luaL_error(L, "%s commands cannot be signalled", c->type->name);
+    if (!c->done) c->type->kill(c, sig);
+    return 0;
+}
+
+/* __gc and __close: the object lets go; a command still running is stopped. */
+static int command_gc(lua_State *L)
+{
+    struct command **ud = luaL_checkudata(L, 1, COMMAND_MT);
+    struct command *c = *ud;
+    if (!c) return 0;
+    *ud = NULL;
+    c->lua_owned = 0;
+    c->w.thread = NULL;
+    c->co.stream[0] = c->co.stream[1] = 0;    /* nobody takes chunks any more */
+    c->type->release(c);
+    return 0;
+}
+
+void command_init(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"wait", command_wait}, {"result", command_result}, {"kill", command_kill}, {NULL, NULL}};
+    static const luaL_Reg meta[] = {{"__gc", command_gc}, {"__close", command_gc}, {NULL, NULL}};
+    lutil_newmeta(L, COMMAND_MT, methods, meta);
+}

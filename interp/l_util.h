@@ -1,0 +1,12 @@
+/* Small helpers for the Lua-facing files. */
+#ifndef SSHS_L_UTIL_H
+#define SSHS_L_UTIL_H
+#include <lauxlib.h>
+
+/* Creates the metatable `name` in the registry (as liolib's createmeta): the metamethods
+   (may be NULL) set on it, the methods (may be NULL) as its __index table. Leaves the stack
+   as it was. */
+void lutil_newmeta(lua_State *L, const char *name, const luaL_Reg *methods,
+                   const luaL_Reg *metamethods);
+
+#endif
