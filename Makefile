@@ -29,7 +29,7 @@ STDLIB  := $(wildcard stdlib/*.lua stdlib/*.sshs)
 STDLIB_BC := $(patsubst stdlib/%.lua,$(BUILD)/stdlib/%.lua,$(filter %.lua,$(STDLIB))) $(filter %.sshs,$(STDLIB))
 UNIT    := $(patsubst tests/unit/%_test.c,$(BUILD)/unit/%_test,$(wildcard tests/unit/*_test.c))
 
-.PHONY: all deps test asan bench demo clean
+.PHONY: all deps test asan bench soak demo clean
 all: $(BUILD)/sshs $(UNIT) $(BUILD)/fault_listener
 
 $(BUILD)/sshs: $(OBJ)
@@ -61,6 +61,10 @@ $(BUILD)/unit/%_test: $(BUILD)/unit/%_test.o $(BUILD)/obj/%.o
 $(BUILD)/fault_listener: tests/fault/listener.c | $(BUILD)/obj
 	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
+# The preprocessor leans on shctx.c (the shell's quoting context at each #{}).
+$(BUILD)/unit/preproc_test: $(BUILD)/unit/preproc_test.o $(BUILD)/obj/preproc.o $(BUILD)/obj/shctx.o
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/obj $(BUILD)/unit:
 	mkdir -p $@
 
@@ -76,6 +80,12 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  SSHS=build-asan/sshs UNITDIR=build-asan/unit SSHS_ASAN=1 bash tests/run.sh
+
+# A bigger random run of the interpolation round trip (a new seed each time; printed).
+soak: deps all
+	seed=$$(date +%s); echo "soak seed $$seed"; \
+	SSHS_ROUNDTRIP_N=1000000 SSHS_ROUNDTRIP_REMOTE_N=50000 SSHS_ROUNDTRIP_SEED=$$seed \
+	  SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh interp_roundtrip
 
 bench: deps all
 	bash scripts/bench.sh

@@ -11,6 +11,7 @@
  * The .test files in tests/golden/ show every form and error with its exact translation.
  */
 #include "preproc.h"
+#include "shctx.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@ struct pp {
     int nwith, nest, failed;
     int line_open;            /* blocks opened on the current line and not yet closed */
     int value_pos;            /* the '$' at hand stands where a value is expected */
+    int block_level;          /* the level of the $[[ ]] block being read, or -1 */
     struct pp_result *res;
 };
 
@@ -141,7 +143,8 @@ static int word_in(const struct pp *p, size_t st, size_t len, const char *const 
 
 /* ---- command pieces: {"text",_S.q(expr,"expr"),...} ---- */
 
-struct pieces { int open, comma; };   /* a string item is open; a ',' is owed */
+/* A string item is open; a ',' is owed; the shell's view of the text so far (for #{}). */
+struct pieces { int open, comma; struct shctx sh; };
 
 static void esc(struct buf *b, int c)
 {
@@ -162,8 +165,40 @@ static void esc(struct buf *b, int c)
     }
 }
 
+static void pc_init(struct pieces *pc)
+{
+    pc->open = pc->comma = 0;
+    shctx_init(&pc->sh);
+}
+
+/* Before a non-text item, or a physical newline that is not text. */
+static void pc_sep(struct pp *p, struct pieces *pc)
+{
+    if (pc->open) { put_c(p->o, '"'); pc->open = 0; pc->comma = 1; }
+    if (pc->comma) { put_c(p->o, ','); pc->comma = 0; }
+}
+
+/* A heredoc body becomes _S.hd({pieces},"DELIM",dash,terminated): at run time it checks
+   that no interpolated value put a line equal to the delimiter inside the body. */
+static void hd_open(struct pp *p, struct pieces *pc)
+{
+    pc_sep(p, pc);
+    put_s(p->o, "_S.hd({");
+}
+
+static void hd_close(struct pp *p, struct pieces *pc, const struct shctx_hdoc *h, int terminated)
+{
+    if (pc->open) { put_c(p->o, '"'); pc->open = 0; }
+    put_s(p->o, "},\"");
+    for (size_t k = 0; k < h->len; k++) esc(p->o, (unsigned char)h->delim[k]);
+    put_s(p->o, h->dash ? "\",1," : "\",0,");
+    put_s(p->o, terminated ? "true)" : "false)");
+    pc->comma = 1;
+}
+
 static void pc_text(struct pp *p, struct pieces *pc, int c)
 {
+    int ev;
     if (!pc->open) {
         if (pc->comma) put_c(p->o, ',');
         put_c(p->o, '"');
@@ -175,17 +210,15 @@ static void pc_text(struct pp *p, struct pieces *pc, int c)
         put_s(p->o, "\",\n");
         pc->open = 0;
     }
-}
-
-/* Before a non-text item, or a physical newline that is not text. */
-static void pc_sep(struct pp *p, struct pieces *pc)
-{
-    if (pc->open) { put_c(p->o, '"'); pc->open = 0; pc->comma = 1; }
-    if (pc->comma) { put_c(p->o, ','); pc->comma = 0; }
+    ev = shctx_byte(&pc->sh, c);
+    if (ev & SHCTX_END) hd_close(p, pc, &pc->sh.closed, 1);
+    if (ev & SHCTX_START) hd_open(p, pc);
 }
 
 static void pc_end(struct pp *p, struct pieces *pc)
 {
+    const struct shctx_hdoc *h = shctx_open_body(&pc->sh);
+    if (h) hd_close(p, pc, h, 0);
     if (pc->open) put_c(p->o, '"');
     put_s(p->o, "})");
 }
@@ -198,7 +231,8 @@ static int lua_code(struct pp *p, int mode, struct withinfo *w);
 static int interp(struct pp *p, struct pieces *pc)
 {
     size_t open = p->i, a, b;
-    int rc;
+    int rc, nx, glued;
+    const char *ctx, *why;
     p->i += 2;
     pc_sep(p, pc);
     put_s(p->o, "_S.q(");
@@ -209,9 +243,15 @@ static int interp(struct pp *p, struct pieces *pc)
     while (a < b && is_space(at(p, a))) a++;
     while (b > a && is_space(at(p, b - 1))) b--;
     if (a == b) return fail(p, open, "empty #{} interpolation");
+    nx = at(p, p->i + 1);
+    glued = nx >= 0 && !strchr(" \t\r\n;&|()<>", nx) && !(p->block_level >= 0 && long_close(p, p->i + 1, p->block_level));
+    ctx = shctx_interp(&pc->sh, glued, &why);
+    if (!ctx) return fail(p, open, why);
     put_s(p->o, ",\"");
     for (; a < b; a++) esc(p->o, at(p, a));   /* the name for error messages: one line */
-    put_s(p->o, "\")");
+    put_c(p->o, '"');
+    if (*ctx) { put_s(p->o, ",\""); put_s(p->o, ctx); put_c(p->o, '"'); }
+    put_c(p->o, ')');
     p->i++;   /* the '}' */
     pc->comma = 1;
     return 0;
@@ -246,9 +286,11 @@ static int cmd_text(struct pp *p, struct pieces *pc)
 static int block(struct pp *p, int level)
 {
     size_t open = p->i;
-    struct pieces pc = {0, 0};
+    struct pieces pc;
     char msg[256];
-    int k = 0;
+    int k = 0, outer_level = p->block_level;
+    pc_init(&pc);
+    p->block_level = level;
     p->i += level + 3;
     put_s(p->o, p->value_pos ? "_S.cap({" : "_S.run({");
     if (at(p, p->i) == '\r' && at(p, p->i + 1) == '\n') p->i++;
@@ -261,6 +303,7 @@ static int block(struct pp *p, int level)
         if (long_close(p, p->i, level)) {
             p->i += level + 2;
             pc_end(p, &pc);
+            p->block_level = outer_level;
             return 0;
         }
         if (cmd_text(p, &pc)) return -1;
@@ -362,13 +405,16 @@ static int sh_group(struct pp *p, struct pieces *pc, int keep_close)
 static int subst(struct pp *p, int test)
 {
     size_t open = p->i;
-    struct pieces pc = {0, 0};
-    int rc;
+    struct pieces pc;
+    int rc, outer_level = p->block_level;
+    pc_init(&pc);
+    p->block_level = -1;
     p->i += test ? 3 : 2;
     put_s(p->o, test ? "_S.test({" : "_S.sub({");
     rc = sh_group(p, &pc, 0);
     if (rc) return rc < 0 ? -1 : fail(p, open, test ? "unterminated $?( ... )" : "unterminated $( ... )");
     pc_end(p, &pc);
+    p->block_level = outer_level;
     return 0;
 }
 
@@ -399,12 +445,38 @@ static size_t one_line_block_end(const struct pp *p, size_t start)
     return ends ? cut : eol;
 }
 
+/* In a one-line "if c then $ a else $ b end", the 'else' or 'elseif' (a word of its own,
+   outside shell quotes) ends the command as 'end' does: returns where the command stops. */
+static size_t one_line_else(const struct pp *p, size_t start, size_t stop)
+{
+    int q = 0;
+    if (p->line_open <= 0) return stop;
+    for (size_t k = start; k < stop; k++) {
+        int c = at(p, k);
+        if (q) { if (c == q) q = 0; else if (c == '\\' && q == '"') k++; continue; }
+        if (c == '\'' || c == '"') { q = c; continue; }
+        if (c == '\\') { k++; continue; }
+        if (k > start && is_blank(at(p, k - 1)) && c == 'e') {
+            size_t e = k;
+            while (is_name(at(p, e))) e++;
+            if ((word_is(p, k, e - k, "else") || word_is(p, k, e - k, "elseif")) && (e >= stop || is_space(at(p, e)))) {
+                while (k > start && is_blank(at(p, k - 1))) k--;
+                return k;
+            }
+        }
+    }
+    return stop;
+}
+
 static int line_cmd(struct pp *p, size_t start)
 {
-    struct pieces pc = {0, 0};
+    struct pieces pc;
     size_t ws = 0;
     int pend = 0;   /* blanks seen but not yet written: 1 = source bytes from ws, 2 = one space */
-    size_t stop = one_line_block_end(p, start);
+    size_t stop = one_line_else(p, start, one_line_block_end(p, start));
+    int outer_level = p->block_level;
+    pc_init(&pc);
+    p->block_level = -1;
     p->i = start;
     put_s(p->o, p->value_pos ? "_S.cap({" : "_S.run({");
     while (p->i < p->n && at(p, p->i) != '\n' && !(stop < p->n && p->s[stop] != '\n' && p->i >= stop)) {
@@ -432,6 +504,7 @@ static int line_cmd(struct pp *p, size_t start)
     }
     if (pend == 1) p->i = ws;   /* trailing blanks (and a CR) are copied as Lua text */
     pc_end(p, &pc);
+    p->block_level = outer_level;
     return 0;
 }
 
@@ -635,6 +708,7 @@ int pp_translate(const char *src, size_t len, struct pp_result *out)
     p.n = len;
     p.o = &o;
     p.res = out;
+    p.block_level = -1;
     put_s(&o, "local _S=_SSHS;");
     if (len && src[0] == '#') {   /* a shebang line becomes a comment */
         while (p.i < len && src[p.i] != '\n') p.i++;
