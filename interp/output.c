@@ -48,13 +48,13 @@ static void write_lines(struct out_stream *s, const char *p, size_t n)
     int around_status = status_text && isatty(s->fd);
     if (!s->prefix && !around_status) { out_write_all(s->fd, p, n); return; }
     struct buf b = {0};
+    const char *end = p + n;
     if (around_status) buf_append(&b, "\r\033[K", 4);
-    if (!s->prefix) {
+    if (!s->prefix) {   /* the text as is, between clearing and redrawing the status line */
         buf_append(&b, p, n);
-        p += n;
+        p = end;
     }
     size_t plen = s->prefix ? strlen(s->prefix) : 0;
-    const char *end = p + n;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *stop = nl ? nl + 1 : end;
