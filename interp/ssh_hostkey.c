@@ -33,7 +33,7 @@ int hostkey_verify(LIBSSH2_SESSION *session, const struct ssh_params *p, char *e
     char fp[KH_FP_LEN], name[300];
     kh_fingerprint(key, len, fp);
     known_hosts_name(p, name, sizeof name);
-    if (p->hostkey_mode == HOSTKEY_NO) return 0;
+    /* "no" skips only the unknown-key check: a changed or @revoked key is always refused. */
     int line = 0;
     int st = kh_check(p->known_hosts, p->hostkey_name, p->port, tname, key, len, &line);
     switch (st) {
@@ -51,6 +51,7 @@ int hostkey_verify(LIBSSH2_SESSION *session, const struct ssh_params *p, char *e
                  p->display, tname, fp, p->known_hosts, line, tname, name, p->known_hosts);
         return -1;
     case KH_NOTFOUND:
+        if (p->hostkey_mode == HOSTKEY_NO) return 0;
         if (p->hostkey_mode == HOSTKEY_ACCEPT_NEW) {
             int r = kh_append(p->known_hosts, p->hostkey_name, p->port, tname, key, len);
             if (r < 0) {
