@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 #include <stdint.h>
@@ -182,6 +183,16 @@ static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, i
         }
         return 1;
     }
+    struct stat st;
+    if (stat(path, &st) == 0 && st.st_uid == getuid() && (st.st_mode & 077) != 0) {
+        /* As OpenSSH: a private key others can read is not used (it may have leaked). */
+        char m[400];
+        snprintf(m, sizeof m, "key %s (not used: permissions %04o are too open; a private key must be "
+                 "readable only by you: chmod 600 %s)", path, (unsigned)(st.st_mode & 07777), path);
+        note(a, m);
+        if (given) fprintf(stderr, "sshs: %s\n", m);
+        return 1;
+    }
     int is_rsa, encrypted;
     inspect_key(path, &is_rsa, &encrypted);
     const char *pass = a->passphrase ? a->passphrase : a->p->passphrase;
@@ -284,6 +295,10 @@ int auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen
                 a->password = auth_prompt_secret(prompt);
             }
             if (!a->password) return fail_message(a, err, errlen);
+            if (!can_pw && !can_kbd) {
+                note(a, "password (not offered: the server allows neither password nor keyboard-interactive)");
+                return fail_message(a, err, errlen);
+            }
             if (!can_pw) { a->stage = A_KBDINT; break; }
             int r = libssh2_userauth_password_ex(s, p->user, (unsigned)strlen(p->user), a->password,
                                                  (unsigned)strlen(a->password), NULL);

@@ -491,9 +491,26 @@ Session.__index = Session
 S.Session = Session
 
 -- "user@host:port", "[v6]:port", "host" -> user, host, port (user and port may be nil).
+-- A bare IPv6 address: hex groups and colons (with "::" or all eight groups), maybe a zone.
+local function is_ipv6(s)
+  local addr = s:match("^([%x:.]+)%%?[%w]*$")
+  if not addr or not addr:find(":", 1, true) then return false end
+  local _, colons = addr:gsub(":", "")
+  return addr:find("::", 1, true) ~= nil or colons == 7
+end
+
+local function port_number(p, where)
+  local n = math.tointeger(tonumber(p))
+  if not n or n < 1 or n > 65535 then
+    user_error(where .. ": port " .. tostring(p) .. " is out of range (1-65535)")
+  end
+  return n
+end
+S.port_number = port_number
+
 local function parse_target(target)
-  local user, rest = target:match("^([^@]*)@(.+)$")
-  if user == "" then return nil end
+  local user, rest = target:match("^(.*)@(.*)$")
+  if user == "" or rest == "" then return nil end
   rest = rest or target
   local host, port
   if rest:sub(1, 1) == "[" then
@@ -501,10 +518,11 @@ local function parse_target(target)
   else
     host, port = rest:match("^([^:]+):(%d+)$")
     if not host and not rest:find(":", 1, true) then host = rest end
-    if not host and rest:find(":.*:") then host = rest end     -- a bare IPv6 address
+    if not host and is_ipv6(rest) then host = rest end
   end
-  if not host or host == "" or host:find("[%s/]") then return nil end
-  return user, host, tonumber(port ~= "" and port or nil)
+  if not host or host == "" or host:find("[%s/@]") then return nil end
+  if port and port ~= "" then port = port_number(port, "connect('" .. target .. "')") else port = nil end
+  return user, host, port
 end
 
 local connect_options = {user = "string", port = "number", password = "string", key = "string",
@@ -559,6 +577,7 @@ function S.open_session(target, opts, outer)
   if not ok then user_error("connect: " .. tostring(cfg)) end
   local user = opts.user or tuser or cfg.user or os.getenv("USER") or os.getenv("LOGNAME") or "root"
   local port = opts.port or tport or cfg.port or 22
+  port = port_number(port, "connect('" .. target .. "')")
   local hostname = cfg.hostname or alias
   local keys = {}
   if opts.key then keys[#keys + 1] = {path = expand_home(opts.key), given = true} end
