@@ -345,30 +345,48 @@ local function quote_path(p)
   return S.quote(p)
 end
 
-function S.shell_prefix(o)
-  local parts = {}
-  if o.env then
-    local keys = {}
-    for k in pairs(o.env) do keys[#keys + 1] = k end
-    table.sort(keys)
-    for _, k in ipairs(keys) do
-      local v = o.env[k]
-      if v == false then parts[#parts + 1] = "unset " .. k .. ";"
-      else parts[#parts + 1] = "export " .. k .. "=" .. S.quote(tostring(v)) .. ";" end
-    end
+local function env_assignments(env)
+  local keys, parts = {}, {}
+  for k in pairs(env) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local v = env[k]
+    if v == false then parts[#parts + 1] = "unset " .. k .. ";"
+    else parts[#parts + 1] = "export " .. k .. "=" .. S.quote(tostring(v)) .. ";" end
   end
-  if o.cwd then parts[#parts + 1] = "cd " .. quote_path(o.cwd) .. " &&" end
   return concat(parts, " ")
 end
 
--- sudo: the password goes to sudo's stdin (-S), never onto a command line.
-function S.sudo_wrap(cmd, o)
+-- Wraps cmd for a shell we reach through a command line (remote, or under sudo) with o's
+-- cwd, env and sudo; returns the command line and its stdin. Env values never go on the
+-- command line (where `ps` shows them): they come first on stdin, read by
+-- `eval "$(head -c N)"`, which takes exactly those N bytes, so the command's own stdin follows
+-- intact. With a pty (whose echo would print them) they stay on the command line.
+function S.shell_command(cmd, o)
+  local pre, lead = {}, ""
+  if o.env and next(o.env) then
+    local a = env_assignments(o.env)
+    if o.pty then pre[#pre + 1] = a
+    else
+      pre[#pre + 1] = 'eval "$(head -c ' .. #a .. ')";'
+      lead = a
+    end
+  end
+  if o.cwd then pre[#pre + 1] = "cd " .. quote_path(o.cwd) .. " &&" end
+  if #pre > 0 then cmd = concat(pre, " ") .. " " .. cmd end
+  local stdin = lead ~= "" and (lead .. (o.stdin or "")) or o.stdin
+  if not o.sudo then return cmd, stdin end
   local u = S.quote(o.sudo.user)
   if o.sudo.password then
+    -- sudo -S reads the password line only if it asks for one. The shell it starts then
+    -- skips to the mark line, so the password never becomes the command's stdin (with
+    -- NOPASSWD, cached credentials or root, sudo does not read it).
+    local mark = string.format("sshs-%08x%08x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
+    cmd = 'IFS= read -r __sshs_l; [ "$__sshs_l" = ' .. mark .. ' ] || IFS= read -r __sshs_l; unset __sshs_l; ' .. cmd
     return "sudo -S -p '' -u " .. u .. " -- /bin/sh -c " .. S.quote(cmd),
-           tostring(o.sudo.password) .. "\n" .. (o.stdin or "")
+           tostring(o.sudo.password) .. "\n" .. mark .. "\n" .. (stdin or "")
   end
-  return "sudo -n -u " .. u .. " -- /bin/sh -c " .. S.quote(cmd), o.stdin
+  return "sudo -n -u " .. u .. " -- /bin/sh -c " .. S.quote(cmd), stdin
 end
 
 local function home_path(p)
@@ -396,9 +414,8 @@ function LOCAL:exec(cmd, o, show, prefix)
   local sp = {cwd = o.cwd and home_path(o.cwd), env = o.env, stdin = o.stdin, timeout = o.timeout,
               echo = show, prefix = prefix, color = prefix and S.color,
               stream_stdout = o.on_stdout and true, stream_stderr = o.on_stderr and true}
-  if o.sudo then
-    local inner = S.shell_prefix({cwd = o.cwd, env = o.env})
-    cmd, sp.stdin = S.sudo_wrap(inner ~= "" and (inner .. " " .. cmd) or cmd, o)
+  if o.sudo then       -- cd and env apply inside sudo (which resets the environment)
+    cmd, sp.stdin = S.shell_command(cmd, o)
     sp.cwd, sp.env = nil, nil
   end
   local fine, op = pcall(core.spawn, cmd, sp)
@@ -663,12 +680,10 @@ function Session:run(cmd, opts)
   return S.run_on(self, cmd, opts)
 end
 
--- Runs cmd on the remote host: cd/env become a shell prefix, sudo wraps it all.
+-- Runs cmd on the remote host: cd/env/sudo as S.shell_command says.
 function Session:exec(cmd, o, show, prefix)
-  local pre = S.shell_prefix(o)
-  if pre ~= "" then cmd = pre .. " " .. cmd end
-  local stdin = o.stdin
-  if o.sudo then cmd, stdin = S.sudo_wrap(cmd, o) end
+  local stdin
+  cmd, stdin = S.shell_command(cmd, o)
   local op <close> = self.conn:exec(cmd, {stdin = stdin, pty = o.pty, timeout = o.timeout, echo = show,
                                            stoppable = o.stoppable,
                                            prefix = prefix, color = prefix and S.color,

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# sudo{password = …} with the real sudo (issue 9 item 2): the password reaches sudo only
+# through sudo's own prompt and never becomes the command's stdin, also when sudo does not
+# ask (root, NOPASSWD, cached credentials); it is never on a command line (ps) or in -v output.
+# Uses a throw-away user sshs_safety1 and a sudoers drop-in, both removed at exit.
+source "$TESTROOT/lib.sh"
+U=sshs_safety1
+PW="pw-$RANDOM-$RANDOM-secret"
+DROPIN=/etc/sudoers.d/sshs_safety1
+if [ "$(id -u)" != 0 ] || ! command -v sudo >/dev/null || ! command -v useradd >/dev/null; then
+  echo "ok - real sudo tests # SKIP need root, sudo and useradd"; exit 0
+fi
+cleanup() { rm -f "$DROPIN"; userdel -f "$U" >/dev/null 2>&1; rm -rf "$TMP"; }
+trap cleanup EXIT
+userdel -f "$U" >/dev/null 2>&1
+useradd -M -s /bin/sh "$U" || { not_ok "useradd $U"; exit 1; }
+echo "$U:$PW" | chpasswd || { not_ok "chpasswd"; exit 1; }
+# root needs the password of $U; nobody needs none; a timestamp shared by all of $U's sudos.
+printf '%s ALL=(root) ALL\n%s ALL=(nobody) NOPASSWD: ALL\nDefaults:%s timestamp_type=global, !lecture\n' \
+  "$U" "$U" "$U" > "$DROPIN.tmp" && chmod 440 "$DROPIN.tmp" && visudo -cqf "$DROPIN.tmp" && mv "$DROPIN.tmp" "$DROPIN" \
+  || { not_ok "sudoers drop-in is valid"; exit 1; }
+chmod 711 "$TMP"
+SSHS_BIN=$SSHS
+
+script pw.sshs <<EOF2
+local pw, who = "$PW", ...
+with sudo{user = who, password = pw} do
+  local r = run("cat", {stdin = "payload"})
+  print("cat:[" .. r.stdout .. "]")
+  print("id:" .. \$(id -un))
+  local e = run("cat")
+  print("empty:[" .. e.stdout .. "]")
+  with env{SSHS_V = "v a l"} do print("env:" .. \$(printf '%s' "\$SSHS_V")) end
+end
+EOF2
+chmod 644 "$TMP/pw.sshs"
+
+# 1. root -> nobody: sudo does not ask (the issue's case: the password used to come out of cat)
+run_sshs "$TMP/pw.sshs" nobody
+expect_rc 0 "root under sudo{user = nobody, password}: runs"
+expect_out_has "cat:[payload]" "root: the command's stdin is its own"
+expect_out_has "empty:[]" "root: run('cat') does not print the password"
+case "$out$err" in *"$PW"*) not_ok "root: the password appears nowhere in the output" "$(show)";; *) ok "root: the password appears nowhere in the output";; esac
+expect_out_has "id:nobody" "root: runs as the sudo user"
+expect_out_has "env:v a l" "root: env reaches the command under sudo"
+
+as_user() { # runs sshs as $U
+  runuser -u "$U" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ "$SSHS_BIN" "$@" > "$TMP/out" 2> "$TMP/err" < /dev/null
+  rc=$?; out=$(cat "$TMP/out"); err=$(cat "$TMP/err")
+}
+sudo -K -u root >/dev/null 2>&1; rm -rf /run/sudo/ts/"$U"
+# 2. $U -> nobody: NOPASSWD, sudo does not ask
+as_user "$TMP/pw.sshs" nobody
+expect_rc 0 "NOPASSWD: runs"
+expect_out_has "cat:[payload]" "NOPASSWD: the command's stdin is its own"
+expect_out_has "empty:[]" "NOPASSWD: run('cat') does not print the password"
+# 3. $U -> root: sudo asks; the password answers it
+rm -rf /run/sudo/ts/"$U"
+as_user -v "$TMP/pw.sshs" root
+expect_rc 0 "password asked: runs"
+expect_out_has "id:root" "password asked: the command runs as root"
+expect_out_has "cat:[payload]" "password asked: the command's stdin follows the password"
+expect_out_has "empty:[]" "password asked, then cached (global timestamp): run('cat') does not print it"
+case "$out$err" in *"$PW"*) not_ok "-v output never shows the password" "$(show)";; *) ok "-v output never shows the password";; esac
+
+# 4. the password is never on a command line while a command runs
+script slow.sshs <<EOF2
+with sudo{user = "nobody", password = "$PW"} do \$ sleep 1.5 end
+EOF2
+"$SSHS" "$TMP/slow.sshs" > /dev/null 2>&1 &
+pid=$!
+seen=""; for _ in $(seq 1 30); do
+  l=$(ps -eo args); case "$l" in *"sleep 1.5"*) seen=1; break;; esac; sleep 0.05; done
+if [ -n "$seen" ]; then
+  case "$l" in *"$PW"*) not_ok "the password is not in ps while the command runs" "$l";; *) ok "the password is not in ps while the command runs";; esac
+else not_ok "the password is not in ps while the command runs" "the command was never seen in ps"; fi
+wait "$pid"
