@@ -3,7 +3,7 @@
 # another key type is not a "changed" key; [host]:port form; wildcards, negation, @revoked;
 # lines the reader cannot parse; StrictHostKeyChecking and UserKnownHostsFile from ssh config.
 source "$TESTROOT/remote_lib.sh"
-plan 64
+plan 70
 
 SRV_KEY=$(cut -d' ' -f1,2 "$SSHS_TEST_DIR/ssh_host_ed25519_key.pub")
 FP=$SSHS_TEST_HOSTKEY_FP

@@ -2,6 +2,7 @@
 # Issue 9: ports and targets are checked before anything is sent; a private key others can
 # read is refused as OpenSSH does; a password given to a key-only server is reported.
 source "$TESTROOT/remote_lib.sh"
+plan 17
 
 script conn.sshs <<'EOF2'
 local target, opts = arg[1], load("return " .. (arg[2] or "nil"))()

@@ -2,6 +2,7 @@
 # Issue 9 item 7: with env{...} values reach the remote command without being on its command
 # line (where ps on the server shows them); the command's own stdin still follows intact.
 source "$TESTROOT/remote_lib.sh"
+plan 10
 
 script secrets.sshs <<'EOF2'
 local T = require "t"

@@ -3,6 +3,7 @@
 # on stderr, and every output line must be written around it without stray bytes (issue 9
 # item 3: an error line was followed by raw heap bytes).
 source "$TESTROOT/remote_lib.sh"
+plan 4
 
 # tty_run NAME SSHS-ARGS...: runs sshs on a pty; the terminal's bytes in $TMP/NAME.tty.
 tty_run() {
