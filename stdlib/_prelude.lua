@@ -74,13 +74,20 @@ local function stderr_head(s, max_lines)
   return concat(out, "\n")
 end
 
+-- A command quoted in a message: readable, not 10 MB.
+function S.cut(text)
+  if #text <= 300 then return text end
+  return text:sub(1, 300) .. "… (" .. #text .. " bytes)"
+end
+
 -- Raises the failure of result r: a table with r's fields and a message naming where and why.
 local function fail(r)
   local why
   if r.timed_out then why = string.format("timed out after %gs", tonumber(string.format("%.3g", r.timeout or 0)))
   elseif r.signal then why = "killed by signal " .. tostring(r.signal)
   else why = "exit " .. tostring(r.exitcode) end
-  local msg = user_where() .. "command failed on " .. r.host .. " (" .. why .. "): " .. r.cmd
+  local shown = S.cut(r.cmd)
+  local msg = user_where() .. "command failed on " .. r.host .. " (" .. why .. "): " .. shown
   local head = stderr_head(r.stderr or "", 5)
   if head ~= "" then msg = msg .. "\n" .. head end
   local e = {message = msg}
@@ -421,7 +428,7 @@ function LOCAL:exec(cmd, o, show, prefix)
   local fine, op = pcall(core.spawn, cmd, sp)
   if not fine then
     if sp.cwd then user_error("cd(" .. sp.cwd .. "): " .. tostring(op):gsub("^.-%): ", "", 1)) end
-    user_error(tostring(op))
+    user_error(S.cut(tostring(op)))
   end
   local _ <close> = op
   return S.collect(op, o)
@@ -449,6 +456,7 @@ local function exec(sess, cmd, show, extra, test)
   local r = sess:exec(cmd, o, show and not sink, prefix)
   if sink then sink[#sink + 1] = r.stdout; sink[#sink + 1] = r.stderr end
   r.cmd, r.host, r.ok, r.timeout = cmd, sess.host, r.exitcode == 0, o.timeout
+  r.timed_out = r.timed_out or false      -- the same (false) locally and remotely
   setmetatable(r, Result)
   st.last = r
   if not r.ok and not test and o.check ~= false then fail(r) end
@@ -459,7 +467,11 @@ function S.run(parts) return exec(current_session(), concat(parts), true) end
 function S.cap(parts) return exec(current_session(), concat(parts), false) end
 function S.sub(parts) return (exec(current_session(), concat(parts), false).stdout:gsub("\n+$", "")) end
 function S.test(parts) return exec(current_session(), concat(parts), false, nil, true).ok end
-function S.last() return state().last end
+function S.last()
+  local r = state().last
+  if r == nil then user_error("$ has no value yet: no command has run in this thread") end
+  return r
+end
 
 local run_options = {stdin = "string", pty = "boolean", timeout = "number", env = "table",
                      check = "boolean", on_stdout = "function", on_stderr = "function", show = "boolean",
