@@ -25,13 +25,44 @@ void cmdout_init(lua_State *L, struct cmdout *co, int idx)
     if (co->echo && lua_type(L, -1) == LUA_TSTRING) co->prefix = strdup(lua_tostring(L, -1));
     lua_getfield(L, idx, "color");
     int color = lua_toboolean(L, -1);
-    lua_pop(L, 4);
+    lua_getfield(L, idx, "idle_timeout");
+    double idle = lua_tonumber(L, -1);
+    if (idle > 0) co->idle_ms = (uint64_t)(idle * 1000.0 + 0.5);
+    lua_pop(L, 5);
     co->echo_out = (struct out_stream){.fd = 1, .prefix = co->prefix};
     co->echo_err = (struct out_stream){.fd = 2, .prefix = co->prefix, .color = color && co->prefix};
 }
 
+static uint64_t next_due(const struct cmdout *co, uint64_t now)
+{
+    uint64_t wait = 0;
+    if (co->deadline) wait = co->deadline > now ? co->deadline - now : 1;
+    if (co->idle_ms) {
+        uint64_t at = co->last_data + co->idle_ms, w = at > now ? at - now : 1;
+        if (!wait || w < wait) wait = w;
+    }
+    return wait;
+}
+
+uint64_t cmdout_arm(struct cmdout *co, double timeout)
+{
+    uint64_t now = uv_now(sched_loop());
+    co->last_data = now;
+    co->deadline = timeout > 0 ? now + (uint64_t)(timeout * 1000.0 + 0.5) : 0;
+    return next_due(co, now);
+}
+
+uint64_t cmdout_due(struct cmdout *co)
+{
+    uint64_t now = uv_now(sched_loop());
+    if (co->deadline && now >= co->deadline) return 0;
+    if (co->idle_ms && now >= co->last_data + co->idle_ms) { co->idle_fired = 1; return 0; }
+    return next_due(co, now);
+}
+
 void cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct sched_waiter *w)
 {
+    if (n) co->last_data = uv_now(sched_loop());
     if (co->echo) out_write(is_err ? &co->echo_err : &co->echo_out, p, n);
     if (!co->stream[is_err]) {            /* captured for the result */
         buf_append(is_err ? &co->err : &co->out, p, n);
@@ -98,4 +129,5 @@ void cmdout_push_result(lua_State *L, const struct cmdout *co, double seconds)
     lua_setfield(L, -2, "stderr");
     lua_pushnumber(L, seconds);
     lua_setfield(L, -2, "duration");
+    if (co->idle_fired) { lua_pushboolean(L, 1); lua_setfield(L, -2, "idle_timed_out"); }
 }

@@ -17,6 +17,10 @@ struct cmdout {
     int echo;                     /* write live to our stdout/stderr */
     struct out_stream echo_out, echo_err;
     char *prefix;
+    /* Deadlines (loop ms; 0 = none): the whole run (timeout) and since the last output
+       (idle_timeout, from the options table). idle_fired: the idle one ended it. */
+    uint64_t deadline, idle_ms, last_data;
+    int idle_fired;
 };
 
 /* Past this much unread streamed output the reader pauses (flow control back to the source). */
@@ -25,6 +29,12 @@ static inline int cmdout_backlogged(const struct cmdout *co) { return co->queued
 
 /* Reads echo, prefix, color and stream_stdout/stream_stderr from the options table at idx. */
 void cmdout_init(lua_State *L, struct cmdout *co, int idx);
+/* Arms the command's deadlines: timeout in seconds (0: none) and the idle_timeout read by
+   cmdout_init. Returns the ms until the caller's timer should first fire, 0 for no timer. */
+uint64_t cmdout_arm(struct cmdout *co, double timeout);
+/* From the timer: 0 when a deadline has passed (idle_fired says whether it was the idle one),
+   else the ms to wait before asking again. */
+uint64_t cmdout_due(struct cmdout *co);
 /* New bytes of stdout (is_err 0) or stderr; wakes w when chunks are queued. */
 void cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct sched_waiter *w);
 /* The command ended: writes what is left of unfinished echo lines. */

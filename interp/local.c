@@ -191,6 +191,8 @@ static void on_timer(uv_timer_t *t)
     struct local_op *op = t->data;
     if (op->cmd.done) return;
     if (!op->killed) {
+        uint64_t wait = cmdout_due(&op->cmd.co);    /* output since: the idle deadline moved on */
+        if (wait) { uv_timer_start(&op->timer, on_timer, wait, 0); return; }
         op->cmd.timed_out = 1;
         op->killed = 1;
         signal_group(op, SIGTERM);
@@ -509,7 +511,8 @@ int local_lua_spawn(lua_State *L)
         op->in_len = in_len;
         start_poll(op, &op->poll_in, op->fd_in, UV_WRITABLE, on_writable);
     }
-    if (timeout > 0) uv_timer_start(&op->timer, on_timer, (uint64_t)(timeout * 1000.0 + 0.5), 0);
+    uint64_t first = cmdout_arm(&op->cmd.co, timeout);
+    if (first) uv_timer_start(&op->timer, on_timer, first, 0);
     op->next_live = live_ops;
     if (live_ops) live_ops->prev_live = op;
     live_ops = op;

@@ -370,6 +370,8 @@ static void on_timeout(uv_timer_t *t)
 {
     struct exec_op *e = t->data;
     if (e->cmd.done) return;
+    uint64_t wait = cmdout_due(&e->cmd.co);     /* output since: the idle deadline moved on */
+    if (wait) { uv_timer_start(&e->timer, on_timeout, wait, 0); return; }
     e->cmd.timed_out = 1;
     request_stop(e);
 }
@@ -459,7 +461,8 @@ struct command *exec_new(struct conn *c, const char *line, const struct exec_opt
 void exec_submit(struct command *c)
 {
     struct exec_op *e = (struct exec_op *)c;
-    if (e->timeout > 0) uv_timer_start(&e->timer, on_timeout, (uint64_t)(e->timeout * 1000 + 0.5), 0);
+    uint64_t first = cmdout_arm(&e->cmd.co, e->timeout);
+    if (first) uv_timer_start(&e->timer, on_timeout, first, 0);
     queue(e);
 }
 

@@ -83,7 +83,9 @@ end
 -- Raises the failure of result r: a table with r's fields and a message naming where and why.
 local function fail(r)
   local why
-  if r.timed_out then why = string.format("timed out after %gs", tonumber(string.format("%.3g", r.timeout or 0)))
+  if r.idle_timed_out then
+    why = string.format("no output for %gs", tonumber(string.format("%.3g", r.idle_timeout or 0)))
+  elseif r.timed_out then why = string.format("timed out after %gs", tonumber(string.format("%.3g", r.timeout or 0)))
   elseif r.signal then why = "killed by signal " .. tostring(r.signal)
   else why = "exit " .. tostring(r.exitcode) end
   local shown = S.cut(r.cmd)
@@ -302,6 +304,12 @@ function timeout(seconds)
   if type(seconds) ~= "number" or seconds <= 0 then user_error("timeout: expected a positive number of seconds") end
   return context("timeout", seconds)
 end
+-- with idle_timeout(s): a command that prints nothing (stdout or stderr) for s seconds is
+-- stopped as a timeout would stop it.
+function idle_timeout(seconds)
+  if type(seconds) ~= "number" or seconds <= 0 then user_error("idle_timeout: expected a positive number of seconds") end
+  return context("idle_timeout", seconds)
+end
 function check(flag) return context("check", flag ~= false) end
 function sudo(t)
   t = t or {}
@@ -336,6 +344,7 @@ local function effective(st, sess)
         for a, b in pairs(v) do e[a] = b end
         o.env = e
       elseif k == "timeout" then o.timeout = v
+      elseif k == "idle_timeout" then o.idle_timeout = v
       elseif k == "check" then o.check = v
       elseif k == "sudo" then o.sudo = v end
     end
@@ -419,6 +428,7 @@ end
 -- Runs cmd on the local machine; returns the raw result fields.
 function LOCAL:exec(cmd, o, show, prefix)
   local sp = {cwd = o.cwd and home_path(o.cwd), env = o.env, stdin = o.stdin, timeout = o.timeout,
+              idle_timeout = o.idle_timeout,
               echo = show, prefix = prefix, color = prefix and S.color,
               stream_stdout = o.on_stdout and true, stream_stderr = o.on_stderr and true}
   if o.sudo then       -- cd and env apply inside sudo (which resets the environment)
@@ -444,6 +454,7 @@ local function exec(sess, cmd, show, extra, test)
     if left <= 0 then user_error("host time limit exceeded before: " .. cmd) end
     if not o.timeout or o.timeout > left then o.timeout = left end
   end
+  if st.idle_timeout and not o.idle_timeout then o.idle_timeout = st.idle_timeout end  -- each{idle_timeout}
   local prefix = st.prefix
   -- -v outside each/-H: a remote command and its output carry the session's host.
   if S.verbose and not prefix and sess ~= LOCAL then prefix = sess.host .. ": " end
@@ -457,6 +468,7 @@ local function exec(sess, cmd, show, extra, test)
   if sink then sink[#sink + 1] = r.stdout; sink[#sink + 1] = r.stderr end
   r.cmd, r.host, r.ok, r.timeout = cmd, sess.host, r.exitcode == 0, o.timeout
   r.timed_out = r.timed_out or false      -- the same (false) locally and remotely
+  if r.idle_timed_out then r.idle_timeout = o.idle_timeout end
   setmetatable(r, Result)
   st.last = r
   if not r.ok and not test and o.check ~= false then fail(r) end
@@ -473,7 +485,7 @@ function S.last()
   return r
 end
 
-local run_options = {stdin = "string", pty = "boolean", timeout = "number", env = "table",
+local run_options = {stdin = "string", pty = "boolean", timeout = "number", idle_timeout = "number", env = "table",
                      check = "boolean", on_stdout = "function", on_stderr = "function", show = "boolean",
                      stoppable = "boolean"}
 
@@ -587,8 +599,10 @@ local hostkey_modes = {yes = "yes", ask = "yes", ["accept-new"] = "accept-new", 
 -- `with timeout(s)` and each{host_timeout} also bound connecting inside them.
 local function connect_timeout(t)
   local st = state()
-  local block = effective(st, nil).timeout
-  if block and block < t then t = block end
+  local eff = effective(st, nil)
+  for _, bound in ipairs{eff.timeout or false, eff.idle_timeout or false, st.idle_timeout or false} do
+    if bound and bound < t then t = bound end
+  end
   if st.deadline then
     local left = st.deadline - core.clock()
     if left < t then t = math.max(left, 0.001) end
@@ -697,6 +711,7 @@ function Session:exec(cmd, o, show, prefix)
   local stdin
   cmd, stdin = S.shell_command(cmd, o)
   local op <close> = self.conn:exec(cmd, {stdin = stdin, pty = o.pty, timeout = o.timeout, echo = show,
+                                           idle_timeout = o.idle_timeout,
                                            stoppable = o.stoppable,
                                            prefix = prefix, color = prefix and S.color,
                                            stream_stdout = o.on_stdout and true,
