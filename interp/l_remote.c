@@ -36,12 +36,37 @@ static char *field_str(lua_State *L, int t, const char *name)
     return r;
 }
 
-static double field_num(lua_State *L, int t, const char *name, double dflt)
+static double field_num(lua_State *L, int t, const char *name)
 {
     lua_getfield(L, t, name);
-    double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : dflt;
+    double v = lua_tonumber(L, -1);
     lua_pop(L, 1);
     return v;
+}
+
+/* The numbers a connection needs, with the smallest each may be. Their defaults are decided
+   once, by the prelude (it merges options, ssh_config and defaults): none here. */
+static const struct { const char *name; double min; } required_nums[] = {
+    {"port", 1}, {"timeout", 0}, {"keepalive", 0}, {"keepalive_max", 1}, {"max_channels", 1}};
+
+/* Raises unless the params table at t has every required field (before anything is
+   allocated, so the error leaks nothing). */
+static void check_params(lua_State *L, int t)
+{
+    for (size_t i = 0; i < sizeof required_nums / sizeof required_nums[0]; i++) {
+        lua_getfield(L, t, required_nums[i].name);
+        int isnum = lua_isnumber(L, -1);
+        double v = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        if (!isnum || v < required_nums[i].min)
+            luaL_error(L, "connect: params.%s must be a number >= %d", required_nums[i].name,
+                       (int)required_nums[i].min);
+    }
+    lua_getfield(L, t, "hostname");
+    lua_getfield(L, t, "user");
+    int ok = lua_type(L, -1) == LUA_TSTRING && lua_type(L, -2) == LUA_TSTRING;
+    lua_pop(L, 2);
+    if (!ok) luaL_error(L, "connect: params.hostname and params.user must be strings");
 }
 
 static int field_bool(lua_State *L, int t, const char *name)
@@ -60,16 +85,16 @@ static void read_params(lua_State *L, int t, struct ssh_params *p)
     p->hostname = field_str(L, t, "hostname");
     p->hostkey_name = field_str(L, t, "hostkey_name");
     p->user = field_str(L, t, "user");
-    p->port = (int)field_num(L, t, "port", 22);
+    p->port = (int)field_num(L, t, "port");
     p->password = field_str(L, t, "password");
     p->passphrase = field_str(L, t, "passphrase");
     p->known_hosts = field_str(L, t, "known_hosts");
     p->agent = field_bool(L, t, "agent");
     p->interactive = field_bool(L, t, "interactive");
-    p->timeout = field_num(L, t, "timeout", 30);
-    p->keepalive = (int)field_num(L, t, "keepalive", 0);
-    p->keepalive_max = (int)field_num(L, t, "keepalive_max", 3);
-    p->max_channels = (int)field_num(L, t, "max_channels", 10);
+    p->timeout = field_num(L, t, "timeout");
+    p->keepalive = (int)field_num(L, t, "keepalive");
+    p->keepalive_max = (int)field_num(L, t, "keepalive_max");
+    p->max_channels = (int)field_num(L, t, "max_channels");
     lua_getfield(L, t, "host_key_check");
     const char *m = lua_tostring(L, -1);
     p->hostkey_mode = !m || strcmp(m, "yes") == 0 ? HOSTKEY_YES
@@ -87,8 +112,7 @@ static void read_params(lua_State *L, int t, struct ssh_params *p)
         }
     }
     lua_pop(L, 1);
-    if (!p->user) p->user = strdup("root");
-    if (!p->display) p->display = strdup(p->hostname ? p->hostname : "?");
+    if (!p->display) p->display = strdup(p->hostname);
     if (!p->hostkey_name && p->hostname) p->hostkey_name = strdup(p->hostname);
 }
 
@@ -121,9 +145,9 @@ static int l_connect(lua_State *L)
     if (!lua_isnil(L, -1)) via = check_conn(L, -1)->c;
     lua_pop(L, 1);
 
+    check_params(L, 1);
     struct ssh_params p;
     read_params(L, 1, &p);
-    if (!p.hostname) { ssh_params_free(&p); return luaL_error(L, "connect: no host name"); }
     int fd = -1;
     struct tunnel *tun = NULL;
     if (via) {

@@ -91,6 +91,8 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
     if (!src) luaL_error(L, "the prelude is missing from this build");
     if (luaL_loadbufferx(L, src, len, "=prelude", "b") != LUA_OK) lua_error(L);
     lua_pushvalue(L, core_idx);
-    lua_call(L, 1, 0);
+    lua_call(L, 1, 1);                  /* returns the runtime table */
+    if (!lua_istable(L, -1)) luaL_error(L, "the prelude did not return the runtime table");
+    sched_set_runtime(L);
     lua_settop(L, core_idx - 1);
 }

@@ -197,7 +197,7 @@ static int load_main(lua_State *L, struct args *a)
 /* --emit-lua: prints the translation (the sugar only, no Lua syntax check). */
 static int emit_lua(lua_State *L, struct args *a)
 {
-    lua_getglobal(L, "_SSHS");
+    sched_push_runtime(L);
     lua_getfield(L, -1, "read_source");
     lua_pushstring(L, a->chunk ? NULL : a->opt.script);
     lua_pushstring(L, a->chunk);
@@ -216,7 +216,7 @@ static int emit_lua(lua_State *L, struct args *a)
 static void report_error(lua_State *L, int verbose, const char *what)
 {
     int err = lua_gettop(L);
-    lua_getglobal(L, "_SSHS");
+    sched_push_runtime(L);
     lua_getfield(L, -1, "error_text");
     lua_pushvalue(L, err);
     lua_pushboolean(L, verbose);
@@ -279,7 +279,7 @@ static int pmain(lua_State *L)
     if (a->check_only) { *exit_status = EXIT_OK; return 0; }
 
     /* Hand the chunk to the runtime: it runs it as the main thread (once, or once per host). */
-    lua_getglobal(L, "_SSHS");
+    sched_push_runtime(L);
     lua_getfield(L, -1, "start_main");
     lua_pushvalue(L, -3);
     int nargs = 0;
@@ -294,7 +294,7 @@ static int pmain(lua_State *L)
     } else if (sched_interrupted) {
         *exit_status = EXIT_INTERRUPTED;
     } else {
-        lua_getglobal(L, "_SSHS");
+        sched_push_runtime(L);
         lua_getfield(L, -1, "exit_status");
         lua_call(L, 0, 1);
         *exit_status = (int)luaL_optinteger(L, -1, EXIT_OK);

@@ -1,7 +1,7 @@
 /* Threads as coroutines on one libuv loop. The rules (DESIGN.md): a callback never resumes,
    it only queues; sched_run() is the one place that calls lua_resume, so resumes never nest. */
 #include "scheduler.h"
-#include <lauxlib.h>
+#include "l_util.h"
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
@@ -130,7 +130,7 @@ void sched_check_interrupt(lua_State *L)
         int locate = t->cancel_locate;
         t->cancel_locate = 0;
         if (locate) {                     /* "file:line: " of the user's code, from the runtime */
-            lua_getglobal(L, "_SSHS");
+            sched_push_runtime(L);
             lua_getfield(L, -1, "user_where");
             lua_call(L, 0, 1);
         }
@@ -164,6 +164,12 @@ int sched_wait(lua_State *L, struct sched_waiter *w, lua_KFunction k, lua_KConte
     return lua_yieldk(L, 0, ctx, k);
 }
 
+static const char runtime_key;            /* its address keys the runtime in the registry */
+
+void sched_set_runtime(lua_State *L) { lua_rawsetp(L, LUA_REGISTRYINDEX, &runtime_key); }
+
+void sched_push_runtime(lua_State *L) { lua_rawgetp(L, LUA_REGISTRYINDEX, &runtime_key); }
+
 void sched_push_state(lua_State *L)
 {
     lua_getfield(L, LUA_REGISTRYINDEX, REG_BY_CO);
@@ -194,6 +200,9 @@ void sched_spawn(lua_State *L, int fn_idx, int nargs, int state_idx)
     if (state_idx) lua_pushvalue(L, state_idx); else lua_newtable(L);
     lua_setiuservalue(L, h, UV_STATE);
 
+    /* Both stacks need room for fn and its arguments (lcorolib's auxresume checks too). */
+    if (!lua_checkstack(t->co, nargs + 1)) luaL_error(L, "too many arguments to a thread");
+    luaL_checkstack(L, nargs + 1, "too many arguments to a thread");
     for (int i = 0; i <= nargs; i++) lua_pushvalue(L, fn_idx + i);
     lua_xmove(L, t->co, nargs + 1);
     t->nargs = nargs;
@@ -241,13 +250,21 @@ static void finish(lua_State *L, struct sched_thread *t, int status, int nres)
 {
     lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);
     int h = lua_gettop(L);
+    if (status == LUA_OK && !lua_checkstack(t->co, 3)) {
+        lua_pop(t->co, nres);             /* no room even for the table: report it */
+        lua_pushliteral(t->co, "a thread returned too many values");
+        status = LUA_ERRRUN;
+    }
     if (status == LUA_OK) {
-        lua_xmove(t->co, L, nres);
-        lua_createtable(L, nres, 1);
-        lua_insert(L, -(nres + 1));
-        for (int i = nres; i >= 1; i--) lua_rawseti(L, -(i + 1), i);  /* pops the top value */
-        lua_pushinteger(L, nres);
-        lua_setfield(L, -2, "n");
+        /* The results go into a table built on the finished coroutine's own stack, where
+           they already are: L may have room for only a few values. */
+        lua_State *co = t->co;
+        lua_createtable(co, nres, 1);
+        lua_insert(co, -(nres + 1));
+        for (int i = nres; i >= 1; i--) lua_rawseti(co, -(i + 1), i);  /* pops the top value */
+        lua_pushinteger(co, nres);
+        lua_setfield(co, -2, "n");
+        lua_xmove(co, L, 1);
         t->state = T_DONE;
     } else {
         lua_xmove(t->co, L, 1);              /* the error value */
@@ -373,7 +390,7 @@ int sched_lua_thread(lua_State *L)
     luaL_checktype(L, 1, LUA_TFUNCTION);
     int nargs = lua_gettop(L) - 1;
     /* The new thread's state starts as a copy made by the runtime (session stack, contexts). */
-    lua_getglobal(L, "_SSHS");
+    sched_push_runtime(L);
     lua_getfield(L, -1, "inherit_state");
     lua_remove(L, -2);
     sched_push_state(L);
@@ -668,18 +685,10 @@ void sched_init(lua_State *L)
 
     static const luaL_Reg methods[] = {
         {"join", thread_join}, {"status", thread_status}, {NULL, NULL}};
-    luaL_newmetatable(L, THREAD_MT);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, thread_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
-
+    static const luaL_Reg meta[] = {{"__tostring", thread_tostring}, {NULL, NULL}};
+    lutil_newmeta(L, THREAD_MT, methods, meta);
     static const luaL_Reg event_methods[] = {{"wait", event_wait}, {"set", event_set}, {NULL, NULL}};
-    luaL_newmetatable(L, EVENT_MT);
-    luaL_newlib(L, event_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
+    lutil_newmeta(L, EVENT_MT, event_methods, NULL);
 }
 
 static const luaL_Reg lua_functions[] = {

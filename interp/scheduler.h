@@ -21,6 +21,12 @@ void sched_init(lua_State *L);
    state table (session stack, contexts, last result) as seen through sched_push_state(). */
 void sched_spawn(lua_State *L, int fn_idx, int nargs, int state_idx);
 
+/* The runtime table (the prelude's S: what translated sugar calls, and what scripts see as
+   the global _SSHS), kept in the registry so that C never depends on that global: a script
+   may reassign it. sched_set_runtime pops the table; sched_push_runtime pushes it. */
+void sched_set_runtime(lua_State *L);
+void sched_push_runtime(lua_State *L);
+
 /* Pushes the state table of the thread running L (the main thread's when L is not a thread). */
 void sched_push_state(lua_State *L);
 

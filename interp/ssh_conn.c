@@ -492,7 +492,7 @@ static void on_keepalive(uv_timer_t *t)
     if (c->state != C_READY || c->keepalive_pending) return;
     uint64_t interval_ms = (uint64_t)c->p.keepalive * 1000;
     if (uv_now(sched_loop()) - c->last_rx + 50 < interval_ms) return;
-    int max = c->p.keepalive_max > 0 ? c->p.keepalive_max : 3;
+    int max = c->p.keepalive_max;
     if (c->keepalive_missed >= max) {
         char why[400];
         snprintf(why, sizeof why, "connection to %s lost: no answer to %d keepalives in %ds "
@@ -657,7 +657,7 @@ static void try_next_address(struct conn *c)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (c->p.keepalive > 0) {
             /* A peer that stops acknowledging our keepalives is dead after interval × count. */
-            unsigned ms = (unsigned)c->p.keepalive * (unsigned)(c->p.keepalive_max > 0 ? c->p.keepalive_max : 3) * 1000u;
+            unsigned ms = (unsigned)c->p.keepalive * (unsigned)c->p.keepalive_max * 1000u;
             setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
         }
         c->fd = fd;
@@ -733,7 +733,6 @@ struct conn *conn_start(struct ssh_params *p, int transport_fd, struct sched_wai
     if (!c) return NULL;
     c->p = *p;
     memset(p, 0, sizeof *p);            /* the connection owns the strings now */
-    if (c->p.max_channels < 1) c->p.max_channels = 10;
     c->fd = -1;
     c->refs = 1;
     c->connect_waiter = w;

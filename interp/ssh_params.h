@@ -20,10 +20,11 @@ struct ssh_params {
     int   agent;
     char *known_hosts;
     enum hostkey_mode hostkey_mode;
-    double timeout;         /* connect + handshake + auth, seconds */
+    /* No defaults here: the prelude decides them (connect_defaults) and C checks them. */
+    double timeout;         /* connect + handshake + auth, seconds; 0: none */
     int   keepalive;        /* seconds, 0 = off */
-    int   keepalive_max;    /* missed intervals before the peer counts as dead */
-    int   max_channels;     /* channels open at once (the server's MaxSessions) */
+    int   keepalive_max;    /* missed intervals before the peer counts as dead (>= 1) */
+    int   max_channels;     /* channels open at once (the server's MaxSessions; >= 1) */
     int   interactive;      /* may prompt on the terminal */
 };
 void ssh_params_free(struct ssh_params *p);

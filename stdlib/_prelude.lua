@@ -1,7 +1,8 @@
 -- The Lua half of the sshs runtime, compiled into the binary and run once at start-up.
 -- It defines _SSHS (what the translated sugar calls: run/cap/sub/test/last/q/with), result
 -- objects, command failures, the per-thread session stack and context blocks, and `require`
--- for .sshs files. C primitives arrive as `core` (interp/l_runtime.c).
+-- for .sshs files. C primitives arrive as `core` (interp/l_runtime.c); the table S is
+-- returned to C, which keeps its own reference (a script may reassign the global _SSHS).
 local core = ...
 local S = {core = core}
 _SSHS = S
@@ -566,6 +567,9 @@ local function parse_target(target)
   return user, host, port
 end
 
+-- Connection defaults, decided here only: C takes every value from the params table.
+local connect_defaults = {port = 22, timeout = 30, keepalive = 0, keepalive_max = 3, max_sessions = 10}
+
 local connect_options = {user = "string", port = "number", password = "string", key = "string",
   passphrase = "string", agent = "boolean", timeout = "number", keepalive = "number",
   known_hosts = "string", host_key_check = "string", via = true, max_sessions = "number",
@@ -585,6 +589,8 @@ local function check_connect_options(opts, where)
   if hk and hk ~= "yes" and hk ~= "accept-new" and hk ~= "no" then
     user_error(where .. ": host_key_check must be \"yes\", \"accept-new\" or \"no\"")
   end
+  local ms = opts.max_sessions
+  if ms and (ms < 1 or ms % 1 ~= 0) then user_error(where .. ": max_sessions must be a whole number >= 1") end
   return opts
 end
 S.check_connect_options = check_connect_options
@@ -619,7 +625,7 @@ function S.open_session(target, opts, outer)
   local ok, cfg = pcall(core.sshconfig, alias, cfg_path, options.ssh_options)
   if not ok then user_error("connect: " .. tostring(cfg)) end
   local user = opts.user or tuser or cfg.user or os.getenv("USER") or os.getenv("LOGNAME") or "root"
-  local port = opts.port or tport or cfg.port or 22
+  local port = opts.port or tport or cfg.port or connect_defaults.port
   port = port_number(port, "connect('" .. target .. "')")
   local hostname = cfg.hostname or alias
   local keys = {}
@@ -631,7 +637,7 @@ function S.open_session(target, opts, outer)
     end
   end
   local shown = alias:find(":", 1, true) and ("[" .. alias .. "]") or alias
-  local display = user .. "@" .. shown .. (port ~= 22 and tport and (":" .. port) or "")
+  local display = user .. "@" .. shown .. (port ~= connect_defaults.port and tport and (":" .. port) or "")
   local agent = opts.agent
   if agent == nil then agent = os.getenv("SSH_AUTH_SOCK") ~= nil end
 
@@ -659,10 +665,10 @@ function S.open_session(target, opts, outer)
     password = opts.password, passphrase = opts.passphrase, keys = keys, agent = agent,
     known_hosts = expand_home(opts.known_hosts) or cfg.user_known_hosts_file or (home .. "/.ssh/known_hosts"),
     host_key_check = opts.host_key_check or hostkey_modes[cfg.strict_host_key_checking or "yes"] or "yes",
-    timeout = connect_timeout(opts.timeout or cfg.connect_timeout or 30),
-    keepalive = opts.keepalive or cfg.server_alive_interval or 0,
-    keepalive_max = cfg.server_alive_count_max or 3,
-    max_channels = opts.max_sessions or 10,
+    timeout = connect_timeout(opts.timeout or cfg.connect_timeout or connect_defaults.timeout),
+    keepalive = opts.keepalive or cfg.server_alive_interval or connect_defaults.keepalive,
+    keepalive_max = cfg.server_alive_count_max or connect_defaults.keepalive_max,
+    max_channels = opts.max_sessions or connect_defaults.max_sessions,
     interactive = core.isatty(0) and core.isatty(2),
     via = via and via.conn,
   }
@@ -807,6 +813,11 @@ local function sshs_searcher(name)
   end
   local file, err = package.searchpath(name, concat(templates, ";"))
   if not file then return "\n\t" .. err:gsub("^\n\t", "") end
+  -- A translated chunk starts with `local _S=_SSHS`: it needs the global as we set it.
+  if file:sub(-5) == ".sshs" and rawget(_G, "_SSHS") ~= S then
+    error("cannot load module '" .. name .. "' from " .. file .. ": the global _SSHS was " ..
+          "reassigned (sshs reserves that name)", 0)
+  end
   local fn, msg = core.loadfile(file)
   if not fn then error("error loading module '" .. name .. "' from " .. msg, 0) end
   return fn, file
@@ -921,3 +932,5 @@ function S.report_unobserved(verbose)
     core.write(2, "sshs: a thread failed and nobody joined it: " .. S.error_text(err, verbose) .. "\n")
   end
 end
+
+return S

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The runtime's footing on the remote side: a script that reassigns the global _SSHS still
+# connects, runs remote commands (also in threads and nested connections) and gets their
+# failures reported; remote and local commands share one command object.
+source "$TESTROOT/remote_lib.sh"
+plan 10
+
+for v in '{}' 'nil'; do
+  script ctx.sshs <<EOF
+local T = require "t"
+_SSHS = $v
+with connect("127.0.0.1") do
+  T.eq("_SSHS = $v: a remote command runs", \$(echo remote-ok), "remote-ok")
+  local h = thread(function() return \$(echo in-thread) end)
+  T.eq("_SSHS = $v: a thread inside the connection runs its command there", h:join(), "in-thread")
+  local ok, e = pcall(function() \$ sh -c 'exit 4' end)
+  T.has("_SSHS = $v: a remote failure is reported with its exit status", T.msg(e), "(exit 4)")
+end
+T.eq("_SSHS = $v: a local command runs after the connection", \$(echo local-ok), "local-ok")
+EOF
+  lua_checks ctx.sshs
+done
+
+# One command object for both sessions: same methods, same result fields.
+script obj.sshs <<'EOF'
+local T = require "t"
+local c = connect("127.0.0.1")
+local op = c.conn:exec("echo hi", {})
+local lop = _SSHS.core.spawn("echo hi", {})
+T.eq("remote and local command objects share a metatable", getmetatable(op), getmetatable(lop))
+repeat local ev = op:wait() until ev == "done"
+repeat local ev = lop:wait() until ev == "done"
+local r, l = op:result(), lop:result()
+T.ok("both results carry stdout, exitcode and timed_out", r.stdout == "hi\n" and l.stdout == "hi\n"
+     and r.exitcode == 0 and l.exitcode == 0 and r.timed_out == false and l.timed_out == false,
+     T.show(r.stdout) .. " " .. T.show(r.exitcode) .. " " .. T.show(r.timed_out))
+EOF
+lua_checks obj.sshs
