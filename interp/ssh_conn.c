@@ -194,6 +194,19 @@ static int fatal_code(int rc)
     }
 }
 
+int conn_tracing(void)
+{
+    static int on = -1;
+    if (on < 0) on = getenv("SSHS_TRACE") && *getenv("SSHS_TRACE") && *getenv("SSHS_TRACE") != '0';
+    return on;
+}
+
+void conn_trace(const struct conn *c, const char *op, unsigned id, const char *from, const char *to)
+{
+    if (!conn_tracing() || from == to) return;
+    fprintf(stderr, "sshs: trace: %s %s#%u: %s -> %s\n", c->p.display, op, id, from, to);
+}
+
 enum ssh_step conn_step_of(int rc)
 {
     if (rc == 0) return SSH_STEP_DONE;

@@ -40,6 +40,11 @@ struct ssh_op_type {
    LOST, any other negative code FAILED (the caller records the message first). */
 enum ssh_step conn_step_of(int rc);
 
+/* SSHS_TRACE=1 in the environment: ops report their stage changes ("host exec#3: open ->
+   exec") on stderr, for debugging. conn_trace prints one such line when from != to. */
+int  conn_tracing(void);
+void conn_trace(const struct conn *c, const char *op, unsigned id, const char *from, const char *to);
+
 struct ssh_op {
     const struct ssh_op_type *type;
     struct conn *conn;

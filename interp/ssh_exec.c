@@ -43,6 +43,7 @@ struct exec_op {
     uv_timer_t timer;                /* the timeout, then the stop escalation */
     int finished;                    /* the connection is done with the op */
     int closing;
+    unsigned id;                     /* for SSHS_TRACE lines */
     int internal;                    /* a kill command of ours: no Lua side */
     int want_pid;                    /* stderr starts with the pid marker */
     char pidbuf[24];
@@ -330,16 +331,26 @@ static void apply_stop(struct exec_op *e)
     }
 }
 
+static void trace(struct exec_op *e, enum stage from, enum stage to)
+{
+    conn_trace(e->conn, e->internal ? "kill" : "exec", e->id, stages[from].name, stages[to].name);
+}
+
 static enum ssh_step exec_step(struct ssh_op *op)
 {
     struct exec_op *e = exec_of(op);
+    enum stage at = e->stage;
+    enum ssh_step r;
     apply_stop(e);
     for (;;) {
         enum stage s = e->stage;
-        enum ssh_step r = stages[s].run(e);
-        if (r != SSH_STEP_DONE || e->stage == S_DONE) return r;
-        if (e->stage == s) return r;     /* a stage that did not move on: never loop */
+        trace(e, at, s);
+        at = s;
+        r = stages[s].run(e);
+        if (r != SSH_STEP_DONE || e->stage == S_DONE || e->stage == s) break;
     }
+    trace(e, at, e->stage);
+    return r;
 }
 
 static void exec_abort(struct ssh_op *op, const char *why)
@@ -399,6 +410,8 @@ static struct exec_op *exec_alloc(struct conn *c, const char *line, int internal
 {
     struct exec_op *e = calloc(1, sizeof *e);
     if (!e || !(e->line = strdup(line))) { free(e); return NULL; }
+    static unsigned next_id;
+    e->id = ++next_id;
     e->cmd.type = &remote_type;
     e->op.type = &exec_type;
     chan_init(&e->chan, &e->op);
