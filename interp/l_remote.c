@@ -7,6 +7,7 @@
 #include "ssh_exec.h"
 #include "ssh_tunnel.h"
 #include "ssh_config.h"
+#include "l_files.h"
 #include <lauxlib.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -25,6 +26,11 @@ static struct conn_ud *check_conn(lua_State *L, int idx)
     struct conn_ud *ud = luaL_checkudata(L, idx, CONN_MT);
     if (!ud->c) luaL_error(L, "this connection is closed");
     return ud;
+}
+
+struct conn *remote_checkconn(lua_State *L, int idx)
+{
+    return check_conn(L, idx)->c;
 }
 
 static char *field_str(lua_State *L, int t, const char *name)
@@ -292,10 +298,12 @@ void remote_open(lua_State *L, int core_idx)
     lua_pop(L, 1);
     sched_on_interrupt(conn_interrupt_all);
     sched_on_interrupt(exec_interrupt_all);
+    files_open(L, core_idx);
 }
 
 void remote_shutdown(void)
 {
+    files_shutdown();
     exec_shutdown();
     conn_shutdown_all();
 }

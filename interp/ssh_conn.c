@@ -361,11 +361,19 @@ void conn_kick(struct conn *c)
     if (c->state != C_DEAD && c->kick.data) uv_idle_start(&c->kick, on_kick);
 }
 
+/* Does an active op wait on the network (idle ones only hold a channel)? */
+static int busy(const struct conn *c)
+{
+    for (const struct ssh_op *op = c->active; op; op = op->next)
+        if (!op->idle) return 1;
+    return 0;
+}
+
 static void update_poll(struct conn *c)
 {
     if (c->state == C_DEAD || !c->poll.data || c->fd < 0) return;
     int events = UV_READABLE;       /* idle: notice the server closing */
-    if (c->active && c->session) {
+    if (busy(c) && c->session) {
         int dir = libssh2_session_block_directions(c->session);
         events = 0;
         if (dir & LIBSSH2_SESSION_BLOCK_INBOUND) events |= UV_READABLE;
@@ -446,7 +454,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
         conn_fail(c, why);
         return;
     }
-    if (!c->active && c->state == C_READY) {
+    if (!busy(c) && c->state == C_READY) {
         /* Nobody is reading: peek to tell the server closing from data for a later op. */
         char b;
         ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -812,7 +820,7 @@ static const struct ssh_op_type close_type = {
 static void begin_close(struct conn *c)
 {
     c->refs++;                           /* held until the disconnect is over */
-    if (c->state != C_READY || c->active) {
+    if (c->state != C_READY || busy(c)) {
         c->refs--;
         conn_fail(c, "closed");
         return;

@@ -51,6 +51,8 @@ struct ssh_op {
     struct ssh_op *next;    /* in the active list or the queue */
     int progress;
     int queued, active;
+    int idle;               /* holds its channel but waits on nothing (the SFTP channel between
+                               transfers): not polled for, no bar to a polite close */
 };
 
 /* The libssh2 session, for the ops' calls (only from a step function). */

@@ -353,6 +353,8 @@ local function effective(st, sess)
   return o
 end
 
+S.effective = effective
+
 ---------------------------------------------------------------------------- commands
 
 -- "cd DIR && export K=V; cmd" for shells we only reach through a command line.
@@ -791,6 +793,12 @@ function vars(host)
   if not ok then user_error(tostring(v)) end
   return v
 end
+
+-- File transfer (stdlib/_files.lua), loaded on first use.
+function upload(src, dst, opts) return require("_files").upload(src, dst, opts) end
+function download(src, dst, opts) return require("_files").download(src, dst, opts) end
+function put_text(path, text, opts) return require("_files").put_text(path, text, opts) end
+function get_text(path) return require("_files").get_text(path) end
 
 ---------------------------------------------------------------------------- loading
 
