@@ -168,6 +168,9 @@ static int l_sftp(lua_State *L)
         lua_pop(L, 1);
     }
     lua_pop(L, 3);
+    lua_getfield(L, 3, "timeout");
+    r->timeout = lua_tonumber(L, -1);
+    lua_pop(L, 1);
 
     char *source = opt_str(L, 3, "source"), *sinkp = opt_str(L, 3, "sink");
     int err = 0;

@@ -183,7 +183,8 @@ struct xop {
     char *aside;                        /* PUT without posix-rename: the old file, moved aside */
     char name[1024];                    /* READDIR scratch */
     struct xop *prev_live, *next_live;
-    uv_idle_t reap;
+    uv_timer_t timer;                   /* the timeout; its close frees the op */
+    int has_timer;
 };
 
 static struct xop *live;
@@ -222,6 +223,13 @@ static void xop_free(struct xop *o)
 
 static void xop_freed(uv_handle_t *h) { xop_free(h->data); }
 
+/* Frees o on the loop's next turn (see defer_free), through its timer's close. */
+static void xop_defer_free(struct xop *o)
+{
+    if (o->has_timer) uv_close((uv_handle_t *)&o->timer, xop_freed);
+    else xop_free(o);                   /* never submitted: nothing holds it */
+}
+
 static void unlink_live(struct xop *o)
 {
     if (o->prev_live) o->prev_live->next_live = o->next_live; else if (live == o) live = o->next_live;
@@ -241,8 +249,9 @@ static void finish(struct xop *o)
     free(o->buf);
     o->buf = NULL;
     o->r.done = 1;
+    if (o->has_timer) uv_timer_stop(&o->timer);
     sched_wake(&o->r.w);
-    if (!o->lua_owned) defer_free(&o->reap, o, xop_freed);
+    if (!o->lua_owned) xop_defer_free(o);
 }
 
 const char *sftp_status_text(unsigned long st)
@@ -289,8 +298,11 @@ static void unlock_call(struct xop *o)
 
 /* Records why call rc failed. Returns the step result: the transport's own codes go up (the
    connection fails), everything else is this request's failure. */
+static int transport_error(int rc);
+
 static int record(struct xop *o, const char *what, int rc)
 {
+    if (transport_error(rc)) return rc;       /* the connection fails: abort() says why */
     if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL && o->link->sftp) {
         o->r.status = libssh2_sftp_last_error(o->link->sftp);
         snprintf(o->r.error, sizeof o->r.error, "%s", sftp_status_text(o->r.status));
@@ -782,12 +794,26 @@ static void xop_abort(struct ssh_op *op, const char *why)
 
 static const struct ssh_op_type xop_type = {"sftp request", xop_step, xop_abort, 0};
 
+static void request_stop(struct xop *o);
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct xop *o = t->data;
+    if (o->finished) return;
+    snprintf(o->r.error, sizeof o->r.error, "timed out after %gs", o->r.timeout);
+    request_stop(o);
+}
+
 void sftp_submit(struct conn *c, struct sftp_req *r)
 {
     struct xop *o = xop_of(r);
     o->op.type = &xop_type;
     o->conn = c;
     conn_retain(c);
+    uv_timer_init(sched_loop(), &o->timer);
+    o->timer.data = o;
+    o->has_timer = 1;
+    if (r->timeout > 0) uv_timer_start(&o->timer, on_timeout, (uint64_t)(r->timeout * 1000 + 0.5), 0);
     if (conn_state(c) == C_DEAD) {
         snprintf(r->error, sizeof r->error, "%s", conn_error(c));
         r->failed = 1;
@@ -827,7 +853,7 @@ void sftp_req_release(struct sftp_req *r)
     struct xop *o = xop_of(r);
     o->lua_owned = 0;
     o->r.w.thread = NULL;
-    if (o->finished || !o->conn) { xop_free(o); return; }
+    if (o->finished) { xop_defer_free(o); return; }
     request_stop(o);
 }
 

@@ -40,6 +40,7 @@ struct sftp_req {
     unsigned mode;               /* MKDIR/PUT: the mode to create with */
     int set_mode, set_times;     /* PUT/SETSTAT: set these after writing (mode, atime/mtime) */
     int64_t atime, mtime;
+    double timeout;              /* seconds (0: none); past it the request stops and fails */
     /* out */
     int done;                    /* finished (successfully or not) */
     int failed;

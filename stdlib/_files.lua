@@ -218,6 +218,26 @@ local function progress_end(ctx)
   end
 end
 
+local function new_ctx(verb, sess, opts)
+  local st = S.state()
+  local ctx = {verb = verb, where = S.user_where(), host = sess.host, opts = opts,
+               summary = {files = 0, bytes = 0, dirs = 0, links = 0, skipped = 0}, t0 = core.clock()}
+  ctx.progress = opts.progress ~= false and core.isatty(2) and not st.sink
+  -- with timeout(s): the whole call gets s seconds; past them the file in flight is
+  -- stopped (its temporary removed) and the call fails.
+  local t = S.effective(st, sess).timeout
+  if t then ctx.deadline, ctx.timeout = ctx.t0 + t, t end
+  return ctx
+end
+
+-- Seconds left for the next request (nil: no limit); fails when none are left.
+local function time_left(ctx, path)
+  if not ctx.deadline then return nil end
+  local left = ctx.deadline - core.clock()
+  if left <= 0 then fail(ctx, path, string.format("timed out after %gs", ctx.timeout)) end
+  return left
+end
+
 ---------------------------------------------------------------------------- one file
 
 -- What mode a new copy gets: opts.mode; the source's with preserve; an existing
@@ -234,6 +254,14 @@ local function temp_guard(ep, path)
   return setmetatable({}, {__close = function(g)
     if not g.committed then pcall(ep.unlink, path) end
   end})
+end
+
+-- The cause of a failed request; a timeout is reported with the limit the user set.
+local function xfer_cause(ctx, e, status)
+  if not status and e and e:find("^timed out") and ctx.timeout then
+    return string.format("timed out after %gs", ctx.timeout)
+  end
+  return cause_of(e, status)
 end
 
 local function count_file(ctx, bytes)
@@ -258,14 +286,15 @@ local function copy_file(ctx, sp, sa, dp, existing)
     -- upload: the SFTP request writes the temporary, sets mode and times, renames it into
     -- place, and removes it itself when anything fails (also on Ctrl-C).
     local req, err = core.sftp(dst.conn, "put", {path = tmp, path2 = dp, source = sp, mode = mode,
-      set_mode = force, mtime = times and times.mtime, atime = times and times.atime})
-    if not req then fail(ctx, sp, cause_of(err:gsub("^.-: ", ""))) end
+      set_mode = force, mtime = times and times.mtime, atime = times and times.atime,
+      timeout = time_left(ctx, dp)})
+    if not req then fail(ctx, sp, cause_of((err:gsub("^.-: ", "")))) end
     local _ <close> = req
     track(req)
     local v, e, status = req:wait()
     P.live[req] = nil
     if v == false then
-      fail(ctx, dp, cause_of(e, status) .. (status == "failed" and " (disk full or quota? the server did not say)" or ""))
+      fail(ctx, dp, xfer_cause(ctx, e, status) .. (status == "failed" and " (disk full or quota? the server did not say)" or ""))
     end
     count_file(ctx, v.bytes)
     return
@@ -273,15 +302,15 @@ local function copy_file(ctx, sp, sa, dp, existing)
   local guard <close> = temp_guard(Local, tmp)
   local bytes
   if src.remote then
-    local req, err = core.sftp(src.conn, "get", {path = sp, sink = tmp})
-    if not req then fail(ctx, dp, cause_of(err:gsub("^.-: ", ""))) end
+    local req, err = core.sftp(src.conn, "get", {path = sp, sink = tmp, timeout = time_left(ctx, sp)})
+    if not req then fail(ctx, dp, cause_of((err:gsub("^.-: ", "")))) end
     local _ <close> = req
     track(req)
     local v, e, status = req:wait()
     P.live[req] = nil
     if v == false then
       local where = e and e:find("local file", 1, true) and dp or sp
-      fail(ctx, where, cause_of(e, status))
+      fail(ctx, where, xfer_cause(ctx, e, status))
     end
     bytes = v.bytes
   else
@@ -295,6 +324,7 @@ local function copy_file(ctx, sp, sa, dp, existing)
       if n == 0 then break end
       bytes = bytes + n
       P.bytes_done = P.bytes_done + n
+      time_left(ctx, dp)
       sleep(0)                                      -- let other threads run between slices
     end
     P.bytes_done = P.bytes_done - bytes
@@ -323,7 +353,9 @@ local function copy_link(ctx, sp, dp, existing)
       if not ok then fail(ctx, dp, e) end
     end
     local ok, e = dst.symlink(target, dp)
-    if not ok then fail(ctx, dp, e) end
+    -- libssh2 1.10 misreads OpenSSH's status reply to SYMLINK (it reports the request id
+    -- as the status): believe the link itself.
+    if not ok and dst.readlink(dp) ~= target then fail(ctx, dp, e) end
   else
     local tmp = temp_name(dp)
     local guard <close> = temp_guard(Local, tmp)
@@ -386,29 +418,33 @@ end
 
 ---------------------------------------------------------------------------- the calls
 
-local copy_options = {recursive = "boolean", mode = "number", mkdir = "boolean", preserve = "boolean",
+local copy_options = {recursive = "boolean", mode = "mode", mkdir = "boolean", preserve = "boolean",
                       progress = "boolean", per_host = "boolean"}
 
-local function check_options(verb, opts)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then S.user_error(verb .. ": options must be a table") end
-  for k, v in pairs(opts) do
-    local want = copy_options[k]
-    if not want then S.user_error(verb .. ": unknown option '" .. tostring(k) .. "'") end
-    if type(v) ~= want then S.user_error(verb .. ": option " .. k .. " must be a " .. want .. ", got " .. type(v)) end
+-- mode = "0640" (octal digits, as chmod takes them) or a number (Lua has no octal literals:
+-- 0640 in Lua is decimal 640, so a number must be the value, e.g. tonumber("640", 8)).
+local function parse_mode(verb, v)
+  local m
+  if type(v) == "string" and v:match("^0?[0-7]+$") and #v <= 5 then m = tonumber(v, 8)
+  elseif math.type(v) == "integer" then m = v end
+  if not m or m < 0 or m > 4095 then
+    S.user_error(verb .. ": mode must be octal digits in a string (\"0640\") or a number up to 4095, got " .. tostring(v))
   end
-  if opts.mode and (opts.mode ~= math.floor(opts.mode) or opts.mode < 0 or opts.mode > 4095) then
-    S.user_error(verb .. ": mode must be a permission number such as 0644 (octal 0o644 is 420)")
-  end
-  return opts
+  return m
 end
 
-local function new_ctx(verb, sess, opts)
-  local st = S.state()
-  local ctx = {verb = verb, where = S.user_where(), host = sess.host, opts = opts,
-               summary = {files = 0, bytes = 0, dirs = 0, links = 0, skipped = 0}, t0 = core.clock()}
-  ctx.progress = opts.progress ~= false and core.isatty(2) and not st.sink
-  return ctx
+local function check_options(verb, opts, allowed)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then S.user_error(verb .. ": options must be a table") end
+  local out = {}
+  for k, v in pairs(opts) do
+    local want = (allowed or copy_options)[k]
+    if not want then S.user_error(verb .. ": unknown option '" .. tostring(k) .. "'") end
+    if want == "mode" then v = parse_mode(verb, v)
+    elseif type(v) ~= want then S.user_error(verb .. ": option " .. k .. " must be a " .. want .. ", got " .. type(v)) end
+    out[k] = v
+  end
+  return out
 end
 
 local function done(ctx)
@@ -497,19 +533,13 @@ function M.download(src_path, dst_path, opts)
   return transfer(ctx, with_cwd(sess, src_path, remote_path), local_path(dst_path), per_host_suffix(opts))
 end
 
-local text_options = {mode = "number", mkdir = "boolean"}
+local text_options = {mode = "mode", mkdir = "boolean"}
 
 -- put_text(path, text [, {mode =, mkdir =}]): the file holds exactly text, whole or not at all.
 function M.put_text(path, text, opts)
   if type(path) ~= "string" then S.user_error("put_text: expected a path string, got " .. type(path)) end
   if type(text) ~= "string" then S.user_error("put_text: expected the text as a string, got " .. type(text)) end
-  if opts ~= nil and type(opts) ~= "table" then S.user_error("put_text: options must be a table") end
-  opts = opts or {}
-  for k, v in pairs(opts) do
-    if not text_options[k] then S.user_error("put_text: unknown option '" .. tostring(k) .. "'") end
-    if type(v) ~= text_options[k] then S.user_error("put_text: option " .. k .. " must be a " .. text_options[k]) end
-  end
-  check_options("put_text", {mode = opts.mode})
+  opts = check_options("put_text", opts, text_options)
   local sess = S.current_session()
   local ctx = new_ctx("put_text", sess, opts)
   local remote = sess ~= S.LOCAL
@@ -529,7 +559,8 @@ function M.put_text(path, text, opts)
   local mode, force = target_mode(opts, {mode = 420}, existing)
   local tmp = temp_name(p)
   if remote then
-    local v, err = sftp_call(ep.conn, "put", {path = tmp, path2 = p, data = text, mode = mode, set_mode = force})
+    local v, err = sftp_call(ep.conn, "put", {path = tmp, path2 = p, data = text, mode = mode, set_mode = force,
+                                              timeout = time_left(ctx, p)})
     if not v then fail(ctx, p, err) end
   else
     local guard <close> = temp_guard(Local, tmp)
@@ -556,7 +587,7 @@ function M.get_text(path)
     if not a then fail(ctx, p, err) end
     if a.type == "dir" then fail(ctx, p, "is a folder") end
     local f, e = io.open(p, "rb")
-    if not f then fail(ctx, p, cause_of((e or ""):gsub("^.-: ", ""))) end
+    if not f then fail(ctx, p, cause_of(((e or ""):gsub("^.-: ", "")))) end
     local s = f:read("a")
     f:close()
     return s
@@ -565,7 +596,7 @@ function M.get_text(path)
   local a, e = sftp_call(sess.conn, "stat", {path = p})
   if not a then fail(ctx, p, e) end
   if a.type == "dir" then fail(ctx, p, "is a folder") end
-  local v, err = sftp_call(sess.conn, "get", {path = p})
+  local v, err = sftp_call(sess.conn, "get", {path = p, timeout = time_left(ctx, p)})
   if not v then fail(ctx, p, err) end
   return v.data
 end

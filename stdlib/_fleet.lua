@@ -246,7 +246,7 @@ end
 local function record_failure(o, e)
   o.ok, o.error = false, error_message(e)
   if type(e) == "table" then
-    o.exitcode, o.signal, o.cmd = e.exitcode, e.signal, e.cmd
+    o.exitcode, o.signal, o.cmd, o.kind = e.exitcode, e.signal, e.cmd, e.kind
     o.timed_out = e.timed_out or nil
     if type(e.stdout) == "string" then o.stdout = e.stdout end
     o.stderr = tail(e.stderr, 20, 4096)
@@ -401,7 +401,7 @@ local function summary(list, results, head)
 end
 
 local function json_line(json, o)
-  local rec = {host = o.host, ok = o.ok, exitcode = o.exitcode, signal = o.signal, error = o.error,
+  local rec = {host = o.host, ok = o.ok, exitcode = o.exitcode, signal = o.signal, error = o.error, kind = o.kind,
                unreachable = o.unreachable or nil, interrupted = o.interrupted or nil,
                timed_out = o.timed_out, cmd = o.cmd, stdout = o.stdout, stderr = o.stderr,
                duration = o.duration, output = o.output}
@@ -454,8 +454,13 @@ function M.start(chunk, ...)
     -- Progress on a terminal, for runs longer than a second.
     local finished_all = false
     local progress_done = core.event()
+    -- Transfers in flight (upload/download in the script) join the same line.
+    S.fleet_progress = true
     local function progress_text()
-      return string.format("[%d/%d done, %d failed]", done, #list, failed)
+      local text = string.format("[%d/%d done, %d failed]", done, #list, failed)
+      local files = package.loaded["_files"]
+      local xfer = files and files.status_text()
+      return xfer and (text .. " " .. xfer) or text
     end
     if tty then
       thread(function()
