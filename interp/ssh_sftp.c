@@ -45,7 +45,7 @@ struct link {
     int attached;                       /* an op of the connection (active or queued) */
     struct xop *lock;                   /* has an SFTP call in flight */
     int refs;                           /* requests using it, +1 while attached */
-    char error[600];
+    char error[700];
     struct link *next;
     uv_idle_t reap;                     /* only for the deferred free */
 };
