@@ -160,7 +160,7 @@ static int transport_error(int rc)
 enum stage {
     X_START,
     X_OPEN, X_FSTAT, X_READ, X_WRITE, X_FSETSTAT, X_CLOSE,
-    X_RENAME, X_ASIDE, X_RENAME2, X_DROP_OLD,
+    X_RENAME, X_RENAME_PLAIN, X_ASIDE, X_RENAME2, X_DROP_OLD,
     X_READDIR,
     X_CALL,
     X_FAIL_CLOSE, X_FAIL_UNLINK, X_FAIL_RESTORE,
@@ -181,6 +181,7 @@ struct xop {
     int stop;                           /* stop requested: clean up and finish */
     int finished, lua_owned;
     char *aside;                        /* PUT without posix-rename: the old file, moved aside */
+    int renames, retry;                 /* another writer raced us to the name: try again */
     char name[1024];                    /* READDIR scratch */
     struct xop *prev_live, *next_live;
     uv_timer_t timer;                   /* the timeout; its close frees the op */
@@ -305,7 +306,10 @@ static int record(struct xop *o, const char *what, int rc)
     if (transport_error(rc)) return rc;       /* the connection fails: abort() says why */
     if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL && o->link->sftp) {
         o->r.status = libssh2_sftp_last_error(o->link->sftp);
-        snprintf(o->r.error, sizeof o->r.error, "%s", sftp_status_text(o->r.status));
+        /* OpenSSH's sftp-server sends ENOSPC and EDQUOT as a bare "failure". */
+        int writing = strcmp(what, "writing") == 0 || strcmp(what, "closing") == 0;
+        snprintf(o->r.error, sizeof o->r.error, "%s%s", sftp_status_text(o->r.status),
+                 writing && o->r.status == LIBSSH2_FX_FAILURE ? " (disk full or quota? the server did not say)" : "");
     } else {
         char *msg = NULL;
         libssh2_session_last_error(conn_session(o->conn), &msg, NULL, 0);
@@ -599,24 +603,30 @@ static int step_once(struct xop *o)
         unlock_call(o);
         if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL && libssh2_sftp_last_error(l->sftp) == LIBSSH2_FX_OP_UNSUPPORTED)
             rc = 1;                        /* an older server: the plain rename below */
+        if (rc == 1) { o->stage = X_RENAME_PLAIN; return NEXT; }
+        if (rc) { record(o, "renaming into place", rc); fail_path(o); return NEXT; }
+        o->tmp_made = 0;
+        finish(o);
+        return 0;
 #else
-        rc = 1;
+        o->stage = X_RENAME_PLAIN;
 #endif
-        if (rc == 1) {
-            /* SFTP v3 rename refuses an existing destination (OpenSSH links, then unlinks). */
-            rc = libssh2_sftp_rename_ex(l->sftp, r->path, (unsigned)strlen(r->path), r->path2,
-                                        (unsigned)strlen(r->path2), 0);
-            if (rc == LIBSSH2_ERROR_EAGAIN) return rc;
-            unlock_call(o);
-            if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL && libssh2_sftp_last_error(l->sftp) == LIBSSH2_FX_FAILURE) {
-                /* The destination exists: move it aside, rename, then drop the old one.
-                   (The name is missing between the two renames, never half-written.) */
-                size_t n = strlen(r->path) + 8;
-                if ((o->aside = malloc(n))) {
-                    snprintf(o->aside, n, "%s.old", r->path);
-                    o->stage = X_ASIDE;
-                    return NEXT;
-                }
+        /* fall through */
+    case X_RENAME_PLAIN:
+        /* SFTP v3 rename refuses an existing destination (OpenSSH links, then unlinks). */
+        CALL_LOCKED(o);
+        rc = libssh2_sftp_rename_ex(l->sftp, r->path, (unsigned)strlen(r->path), r->path2,
+                                    (unsigned)strlen(r->path2), 0);
+        if (rc == LIBSSH2_ERROR_EAGAIN) return rc;
+        unlock_call(o);
+        if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL && libssh2_sftp_last_error(l->sftp) == LIBSSH2_FX_FAILURE) {
+            /* The destination exists: move it aside, rename, then drop the old one.
+               (The name is missing between the two renames, never half-written.) */
+            size_t n = strlen(r->path) + 8;
+            if ((o->aside = malloc(n))) {
+                snprintf(o->aside, n, "%s.old", r->path);
+                o->stage = X_ASIDE;
+                return NEXT;
             }
         }
         if (rc) { record(o, "renaming into place", rc); fail_path(o); return NEXT; }
@@ -629,6 +639,13 @@ static int step_once(struct xop *o)
                                     (unsigned)strlen(o->aside), 0);
         if (rc == LIBSSH2_ERROR_EAGAIN) return rc;
         unlock_call(o);
+        if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL && libssh2_sftp_last_error(l->sftp) == LIBSSH2_FX_NO_SUCH_FILE &&
+            o->renames++ < 5) {
+            free(o->aside);
+            o->aside = NULL;
+            o->stage = X_RENAME_PLAIN;     /* the old file went meanwhile: rename again */
+            return NEXT;
+        }
         if (rc) {
             free(o->aside);
             o->aside = NULL;
@@ -644,6 +661,12 @@ static int step_once(struct xop *o)
                                     (unsigned)strlen(r->path2), 0);
         if (rc == LIBSSH2_ERROR_EAGAIN) return rc;
         unlock_call(o);
+        if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL && libssh2_sftp_last_error(l->sftp) == LIBSSH2_FX_FAILURE &&
+            o->renames++ < 5) {
+            o->retry = 1;                  /* another writer's file took the name meanwhile */
+            o->stage = X_DROP_OLD;
+            return NEXT;
+        }
         if (rc) { record(o, "renaming into place", rc); fail_path(o); return NEXT; }
         o->tmp_made = 0;
         o->stage = X_DROP_OLD;
@@ -653,6 +676,13 @@ static int step_once(struct xop *o)
         rc = libssh2_sftp_unlink_ex(l->sftp, o->aside, (unsigned)strlen(o->aside));
         if (rc == LIBSSH2_ERROR_EAGAIN) return rc;
         unlock_call(o);
+        if (o->retry) {
+            o->retry = 0;
+            free(o->aside);
+            o->aside = NULL;
+            o->stage = X_RENAME_PLAIN;
+            return NEXT;
+        }
         finish(o);
         return 0;
     case X_READDIR: {

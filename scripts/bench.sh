@@ -7,7 +7,8 @@
 #
 # Prints markdown tables as it goes and writes them all to build/bench.md.
 # Sections: 1 start-up, 2 local commands, 3 commands on one SSH connection,
-# 4 streaming stdout, 5 memory per idle connection, 6 fan-out (200 and 1000 hosts).
+# 4 streaming stdout, 5 memory per idle connection, 6 fan-out (200 and 1000 hosts),
+# 7 file transfer (SFTP up/down, many small files, one file to 50 hosts, memory).
 #
 # Everything runs against a private sshd (scripts/test-sshd.sh) on loopback, started here and
 # stopped on exit. Every measured command runs under `timeout`, so no section can hang; a peer or an
@@ -22,7 +23,7 @@ OUT=${BENCH_OUT:-$ROOT/build/bench.md}
 PY=/usr/bin/python3          # the system python: python3-paramiko is a Debian package
 export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ in scripts/bench
 BENCHDIR=$ROOT/scripts/bench
-SECTIONS=${*:-1 2 3 4 5 6}
+SECTIONS=${*:-1 2 3 4 5 6 7}
 
 # Sizes (overridable for quick trials).
 N_LOCAL=${N_LOCAL:-1000}             # section 2
@@ -32,6 +33,11 @@ N_IDLE=${N_IDLE:-100}                # section 5
 N_FAN=${N_FAN:-200}                  # section 6
 N_FAN_BIG=${N_FAN_BIG:-1000}         # section 6, sshs only
 FAN_RUNS=${FAN_RUNS:-3}              # section 6 repetitions (median reported)
+XFER_MIB=${XFER_MIB:-256}            # section 7: one file up and down
+XFER_RUNS=${XFER_RUNS:-3}            # section 7 repetitions (median reported)
+N_SMALL=${N_SMALL:-1000}             # section 7: files of 4 KiB, recursive
+N_XHOSTS=${N_XHOSTS:-50}             # section 7: 10 MiB to this many hosts
+BIG_MIB=${BIG_MIB:-1024}             # section 7: memory during a download this big
 FANOUT=64
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -687,6 +693,145 @@ if want 6; then
     fi
     md ""
   fi
+fi
+
+# ---------------------------------------------------------------------------- 7. file transfer
+
+if want 7; then
+  log "7. file transfer"
+  export SSHS_TEST_PORT SSHS_TEST_USER SSHS_TEST_KEY SSHS_TEST_KNOWN_HOSTS
+  X=$WORK/xfer; RD=$WORK/xfer_remote      # the server is this machine: remote paths are local
+  mkdir -p "$X/small" "$RD"
+  head -c $((XFER_MIB * 1048576)) /dev/urandom > "$X/big"
+  head -c $((10 * 1048576)) /dev/urandom > "$X/ten"
+  for i in $(seq 1 "$N_SMALL"); do head -c 4096 /dev/urandom > "$X/small/f$i"; done
+  truncate -s $((BIG_MIB * 1048576)) "$RD/huge"   # sparse on the server: its reads cost nothing
+  XB=$((XFER_MIB * 1048576))
+  CIPH=(-c aes128-ctr -o MACs=hmac-sha2-256)      # what libssh2 1.10 negotiates
+  printf 'get %s %s\n' "$RD/big" "$X/got" > "$X/get.batch"
+  printf 'put %s %s\n' "$X/big" "$RD/big" > "$X/put.batch"
+  printf 'put -r %s %s\n' "$X/small" "$RD/small_sftp" > "$X/putr.batch"
+  cat > "$X/up.sshs" <<EOF
+with connect("127.0.0.1") do upload("$X/big", "$RD/big") end
+EOF
+  cat > "$X/down.sshs" <<EOF
+with connect("127.0.0.1") do download("$RD/big", "$X/got") end
+EOF
+  cat > "$X/small.sshs" <<EOF
+with connect("127.0.0.1") do upload("$X/small", "$RD/small_sshs", {recursive = true}) end
+EOF
+  cat > "$X/huge.sshs" <<EOF
+with connect("127.0.0.1") do download("$RD/huge", "$X/huge") end
+EOF
+  # run7 NAME: one transfer; the target is removed first so every run writes a new file.
+  run7() {
+    case "$1" in
+      up_sshs) rm -f "$RD/big"; "$SSHS" "$X/up.sshs" ;;
+      up_sftp) rm -f "$RD/big"; sftp -F "$SSH_CONFIG" "${CIPH[@]}" -b "$X/put.batch" 127.0.0.1 ;;
+      up_scp) rm -f "$RD/big"; scp -F "$SSH_CONFIG" "${CIPH[@]}" "$X/big" "127.0.0.1:$RD/big" ;;
+      up_sftpdef) rm -f "$RD/big"; sftp -F "$SSH_CONFIG" -b "$X/put.batch" 127.0.0.1 ;;
+      down_sshs) rm -f "$X/got"; "$SSHS" "$X/down.sshs" ;;
+      down_sftp) rm -f "$X/got"; sftp -F "$SSH_CONFIG" "${CIPH[@]}" -b "$X/get.batch" 127.0.0.1 ;;
+      down_scp) rm -f "$X/got"; scp -F "$SSH_CONFIG" "${CIPH[@]}" "127.0.0.1:$RD/big" "$X/got" ;;
+      down_sftpdef) rm -f "$X/got"; sftp -F "$SSH_CONFIG" -b "$X/get.batch" 127.0.0.1 ;;
+      small_sshs) rm -rf "$RD/small_sshs"; "$SSHS" "$X/small.sshs" ;;
+      small_sftp) rm -rf "$RD/small_sftp"; sftp -F "$SSH_CONFIG" "${CIPH[@]}" -b "$X/putr.batch" 127.0.0.1 ;;
+      small_scp) rm -rf "$RD/small_scp"; scp -F "$SSH_CONFIG" "${CIPH[@]}" -r "$X/small" "127.0.0.1:$RD/small_scp" ;;
+    esac
+  }
+  declare -A ERR7
+  T7LIST="up_sshs up_sftp up_scp up_sftpdef down_sshs down_sftp down_scp down_sftpdef small_sshs small_sftp small_scp"
+  for t in $T7LIST; do rm -f "$WORK/s7_$t.runs"; done
+  for r in $(seq 1 "$XFER_RUNS"); do      # interleaved rounds
+    for t in $T7LIST; do
+      log "  round $r: $t"
+      trun "s7_$t" 300 bash -c "$(declare -f run7); $(declare -p SSHS X RD SSH_CONFIG CIPH); run7 $t" || ERR7[$t]=$TRUN_ERR
+    done
+  done
+  cmp -s "$X/big" "$X/got" || ERR7[down_sshs]="the downloaded file differs"
+  declare -A W7 C7 R7 MB7
+  for t in $T7LIST; do
+    W7[$t]=$(rmed "s7_$t" 1); C7[$t]=$(rmed "s7_$t" 2); R7[$t]=$(rmed "s7_$t" 3)
+    MB7[$t]=$(calc '%.0f' 'b / w / 1e6' b="$XB" w="${W7[$t]}")
+  done
+  md "## 7. File transfer over one connection (median of $XFER_RUNS interleaved runs)"
+  md ""
+  md "MB/s = bytes ÷ wall time of the whole command (connection set-up included, ~20 ms), 1 MB = 10⁶ B."
+  md "Peers with the same cipher and MAC as libssh2 1.10 (aes128-ctr + hmac-sha2-256) unless marked."
+  md ""
+  md "| what | client | wall s | MB/s | ratio (÷ sftp, same cipher) | client CPU s | max RSS MB | target |"
+  md "|---|---|---|---|---|---|---|---|"
+  row7() {   # row7 TEST LABEL BASE TARGET
+    md "| $5 | $2 | $(or_na "${W7[$1]}" "${ERR7[$1]:-}") | $(or_na "${MB7[$1]}") | $(ratio "${MB7[$1]}" "${MB7[$3]}") | ${C7[$1]} | $(calc '%.1f' 'x / 1024' x="${R7[$1]}") | $4 |"
+  }
+  row7 down_sshs "sshs \`download\`" down_sftp "$(verdict '≥ 0.9×' 'a / b >= 0.9' a="${MB7[down_sshs]}" b="${MB7[down_sftp]}")" "download $XFER_MIB MiB"
+  row7 down_sftp "OpenSSH \`sftp get\`" down_sftp "—" "download $XFER_MIB MiB"
+  row7 down_scp "OpenSSH \`scp\`" down_sftp "—" "download $XFER_MIB MiB"
+  row7 down_sftpdef "OpenSSH \`sftp get\`, its default cipher (not comparable)" down_sftp "—" "download $XFER_MIB MiB"
+  row7 up_sshs "sshs \`upload\`" up_sftp "$(verdict '≥ 0.9×' 'a / b >= 0.9' a="${MB7[up_sshs]}" b="${MB7[up_sftp]}")" "upload $XFER_MIB MiB"
+  row7 up_sftp "OpenSSH \`sftp put\`" up_sftp "—" "upload $XFER_MIB MiB"
+  row7 up_scp "OpenSSH \`scp\`" up_sftp "—" "upload $XFER_MIB MiB"
+  row7 up_sftpdef "OpenSSH \`sftp put\`, its default cipher (not comparable)" up_sftp "—" "upload $XFER_MIB MiB"
+  md ""
+  fastest=$(calc '%.3f' '(a < b) ? a : b' a="${W7[small_sftp]}" b="${W7[small_scp]}")
+  md "| $N_SMALL files of 4 KiB, recursive upload | client | wall s | files/s | ratio (÷ faster of sftp/scp) | client CPU s | max RSS MB | target |"
+  md "|---|---|---|---|---|---|---|---|"
+  for t in small_sshs small_sftp small_scp; do
+    case $t in small_sshs) l="sshs \`upload{recursive = true}\`";; small_sftp) l="OpenSSH \`sftp put -r\`";; small_scp) l="OpenSSH \`scp -r\`";; esac
+    tgt="—"; [ $t = small_sshs ] && tgt=$(verdict 'faster than both' 'a < b' a="${W7[small_sshs]}" b="$fastest")
+    md "| | $l | $(or_na "${W7[$t]}" "${ERR7[$t]:-}") | $(calc '%.0f' 'n / w' n="$N_SMALL" w="${W7[$t]}") | $(ratio "${W7[$t]}" "$fastest") | ${C7[$t]} | $(calc '%.1f' 'x / 1024' x="${R7[$t]}") | $tgt |"
+  done
+  md ""
+
+  # 10 MiB to N hosts at once (every 127.0.0.X is this one sshd: the same target path).
+  NX=$N_XHOSTS; [ "$NHOSTS" -lt "$NX" ] && NX=$NHOSTS
+  XSET="127.0.0.[1-$NX]"
+  seq 1 "$NX" | sed 's/^/127.0.0./' > "$X/hosts"
+  SSH_FAN_CONFIG=$WORK/ssh_config_c25519_7
+  { echo "KexAlgorithms curve25519-sha256"; cat "$SSH_CONFIG"; } > "$SSH_FAN_CONFIG"
+  chmod 600 "$SSH_FAN_CONFIG"
+  run7x() {
+    case "$1" in
+      sshs) "$SSHS" -H "$XSET" -f 64 -e "upload('$X/ten', '$RD/ten_sshs')" ;;
+      pssh) parallel-scp -h "$X/hosts" -p 64 -x "-F $SSH_FAN_CONFIG" "$X/ten" "$RD/ten_pssh" ;;
+      clush) clush -w "$XSET" -f 64 -o "-F $SSH_FAN_CONFIG" --copy "$X/ten" --dest "$RD/ten_clush" ;;
+      paramiko) cd "$BENCHDIR" && "$PY" paramiko_put.py "$X/hosts" 64 "$X/ten" "$RD/ten_paramiko" ;;
+    esac
+  }
+  declare -A E7X
+  for t in sshs pssh clush paramiko; do rm -f "$WORK/s7x_$t.runs"; done
+  for r in $(seq 1 "$XFER_RUNS"); do
+    for t in sshs pssh clush paramiko; do
+      case $t in pssh) command -v parallel-scp >/dev/null || { E7X[$t]="not installed"; continue; } ;;
+                 clush) command -v clush >/dev/null || { E7X[$t]="not installed"; continue; } ;; esac
+      log "  round $r: 10 MiB to $NX hosts: $t"
+      trun "s7x_$t" 300 bash -c "$(declare -f run7x); $(declare -p SSHS XSET X RD SSH_FAN_CONFIG PY BENCHDIR); run7x $t" || E7X[$t]=$TRUN_ERR
+    done
+  done
+  md "| 10 MiB to $NX hosts, 64 at once | client | wall s | ratio (÷ best peer) | client CPU s | CPU ms/host | max RSS MB | target |"
+  md "|---|---|---|---|---|---|---|---|"
+  bestx=""
+  for t in pssh clush paramiko; do
+    v=$(rmed "s7x_$t" 1); [ -n "$v" ] || continue
+    if [ -z "$bestx" ] || [ "$(calc '%d' 'a < b' a="$v" b="$bestx")" = 1 ]; then bestx=$v; fi
+  done
+  for t in sshs pssh clush paramiko; do
+    case $t in sshs) l="sshs \`-H … -e 'upload(…)'\`";; pssh) l="\`parallel-scp\` (pssh)";; clush) l="\`clush --copy\`";; paramiko) l="paramiko pool, SFTPClient.put";; esac
+    w=$(rmed "s7x_$t" 1); c=$(rmed "s7x_$t" 2); m=$(rmed "s7x_$t" 3)
+    tgt="—"; [ $t = sshs ] && tgt=$(verdict 'faster than every peer' 'a < b' a="$w" b="$bestx")
+    md "| | $l | $(or_na "$w" "${E7X[$t]:-}") | $(ratio "$w" "$bestx") | $c | $(calc '%.1f' 'c * 1000 / n' c="$c" n="$NX") | $(calc '%.1f' 'x / 1024' x="$m") | $tgt |"
+  done
+  md ""
+
+  # Memory during a big download: the file streams through, nothing holds it whole.
+  rm -f "$WORK/s7h_sshs.runs"
+  trun s7h_sshs 600 "$SSHS" "$X/huge.sshs" || E7H=$TRUN_ERR
+  wh=$(rmed s7h_sshs 1); mh=$(rmed s7h_sshs 3)
+  md "| download $BIG_MIB MiB | wall s | MB/s | max RSS MB | target |"
+  md "|---|---|---|---|---|"
+  md "| sshs \`download\` | $(or_na "$wh" "${E7H:-}") | $(calc '%.0f' 'b / w / 1e6' b=$((BIG_MIB * 1048576)) w="$wh") | $(calc '%.1f' 'x / 1024' x="$mh") | $(verdict 'bounded (< 64 MB)' 'x / 1024 < 64' x="$mh") |"
+  md ""
+  rm -rf "$X" "$RD"
 fi
 
 md "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."

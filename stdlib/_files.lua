@@ -29,7 +29,8 @@ end
 
 -- "No such file or directory" -> "no such file or directory", as SFTP's words read.
 local function cause_of(err, status)
-  local c = status or err or "failed"
+  local c = err or status or "failed"
+  if c:find("^SFTP") then return c end
   return (c:gsub("^%u", string.lower))
 end
 
@@ -294,7 +295,7 @@ local function copy_file(ctx, sp, sa, dp, existing)
     local v, e, status = req:wait()
     P.live[req] = nil
     if v == false then
-      fail(ctx, dp, xfer_cause(ctx, e, status) .. (status == "failed" and " (disk full or quota? the server did not say)" or ""))
+      fail(ctx, dp, xfer_cause(ctx, e, status))
     end
     count_file(ctx, v.bytes)
     return

@@ -4,7 +4,7 @@
 # temporary + rename guarantee (errors, timeouts, Ctrl-C, a killed server), fan-out.
 # The test server runs on this machine, so "remote" paths are checked directly.
 source "$TESTROOT/remote_lib.sh"
-plan 146
+plan 150
 
 D=$TMP/data
 mkdir -p "$D/src" "$D/remote" "$D/back"
@@ -387,6 +387,13 @@ each("127.0.0.[1-2]", function(h)
   download(D .. "/remote/fan-127.0.0.1.txt", D .. "/back/mine-" .. h .. ".txt", {per_host = false})
 end)
 T.eq("per_host = false keeps the name as given", T.read(D .. "/back/mine-127.0.0.2.txt"), "I am 127.0.0.1")
+-- 20 writers to one name at once (the test hosts are one machine): each lands whole.
+local same_name = each(hosts, function(h) return upload(D .. "/src/f30001", D .. "/remote/shared.bin").files end)
+local n_ok = 0
+for _, o in pairs(same_name) do if o.ok then n_ok = n_ok + 1 end end
+T.ok("20 uploads racing for one name all succeed, the file is whole, no temporaries left",
+  n_ok == 20 and T.read(D .. "/remote/shared.bin") == T.read(D .. "/src/f30001")
+  and T.sh("ls -A " .. D .. "/remote | grep -c 'shared.bin.*sshs-' || true") == "0\n", n_ok)
 EOF
 lua_checks fanout.sshs
 
@@ -430,3 +437,13 @@ if command -v tmux > /dev/null; then
 else
   ok "a progress line on a terminal # SKIP tmux is not installed"
 fi
+
+# ---------------------------------------------------------------------------------------------
+# The example script deploys a tree to three hosts of the test server.
+mkdir -p "$D/ex" && cd "$D/ex" || exit 1
+HOME=$SSHS_TEST_HOME timeout 120 "$SSHS" "$TESTROOT/../examples/deploy.sshs" "$D/tree/a" "$D/ex/dest/{host}" '127.0.0.[1-3]' > "$TMP/ex.out" 2> "$TMP/ex.err"; rc=$?
+[ "$rc" = 0 ] && grep -c "1000 files" "$TMP/ex.out" | grep -qx 3 && ok "examples/deploy.sshs deploys to 3 hosts" || not_ok "examples/deploy.sshs deploys to 3 hosts" "rc=$rc" "$(cat "$TMP/ex.out" "$TMP/ex.err")"
+n=0; for i in 1 2 3; do diff -r --no-dereference "$D/tree/a" "$D/ex/dest/127.0.0.$i/current/" 2>&1 | grep -qv fifo || n=$((n+1)); done
+[ "$n" = 3 ] && ok "…each host's current release is the whole tree" || not_ok "…each host's current release is the whole tree" "$n of 3"
+[ "$(ls "$D/ex/reports" 2>/dev/null | grep -c '^report.txt.127.0.0.[123]$')" = 3 ] && ok "…and each host's report came back under its own name" || not_ok "…and each host's report came back under its own name" "$(ls -R "$D/ex")"
+cd "$TMP" || exit 1
