@@ -1,8 +1,20 @@
 # sshs — build, test, benchmark.  `make test` installs missing Debian packages first.
 CC      ?= cc
+# libssh2: the system's when it is >= 1.11.1, else Debian's 1.11.1 source package built static into
+# $(DEPS) once (scripts/libssh2-build.sh). LIBSSH2=system forces the system library (CI's 1.10 pass).
+DEPS    ?= build/deps
+LIBSSH2 ?= $(if $(shell pkg-config --atleast-version=1.11.1 libssh2 2>/dev/null && echo y),system,bundled)
+ifeq ($(LIBSSH2),bundled)
+PKGS    := lua5.4 libuv
+SSH2_A  := $(DEPS)/lib/libssh2.a
+SSH2_CFLAGS := -I$(DEPS)/include
+SSH2_LIBS   := $(SSH2_A) -lssl
+else
 PKGS    := lua5.4 libssh2 libuv
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SSH2_A  :=
+endif
+PKG_CFLAGS := $(SSH2_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(SSH2_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  ?= -O2 -g
 # What the code needs whatever CFLAGS says (make asan passes its own CFLAGS).
 REQ_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $(PKG_CFLAGS)
@@ -35,7 +47,7 @@ all: $(BUILD)/sshs $(UNIT) $(BUILD)/fault_listener
 $(BUILD)/sshs: $(OBJ)
 	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/obj/%.o: interp/%.c $(FLAGS_FILE) | $(BUILD)/obj
+$(BUILD)/obj/%.o: interp/%.c $(FLAGS_FILE) | $(BUILD)/obj $(SSH2_A)
 	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(DEPFLAGS) -Iinterp -c -o $@ $<
 
 # The Lua half of the runtime is compiled into the binary, so build/sshs runs from anywhere.
@@ -49,7 +61,7 @@ $(BUILD)/stdlib/%.lua: stdlib/%.lua scripts/luac.lua
 
 # Unit tests: tests/unit/NAME_test.c links against interp/NAME.c's object alone
 # (and the libraries the binary links: the scheduler test needs Lua and libuv).
-$(BUILD)/unit/%_test.o: tests/unit/%_test.c $(FLAGS_FILE) | $(BUILD)/unit
+$(BUILD)/unit/%_test.o: tests/unit/%_test.c $(FLAGS_FILE) | $(BUILD)/unit $(SSH2_A)
 	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(DEPFLAGS) -Iinterp -Itests/unit -c -o $@ $<
 $(BUILD)/unit/%_test: $(BUILD)/unit/%_test.o $(BUILD)/obj/%.o
 	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -69,7 +81,10 @@ $(BUILD)/obj $(BUILD)/unit:
 	mkdir -p $@
 
 deps:
-	sh scripts/install-deps.sh
+	LIBSSH2=$(LIBSSH2) DEPS=$(DEPS) sh scripts/install-deps.sh
+
+$(DEPS)/lib/libssh2.a:
+	sh scripts/libssh2-build.sh $(DEPS)
 
 test: deps
 	$(MAKE) all

@@ -4,6 +4,7 @@
 #include "scheduler.h"
 #include "local.h"
 #include "l_remote.h"
+#include "ssh_params.h"
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -123,7 +124,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         if (s[0] != '-' || strcmp(s, "-") == 0) break;
         if (strcmp(s, "--") == 0) { i++; break; }
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) { usage(stdout); exit(EXIT_OK); }
-        if (strcmp(s, "--version") == 0) { printf("sshs %s (%s)\n", SSHS_VERSION, LUA_RELEASE); exit(EXIT_OK); }
+        if (strcmp(s, "--version") == 0) { printf("sshs %s (%s, %s)\n", SSHS_VERSION, LUA_RELEASE, conn_library_version()); exit(EXIT_OK); }
         if (strcmp(s, "--emit-lua") == 0) { a->emit_lua = 1; continue; }
         if (strcmp(s, "--check") == 0) { a->check_only = 1; continue; }
         if (strcmp(s, "--json") == 0) { a->opt.json = 1; continue; }

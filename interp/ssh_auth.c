@@ -160,10 +160,18 @@ static void kbdint_respond(const char *name, int name_len, const char *instructi
 static int fail_message(struct auth_state *a, char *err, size_t errlen)
 {
     if (a->rsa_refused[0])
+#if LIBSSH2_VERSION_NUM >= 0x010b00
+        snprintf(err, errlen, "the RSA key %s was refused: it was signed with rsa-sha2-512 or "
+                 "rsa-sha2-256 as the server's server-sig-algs allow (ssh-rsa only when it names "
+                 "neither); the server may not accept RSA keys (PubkeyAcceptedAlgorithms) or this key. "
+                 "Tried: %s; the server allows: %s",
+                 a->rsa_refused, a->tried[0] ? a->tried : "nothing", a->methods ? a->methods : "?");
+#else
         snprintf(err, errlen, "the RSA key %s was refused: libssh2 1.10 can only sign with ssh-rsa "
                  "(SHA-1), which OpenSSH 8.8 and later refuse; use an ed25519 key instead "
                  "(ssh-keygen -t ed25519). Tried: %s; the server allows: %s",
                  a->rsa_refused, a->tried[0] ? a->tried : "nothing", a->methods ? a->methods : "?");
+#endif
     else
         snprintf(err, errlen, "no method worked for user %s. Tried: %s; the server allows: %s",
                  a->p->user, a->tried[0] ? a->tried : "nothing (no agent, no key file, no password)",

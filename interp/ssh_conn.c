@@ -587,6 +587,13 @@ static void connect_abort(struct ssh_op *op, const char *why) {}
 static const struct ssh_op_type connect_type = {
     .name = "connect", .step = connect_step, .abort = connect_abort};
 
+const char *conn_library_version(void)
+{
+    static char buf[48];
+    if (!buf[0]) snprintf(buf, sizeof buf, "libssh2 %s", libssh2_version(0));
+    return buf;
+}
+
 /* Sets our preference order for one method type, keeping only what this libssh2 supports:
    libssh2 1.10 drops unknown names with an overlapping memcpy, so it must never see one. */
 static void prefer(LIBSSH2_SESSION *s, int type, const char *wanted)
@@ -616,7 +623,11 @@ static void start_handshake(struct conn *c)
     c->session = libssh2_session_init_ex(ssh_alloc, ssh_free, ssh_realloc, c);
     if (!c->session) { conn_fail(c, "cannot create an SSH session (out of memory)"); return; }
     libssh2_session_set_blocking(c->session, 0);
+#if LIBSSH2_VERSION_NUM >= 0x010b01
+    libssh2_session_callback_set2(c->session, LIBSSH2_CALLBACK_RECV, (libssh2_cb_generic *)counting_recv);
+#else
     libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_RECV, (void *)counting_recv);
+#endif
     /* curve25519 first: fast, and what OpenSSH prefers; the rest as fallbacks. */
     prefer(c->session, LIBSSH2_METHOD_KEX,
         "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,"

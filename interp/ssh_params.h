@@ -29,4 +29,7 @@ struct ssh_params {
 };
 void ssh_params_free(struct ssh_params *p);
 
+/* "libssh2 X.Y.Z" of the library linked at run time (for --version), without libssh2.h. */
+const char *conn_library_version(void);
+
 #endif

@@ -3,14 +3,20 @@
 set -e
 PKGS="build-essential pkg-config liblua5.4-dev lua5.4 lua-cjson libssh2-1-dev libssl-dev libuv1-dev
       openssh-server openssh-client time hyperfine procps psmisc python3
-      pdsh clustershell pssh python3-paramiko bc iproute2 openssl bsdutils util-linux passwd"
+      pdsh clustershell pssh python3-paramiko bc iproute2 openssl bsdutils util-linux passwd
+      cmake dpkg-dev debian-archive-keyring dropbear-bin"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-echo "install-deps: installing$missing"
-SUDO=""
-[ "$(id -u)" = 0 ] || SUDO="sudo"
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if [ -n "$missing" ]; then
+  echo "install-deps: installing$missing"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# libssh2 >= 1.11.1 (the Makefile decides: LIBSSH2=bundled when the system's is older); cached in $DEPS.
+if [ "${LIBSSH2:-}" = bundled ]; then
+  sh "$(dirname "$0")/libssh2-build.sh" "${DEPS:-build/deps}"
+fi

@@ -105,23 +105,52 @@ else
   skip_checks 3 "ssh-agent did not start: $agent_out"
 fi
 
-# --- RSA keys: libssh2 1.10 signs only with ssh-rsa (SHA-1), which OpenSSH 9.2 refuses ----------
+# --- RSA keys: libssh2 >= 1.11 signs with rsa-sha2-256/512; 1.10 only with ssh-rsa (SHA-1), -------
+# which OpenSSH 9.2 refuses. Which path applies is what `sshs --version` says this build links.
 ssh-keygen -q -t rsa -b 2048 -N '' -C rsa -f "$KEYS/rsa"
 ssh-keygen -q -t rsa -b 2048 -N '' -m PEM -C rsapem -f "$KEYS/rsapem"
 cat "$KEYS/rsa.pub" "$KEYS/rsapem.pub" >> "$AK"
 cp "$KEYS/rsa" "$KEYS/rsa_nopub"
+LIBSSH2_VER=$("$SSHS" --version | sed -n 's/.*libssh2 \([0-9.]*\).*/\1/p')
 rsa_case() { # $1 key path, $2 label
   auth "$1"
-  auth_failed "$2: refused"
-  expect_err_has "$1" "$2: message names the key"
-  expect_err_has "libssh2 1.10" "$2: message explains libssh2 1.10 cannot use it"
-  case "$err" in *rsa-sha2*|*SHA-1*|*sha1*) ok "$2: message names the signature problem (rsa-sha2 / SHA-1)";;
-    *) not_ok "$2: message names the signature problem (rsa-sha2 / SHA-1)" "$(show)";; esac
-  expect_err_has "ed25519" "$2: message suggests an ed25519 key"
+  case "$LIBSSH2_VER" in
+    1.10.*|1.[0-9].*)
+      echo "# $2: this build links libssh2 $LIBSSH2_VER, which cannot sign with rsa-sha2: checking the refusal message"
+      auth_failed "$2: refused (libssh2 $LIBSSH2_VER)"
+      expect_err_has "$1" "$2: message names the key"
+      expect_err_has "libssh2 1.10" "$2: message explains libssh2 1.10 cannot use it"
+      case "$err" in *rsa-sha2*|*SHA-1*|*sha1*) ok "$2: message names the signature problem (rsa-sha2 / SHA-1)";;
+        *) not_ok "$2: message names the signature problem (rsa-sha2 / SHA-1)" "$(show)";; esac
+      expect_err_has "ed25519" "$2: message suggests an ed25519 key";;
+    "") not_ok "$2: sshs --version names the libssh2 version" "$("$SSHS" --version 2>&1)";;
+    *)
+      logged_in_as "$SSHS_TEST_USER" "$2: logs in (libssh2 $LIBSSH2_VER signs with rsa-sha2)";;
+  esac
 }
 rsa_case "$KEYS/rsa" "authorized RSA key (OpenSSH format)"
 rsa_case "$KEYS/rsa_nopub" "authorized RSA key without its .pub file"
 rsa_case "$KEYS/rsapem" "authorized RSA key (PEM format)"
+if [ -n "$LIBSSH2_VER" ] && ! case "$LIBSSH2_VER" in 1.10.*|1.[0-9].*) true;; *) false;; esac; then
+  # The server's log says which signature algorithm it accepted.
+  if grep -q 'Accepted publickey .*ssh2: RSA SHA256' "$X_DIR/sshd.log" 2>/dev/null; then
+    ok "the server accepted the RSA key"
+  else
+    not_ok "the server accepted the RSA key" "$(grep -i 'rsa' "$X_DIR/sshd.log" | tail -n 5)"
+  fi
+  # A server that takes no RSA signatures: the error names the key, the algorithms and the host.
+  saved=$(declare -p X_PORT X_KNOWN_HOSTS X_DIR X_KEY X_HOME X_WRONG_KEY 2>/dev/null)
+  if start_sshd "$TMP/norsa" $'PubkeyAcceptedAlgorithms ssh-ed25519'; then
+    cat "$KEYS/rsa.pub" >> "$X_DIR/authorized_keys"
+    auth "$KEYS/rsa"
+    auth_failed "RSA key on a server that accepts no RSA signatures: refused"
+    expect_err_has "127.0.0.1" "RSA refused: message names the host"
+    expect_err_has "the RSA key $KEYS/rsa was refused" "RSA refused: message names the key"
+    expect_err_has "rsa-sha2-512" "RSA refused: message names the signature algorithms tried"
+    expect_err_has "PubkeyAcceptedAlgorithms" "RSA refused: message points at the server's setting"
+  fi
+  eval "$saved"          # the other cases below use the first private sshd
+fi
 
 # --- password ------------------------------------------------------------------------------------
 PWUSER=sshs_pw$$          # one per run: parallel runs must not share it

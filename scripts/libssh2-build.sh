@@ -1,0 +1,88 @@
+#!/bin/sh
+# Builds libssh2 1.11.1 as a static library (OpenSSL backend) into DEST, once.
+#
+#   sh scripts/libssh2-build.sh DEST       # e.g. build/deps; a no-op when DEST/lib/libssh2.a exists
+#
+# Why: Debian 12 ships libssh2 1.10, which cannot sign with rsa-sha2 (RSA user keys fail against
+# OpenSSH >= 8.8), has no aes-gcm, chacha20, encrypt-then-MAC, strict kex or channel signals.
+# The source is Debian's own trixie package (1.11.1 + Debian's patches), fetched with apt-get source
+# through a throw-away apt configuration under DEST/apt: its own sources list, state and cache.
+# Nothing in /etc/apt is touched. The archive URI is the one the machine's own sources already name,
+# and apt verifies the trixie Release signature with the machine's debian-archive-keyring as usual.
+set -eu
+DEST=${1:?usage: libssh2-build.sh DEST}
+VERSION=1.11.1
+SUITE=trixie
+mkdir -p "$DEST"
+DEST=$(cd "$DEST" && pwd)
+[ -f "$DEST/lib/libssh2.a" ] && [ -f "$DEST/include/libssh2.h" ] && exit 0
+
+die() { echo "libssh2-build: $*" >&2; exit 1; }
+for tool in apt-get dpkg-source cmake cc; do
+  command -v "$tool" >/dev/null 2>&1 || die "needs $tool (scripts/install-deps.sh installs it)"
+done
+
+# The Debian archive URI this machine already uses (deb822 .sources first, then one-line sources.list).
+# A "-security" or "-updates"-only entry is not the main archive, so the first plain one wins.
+archive_uri() {
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk ' 
+         /^[ \t]*$/ { if (u != "" && s ~ /(^| )(bullseye|bookworm|trixie|forky|sid|stable|testing|unstable)( |$)/) { print u; exit } u=""; s=""; next }
+         /^URIs:/   { u=$2 }
+         /^Suites:/ { $1=""; s=$0 }
+         END        { if (u != "" && s ~ /(^| )(bullseye|bookworm|trixie|forky|sid|stable|testing|unstable)( |$)/) print u }' "$f"
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    # deb [options] URI suite components...
+    sed -n 's/^[ \t]*deb\(-src\)\{0,1\}[ \t]\{1,\}\(\[[^]]*\][ \t]\{1,\}\)\{0,1\}\([^ \t]*\)[ \t]\{1,\}\(bullseye\|bookworm\|trixie\|forky\|sid\|stable\|testing\|unstable\)[ \t].*/\3/p' "$f"
+  done
+}
+URI=$(archive_uri | grep -v -- '-security' | head -n 1)
+[ -n "$URI" ] || die "no Debian archive URI found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list"
+
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+[ -f "$KEYRING" ] || die "$KEYRING is missing (package debian-archive-keyring)"
+
+APT="$DEST/apt"
+rm -rf "$APT" "$DEST/src"
+mkdir -p "$APT/etc/apt.conf.d" "$APT/etc/preferences.d" "$APT/etc/sources.list.d" "$APT/etc/trusted.gpg.d" \
+         "$APT/state/lists/partial" "$APT/cache/archives/partial" "$DEST/src"
+echo "deb-src [signed-by=$KEYRING] $URI $SUITE main" > "$APT/etc/sources.list"
+# _apt (apt's download user) must be able to write the lists and the download folder.
+if id _apt >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  chown -R _apt "$APT/state/lists" "$APT/cache" "$DEST/src" 2>/dev/null || true
+fi
+set -- -o "Dir::Etc=$APT/etc" -o "Dir::Etc::sourcelist=$APT/etc/sources.list" \
+       -o "Dir::Etc::sourceparts=$APT/etc/sources.list.d" -o "Dir::Etc::parts=$APT/etc/apt.conf.d" \
+       -o "Dir::Etc::preferencesparts=$APT/etc/preferences.d" -o "Dir::Etc::trustedparts=$APT/etc/trusted.gpg.d" \
+       -o "Dir::State=$APT/state" -o "Dir::State::status=/var/lib/dpkg/status" -o "Dir::Cache=$APT/cache" \
+       -o "APT::Get::List-Cleanup=0"
+echo "libssh2-build: fetching Debian's libssh2 $VERSION source ($SUITE, $URI)"
+apt-get "$@" -qq update || die "apt-get update of the throw-away $SUITE deb-src list failed"
+# Verified: the Sources index comes from a Release file whose signature apt checks against $KEYRING,
+# and apt checks each downloaded file's hash against that index.
+cd "$DEST/src"
+apt-get "$@" -qq source --download-only "libssh2/$SUITE" >/dev/null || die "apt-get source libssh2/$SUITE failed"
+DSC=$(ls libssh2_*.dsc | head -n 1)
+UPSTREAM=${DSC#libssh2_}; UPSTREAM=${UPSTREAM%%-*}
+# trixie carries 1.11.1 plus Debian's security fixes (-1+deb13uN); accept a later 1.11.x too.
+dpkg --compare-versions "$UPSTREAM" ge "$VERSION" || die "$SUITE has libssh2 $UPSTREAM, older than $VERSION"
+# The .dsc's own uploader signature cannot be checked without debian-keyring; the hashes above
+# already tie every file to the signed Release.
+dpkg-source --no-check -x "$DSC" libssh2-src >/dev/null || die "dpkg-source -x failed"
+
+echo "libssh2-build: building static libssh2 ${DSC%.dsc} (OpenSSL) into $DEST"
+cmake -S libssh2-src -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$DEST" \
+  -DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+  -DBUILD_SHARED_LIBS=OFF -DBUILD_STATIC_LIBS=ON -DCRYPTO_BACKEND=OpenSSL \
+  -DENABLE_ZLIB_COMPRESSION=OFF -DBUILD_EXAMPLES=OFF -DBUILD_TESTING=OFF >build.log 2>&1 \
+  || { tail -n 30 build.log >&2; die "cmake configure failed"; }
+cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >>build.log 2>&1 || { tail -n 30 build.log >&2; die "build failed"; }
+cmake --install build >>build.log 2>&1 || { tail -n 30 build.log >&2; die "install failed"; }
+[ -f "$DEST/lib/libssh2.a" ] || die "no $DEST/lib/libssh2.a after install"
+# Keep the build log; the sources and apt state are not needed any more.
+mv build.log "$DEST/libssh2-build.log"
+cd "$DEST" && rm -rf "$APT" "$DEST/src"
+echo "libssh2-build: done"
