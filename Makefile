@@ -44,8 +44,8 @@ UNIT    := $(patsubst tests/unit/%_test.c,$(BUILD)/unit/%_test,$(wildcard tests/
 .PHONY: all deps test asan bench soak demo clean
 all: $(BUILD)/sshs $(UNIT) $(BUILD)/fault_listener
 
-$(BUILD)/sshs: $(OBJ)
-	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/sshs: $(OBJ) $(SSH2_A)
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJ) $(LDLIBS)
 
 $(BUILD)/obj/%.o: interp/%.c $(FLAGS_FILE) | $(BUILD)/obj $(SSH2_A)
 	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(DEPFLAGS) -Iinterp -c -o $@ $<
@@ -83,7 +83,7 @@ $(BUILD)/obj $(BUILD)/unit:
 deps:
 	LIBSSH2=$(LIBSSH2) DEPS=$(DEPS) sh scripts/install-deps.sh
 
-$(DEPS)/lib/libssh2.a:
+$(DEPS)/lib/libssh2.a: scripts/libssh2-build.sh $(wildcard scripts/libssh2-patches/*.patch)
 	sh scripts/libssh2-build.sh $(DEPS)
 
 test: deps

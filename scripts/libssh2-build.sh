@@ -13,12 +13,19 @@ set -eu
 DEST=${1:?usage: libssh2-build.sh DEST}
 VERSION=1.11.1
 SUITE=trixie
+HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$DEST"
 DEST=$(cd "$DEST" && pwd)
-[ -f "$DEST/lib/libssh2.a" ] && [ -f "$DEST/include/libssh2.h" ] && exit 0
+# The build is redone when this script or a patch changes (the stamp is their checksum).
+STAMP=$(cat "$HERE/libssh2-build.sh" "$HERE"/libssh2-patches/*.patch 2>/dev/null | sha256sum | cut -c1-16)
+if [ -f "$DEST/lib/libssh2.a" ] && [ -f "$DEST/include/libssh2.h" ] && [ "$(cat "$DEST/libssh2.stamp" 2>/dev/null)" = "$STAMP" ]; then
+  touch "$DEST/lib/libssh2.a"
+  exit 0
+fi
+rm -rf "$DEST/lib" "$DEST/include" "$DEST/share" "$DEST/libssh2.stamp"
 
 die() { echo "libssh2-build: $*" >&2; exit 1; }
-for tool in apt-get dpkg-source cmake cc; do
+for tool in apt-get dpkg-source patch cmake cc; do
   command -v "$tool" >/dev/null 2>&1 || die "needs $tool (scripts/install-deps.sh installs it)"
 done
 
@@ -72,17 +79,26 @@ dpkg --compare-versions "$UPSTREAM" ge "$VERSION" || die "$SUITE has libssh2 $UP
 # The .dsc's own uploader signature cannot be checked without debian-keyring; the hashes above
 # already tie every file to the signed Release.
 dpkg-source --no-check -x "$DSC" libssh2-src >/dev/null || die "dpkg-source -x failed"
+# Small fixes of our own on top of Debian's (each patch file says why; all are upstream's
+# fixes after 1.11.1, applied here until Debian has them).
+for p in "$HERE"/libssh2-patches/*.patch; do
+  [ -f "$p" ] || continue
+  patch -s -p1 -d libssh2-src < "$p" || die "patch $(basename "$p") does not apply"
+done
 
 echo "libssh2-build: building static libssh2 ${DSC%.dsc} (OpenSSL) into $DEST"
 cmake -S libssh2-src -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$DEST" \
   -DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+  -DCMAKE_C_FLAGS="-g -fno-omit-frame-pointer" \
   -DBUILD_SHARED_LIBS=OFF -DBUILD_STATIC_LIBS=ON -DCRYPTO_BACKEND=OpenSSL \
   -DENABLE_ZLIB_COMPRESSION=OFF -DBUILD_EXAMPLES=OFF -DBUILD_TESTING=OFF >build.log 2>&1 \
   || { tail -n 30 build.log >&2; die "cmake configure failed"; }
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >>build.log 2>&1 || { tail -n 30 build.log >&2; die "build failed"; }
 cmake --install build >>build.log 2>&1 || { tail -n 30 build.log >&2; die "install failed"; }
 [ -f "$DEST/lib/libssh2.a" ] || die "no $DEST/lib/libssh2.a after install"
-# Keep the build log; the sources and apt state are not needed any more.
+# Keep the build log; the sources and apt state are not needed any more. (Debug info and frame
+# pointers stay in the library: sanitizer reports and perf profiles see libssh2's own frames.)
 mv build.log "$DEST/libssh2-build.log"
+echo "$STAMP" > "$DEST/libssh2.stamp"
 cd "$DEST" && rm -rf "$APT" "$DEST/src"
 echo "libssh2-build: done"
