@@ -95,6 +95,9 @@ static void read_params(lua_State *L, int t, struct ssh_params *p)
     p->password = field_str(L, t, "password");
     p->passphrase = field_str(L, t, "passphrase");
     p->known_hosts = field_str(L, t, "known_hosts");
+    p->ciphers = field_str(L, t, "ciphers");
+    p->macs = field_str(L, t, "macs");
+    p->kex = field_str(L, t, "kex");
     p->agent = field_bool(L, t, "agent");
     p->interactive = field_bool(L, t, "interactive");
     p->timeout = field_num(L, t, "timeout");
@@ -255,7 +258,8 @@ static int l_sshconfig(lua_State *L)
     struct { const char *name; const char *v; } strs[] = {
         {"hostname", cfg.hostname}, {"user", cfg.user}, {"proxyjump", cfg.proxyjump},
         {"strict_host_key_checking", cfg.strict_host_key_checking},
-        {"user_known_hosts_file", cfg.user_known_hosts_file}};
+        {"user_known_hosts_file", cfg.user_known_hosts_file}, {"ciphers", cfg.ciphers},
+        {"macs", cfg.macs}, {"kexalgorithms", cfg.kex_algorithms}};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (strs[i].v) { lua_pushstring(L, strs[i].v); lua_setfield(L, -2, strs[i].name); }
     struct { const char *name; int v; } nums[] = {

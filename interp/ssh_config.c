@@ -338,13 +338,14 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
     }
 
     enum { K_NONE, K_HOSTNAME, K_USER, K_PORT, K_IDENTITY, K_PROXYJUMP, K_CONNECT_TIMEOUT,
-           K_ALIVE_INTERVAL, K_ALIVE_COUNT, K_STRICT, K_UKH } k = K_NONE;
+           K_ALIVE_INTERVAL, K_ALIVE_COUNT, K_STRICT, K_UKH, K_CIPHERS, K_MACS, K_KEX } k = K_NONE;
     static const struct { const char *name; int key; } keys[] = {
         { "hostname", K_HOSTNAME }, { "user", K_USER }, { "port", K_PORT },
         { "identityfile", K_IDENTITY }, { "proxyjump", K_PROXYJUMP },
         { "connecttimeout", K_CONNECT_TIMEOUT }, { "serveraliveinterval", K_ALIVE_INTERVAL },
         { "serveralivecountmax", K_ALIVE_COUNT }, { "stricthostkeychecking", K_STRICT },
-        { "userknownhostsfile", K_UKH },
+        { "userknownhostsfile", K_UKH }, { "ciphers", K_CIPHERS }, { "macs", K_MACS },
+        { "kexalgorithms", K_KEX },
     };
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         if (strcasecmp(kw, keys[i].name) == 0) k = keys[i].key;
@@ -373,6 +374,15 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
         break;
     case K_PROXYJUMP:
         if (set_str(&o->proxyjump, v)) return fail(c, path, line, "out of memory");
+        break;
+    case K_CIPHERS:
+    case K_MACS:
+    case K_KEX:
+        /* OpenSSH's "+list" (append), "-list" (remove), "^list" (put first) edit its defaults:
+           sshs keeps its own order then. */
+        if (strchr("+-^", v[0])) break;
+        if (set_str(k == K_CIPHERS ? &o->ciphers : k == K_MACS ? &o->macs : &o->kex_algorithms, v))
+            return fail(c, path, line, "out of memory");
         break;
     case K_PORT:
         if ((num = parse_uint(v, 65535)) <= 0) return fail(c, path, line, "bad port \"%s\"", v);
@@ -530,6 +540,9 @@ void sshcfg_free(struct sshcfg *c)
     free(c->proxyjump);
     free(c->strict_host_key_checking);
     free(c->user_known_hosts_file);
+    free(c->ciphers);
+    free(c->macs);
+    free(c->kex_algorithms);
     for (int i = 0; i < c->n_identity_files; i++) free(c->identity_files[i]);
     memset(c, 0, sizeof *c);
 }

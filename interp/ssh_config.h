@@ -8,6 +8,7 @@
 
 struct sshcfg {
     char *hostname, *user, *proxyjump, *strict_host_key_checking, *user_known_hosts_file;
+    char *ciphers, *macs, *kex_algorithms;   /* plain lists only: "+…", "-…", "^…" are ignored */
     int   port;                  /* 0 when unset */
     int   connect_timeout;       /* seconds, 0 when unset */
     int   server_alive_interval; /* seconds, 0 when unset */

@@ -2,6 +2,7 @@
 #include "ssh_auth.h"
 #include "ssh_alloc.h"
 #include "ssh_hostkey.h"
+#include "ssh_algs.h"
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -44,7 +45,8 @@ struct conn {
     int processing, again;
     struct sched_waiter *connect_waiter;
     struct auth_state *auth;
-    char err[768];
+    struct algs_seen algs;       /* our algorithm lists and the server's, for errors */
+    char err[1536];
     struct conn *prev_all, *next_all;
 };
 
@@ -58,6 +60,7 @@ void ssh_params_free(struct ssh_params *p)
 {
     free(p->display); free(p->hostname); free(p->hostkey_name); free(p->user);
     free(p->password); free(p->passphrase); free(p->known_hosts);
+    free(p->ciphers); free(p->macs); free(p->kex);
     for (int i = 0; i < p->nkeys; i++) free(p->keys[i]);
     memset(p, 0, sizeof *p);
 }
@@ -75,6 +78,7 @@ static void maybe_free(struct conn *c)
     if (c->prev_all) c->prev_all->next_all = c->next_all; else if (all_conns == c) all_conns = c->next_all;
     if (c->next_all) c->next_all->prev_all = c->prev_all;
     ssh_params_free(&c->p);
+    algs_free(&c->algs);
     free(c);
 }
 
@@ -499,6 +503,7 @@ static ssize_t counting_recv(libssh2_socket_t fd, void *buf, size_t len, int fla
     if (n < 0) return errno == ENOENT ? -EAGAIN : -errno;
     if (n > 0) {
         struct conn *c = *abstract;
+        if (!c->algs.done) algs_capture(&c->algs, buf, (size_t)n);
         c->last_rx = uv_now(sched_loop());
         c->keepalive_missed = 0;
     }
@@ -538,11 +543,12 @@ static enum ssh_step connect_step(struct ssh_op *op)
         if (r) {
             char *msg = NULL;
             libssh2_session_last_error(c->session, &msg, NULL, 0);
-            char why[600];
+            char why[1500];
             snprintf(why, sizeof why, "SSH handshake with %s failed: %s", c->p.display,
                      r == LIBSSH2_ERROR_SOCKET_DISCONNECT || r == LIBSSH2_ERROR_BANNER_RECV
                          ? "the server closed the connection (is it an SSH server? is it dropping "
                            "connections, e.g. MaxStartups?)" : (msg ? msg : "unknown error"));
+            algs_explain(&c->algs, why, sizeof why);
             conn_fail(c, why);
             return SSH_STEP_FAILED;
         }
@@ -594,30 +600,6 @@ const char *conn_library_version(void)
     return buf;
 }
 
-/* Sets our preference order for one method type, keeping only what this libssh2 supports:
-   libssh2 1.10 drops unknown names with an overlapping memcpy, so it must never see one. */
-static void prefer(LIBSSH2_SESSION *s, int type, const char *wanted)
-{
-    const char **algs = NULL;
-    int n = libssh2_session_supported_algs(s, type, &algs);
-    if (n <= 0) return;
-    char list[512] = "";
-    size_t len = 0;
-    for (const char *w = wanted; *w;) {
-        size_t wl = strcspn(w, ",");
-        for (int i = 0; i < n; i++) {
-            if (strlen(algs[i]) == wl && strncmp(algs[i], w, wl) == 0 && len + wl + 2 < sizeof list) {
-                len += (size_t)snprintf(list + len, sizeof list - len, "%s%.*s", len ? "," : "", (int)wl, w);
-                break;
-            }
-        }
-        w += wl;
-        if (*w == ',') w++;
-    }
-    libssh2_free(s, algs);
-    if (len) libssh2_session_method_pref(s, type, list);
-}
-
 static void start_handshake(struct conn *c)
 {
     c->session = libssh2_session_init_ex(ssh_alloc, ssh_free, ssh_realloc, c);
@@ -628,17 +610,15 @@ static void start_handshake(struct conn *c)
 #else
     libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_RECV, (void *)counting_recv);
 #endif
-    /* curve25519 first: fast, and what OpenSSH prefers; the rest as fallbacks. */
-    prefer(c->session, LIBSSH2_METHOD_KEX,
-        "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,"
-        "ecdh-sha2-nistp521,diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,"
-        "diffie-hellman-group-exchange-sha256");
-    prefer(c->session, LIBSSH2_METHOD_HOSTKEY,
-        "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,"
-        "rsa-sha2-256,ssh-rsa");
-    const char *ciphers = "aes128-gcm@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,aes256-gcm@openssh.com";
-    prefer(c->session, LIBSSH2_METHOD_CRYPT_CS, ciphers);
-    prefer(c->session, LIBSSH2_METHOD_CRYPT_SC, ciphers);
+    /* Our algorithm order (ssh_algs.c), or the user's lists; a list with nothing this libssh2
+       has fails here, naming it. */
+    char alg_err[700];
+    if (algs_apply(c->session, &c->p, &c->algs, alg_err, sizeof alg_err) != 0) {
+        char msg[900];
+        snprintf(msg, sizeof msg, "cannot connect to %s: %s", c->p.display, alg_err);
+        conn_fail(c, msg);
+        return;
+    }
     c->state = C_HANDSHAKE;
     int r = uv_poll_init_socket(sched_loop(), &c->poll, c->fd);
     if (r != 0) {

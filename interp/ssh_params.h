@@ -26,6 +26,7 @@ struct ssh_params {
     int   keepalive_max;    /* missed intervals before the peer counts as dead (>= 1) */
     int   max_channels;     /* channels open at once (the server's MaxSessions; >= 1) */
     int   interactive;      /* may prompt on the terminal */
+    char *ciphers, *macs, *kex;   /* the user's algorithm lists (comma-separated), or NULL */
 };
 void ssh_params_free(struct ssh_params *p);
 

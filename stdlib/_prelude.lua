@@ -575,7 +575,7 @@ local connect_defaults = {port = 22, timeout = 30, keepalive = 0, keepalive_max 
 local connect_options = {user = "string", port = "number", password = "string", key = "string",
   passphrase = "string", agent = "boolean", timeout = "number", keepalive = "number",
   known_hosts = "string", host_key_check = "string", via = true, max_sessions = "number",
-  ssh_config = "string"}
+  ssh_config = "string", ciphers = "string", macs = "string", kex = "string"}
 
 local function check_connect_options(opts, where)
   if opts == nil then return {} end
@@ -671,6 +671,7 @@ function S.open_session(target, opts, outer)
     keepalive = opts.keepalive or cfg.server_alive_interval or connect_defaults.keepalive,
     keepalive_max = cfg.server_alive_count_max or connect_defaults.keepalive_max,
     max_channels = opts.max_sessions or connect_defaults.max_sessions,
+    ciphers = opts.ciphers or cfg.ciphers, macs = opts.macs or cfg.macs, kex = opts.kex or cfg.kexalgorithms,
     interactive = core.isatty(0) and core.isatty(2),
     via = via and via.conn,
   }
