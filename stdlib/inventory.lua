@@ -1,5 +1,6 @@
--- inventory: Ansible-style INI inventories, the groups behind "@group" node sets and the
--- per-host variables given to scripts by vars(host).
+-- inventory: Ansible-style INI inventories (and ClusterShell YAML group files, see
+-- parse_yaml), the groups behind "@group" node sets and the per-host variables given to
+-- scripts by vars(host).
 --
 --   # comment (also "; comment")
 --   web1 ansible_port=2222 role=front     hosts before any section are in "ungrouped"
@@ -237,7 +238,73 @@ function M.parse(text, path, name)
   return src
 end
 
--- Loads an inventory file as a source (replacing one of the same name).
+-- ClusterShell's YAML group files (groups.d/*.yaml): top-level keys are sources, the keys
+-- under them groups, each a node set (which may name other groups):
+--   roles:
+--     web: 'web[01-20]'
+--     all: '@web,db[1-2]'
+-- Only this two-level shape of plain or quoted scalars is read; anything else is an error
+-- naming file:line. Returns a list of sources.
+function M.parse_yaml(text, path)
+  local sources, src, indent = {}, nil, nil
+  local lineno = 0
+  for line in (text .. "\n"):gmatch("(.-)\r?\n") do
+    lineno = lineno + 1
+    local where = path .. ":" .. lineno
+    local body = line:gsub("%s+#.*$", ""):gsub("^#.*$", "")
+    if body:find("%S") then
+      if body:find("\t") then fail("%s: a tab in the indentation (YAML allows spaces only)", where) end
+      local lead, key, rest = body:match("^( *)([%w_%-%.]+)%s*:%s*(.-)%s*$")
+      if not key then fail("%s: expected 'name: value', got '%s'", where, trim(line)) end
+      if lead == "" then
+        if rest ~= "" then fail("%s: a source ('%s:') needs groups under it, not a value", where, key) end
+        src = {name = key, path = path, hosts = {}, groups = {}, order = {}, hostvars = {}, yaml = true}
+        sources[#sources + 1] = src
+        indent = nil
+      else
+        if not src then fail("%s: a group before any source", where) end
+        indent = indent or #lead
+        if #lead ~= indent then fail("%s: inconsistent indentation", where) end
+        local q = rest:sub(1, 1)
+        if q == "'" or q == '"' then
+          if #rest < 2 or rest:sub(-1) ~= q then fail("%s: unterminated quote", where) end
+          rest = rest:sub(2, -2)
+        elseif rest:match("^[{|>&*!%-]") then    -- YAML lists, blocks, anchors, tags
+          fail("%s: group '%s' must be a node set string (quote it)", where, key)
+        end
+        if rest == "" then fail("%s: group '%s' has no hosts", where, key) end
+        local g = new_group(src, key)
+        g.spec, g.line = rest, where
+      end
+    end
+  end
+  return sources
+end
+
+-- Hosts of a YAML group: its node set expanded on first use (names of other groups inside).
+local function resolve(g)
+  if g.all then return g.all end
+  if g.resolving then fail("%s: group '%s' refers to itself", g.line, g.name) end
+  g.resolving = true
+  local nodeset = (_SSHS and _SSHS.builtin or require)("nodeset")
+  local ok, list = pcall(nodeset.expand, g.spec)
+  g.resolving = nil
+  if not ok then
+    if tostring(list):find("^inventory: ") then error(list, 0) end
+    fail("%s: %s", g.line, (tostring(list):gsub("^nodeset: ", "")))
+  end
+  g.all, g.allseen = list, {}
+  for _, h in ipairs(list) do g.allseen[h] = true end
+  return list
+end
+
+local function hosts_of(src, g)
+  if g.all or not src.yaml then return g.all end
+  return resolve(g)
+end
+
+-- Loads an inventory file as a source (replacing one of the same name). A .yaml / .yml file
+-- is a ClusterShell group file: each of its top-level keys is a source.
 function M.load(path, name)
   if type(path) ~= "string" or path == "" then fail("load: expected a file name") end
   local home = os.getenv("HOME")
@@ -247,12 +314,15 @@ function M.load(path, name)
   local text
   if f then text, err = f:read("a"); f:close() end
   if not text then fail("cannot read '%s': %s", path, tostring(err):gsub("^" .. path:gsub("%p", "%%%0") .. ": ", "")) end
-  local src = M.parse(text, path, name)
-  for i, s in ipairs(M.sources) do
-    if s.name == name then M.sources[i] = src; return src end
+  local list = path:match("%.ya?ml$") and M.parse_yaml(text, path) or {M.parse(text, path, name)}
+  for _, src in ipairs(list) do
+    local replaced = false
+    for i, s in ipairs(M.sources) do
+      if s.name == src.name then M.sources[i] = src; replaced = true end
+    end
+    if not replaced then M.sources[#M.sources + 1] = src end
   end
-  M.sources[#M.sources + 1] = src
-  return src
+  return list[1]
 end
 
 -- Reads SSHS_INVENTORY once.
@@ -291,9 +361,17 @@ function M.group(name, source)
   end
   for _, s in ipairs(sources) do
     local g = s.groups[name]
-    if g then
+    local hosts = g and hosts_of(s, g)
+    if not g and name == "all" and s.yaml then      -- no "all:" key: every group of the source
+      hosts = {}
+      for _, gn in ipairs(s.order) do
+        local l = hosts_of(s, s.groups[gn])
+        table.move(l, 1, #l, #hosts + 1, hosts)
+      end
+    end
+    if hosts then
       found = true
-      for _, h in ipairs(g.all) do if not seen[h] then seen[h] = true; list[#list + 1] = h end end
+      for _, h in ipairs(hosts) do if not seen[h] then seen[h] = true; list[#list + 1] = h end end
     end
   end
   if not found then

@@ -5,7 +5,7 @@
 source "$TESTROOT/lib.sh"
 source "$TESTROOT/fleet_lib.bash"
 need_sshd
-plan 34
+plan 35
 P=$SSHS_TEST_PORT
 
 # cond 'SHELL TEXT': for check, when the condition is more than one command.
@@ -60,6 +60,15 @@ check "@group with no inventory: the error says none is loaded" cond '[ "$rc" !=
 printf '[web]\n127.0.0.[3:1]\n' > "$TMP/bad.ini"
 hs --inventory "$TMP/bad.ini" -H '@web' -e 'print("hi")'
 check "inventory with a bad range: the error names file:line and the text" cond '[ "$rc" != 0 -a -z "$out" ] && grep -q "bad.ini:2: reversed range" "$TMP/err" && grep -q '\''127.0.0.\[3:1\]'\'' "$TMP/err"'
+cat > "$TMP/groups.yaml" <<'EOF'
+# ClusterShell groups.d style
+roles:
+  front: '127.0.0.[1-4]!127.0.0.3'
+  back: "127.0.0.[5-6]"
+EOF
+hs --inventory "$TMP/groups.yaml" -H '@roles:front,@back' -e 'print("hi")'
+check "ClusterShell YAML groups: -H '@roles:front,@back'" \
+  [ "$rc" = 0 -a "$(sorted_out)" = "$(printf '127.0.0.%s: hi\n' 1 2 4 5 6)" ]
 script groups_each.sshs <<'EOF'
 local out = each("@web&127.0.0.[2-9]", function(h) return vars().role .. "/" .. vars(h).role end)
 local keys = {}

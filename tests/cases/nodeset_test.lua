@@ -3,7 +3,7 @@ if _SSHS == nil then package.path = "stdlib/?.lua;" .. package.path end
 local nodeset = require "nodeset"
 
 local failed, total = 0, 0
-print("1..130")  -- the plan: how many checks this file runs
+print("1..138")  -- the plan: how many checks this file runs
 
 local function show(v)
   if type(v) ~= "table" then return string.format("%q", v) end
@@ -286,6 +286,32 @@ inv_error("inventory: unknown section kind", "[web:hosts]\n", "unknown section k
 inv_error("inventory: cycle", "[a:children]\nb\n[b:children]\na\n", "cycle")
 check_error("inventory: missing file", inventory.load, "/nonexistent/inv.ini", "cannot read '/nonexistent/inv.ini'")
 os.remove(inv)
+
+-- ClusterShell YAML group files: top-level keys are sources
+local yml = os.tmpname() .. ".yaml"
+f = assert(io.open(yml, "w"))
+f:write([==[
+# ClusterShell groups.d file
+roles:
+    cweb: 'cweb[01-04]'
+    cdb: "cdb[1-2]"   # a comment
+    cfront: '@roles:cweb!cweb02'
+    loop: '@roles:loop'
+racks:
+  r1: cweb[01-02],cdb1
+]==])
+f:close()
+inventory.load(yml)
+check("yaml: a group is its node set", expand("@cweb"), {"cweb01", "cweb02", "cweb03", "cweb04"})
+check("yaml: @source:group referring to another group", expand("@roles:cfront"), {"cweb01", "cweb03", "cweb04"})
+check("yaml: groups of two sources combined", expand("@racks:r1&@cdb"), {"cdb1"})
+check("yaml: @source:all without an all key is every group of the source", expand("@racks:all"), {"cweb01", "cweb02", "cdb1"})
+check_error("yaml: a group that refers to itself", nodeset.expand, "@loop", "refers to itself", yml .. ":6")
+os.remove(yml)
+local function yaml(text) return inventory.parse_yaml(text, "f.yaml") end
+check_error("yaml: a list is refused with file:line", yaml, "a:\n  - x\n", "f.yaml:2")
+check_error("yaml: a group before any source", yaml, "  b: x\n", "a group before any source")
+check_error("yaml: a tab in the indentation", yaml, "a:\n\tb: x\n", "tab")
 
 print(string.format("# %d checks, %d failed", total, failed))
 os.exit(failed == 0 and 0 or 1)
