@@ -353,7 +353,7 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
         if (!c->strict) return 0;
         return fail(c, path, line, "sshs does not use the option '%s' (it knows HostName, User, Port, "
                     "IdentityFile, ProxyJump, ConnectTimeout, ServerAliveInterval, ServerAliveCountMax, "
-                    "StrictHostKeyChecking, UserKnownHostsFile)", kw);
+                    "StrictHostKeyChecking, UserKnownHostsFile, Ciphers, MACs, KexAlgorithms)", kw);
     }
     if (n == 0) return fail(c, path, line, "%s needs an argument", kw);
     /* UserKnownHostsFile may list several files: sshs uses the first. */

@@ -32,7 +32,7 @@ local function words(line)
   local out, pos = {}, 1
   while true do
     local s = line:find("%S", pos)
-    if not s then return out end
+    if not s or line:sub(s, s) == "#" then return out end     -- a "#" word starts a comment
     local i, quote = s, nil
     while i <= #line do
       local c = line:sub(i, i)
@@ -157,14 +157,13 @@ function M.parse(text, path, name)
       local w, why = words(line)
       if not w then fail("%s: %s", where, why) end
       if kind == "vars" then
-        if #w ~= 1 then
-          local k, v = line:match("^([%a_][%w_]*)%s*=%s*(.*)$")
-          if not k then fail("%s: expected name=value in [%s:vars], got '%s'", where, group.name, line) end
-          group.vars[k] = value_of(v)
-        else
-          local k, v = parse_kv(w[1], where)
-          group.vars[k] = v
+        -- "k=v", or "k = v" (spaces around '=' are allowed in :vars sections)
+        local joined = table.concat(w, #w == 3 and w[2] == "=" and "" or " ")
+        if not joined:match("^[%a_][%w_]*=") then
+          fail("%s: expected name=value in [%s:vars], got '%s'", where, group.name, line)
         end
+        local k, v = parse_kv(joined, where)
+        group.vars[k] = v
       elseif kind == "children" then
         if #w ~= 1 or not w[1]:match("^[%w_%-%.]+$") then
           fail("%s: expected a group name in [%s:children], got '%s'", where, group.name, line)

@@ -230,7 +230,7 @@ f:write([==[
 # loose hosts are "ungrouped"
 loose1 x=1
 [web]
-web[01:03] role=front
+web[01:03] role=front   # a comment after the variables
 web04 ansible_port=2222 ansible_host=127.0.0.4
 [web:vars]
 ansible_user=deploy
@@ -245,7 +245,7 @@ env="production env"
 weight=1.5
 on=true
 [all:vars]
-ntp=ntp1
+ntp = ntp1    # spaces around '=' and a comment
 ]==])
 f:close()
 inventory.load(inv, "main")
