@@ -2,9 +2,12 @@
    it only queues; sched_run() is the one place that calls lua_resume, so resumes never nest. */
 #include "scheduler.h"
 #include "l_util.h"
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <time.h>
 
 enum thread_state { T_READY, T_RUNNING, T_PARKED, T_DONE, T_FAILED };
 
@@ -36,12 +39,10 @@ static uv_loop_t *loop;
 static struct sched_thread *ready_head, *ready_tail;
 static struct sched_thread *live_head;
 static int live_count, next_id;
-volatile int sched_interrupted;
 
 #define MAX_INTERRUPT_HOOKS 8
 static void (*interrupt_hooks[MAX_INTERRUPT_HOOKS])(void);
 static int n_interrupt_hooks;
-static uv_signal_t sigint_handle, sigterm_handle, sighup_handle;
 
 uv_loop_t *sched_loop(void) { return loop; }
 
@@ -62,6 +63,114 @@ void sched_wake(struct sched_waiter *w)
     enqueue(t);
 }
 
+/* ---- Interrupts: Ctrl-C, SIGTERM, SIGHUP ----
+   The signal handler does only async-signal-safe work, as lua.c's laction does: it records
+   what happened, sets a hook on the Lua code running right now (if any), and wakes the loop
+   with uv_async_send. The hook raises "interrupted" inside that code, so a busy loop stops;
+   take_signals(), on the loop, stops children and remote commands (sched_on_interrupt) and
+   wakes every waiting thread, whose wait raises "interrupted" in turn. */
+
+struct event_timer;
+
+struct sched_event {
+    struct sched_waiter w;
+    int set;
+    struct event_timer *timer;     /* a wait with a time limit in progress */
+};
+
+volatile sig_atomic_t sched_interrupted;
+volatile sig_atomic_t sched_exit_override = -1;
+
+/* Once interrupted, each resume may run this many VM instructions. Past that, the thread is
+   ended where it stands (its to-be-closed variables still close): a script whose pcall
+   swallowed "interrupted" still stops, while the short Lua that runs after an interrupt
+   (closing blocks, the fan-out summary) has ample room. */
+#define INTERRUPT_BUDGET 1000000
+
+/* What Ctrl-C does: interrupt; or, in fan-outs, first report who is still running (a Lua
+   thread waits on sigint_event) and interrupt on a second press within a second; or call
+   the REPL's function (sched_set_sigint_handler). */
+enum { SIGINT_INTERRUPT, SIGINT_REPORT, SIGINT_CALL };
+static volatile sig_atomic_t sigint_mode;
+static volatile sig_atomic_t pending_interrupt, pending_report, pending_call;
+static lua_State *volatile running_thread;    /* the thread resume() is running, or NULL */
+static lua_State *volatile running_co;        /* the innermost coroutine running: that thread,
+                                                 or a plain coroutine it resumed; or NULL */
+static lua_State *ended_co;                   /* the coroutine the budget hook yielded out of */
+static lua_State *volatile interrupt_target;  /* the REPL's state while it runs a chunk on it */
+static uint64_t last_sigint;                  /* touched by the handler only */
+static pthread_t loop_thread;
+static uv_async_t signal_async;
+static int signals_installed;
+static const int handled_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+static struct sched_event *sigint_event;
+static int sigint_event_ref = LUA_NOREF;
+static void (*sigint_fn)(void *);
+static void *sigint_fn_data;
+
+/* Set by the signal handler: raises "interrupted" in the Lua code that is running (pcall
+   can catch it, as in lua.c), then stays set as a count hook with INTERRUPT_BUDGET. When
+   that budget runs out, the thread is ended: a yield from the hook goes through any pcall
+   straight to resume(), which finishes the thread with the error "interrupted" (a plain
+   coroutine the thread runs is closed and "interrupted" raised in the thread). Where a
+   yield is impossible (a C call boundary) it raises again instead. */
+static void interrupt_hook(lua_State *L, lua_Debug *ar)
+{
+    if (!sched_interrupted) { lua_sethook(L, NULL, 0, 0); return; }   /* reset since (REPL) */
+    int budget_spent = ar->event == LUA_HOOKCOUNT && lua_gethookcount(L) == INTERRUPT_BUDGET;
+    lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
+    if (budget_spent && L == running_co && lua_isyieldable(L)) {
+        ended_co = L;
+        lua_yield(L, 0);
+        return;
+    }
+    lua_pushliteral(L, "interrupted");
+    lua_error(L);
+}
+
+static void on_signal(int sig)
+{
+    int saved_errno = errno;
+    /* Threads of libuv's pool may receive it: only the loop's thread may touch Lua. */
+    if (!pthread_equal(pthread_self(), loop_thread)) {
+        pthread_kill(loop_thread, sig);
+        errno = saved_errno;
+        return;
+    }
+    if (sig == SIGINT && sigint_mode == SIGINT_CALL) {
+        pending_call = 1;
+        goto wake;
+    }
+    if (sig == SIGINT && sigint_mode == SIGINT_REPORT) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        if (last_sigint == 0 || now - last_sigint > 1000000000u) {
+            last_sigint = now;
+            pending_report = 1;
+            goto wake;
+        }
+    }
+    int again = sched_interrupted;
+    if (!again) {
+        /* SIGTERM and SIGHUP exit with the status a shell reports for that signal. */
+        if (sig != SIGINT) sched_exit_override = 128 + sig;
+        sched_interrupted = 1;
+    }
+    pending_interrupt = 1;
+    lua_State *L = running_co ? running_co : interrupt_target;
+    /* lua_sethook may be called from a signal handler (lua.c's laction does). Code that
+       already runs on a budget keeps it: more signals must not renew it. */
+    if (L && !(again && lua_gethook(L) == interrupt_hook))
+        lua_sethook(L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
+    if (running_thread && running_thread != L && lua_gethook(running_thread) != interrupt_hook)
+        lua_sethook(running_thread, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
+wake:
+    uv_async_send(&signal_async);     /* async-signal-safe */
+    errno = saved_errno;
+}
+
 /* Wakes every parked thread; their continuations see the flag and raise. */
 static void wake_all_parked(void)
 {
@@ -74,24 +183,8 @@ void sched_on_interrupt(void (*fn)(void))
     if (n_interrupt_hooks < MAX_INTERRUPT_HOOKS) interrupt_hooks[n_interrupt_hooks++] = fn;
 }
 
-/* In fan-outs the first Ctrl-C only asks for a status report (a Lua thread waits on
-   this event); a second one within a second interrupts. */
-struct event_timer;
-
-struct sched_event {
-    struct sched_waiter w;
-    int set;
-    struct event_timer *timer;     /* a wait with a time limit in progress */
-};
-static struct sched_event *sigint_event;
-static int sigint_event_ref = LUA_NOREF;
-static uint64_t last_sigint;
-
-int sched_exit_override = -1;
-
 static void interrupt_now(void)
 {
-    sched_interrupted = 1;
     for (int i = 0; i < n_interrupt_hooks; i++) interrupt_hooks[i]();
     wake_all_parked();
 }
@@ -100,19 +193,58 @@ void sched_abort(int status)
 {
     if (sched_interrupted) return;
     sched_exit_override = status;
+    sched_interrupted = 1;
     interrupt_now();
 }
 
-static void on_sigint(uv_signal_t *h, int signum)
+/* On the loop: does what the signal handler recorded. A flag is cleared before acting on
+   it, so a signal arriving meanwhile is acted on next time. */
+static void take_signals(void)
 {
-    uint64_t now = uv_hrtime();
-    if (sigint_event && (last_sigint == 0 || now - last_sigint > 1000000000ull)) {
-        last_sigint = now;
-        sigint_event->set = 1;
-        sched_wake(&sigint_event->w);
-        return;
+    if (pending_report) {
+        pending_report = 0;
+        if (sigint_event) {
+            sigint_event->set = 1;
+            sched_wake(&sigint_event->w);
+        } else if (!sched_interrupted) {      /* the fan-out ended meanwhile: interrupt */
+            sched_interrupted = 1;
+            pending_interrupt = 1;
+        }
     }
-    interrupt_now();
+    if (pending_call) {
+        pending_call = 0;
+        if (sigint_fn) sigint_fn(sigint_fn_data);
+    }
+    if (pending_interrupt) {
+        pending_interrupt = 0;
+        interrupt_now();
+    }
+}
+
+static void signal_async_cb(uv_async_t *h) { take_signals(); }
+
+static void update_sigint_mode(void)
+{
+    sigint_mode = sigint_fn ? SIGINT_CALL : sigint_event ? SIGINT_REPORT : SIGINT_INTERRUPT;
+}
+
+void sched_set_sigint_handler(void (*fn)(void *), void *data)
+{
+    sigint_fn = fn;
+    sigint_fn_data = data;
+    update_sigint_mode();
+}
+
+void sched_interrupt_target(lua_State *L)
+{
+    interrupt_target = L;
+}
+
+void sched_interrupt_reset(void)
+{
+    take_signals();                  /* what is still pending belongs to the old interrupt */
+    sched_interrupted = 0;
+    sched_exit_override = -1;
 }
 
 static struct sched_thread *thread_of(lua_State *L);
@@ -311,7 +443,20 @@ static void resume(lua_State *L, struct sched_thread *t)
     int nres = 0, nargs = t->nargs;
     t->nargs = 0;
     t->state = T_RUNNING;
+    /* After an interrupt nothing runs unbounded: see INTERRUPT_BUDGET. */
+    if (sched_interrupted) lua_sethook(t->co, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
+    running_thread = running_co = t->co;
     int status = lua_resume(t->co, L, nargs, &nres);
+    running_thread = running_co = NULL;
+    if (status == LUA_YIELD && ended_co == t->co) {   /* out of interrupt budget: it ends */
+        ended_co = NULL;
+        lua_pop(t->co, nres);
+        lua_pushliteral(t->co, "interrupted");
+        /* A fresh budget for its closing blocks (a hook that yielded leaves its count at 1). */
+        lua_sethook(t->co, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
+        finish(L, t, LUA_ERRRUN, 0);
+        return;
+    }
     if (status == LUA_YIELD) {
         lua_pop(t->co, nres);
         if (t->state == T_RUNNING) enqueue(t);   /* a bare coroutine.yield(): let others run */
@@ -338,6 +483,7 @@ int sched_run(lua_State *L)
             ready_head = t->next_ready;
             if (!ready_head) ready_tail = NULL;
             resume(L, t);
+            take_signals();       /* a hook may have stopped it: stop children before anything ends */
         }
         if (main_finished(L, &main_failed) && main_failed) break;   /* the script failed: stop */
         if (live_count == 0) break;
@@ -491,9 +637,12 @@ void sched_shutdown(void)
         sleepers = s->next;
         uv_close((uv_handle_t *)&s->timer, sleeper_closed);
     }
-    uv_signal_t *sigs[] = {&sigint_handle, &sigterm_handle, &sighup_handle};
-    for (int i = 0; i < 3; i++)
-        if (!uv_is_closing((uv_handle_t *)sigs[i])) uv_close((uv_handle_t *)sigs[i], NULL);
+    if (signals_installed) {             /* the default actions again, then the wake-up goes */
+        for (size_t i = 0; i < sizeof handled_signals / sizeof *handled_signals; i++)
+            signal(handled_signals[i], SIG_DFL);
+        signals_installed = 0;
+        uv_close((uv_handle_t *)&signal_async, NULL);
+    }
 }
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx)
@@ -656,28 +805,101 @@ static int on_sigint_event(lua_State *L)
         lua_pushvalue(L, 1);
         sigint_event_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
+    update_sigint_mode();
     return 0;
 }
 
-/* SIGTERM and SIGHUP end the run as Ctrl-C does (children and remote commands stopped),
-   with the status a shell reports for that signal. */
-static void on_sigterm(uv_signal_t *h, int signum)
+/* coroutine.resume and coroutine.wrap, wrapped so that running_co names the plain coroutine
+   a thread runs: a busy loop inside one is interrupted too. */
+
+/* Calls fn (the original resume, or the original wrap's function) with the arguments on the
+   stack, co being the coroutine it runs; returns its results, or raises its error. */
+static int co_call(lua_State *L, lua_State *co, int fn_idx)
 {
-    sched_abort(128 + signum);
+    if (sched_interrupted) lua_sethook(co, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
+    lua_State *outer = running_co;
+    lua_pushvalue(L, fn_idx);
+    lua_insert(L, 1);
+    running_co = co;
+    int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    running_co = outer;
+    /* Interrupted meanwhile: the caller gets a budget too (only once: a loop calling this
+       again and again must not renew it). */
+    if (sched_interrupted && lua_gethook(L) != interrupt_hook)
+        lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
+    if (ended_co == co) {                    /* out of interrupt budget: close it, raise here */
+        ended_co = NULL;
+        lua_sethook(co, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
+        lua_resetthread(co);
+        lua_pushliteral(L, "interrupted");
+        return lua_error(L);
+    }
+    if (status != LUA_OK) return lua_error(L);
+    return lua_gettop(L);
+}
+
+/* coroutine.resume(co, ...); upvalue 1: the original. */
+static int co_resume(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    return co_call(L, co, lua_upvalueindex(1));
+}
+
+/* The function coroutine.wrap returned; upvalues: the original's function, its coroutine. */
+static int co_wrapped_call(lua_State *L)
+{
+    return co_call(L, lua_tothread(L, lua_upvalueindex(2)), lua_upvalueindex(1));
+}
+
+/* coroutine.wrap(f); upvalue 1: the original. */
+static int co_wrap(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);         /* the original's function, its coroutine is */
+    if (!lua_getupvalue(L, -1, 1) || !lua_isthread(L, -1))   /* its first upvalue */
+        return luaL_error(L, "coroutine.wrap: unexpected Lua version");
+    lua_pushcclosure(L, co_wrapped_call, 2);
+    return 1;
+}
+
+static void wrap_coroutine_library(lua_State *L)
+{
+    if (lua_getglobal(L, "coroutine") != LUA_TTABLE) { lua_pop(L, 1); return; }
+    lua_getfield(L, -1, "resume");
+    lua_pushcclosure(L, co_resume, 1);
+    lua_setfield(L, -2, "resume");
+    lua_getfield(L, -1, "wrap");
+    lua_pushcclosure(L, co_wrap, 1);
+    lua_setfield(L, -2, "wrap");
+    lua_pop(L, 1);
+}
+
+/* Ctrl-C, SIGTERM and SIGHUP go to on_signal (children get the default actions back at exec). */
+static void install_signals(void)
+{
+    loop_thread = pthread_self();
+    uv_async_init(loop, &signal_async, signal_async_cb);
+    uv_unref((uv_handle_t *)&signal_async);    /* it must not keep the loop alive */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof handled_signals / sizeof *handled_signals; i++)
+        sigaddset(&sa.sa_mask, handled_signals[i]);   /* one handler at a time */
+    for (size_t i = 0; i < sizeof handled_signals / sizeof *handled_signals; i++)
+        sigaction(handled_signals[i], &sa, NULL);
+    signals_installed = 1;
 }
 
 void sched_init(lua_State *L)
 {
     loop = uv_default_loop();
-    uv_signal_init(loop, &sigint_handle);
-    uv_signal_start(&sigint_handle, on_sigint, SIGINT);
-    uv_unref((uv_handle_t *)&sigint_handle);
-    uv_signal_init(loop, &sigterm_handle);
-    uv_signal_start(&sigterm_handle, on_sigterm, SIGTERM);
-    uv_unref((uv_handle_t *)&sigterm_handle);
-    uv_signal_init(loop, &sighup_handle);
-    uv_signal_start(&sighup_handle, on_sigterm, SIGHUP);
-    uv_unref((uv_handle_t *)&sighup_handle);
+    install_signals();
+    wrap_coroutine_library(L);
 
     lua_newtable(L); lua_setfield(L, LUA_REGISTRYINDEX, REG_BY_CO);
     lua_newtable(L); lua_setfield(L, LUA_REGISTRYINDEX, REG_UNSEEN);

@@ -2,6 +2,7 @@
 #ifndef SSHS_SCHED_H
 #define SSHS_SCHED_H
 #include <lua.h>
+#include <signal.h>
 #include <uv.h>
 
 struct sched_thread;
@@ -41,19 +42,42 @@ void sched_wake(struct sched_waiter *w);
    Returns the number of threads that ended with an error nobody joined. */
 int sched_run(lua_State *L);
 
-/* Ctrl-C: set by the SIGINT handler; waiters raise "interrupted" when they wake. */
-extern volatile int sched_interrupted;
+/* ---- Interrupts: Ctrl-C (SIGINT), SIGTERM, SIGHUP ----
+   The scheduler owns these signals (nothing else may install handlers for them). A signal
+   sets sched_interrupted, then:
+   - Lua code running at that moment gets a hook that raises "interrupted" in it (as lua.c
+     does), so `while true do end` stops too; after an interrupt every resume may run only a
+     bounded number of instructions before "interrupted" is raised again, so a pcall that
+     swallows the error does not keep the script alive;
+   - on the loop (woken with uv_async), the sched_on_interrupt functions stop children and
+     remote commands, and every waiting thread is woken: its wait raises "interrupted".
+   SIGTERM and SIGHUP also set sched_exit_override to 128 + the signal. */
+extern volatile sig_atomic_t sched_interrupted;
 /* Raises "interrupted" if Ctrl-C was pressed. Call from continuation functions. */
 void sched_check_interrupt(lua_State *L);
 /* Was the running thread cancelled (core.cancel)? Its waits should end and raise. */
 int sched_cancel_pending(lua_State *L);
 /* Stops the run as Ctrl-C does, but exits with status (e.g. 141 when stdout is gone). */
 void sched_abort(int status);
-extern int sched_exit_override;   /* -1, or the status sched_abort asked for */
+extern volatile sig_atomic_t sched_exit_override;   /* -1, or the exit status asked for */
 /* Registers a function run on Ctrl-C (kills children, closes channels). */
 void sched_on_interrupt(void (*fn)(void));
 
-/* Closes the scheduler's own handles (pending sleeps, the SIGINT watcher) at exit. */
+/* For the REPL (chunks run as scheduler threads need none of this to be interruptible):
+   - sched_set_sigint_handler(fn, data): while fn is set, Ctrl-C interrupts nothing and calls
+     fn(data) on the loop instead (at the prompt: drop the line). NULL: Ctrl-C interrupts again.
+     SIGTERM and SIGHUP still end the run.
+   - sched_interrupt_target(L): while the REPL runs a chunk on L directly (lua_pcall, not as
+     a thread), a signal hooks L when no thread is running; NULL when the chunk is done.
+   - sched_interrupt_reset(): after the interrupted chunk has ended, forget the interrupt so
+     the next chunk runs normally (clears sched_interrupted and sched_exit_override; hooks
+     left on coroutines remove themselves when they next fire). */
+void sched_set_sigint_handler(void (*fn)(void *), void *data);
+void sched_interrupt_target(lua_State *L);
+void sched_interrupt_reset(void);
+
+/* Closes the scheduler's own handles (pending sleeps, the signal wake-up) at exit and gives
+   the signals their default actions back. */
 void sched_shutdown(void);
 
 /* Lua: thread(fn, ...), sleep(s), and the handle methods. */

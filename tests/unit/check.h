@@ -11,6 +11,8 @@ static int failures;
 static inline void plan(int n) { printf("1..%d\n", n); }
 
 static void check(int ok, const char *desc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void check(int ok, const char *desc, const char *fmt, ...)
 {
     printf("%s - %s\n", ok ? "ok" : "not ok", desc);
     if (ok) return;
