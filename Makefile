@@ -26,6 +26,14 @@ endif
 # Each object records the headers it included (build/obj/*.d), so editing one rebuilds its users.
 DEPFLAGS := -MMD -MP
 LDLIBS  += $(PKG_LIBS) -lcrypto -lm
+# make install PREFIX=/usr/local DESTDIR=: the binary, the stdlib where `require` looks
+# (compiled in: a different PREFIX rebuilds), the man page when there is one.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  := $(PREFIX)/bin
+DATADIR := $(PREFIX)/share/sshs
+MANDIR  := $(PREFIX)/share/man/man1
+REQ_CFLAGS += -DSSHS_DATADIR='"$(DATADIR)"'
 BUILD   ?= build
 # Objects also depend on the compiler flags: a different CFLAGS or WERROR rebuilds everything.
 FLAGS_FILE := $(BUILD)/flags
@@ -41,7 +49,7 @@ STDLIB  := $(wildcard stdlib/*.lua stdlib/*.sshs)
 STDLIB_BC := $(patsubst stdlib/%.lua,$(BUILD)/stdlib/%.lua,$(filter %.lua,$(STDLIB))) $(filter %.sshs,$(STDLIB))
 UNIT    := $(patsubst tests/unit/%_test.c,$(BUILD)/unit/%_test,$(wildcard tests/unit/*_test.c))
 
-.PHONY: all deps test asan bench soak demo clean
+.PHONY: all deps test asan bench soak demo clean install uninstall
 all: $(BUILD)/sshs $(UNIT) $(BUILD)/fault_listener
 
 $(BUILD)/sshs: $(OBJ) $(SSH2_A)
@@ -107,6 +115,20 @@ bench: deps all
 
 demo: all
 	$(BUILD)/sshs examples/demo.sshs
+
+# Public stdlib modules only: _prelude and _fleet are the runtime's own (built into the binary).
+STDLIB_PUBLIC := $(filter-out stdlib/_%,$(STDLIB))
+MANPAGE := $(wildcard sshs.1 doc/sshs.1 man/sshs.1)
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)
+	install -m 755 $(BUILD)/sshs $(DESTDIR)$(BINDIR)/sshs
+	$(if $(STDLIB_PUBLIC),install -m 644 $(STDLIB_PUBLIC) $(DESTDIR)$(DATADIR)/)
+	$(if $(MANPAGE),install -d $(DESTDIR)$(MANDIR) && install -m 644 $(firstword $(MANPAGE)) $(DESTDIR)$(MANDIR)/sshs.1)
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sshs $(DESTDIR)$(MANDIR)/sshs.1
+	rm -f $(addprefix $(DESTDIR)$(DATADIR)/,$(notdir $(STDLIB_PUBLIC)))
+	-rmdir $(DESTDIR)$(DATADIR) 2>/dev/null
 
 clean:
 	rm -rf build build-asan

@@ -9,6 +9,10 @@
 #include <lualib.h>
 #include <unistd.h>
 
+#ifndef SSHS_DATADIR
+#define SSHS_DATADIR "/usr/local/share/sshs"
+#endif
+
 static int core_state(lua_State *L)
 {
     sched_push_state(L);
@@ -82,6 +86,8 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
     for (int i = 0; i < opt->n_exclude; i++) { lua_pushstring(L, opt->exclude[i]); lua_rawseti(L, -2, i + 1); }
     lua_setfield(L, -2, "exclude");
     lua_setfield(L, core_idx, "options");
+    lua_pushliteral(L, SSHS_DATADIR);          /* where `make install` puts the stdlib */
+    lua_setfield(L, core_idx, "datadir");
 
     size_t len;
     lua_pushcfunction(L, loader_lua_embedded);

@@ -810,7 +810,9 @@ do
   for dir in (os.getenv("SSHS_PATH") or ""):gmatch("[^:]+") do
     tail = tail .. ";" .. dir .. "/?.sshs;" .. dir .. "/?.lua"
   end
-  package.path = extra .. package.path .. tail .. ";/usr/local/share/sshs/?.sshs;/usr/share/sshs/?.sshs"
+  -- The installed stdlib folder (make install: PREFIX/share/sshs, compiled in as core.datadir).
+  local data = core.datadir .. "/?.sshs;" .. core.datadir .. "/?.lua"
+  package.path = extra .. package.path .. tail .. ";" .. data
 end
 
 -- Every "?.lua" template on package.path is also tried as "?.sshs".
@@ -857,7 +859,7 @@ function require(name)
       if package.loaded[name] == nil then package.loaded[name] = true end
       return package.loaded[name], extra
     elseif type(loader) == "string" then
-      tried[#tried + 1] = loader
+      tried[#tried + 1] = loader:match("^\n\t") and loader or "\n\t" .. loader  -- Lua 5.4's C searchers give bare lines
     end
   end
   error("module '" .. name .. "' not found:" .. concat(tried), 2)
