@@ -74,6 +74,8 @@ $(BUILD)/unit/%_test.o: tests/unit/%_test.c $(FLAGS_FILE) | $(BUILD)/unit $(SSH2
 $(BUILD)/unit/%_test: $(BUILD)/unit/%_test.o $(BUILD)/obj/%.o
 	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 .SECONDARY: $(UNIT:%=%.o)
+# The scheduler registers its metatables through l_util.c.
+$(BUILD)/unit/scheduler_test: $(BUILD)/obj/l_util.o
 
 -include $(OBJ:.o=.d) $(UNIT:%=%.d)
 

@@ -88,10 +88,10 @@ volatile sig_atomic_t sched_exit_override = -1;
 #define INTERRUPT_BUDGET 1000000
 
 /* What Ctrl-C does: interrupt; or, in fan-outs, first report who is still running (a Lua
-   thread waits on sigint_event) and interrupt on a second press within a second; or call
-   the REPL's function (sched_set_sigint_handler). */
-enum { SIGINT_INTERRUPT, SIGINT_REPORT, SIGINT_CALL };
-static volatile sig_atomic_t sigint_mode;
+   thread waits on sigint_event) and interrupt on a second press within a second (or set the
+   event every time: sigint_report_always); or ask the REPL's function (sched_set_sigint_hook)
+   on the loop first. */
+static volatile sig_atomic_t sigint_report, sigint_report_always, sigint_ask;
 static volatile sig_atomic_t pending_interrupt, pending_report, pending_call;
 static lua_State *volatile running_thread;    /* the thread resume() is running, or NULL */
 static lua_State *volatile running_co;        /* the innermost coroutine running: that thread,
@@ -106,8 +106,7 @@ static const int handled_signals[] = {SIGINT, SIGTERM, SIGHUP};
 
 static struct sched_event *sigint_event;
 static int sigint_event_ref = LUA_NOREF;
-static void (*sigint_fn)(void *);
-static void *sigint_fn_data;
+static int (*sigint_hook)(void);
 
 /* Set by the signal handler: raises "interrupted" in the Lua code that is running (pcall
    can catch it, as in lua.c), then stays set as a count hook with INTERRUPT_BUDGET. When
@@ -138,19 +137,19 @@ static void on_signal(int sig)
         errno = saved_errno;
         return;
     }
-    if (sig == SIGINT && sigint_mode == SIGINT_CALL) {
-        pending_call = 1;
-        goto wake;
-    }
-    if (sig == SIGINT && sigint_mode == SIGINT_REPORT) {
+    if (sig == SIGINT && sigint_report) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-        if (last_sigint == 0 || now - last_sigint > 1000000000u) {
+        if (sigint_report_always || last_sigint == 0 || now - last_sigint > 1000000000u) {
             last_sigint = now;
             pending_report = 1;
             goto wake;
         }
+    }
+    if (sig == SIGINT && sigint_ask) {     /* the REPL decides, on the loop */
+        pending_call = 1;
+        goto wake;
     }
     int again = sched_interrupted;
     if (!again) {
@@ -206,14 +205,16 @@ static void take_signals(void)
         if (sigint_event) {
             sigint_event->set = 1;
             sched_wake(&sigint_event->w);
-        } else if (!sched_interrupted) {      /* the fan-out ended meanwhile: interrupt */
-            sched_interrupted = 1;
-            pending_interrupt = 1;
+        } else {                              /* the fan-out ended meanwhile */
+            pending_call = 1;
         }
     }
     if (pending_call) {
         pending_call = 0;
-        if (sigint_fn) sigint_fn(sigint_fn_data);
+        if (!(sigint_hook && sigint_hook()) && !sched_interrupted) {   /* not the REPL's */
+            sched_interrupted = 1;
+            pending_interrupt = 1;
+        }
     }
     if (pending_interrupt) {
         pending_interrupt = 0;
@@ -223,16 +224,10 @@ static void take_signals(void)
 
 static void signal_async_cb(uv_async_t *h) { take_signals(); }
 
-static void update_sigint_mode(void)
+void sched_set_sigint_hook(int (*fn)(void))
 {
-    sigint_mode = sigint_fn ? SIGINT_CALL : sigint_event ? SIGINT_REPORT : SIGINT_INTERRUPT;
-}
-
-void sched_set_sigint_handler(void (*fn)(void *), void *data)
-{
-    sigint_fn = fn;
-    sigint_fn_data = data;
-    update_sigint_mode();
+    sigint_hook = fn;
+    sigint_ask = fn != NULL;
 }
 
 void sched_interrupt_target(lua_State *L)
@@ -272,7 +267,10 @@ void sched_check_interrupt(lua_State *L)
         if (locate) lua_concat(L, 2);
         lua_error(L);
     }
-    if (sched_interrupted) luaL_error(L, "interrupted");
+    if (sched_interrupted) {                /* exactly "interrupted", wherever it is raised */
+        lua_pushliteral(L, "interrupted");
+        lua_error(L);
+    }
 }
 
 static struct sched_thread *thread_of(lua_State *L)
@@ -451,6 +449,7 @@ static void resume(lua_State *L, struct sched_thread *t)
     if (status == LUA_YIELD && ended_co == t->co) {   /* out of interrupt budget: it ends */
         ended_co = NULL;
         lua_pop(t->co, nres);
+        lua_checkstack(t->co, 1);
         lua_pushliteral(t->co, "interrupted");
         /* A fresh budget for its closing blocks (a hook that yielded leaves its count at 1). */
         lua_sethook(t->co, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
@@ -794,18 +793,21 @@ static int event_set(lua_State *L)
     return 0;
 }
 
-/* core.on_sigint(ev): the first Ctrl-C sets ev instead of interrupting (nil: back to normal). */
+/* core.on_sigint(ev [, always]): the first Ctrl-C sets ev instead of interrupting, a second
+   within a second interrupts; with `always`, every Ctrl-C sets it. nil: back to normal. */
 static int on_sigint_event(lua_State *L)
 {
     luaL_unref(L, LUA_REGISTRYINDEX, sigint_event_ref);
     sigint_event_ref = LUA_NOREF;
     sigint_event = NULL;
+    sigint_report = 0;
     if (!lua_isnoneornil(L, 1)) {
         sigint_event = luaL_checkudata(L, 1, EVENT_MT);
         lua_pushvalue(L, 1);
         sigint_event_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
-    update_sigint_mode();
+    sigint_report_always = sigint_event && lua_toboolean(L, 2);
+    sigint_report = sigint_event != NULL;
     return 0;
 }
 

@@ -63,16 +63,19 @@ extern volatile sig_atomic_t sched_exit_override;   /* -1, or the exit status as
 /* Registers a function run on Ctrl-C (kills children, closes channels). */
 void sched_on_interrupt(void (*fn)(void));
 
-/* For the REPL (chunks run as scheduler threads need none of this to be interruptible):
-   - sched_set_sigint_handler(fn, data): while fn is set, Ctrl-C interrupts nothing and calls
-     fn(data) on the loop instead (at the prompt: drop the line). NULL: Ctrl-C interrupts again.
-     SIGTERM and SIGHUP still end the run.
-   - sched_interrupt_target(L): while the REPL runs a chunk on L directly (lua_pcall, not as
-     a thread), a signal hooks L when no thread is running; NULL when the chunk is done.
+/* For the REPL:
+   - sched_set_sigint_hook(fn): while set, each Ctrl-C is first offered to fn, called on the
+     loop; it returns nonzero when it handled it (at the prompt: drop the line), else Ctrl-C
+     interrupts as usual. While fn is set, a signal cannot stop busy Lua (fn decides later, on
+     the loop): clear it (NULL) while a chunk runs, so that Ctrl-C stops `while true do end`.
    - sched_interrupt_reset(): after the interrupted chunk has ended, forget the interrupt so
      the next chunk runs normally (clears sched_interrupted and sched_exit_override; hooks
-     left on coroutines remove themselves when they next fire). */
-void sched_set_sigint_handler(void (*fn)(void *), void *data);
+     left on coroutines remove themselves when they next fire).
+   - sched_interrupt_target(L): while the REPL runs a chunk on L directly (lua_pcall, not as
+     a thread), a signal hooks L when no thread is running; NULL when the chunk is done.
+     Chunks run as scheduler threads need nothing: the running thread is always hooked.
+   SIGTERM and SIGHUP always end the run. core.on_sigint(ev, true) sets ev on every Ctrl-C. */
+void sched_set_sigint_hook(int (*fn)(void));
 void sched_interrupt_target(lua_State *L);
 void sched_interrupt_reset(void);
 

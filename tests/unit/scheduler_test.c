@@ -3,7 +3,7 @@
    results and errors, sched_run returns the failures nobody joined. A Lua script drives the
    threads through a few test functions (spawn, park, wake, wake_later, raise); its checks and
    the C-side checks both print TAP lines. Then signals: SIGINT/SIGTERM raised inside busy Lua
-   and the REPL's API (sched_interrupt_reset, sched_set_sigint_handler). */
+   and the REPL's API (sched_interrupt_reset, sched_set_sigint_hook). */
 #include "scheduler.h"
 #include "check.h"
 #include <lauxlib.h>
@@ -34,6 +34,7 @@ static int t_spawn(lua_State *L)
 
 static int park_k(lua_State *L, int status, lua_KContext ctx)
 {
+    sched_check_interrupt(L);          /* as every wait does: woken by Ctrl-C, it raises */
     lua_pushinteger(L, woken_value[(int)ctx]);
     return 1;
 }
@@ -90,8 +91,8 @@ static int t_raise(lua_State *L)
     return 0;
 }
 
-static int sigint_calls;
-static void count_sigint(void *data) { (*(int *)data)++; }
+static int sigint_calls, sigint_handled;
+static int count_sigint(void) { sigint_calls++; return sigint_handled; }
 
 /* Runs src as a thread to the end; its results stay in the global `result` (a table). */
 static void run_thread(lua_State *L, const char *src)
@@ -147,18 +148,26 @@ static void interrupt_checks(lua_State *L)
     check(!sched_interrupted && sched_exit_override == -1,
           "sched_interrupt_reset clears the exit status too", NULL);
 
-    sched_set_sigint_handler(count_sigint, &sigint_calls);
+    sigint_handled = 1;
+    sched_set_sigint_hook(count_sigint);
     run_thread(L, "raise('INT') wake_later(0, 5, 20) local v = park(0)"
                   "local n = 0 for i = 1, 2000000 do n = n + 1 end return v, n");
     r = result_string(L);
     check(strcmp(r, "true 5 2000000") == 0 && sigint_calls == 1 && !sched_interrupted,
-          "with sched_set_sigint_handler, Ctrl-C calls it on the loop and interrupts nothing",
+          "with sched_set_sigint_hook, Ctrl-C calls it on the loop; handled, it interrupts nothing",
           "got %s; calls %d", r, sigint_calls);
-    sched_set_sigint_handler(NULL, NULL);
+    sigint_handled = 0;
+    run_thread(L, "raise('INT') wake_later(0, 6, 20) return park(0)");
+    r = result_string(L);
+    check(strcmp(r, "false interrupted") == 0 && sigint_calls == 2 && sched_interrupted,
+          "... not handled, Ctrl-C interrupts (the waiting thread raises)",
+          "got %s; calls %d", r, sigint_calls);
+    sched_interrupt_reset();
+    sched_set_sigint_hook(NULL);
     run_thread(L, "raise('INT') return 'not interrupted'");
     r = result_string(L);
-    check(strcmp(r, "false interrupted") == 0 && sigint_calls == 1,
-          "... and with NULL, Ctrl-C interrupts again", "got %s; calls %d", r, sigint_calls);
+    check(strcmp(r, "false interrupted") == 0 && sigint_calls == 2,
+          "... and without the hook, Ctrl-C interrupts running Lua again", "got %s; calls %d", r, sigint_calls);
     sched_interrupt_reset();
 }
 
@@ -179,9 +188,9 @@ static const char *script =
     "check(select('#', h:join()) == 3, 'join again returns the same three results (a nil kept)')\n"
     "check(h:status() == 'done', 'status of a finished thread is done', h:status())\n"
     /* many results */
-    "local t = {} for i = 1, 30 do t[i] = i end\n"
+    "local t = {} for i = 1, 250 do t[i] = i end\n"
     "local many = {spawn(function() return table.unpack(t) end):join()}\n"
-    "check(#many == 30 and many[1] == 1 and many[30] == 30, 'join delivers 30 results', #many)\n"
+    "check(#many == 250 and many[1] == 1 and many[250] == 250, 'join delivers 250 results', #many)\n"
     /* errors */
     "local bad = spawn(function() error('boom', 0) end)\n"
     "local ok, e = pcall(bad.join, bad)\n"
@@ -219,7 +228,7 @@ static const char *script =
 
 int main(void)
 {
-    plan(25);
+    plan(26);
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
     sched_init(L);
