@@ -6,7 +6,7 @@ plan 10
 
 REPO=$(cd "$TESTROOT/.." && pwd)
 B=$TMP/build P=$TMP/prefix
-mk() { make -C "$REPO" BUILD="$B" CFLAGS=-O0 "$@" > "$TMP/make.log" 2>&1; }
+mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$REPO" BUILD="$B" CFLAGS=-O0 "$@" > "$TMP/make.log" 2>&1; }
 show_log() { tail -n 15 "$TMP/make.log"; }
 
 if mk install PREFIX="$P"; then ok "make install PREFIX=… succeeds"; else not_ok "make install PREFIX=… succeeds" "$(show_log)"; fi
