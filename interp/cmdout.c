@@ -1,5 +1,7 @@
 #include "cmdout.h"
+#include "bigstr.h"
 #include <lauxlib.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,10 +12,24 @@ struct cmd_chunk {
     char data[];
 };
 
+/* A byte count from the options (the prelude checked its type); math.huge: no bound. */
+static size_t size_field(lua_State *L, int idx, const char *name, size_t dflt)
+{
+    lua_getfield(L, idx, name);
+    double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : -1;
+    lua_pop(L, 1);
+    if (v < 0 || v != v) return dflt;
+    return v >= (double)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)v;
+}
+
 void cmdout_init(lua_State *L, struct cmdout *co, int idx)
 {
     memset(co, 0, sizeof *co);
+    co->max_output = CMDOUT_MAX_OUTPUT;
+    co->keep_shown = CMDOUT_KEEP_SHOWN;
     if (!lua_istable(L, idx)) return;
+    co->max_output = size_field(L, idx, "max_output", CMDOUT_MAX_OUTPUT);
+    co->keep_shown = size_field(L, idx, "keep_shown", CMDOUT_KEEP_SHOWN);
     lua_getfield(L, idx, "stream_stdout");
     co->stream[0] = lua_toboolean(L, -1);
     lua_getfield(L, idx, "stream_stderr");
@@ -60,16 +76,27 @@ uint64_t cmdout_due(struct cmdout *co)
     return next_due(co, now);
 }
 
-void cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct sched_waiter *w)
+int cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct sched_waiter *w)
 {
     if (n) co->last_data = uv_now(sched_loop());
     if (co->echo) out_write(is_err ? &co->echo_err : &co->echo_out, p, n);
-    if (!co->stream[is_err]) {            /* captured for the result */
-        buf_append(is_err ? &co->err : &co->out, p, n);
-        return;
+    if (!co->stream[is_err]) {
+        struct spool *s = &co->kept[is_err];
+        if (co->echo) {                   /* shown: the user saw it all; keep a tail */
+            spool_append(s, p, n);
+            spool_keep_tail(s, co->keep_shown);
+            return 0;
+        }
+        if (co->overflow) return 0;       /* past max_output: dropped while the command stops */
+        if (n > co->max_output - s->len) {
+            co->overflow = 1 + is_err;
+            return 1;
+        }
+        if (spool_append(s, p, n) != 0) { co->overflow = 1 + is_err; return 1; }
+        return 0;
     }
     struct cmd_chunk *c = malloc(sizeof *c + n);
-    if (!c) return;
+    if (!c) return 0;
     c->next = NULL;
     c->is_err = is_err;
     c->len = n;
@@ -78,6 +105,7 @@ void cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct 
     co->chunks_tail = c;
     co->queued += n;
     sched_wake(w);
+    return 0;
 }
 
 void cmdout_finish(struct cmdout *co)
@@ -89,8 +117,8 @@ void cmdout_finish(struct cmdout *co)
 
 void cmdout_free(struct cmdout *co)
 {
-    buf_free(&co->out);
-    buf_free(&co->err);
+    spool_free(&co->kept[0]);
+    spool_free(&co->kept[1]);
     while (co->chunks) {
         struct cmd_chunk *c = co->chunks;
         co->chunks = c->next;
@@ -120,14 +148,22 @@ int cmdout_next_event(lua_State *L, struct cmdout *co, int done)
     return 0;
 }
 
-void cmdout_push_result(lua_State *L, const struct cmdout *co, double seconds)
+void cmdout_push_result(lua_State *L, struct cmdout *co, double seconds)
 {
     lua_createtable(L, 0, 8);
-    lua_pushlstring(L, co->out.data ? co->out.data : "", co->out.len);
+    int truncated = co->overflow || co->kept[0].total > co->kept[0].len || co->kept[1].total > co->kept[1].len;
+    bigstr_push_spool(L, &co->kept[0]);
     lua_setfield(L, -2, "stdout");
-    lua_pushlstring(L, co->err.data ? co->err.data : "", co->err.len);
+    bigstr_push_spool(L, &co->kept[1]);
     lua_setfield(L, -2, "stderr");
     lua_pushnumber(L, seconds);
     lua_setfield(L, -2, "duration");
     if (co->idle_fired) { lua_pushboolean(L, 1); lua_setfield(L, -2, "idle_timed_out"); }
+    if (truncated) { lua_pushboolean(L, 1); lua_setfield(L, -2, "truncated"); }
+    if (co->overflow) {
+        lua_pushstring(L, co->overflow == 2 ? "stderr" : "stdout");
+        lua_setfield(L, -2, "overflow");
+        lua_pushinteger(L, (lua_Integer)co->max_output);
+        lua_setfield(L, -2, "max_output");
+    }
 }

@@ -10,7 +10,10 @@
 struct cmd_chunk;
 
 struct cmdout {
-    struct buf out, err;
+    struct spool kept[2];         /* stdout, stderr for the result */
+    size_t max_output;            /* a capture past this is stopped: an error, not an OOM */
+    size_t keep_shown;            /* of shown output only this tail is kept */
+    int overflow;                 /* a capture went past max_output: the rest is dropped */
     int stream[2];                /* stdout/stderr go to op:wait() as chunks, not captured */
     struct cmd_chunk *chunks, *chunks_tail;
     size_t queued;                /* bytes in chunks not yet taken by Lua */
@@ -23,11 +26,16 @@ struct cmdout {
     int idle_fired;
 };
 
+/* Defaults of the two output bounds (README "Bounds"); opts max_output / keep_shown. */
+#define CMDOUT_MAX_OUTPUT (256u * 1024 * 1024)
+#define CMDOUT_KEEP_SHOWN (1024u * 1024)
+
 /* Past this much unread streamed output the reader pauses (flow control back to the source). */
 #define CMDOUT_BACKLOG (4u * 1024 * 1024)
 static inline int cmdout_backlogged(const struct cmdout *co) { return co->queued > CMDOUT_BACKLOG; }
 
-/* Reads echo, prefix, color and stream_stdout/stream_stderr from the options table at idx. */
+/* Reads echo, prefix, color, stream_stdout/stream_stderr, max_output and keep_shown from
+   the options table at idx. */
 void cmdout_init(lua_State *L, struct cmdout *co, int idx);
 /* Arms the command's deadlines: timeout in seconds (0: none) and the idle_timeout read by
    cmdout_init. Returns the ms until the caller's timer should first fire, 0 for no timer. */
@@ -35,15 +43,17 @@ uint64_t cmdout_arm(struct cmdout *co, double timeout);
 /* From the timer: 0 when a deadline has passed (idle_fired says whether it was the idle one),
    else the ms to wait before asking again. */
 uint64_t cmdout_due(struct cmdout *co);
-/* New bytes of stdout (is_err 0) or stderr; wakes w when chunks are queued. */
-void cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct sched_waiter *w);
+/* New bytes of stdout (is_err 0) or stderr; wakes w when chunks are queued. Returns 1 when
+   this data took a capture past max_output (the caller stops the command), else 0. */
+int  cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct sched_waiter *w);
 /* The command ended: writes what is left of unfinished echo lines. */
 void cmdout_finish(struct cmdout *co);
 void cmdout_free(struct cmdout *co);
 /* Pushes the next event for op:wait(): ("stdout"|"stderr", chunk) or ("done") when done.
    Returns the number of values pushed, 0 when there is nothing yet. */
 int  cmdout_next_event(lua_State *L, struct cmdout *co, int done);
-/* Pushes a result table {stdout, stderr, duration} for the caller to complete. */
-void cmdout_push_result(lua_State *L, const struct cmdout *co, double seconds);
+/* Pushes a result table {stdout, stderr, duration, truncated, max_output} for the caller
+   to complete. It hands the kept output over to Lua: call it once. */
+void cmdout_push_result(lua_State *L, struct cmdout *co, double seconds);
 
 #endif

@@ -81,6 +81,7 @@ static void unlink_live(struct local_op *op)
 }
 
 static void on_exit_fd(uv_poll_t *h, int status, int events);
+static void on_timer(uv_timer_t *t);
 static void signal_group(struct local_op *op, int sig);
 static int start_poll(struct local_op *op, uv_poll_t *h, int fd, int events, uv_poll_cb cb);
 
@@ -122,16 +123,29 @@ static void maybe_done(struct local_op *op)
     sched_wake(&op->cmd.w);
 }
 
+/* A capture went past max_output: stop the command as a timeout would (TERM, then KILL). */
+static void stop_overflowing(struct local_op *op)
+{
+    if (op->killed || op->done) return;
+    op->killed = 1;
+    signal_group(op, SIGTERM);
+    uv_timer_start(&op->timer, on_timer, KILL_GRACE_MS, 0);
+}
+
+/* At most this many reads per wake-up: a writer faster than us never starves the loop
+   (the poll is level-triggered, so what is left is read on the next iteration). */
+#define READS_PER_WAKE 16
+
 static void on_readable(uv_poll_t *h, int status, int events)
 {
     struct local_op *op = h->data;
     int is_err = h == &op->poll_err;
     int *fd = is_err ? &op->fd_err : &op->fd_out;
     char tmp[65536];
-    for (;;) {
+    for (int reads = 0; reads < READS_PER_WAKE; reads++) {
         ssize_t n = read(*fd, tmp, sizeof tmp);
         if (n > 0) {
-            cmdout_data(&op->cmd.co, is_err, tmp, (size_t)n, &op->cmd.w);
+            if (cmdout_data(&op->cmd.co, is_err, tmp, (size_t)n, &op->cmd.w)) stop_overflowing(op);
             if (cmdout_backlogged(&op->cmd.co)) {    /* Lua is behind: let the pipe fill up */
                 uv_poll_stop(h);
                 op->cmd.paused = 1;
@@ -142,8 +156,10 @@ static void on_readable(uv_poll_t *h, int status, int events)
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) return;
-        break;                                     /* EOF or a hard error: this stream is over */
+        goto eof;                                  /* EOF or a hard error: this stream is over */
     }
+    return;                                        /* a full slice: the rest on the next wake-up */
+eof:
     close_handle(op, (uv_handle_t *)h);
     close(*fd);
     *fd = -1;

@@ -1,4 +1,5 @@
 /* sshs: command line, the Lua state, the main chunk run as a thread, the exit status. */
+#include "bigstr.h"
 #include "l_runtime.h"
 #include "loader.h"
 #include "scheduler.h"
@@ -322,6 +323,7 @@ int main(int argc, char **argv)
     }
     lua_State *L = luaL_newstate();
     if (!L) { fputs("sshs: cannot create the Lua state (out of memory)\n", stderr); return EXIT_FAIL; }
+    bigstr_install(L);
     int exit_status = EXIT_OK;
     lua_pushcfunction(L, pmain);
     lua_pushlightuserdata(L, &a);

@@ -70,6 +70,17 @@ static void write_lines(struct out_stream *s, const char *p, size_t n)
     buf_free(&b);
 }
 
+/* A line longer than this is written in pieces (each prefixed, when there is a prefix):
+   output without newlines (`cat /dev/urandom`) must not be kept whole. */
+#define OUT_LINE_MAX (64u * 1024)
+
+static void bound_partial(struct out_stream *s)
+{
+    if (s->partial.len < OUT_LINE_MAX) return;
+    write_lines(s, s->partial.data, s->partial.len);
+    s->partial.len = 0;
+}
+
 void out_write(struct out_stream *s, const char *data, size_t len)
 {
     const char *last_nl = NULL;
@@ -77,6 +88,7 @@ void out_write(struct out_stream *s, const char *data, size_t len)
         if (data[i - 1] == '\n') { last_nl = data + i - 1; break; }
     if (!last_nl) {                       /* no line ends here: keep it for later */
         buf_append(&s->partial, data, len);
+        bound_partial(s);
         return;
     }
     size_t head = (size_t)(last_nl + 1 - data);
@@ -88,6 +100,7 @@ void out_write(struct out_stream *s, const char *data, size_t len)
         write_lines(s, data, head);
     }
     buf_append(&s->partial, data + head, len - head);
+    bound_partial(s);
 }
 
 void out_flush(struct out_stream *s)

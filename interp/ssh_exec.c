@@ -155,7 +155,8 @@ static enum ssh_step drain(struct exec_op *e)
             ssize_t n = libssh2_channel_read_ex(e->chan.ch, stream, tmp, sizeof tmp);
             if (n > 0) {
                 size_t skip = stream == 1 && e->want_pid ? take_pid(e, tmp, (size_t)n) : 0;
-                if ((size_t)n > skip) cmdout_data(&e->cmd.co, stream, tmp + skip, (size_t)n - skip, &e->cmd.w);
+                if ((size_t)n > skip && cmdout_data(&e->cmd.co, stream, tmp + skip, (size_t)n - skip, &e->cmd.w))
+                    e->stop_pending = 1;             /* past max_output: stop it (step's top) */
                 e->op.progress = 1;
                 continue;
             }

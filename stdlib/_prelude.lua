@@ -98,6 +98,19 @@ local function fail(r)
   error(setmetatable(e, CommandError), 0)
 end
 
+-- A capture went past max_output: the command was stopped and its output is incomplete,
+-- so this raises even under check(false).
+local function overflow(r)
+  r.ok = false
+  local msg = user_where() .. "output of a command on " .. r.host .. " exceeded max_output (" ..
+    math.tointeger(r.max_output) .. " bytes of " .. r.overflow .. "; the command was stopped): " .. r.cmd ..
+    "\n  raise it with run(cmd, {max_output = bytes}) or with output_limits{max_output = bytes} do ... end," ..
+    "\n  or take the output in pieces with on_stdout / on_stderr"
+  local e = {message = msg}
+  for k, v in pairs(r) do e[k] = v end
+  error(setmetatable(e, CommandError), 0)
+end
+
 ---------------------------------------------------------------------------- quoting
 
 local Raw = {__name = "sshs.raw"}
@@ -312,6 +325,17 @@ function idle_timeout(seconds)
   return context("idle_timeout", seconds)
 end
 function check(flag) return context("check", flag ~= false) end
+-- with output_limits{max_output = bytes, keep_shown = bytes} do: the output bounds of the
+-- commands in the block (README "Bounds"); math.huge lifts one.
+local limit_names = {max_output = true, keep_shown = true}
+function output_limits(t)
+  if type(t) ~= "table" then user_error("output_limits: expected a table {max_output =, keep_shown =}") end
+  for k, v in pairs(t) do
+    if not limit_names[k] then user_error("output_limits: unknown limit '" .. tostring(k) .. "'") end
+    if type(v) ~= "number" or v < 0 or v ~= v then user_error("output_limits: " .. k .. " must be a number of bytes >= 0") end
+  end
+  return context("limits", t)
+end
 function sudo(t)
   t = t or {}
   if type(t) ~= "table" then user_error("sudo: expected a table {user =, password =}") end
@@ -347,6 +371,9 @@ local function effective(st, sess)
       elseif k == "timeout" then o.timeout = v
       elseif k == "idle_timeout" then o.idle_timeout = v
       elseif k == "check" then o.check = v
+      elseif k == "limits" then
+        if v.max_output then o.max_output = v.max_output end
+        if v.keep_shown then o.keep_shown = v.keep_shown end
       elseif k == "sudo" then o.sudo = v end
     end
   end
@@ -433,6 +460,7 @@ function LOCAL:exec(cmd, o, show, prefix)
   local sp = {cwd = o.cwd and home_path(o.cwd), env = o.env, stdin = o.stdin, timeout = o.timeout,
               idle_timeout = o.idle_timeout,
               echo = show, prefix = prefix, color = prefix and S.color,
+              max_output = o.max_output, keep_shown = o.keep_shown,
               stream_stdout = o.on_stdout and true, stream_stderr = o.on_stderr and true}
   if o.sudo then       -- cd and env apply inside sudo (which resets the environment)
     cmd, sp.stdin = S.shell_command(cmd, o)
@@ -474,6 +502,7 @@ local function exec(sess, cmd, show, extra, test)
   if r.idle_timed_out then r.idle_timeout = o.idle_timeout end
   setmetatable(r, Result)
   st.last = r
+  if r.overflow then overflow(r) end
   if not r.ok and not test and o.check ~= false then fail(r) end
   return r
 end
@@ -490,7 +519,7 @@ end
 
 local run_options = {stdin = "string", pty = "boolean", timeout = "number", idle_timeout = "number", env = "table",
                      check = "boolean", on_stdout = "function", on_stderr = "function", show = "boolean",
-                     stoppable = "boolean"}
+                     stoppable = "boolean", max_output = "number", keep_shown = "number"}
 
 local function check_run_args(cmd, opts)
   if type(cmd) ~= "string" then user_error("run: expected a command string, got " .. type(cmd)) end
@@ -722,6 +751,7 @@ function Session:exec(cmd, o, show, prefix)
   local op <close> = self.conn:exec(cmd, {stdin = stdin, pty = o.pty, timeout = o.timeout, echo = show,
                                            idle_timeout = o.idle_timeout,
                                            stoppable = o.stoppable,
+                                           max_output = o.max_output, keep_shown = o.keep_shown,
                                            prefix = prefix, color = prefix and S.color,
                                            stream_stdout = o.on_stdout and true,
                                            stream_stderr = o.on_stderr and true})

@@ -6,6 +6,9 @@
 #                                 stopped when the test file exits.
 #   fault_home NAME LINES         a HOME whose ssh config has LINES first, then the test server's
 #                                 defaults (known_hosts, key, port). Prints its path.
+#   peak_mem FILE CMD...          runs CMD in a memory cgroup of its own (v1 or v2); writes its
+#                                 peak memory in MB to FILE, stdout/stderr to $TMP/out, err.
+#                                 Without cgroups: an "ok # SKIP" and returns 1.
 #   bounded SECS NAME CMD...      runs CMD (sshs) killed after SECS; sets rc, secs; a kill is a
 #                                 "not ok - NAME: hung" (the fault suite fails, it never hangs).
 FAULT_LISTENER=${FAULT_LISTENER:-$(dirname "$SSHS")/fault_listener}
@@ -45,5 +48,26 @@ bounded() {
     fail "$name: hung (killed after ${limit}s)" "$(detail)"
     return 1
   fi
+  return 0
+}
+
+peak_mem() {
+  local file=$1; shift
+  local cg="" peak="" name="sshs-fault-$$-$RANDOM"
+  if [ -w /sys/fs/cgroup/memory ] && mkdir "/sys/fs/cgroup/memory/$name" 2>/dev/null; then
+    cg=/sys/fs/cgroup/memory/$name peak=memory.max_usage_in_bytes
+  elif [ -f /sys/fs/cgroup/cgroup.controllers ] && grep -qw memory /sys/fs/cgroup/cgroup.controllers &&
+       mkdir "/sys/fs/cgroup/$name" 2>/dev/null && [ -f "/sys/fs/cgroup/$name/memory.peak" ]; then
+    cg=/sys/fs/cgroup/$name peak=memory.peak
+  else
+    [ -n "$cg" ] && rmdir "$cg"
+    echo "ok - peak memory of: $* # SKIP no writable memory cgroup"
+    return 1
+  fi
+  timeout -k 3 200 bash -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' _ "$cg" "$@" \
+    > "$TMP/out" 2> "$TMP/err" < /dev/null
+  rc=$?
+  echo $(( $(cat "$cg/$peak") / 1048576 )) > "$file"
+  rmdir "$cg" 2>/dev/null
   return 0
 }

@@ -1,0 +1,128 @@
+/* Lua 5.4 makes a string only by copying bytes we hold, so a big capture would briefly be
+   in memory twice. Instead the bytes go into a memory file (memfd, block by block, each
+   block freed once written), the file is mapped twice, and the allocator hands Lua the
+   second mapping for that one string: Lua's copy then reads and writes the same pages
+   through two addresses, and the data exists once. Lua frees the string through the
+   allocator, which unmaps it. */
+#include "bigstr.h"
+#include <lauxlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define BIG_MIN (1024u * 1024)              /* smaller results are copied the plain way */
+#define STRING_TAG LUA_TSTRING            /* what Lua passes as osize for a new string */
+
+static lua_Alloc inner;
+static void *inner_ud;
+static size_t header;                       /* bytes of a string object before its text */
+static int probing;
+static void *pending;                       /* the mapping to hand out for the next string */
+static size_t pending_size;
+static struct mapped { void *p; size_t size; } *maps;   /* strings living in mappings */
+static size_t nmaps, capmaps;
+
+static int take_mapped(void *p)
+{
+    for (size_t i = 0; i < nmaps; i++) {
+        if (maps[i].p == p) { maps[i] = maps[--nmaps]; return 1; }
+    }
+    return 0;
+}
+
+static void *bigstr_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    if (!ptr && osize == STRING_TAG) {
+        if (probing) { header = nsize; probing = 0; }
+        else if (pending && nsize == pending_size) {
+            void *p = pending;
+            pending = NULL;
+            maps[nmaps++] = (struct mapped){p, nsize};
+            return p;
+        }
+    }
+    if (ptr && osize >= BIG_MIN && nmaps && take_mapped(ptr)) {
+        void *moved = NULL;
+        if (nsize) {                        /* Lua never resizes a string; be correct anyway */
+            moved = inner(inner_ud, NULL, 0, nsize);
+            if (!moved) { maps[nmaps++] = (struct mapped){ptr, osize}; return NULL; }
+            memcpy(moved, ptr, osize < nsize ? osize : nsize);
+        }
+        munmap(ptr, osize);
+        return moved;
+    }
+    return inner(ud, ptr, osize, nsize);
+}
+
+void bigstr_install(lua_State *L)
+{
+    inner = lua_getallocf(L, &inner_ud);
+    lua_setallocf(L, bigstr_alloc, inner_ud);
+    /* Learn the size of a string's header from one long string (100 bytes of text). */
+    char text[100] = {0};
+    probing = 1;
+    lua_pushlstring(L, text, sizeof text);
+    lua_pop(L, 1);
+    if (probing || header <= sizeof text + 1) { probing = 0; header = 0; return; }
+    header -= sizeof text + 1;
+}
+
+/* The plain way: a transient second copy. */
+static void push_copy(lua_State *L, struct spool *s)
+{
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, s->len);
+    size_t n = s->len;
+    spool_drain_to(s, p);
+    luaL_pushresultsize(&b, n);
+}
+
+void bigstr_push_spool(lua_State *L, struct spool *s)
+{
+    size_t n = s->len, total = header + n + 1;
+    if (n < BIG_MIN || !header || nmaps == capmaps) {
+        if (n >= BIG_MIN && header && nmaps == capmaps) {
+            struct mapped *m = realloc(maps, (capmaps * 2 + 8) * sizeof *m);
+            if (m) { maps = m; capmaps = capmaps * 2 + 8; }
+        }
+        if (n < BIG_MIN || !header || nmaps == capmaps) { push_copy(L, s); return; }
+    }
+    int fd = memfd_create("sshs-output", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, (off_t)total) != 0) {
+        if (fd >= 0) close(fd);
+        push_copy(L, s);
+        return;
+    }
+    /* Into the file, each block freed once written: memory holds the bytes once. */
+    off_t off = (off_t)header;
+    while (s->head) {
+        struct spool_blk *b = s->head;
+        const char *p = b->data + s->off;
+        size_t k = b->len - s->off;
+        while (k > 0) {
+            ssize_t w = pwrite(fd, p, k, off);
+            if (w <= 0) {
+                close(fd);
+                luaL_error(L, "out of memory keeping a command's output (%zu bytes)", n);
+            }
+            p += w; k -= (size_t)w; off += w;
+        }
+        s->head = b->next;
+        s->off = 0;
+        spool_blk_free(b);
+    }
+    s->tail = NULL;
+    s->len = 0;
+    char *src = mmap(NULL, total, PROT_READ, MAP_SHARED, fd, 0);
+    char *dst = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (src == MAP_FAILED || dst == MAP_FAILED) {
+        if (src != MAP_FAILED) munmap(src, total);
+        if (dst != MAP_FAILED) munmap(dst, total);
+        luaL_error(L, "out of memory keeping a command's output (%zu bytes)", n);
+    }
+    pending = dst;
+    pending_size = total;
+    lua_pushlstring(L, src + header, n);
+    if (pending) { munmap(pending, total); pending = NULL; }   /* not taken: Lua copied it */
+    munmap(src, total);
+}
