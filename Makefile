@@ -49,7 +49,7 @@ STDLIB  := $(wildcard stdlib/*.lua stdlib/*.sshs)
 STDLIB_BC := $(patsubst stdlib/%.lua,$(BUILD)/stdlib/%.lua,$(filter %.lua,$(STDLIB))) $(filter %.sshs,$(STDLIB))
 UNIT    := $(patsubst tests/unit/%_test.c,$(BUILD)/unit/%_test,$(wildcard tests/unit/*_test.c))
 
-.PHONY: all deps test asan bench soak demo clean install uninstall
+.PHONY: all deps test asan bench soak demo clean install uninstall fuzz fuzz-build valgrind
 all: $(BUILD)/sshs $(UNIT) $(BUILD)/fault_listener
 
 $(BUILD)/sshs: $(OBJ) $(SSH2_A)
@@ -115,6 +115,42 @@ soak: deps all
 bench: deps all
 	bash scripts/bench.sh
 
+# valgrind over the examples and a remote case (scripts/valgrind.sh).
+valgrind: deps all
+	SSHS=$(BUILD)/sshs bash scripts/valgrind.sh
+
+# Fuzzing (libFuzzer, clang; ASan + UBSan): tests/fuzz/NAME_fuzz.c, seeds in tests/fuzz/corpus/NAME,
+# what the fuzzer finds grows build-fuzz/corpus/NAME. FUZZ_SECS per target (CI runs a short one).
+FUZZ_TARGETS := preproc knownhosts sshconfig nodeset
+FUZZ_SECS ?= 300
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -Iinterp
+build-fuzz/preproc_fuzz: tests/fuzz/preproc_fuzz.c interp/preproc.c interp/preproc.h
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/preproc_fuzz.c interp/preproc.c
+build-fuzz/knownhosts_fuzz: tests/fuzz/knownhosts_fuzz.c interp/ssh_knownhosts.c interp/ssh_knownhosts.h
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/knownhosts_fuzz.c interp/ssh_knownhosts.c -lcrypto
+build-fuzz/sshconfig_fuzz: tests/fuzz/sshconfig_fuzz.c interp/ssh_config.c interp/ssh_config.h
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/sshconfig_fuzz.c interp/ssh_config.c
+build-fuzz/nodeset_fuzz: tests/fuzz/nodeset_fuzz.c stdlib/nodeset.lua
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell pkg-config --cflags lua5.4) -DNODESET_LUA='"$(CURDIR)/stdlib/nodeset.lua"' -o $@ tests/fuzz/nodeset_fuzz.c $(shell pkg-config --libs lua5.4)
+fuzz-build: deps $(FUZZ_TARGETS:%=build-fuzz/%_fuzz)
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t; rm -f build-fuzz/$$t-*; \
+	  echo "fuzz: $$t for $(FUZZ_SECS)s"; \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
+	    build-fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/$$t- build-fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>&1 | \
+	    grep -E '^(INFO: seed|#[0-9]+ +DONE|==[0-9]+==|SUMMARY|stat::number_of_executed_units|Done )' || true; \
+	  if ls build-fuzz/$$t-* >/dev/null 2>&1; then \
+	    echo "not ok - fuzz $$t: a crash, leak or timeout (inputs in build-fuzz/$$t-*)"; exit 1; fi; \
+	  echo "ok - fuzz $$t: $(FUZZ_SECS)s without a finding"; \
+	done
+
 demo: all
 	$(BUILD)/sshs examples/demo.sshs
 
@@ -133,4 +169,4 @@ uninstall:
 	-rmdir $(DESTDIR)$(DATADIR) 2>/dev/null
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
