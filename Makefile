@@ -115,6 +115,10 @@ soak: deps all
 bench: deps all
 	bash scripts/bench.sh
 
+# The long fault suite: the fault_* tests at full size (a 1,000-host fan-out with dead hosts).
+soak: deps all
+	SSHS_SOAK=1 SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh fault_
+
 # valgrind over the examples and a remote case (scripts/valgrind.sh).
 valgrind: deps all
 	SSHS=$(BUILD)/sshs bash scripts/valgrind.sh

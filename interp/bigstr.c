@@ -76,45 +76,62 @@ static void push_copy(lua_State *L, struct spool *s)
     luaL_pushresultsize(&b, n);
 }
 
-void bigstr_push_spool(lua_State *L, struct spool *s)
+static int write_at(int fd, const char *p, size_t k, off_t off)
 {
-    size_t n = s->len, total = header + n + 1;
-    if (n < BIG_MIN || !header || nmaps == capmaps) {
-        if (n >= BIG_MIN && header && nmaps == capmaps) {
-            struct mapped *m = realloc(maps, (capmaps * 2 + 8) * sizeof *m);
-            if (m) { maps = m; capmaps = capmaps * 2 + 8; }
-        }
-        if (n < BIG_MIN || !header || nmaps == capmaps) { push_copy(L, s); return; }
+    while (k > 0) {
+        ssize_t w = pwrite(fd, p, k, off);
+        if (w <= 0) return -1;
+        p += w; k -= (size_t)w; off += w;
     }
-    int fd = memfd_create("sshs-output", MFD_CLOEXEC);
-    if (fd < 0 || ftruncate(fd, (off_t)total) != 0) {
-        if (fd >= 0) close(fd);
-        push_copy(L, s);
-        return;
-    }
-    /* Into the file, each block freed once written: memory holds the bytes once. */
+    return 0;
+}
+
+int bigstr_spill(struct bigfile *f, struct spool *s)
+{
+    f->fd = -1;
+    f->len = 0;
+    if (!header) return -1;
+    f->fd = memfd_create("sshs-output", MFD_CLOEXEC);
+    if (f->fd < 0) return -1;
+    /* Written first, freed after: on failure the spool is still whole. */
     off_t off = (off_t)header;
-    while (s->head) {
-        struct spool_blk *b = s->head;
-        const char *p = b->data + s->off;
-        size_t k = b->len - s->off;
-        while (k > 0) {
-            ssize_t w = pwrite(fd, p, k, off);
-            if (w <= 0) {
-                close(fd);
-                luaL_error(L, "out of memory keeping a command's output (%zu bytes)", n);
-            }
-            p += w; k -= (size_t)w; off += w;
-        }
-        s->head = b->next;
-        s->off = 0;
-        spool_blk_free(b);
+    for (struct spool_blk *b = s->head; b; b = b->next) {
+        size_t from = b == s->head ? s->off : 0;
+        if (write_at(f->fd, b->data + from, b->len - from, off) != 0) { bigstr_close(f); return -1; }
+        off += (off_t)(b->len - from);
     }
-    s->tail = NULL;
-    s->len = 0;
-    char *src = mmap(NULL, total, PROT_READ, MAP_SHARED, fd, 0);
-    char *dst = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
+    f->len = s->len;
+    spool_free(s);
+    return 0;
+}
+
+int bigstr_append(struct bigfile *f, const void *p, size_t n)
+{
+    if (write_at(f->fd, p, n, (off_t)(header + f->len)) != 0) return -1;
+    f->len += n;
+    return 0;
+}
+
+void bigstr_close(struct bigfile *f)
+{
+    if (f->fd >= 0) close(f->fd);
+    f->fd = -1;
+    f->len = 0;
+}
+
+void bigstr_push_file(lua_State *L, struct bigfile *f)
+{
+    size_t n = f->len, total = header + n + 1;
+    if (nmaps == capmaps) {
+        struct mapped *m = realloc(maps, (capmaps * 2 + 8) * sizeof *m);
+        if (m) { maps = m; capmaps = capmaps * 2 + 8; }
+    }
+    char *src = MAP_FAILED, *dst = MAP_FAILED;
+    if (nmaps < capmaps && ftruncate(f->fd, (off_t)total) == 0) {
+        src = mmap(NULL, total, PROT_READ, MAP_SHARED | MAP_POPULATE, f->fd, 0);
+        dst = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, f->fd, 0);
+    }
+    bigstr_close(f);
     if (src == MAP_FAILED || dst == MAP_FAILED) {
         if (src != MAP_FAILED) munmap(src, total);
         if (dst != MAP_FAILED) munmap(dst, total);
@@ -125,4 +142,11 @@ void bigstr_push_spool(lua_State *L, struct spool *s)
     lua_pushlstring(L, src + header, n);
     if (pending) { munmap(pending, total); pending = NULL; }   /* not taken: Lua copied it */
     munmap(src, total);
+}
+
+void bigstr_push_spool(lua_State *L, struct spool *s)
+{
+    struct bigfile f;
+    if (s->len < BIG_MIN || bigstr_spill(&f, s) != 0) { push_copy(L, s); return; }
+    bigstr_push_file(L, &f);
 }

@@ -25,6 +25,7 @@ static size_t size_field(lua_State *L, int idx, const char *name, size_t dflt)
 void cmdout_init(lua_State *L, struct cmdout *co, int idx)
 {
     memset(co, 0, sizeof *co);
+    co->big[0].fd = co->big[1].fd = -1;
     co->max_output = CMDOUT_MAX_OUTPUT;
     co->keep_shown = CMDOUT_KEEP_SHOWN;
     if (!lua_istable(L, idx)) return;
@@ -62,6 +63,7 @@ static uint64_t next_due(const struct cmdout *co, uint64_t now)
 
 uint64_t cmdout_arm(struct cmdout *co, double timeout)
 {
+    uv_update_time(sched_loop());         /* the cached loop time may be old (Lua ran since) */
     uint64_t now = uv_now(sched_loop());
     co->last_data = now;
     co->deadline = timeout > 0 ? now + (uint64_t)(timeout * 1000.0 + 0.5) : 0;
@@ -87,12 +89,15 @@ int cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct s
             spool_keep_tail(s, co->keep_shown);
             return 0;
         }
+        struct bigfile *f = &co->big[is_err];
         if (co->overflow) return 0;       /* past max_output: dropped while the command stops */
-        if (n > co->max_output - s->len) {
+        if (n > co->max_output - s->len - f->len) {
             co->overflow = 1 + is_err;
             return 1;
         }
-        if (spool_append(s, p, n) != 0) { co->overflow = 1 + is_err; return 1; }
+        int r = f->fd >= 0 ? bigstr_append(f, p, n) : spool_append(s, p, n);
+        if (r == 0 && f->fd < 0 && s->len >= CMDOUT_SPILL_AT) bigstr_spill(f, s);   /* else stays */
+        if (r != 0) { co->overflow = 1 + is_err; return 1; }
         return 0;
     }
     struct cmd_chunk *c = malloc(sizeof *c + n);
@@ -119,6 +124,8 @@ void cmdout_free(struct cmdout *co)
 {
     spool_free(&co->kept[0]);
     spool_free(&co->kept[1]);
+    bigstr_close(&co->big[0]);
+    bigstr_close(&co->big[1]);
     while (co->chunks) {
         struct cmd_chunk *c = co->chunks;
         co->chunks = c->next;
@@ -151,11 +158,13 @@ int cmdout_next_event(lua_State *L, struct cmdout *co, int done)
 void cmdout_push_result(lua_State *L, struct cmdout *co, double seconds)
 {
     lua_createtable(L, 0, 8);
-    int truncated = co->overflow || co->kept[0].total > co->kept[0].len || co->kept[1].total > co->kept[1].len;
-    bigstr_push_spool(L, &co->kept[0]);
-    lua_setfield(L, -2, "stdout");
-    bigstr_push_spool(L, &co->kept[1]);
-    lua_setfield(L, -2, "stderr");
+    int truncated = co->overflow ||
+        (co->echo && (co->kept[0].total > co->kept[0].len || co->kept[1].total > co->kept[1].len));
+    for (int i = 0; i < 2; i++) {
+        if (co->big[i].fd >= 0) bigstr_push_file(L, &co->big[i]);
+        else bigstr_push_spool(L, &co->kept[i]);
+        lua_setfield(L, -2, i ? "stderr" : "stdout");
+    }
     lua_pushnumber(L, seconds);
     lua_setfield(L, -2, "duration");
     if (co->idle_fired) { lua_pushboolean(L, 1); lua_setfield(L, -2, "idle_timed_out"); }

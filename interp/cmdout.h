@@ -4,6 +4,7 @@
 #define SSHS_CMDOUT_H
 #include <lua.h>
 #include "buf.h"
+#include "bigstr.h"
 #include "output.h"
 #include "scheduler.h"
 
@@ -11,6 +12,7 @@ struct cmd_chunk;
 
 struct cmdout {
     struct spool kept[2];         /* stdout, stderr for the result */
+    struct bigfile big[2];        /* a big capture, once past the first MiB (bigstr.h) */
     size_t max_output;            /* a capture past this is stopped: an error, not an OOM */
     size_t keep_shown;            /* of shown output only this tail is kept */
     int overflow;                 /* a capture went past max_output: the rest is dropped */
@@ -29,6 +31,8 @@ struct cmdout {
 /* Defaults of the two output bounds (README "Bounds"); opts max_output / keep_shown. */
 #define CMDOUT_MAX_OUTPUT (256u * 1024 * 1024)
 #define CMDOUT_KEEP_SHOWN (1024u * 1024)
+/* A capture this big moves into a memory file (bigstr.h). */
+#define CMDOUT_SPILL_AT (1024u * 1024)
 
 /* Past this much unread streamed output the reader pauses (flow control back to the source). */
 #define CMDOUT_BACKLOG (4u * 1024 * 1024)

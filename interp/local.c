@@ -126,7 +126,7 @@ static void maybe_done(struct local_op *op)
 /* A capture went past max_output: stop the command as a timeout would (TERM, then KILL). */
 static void stop_overflowing(struct local_op *op)
 {
-    if (op->killed || op->done) return;
+    if (op->killed || op->cmd.done) return;
     op->killed = 1;
     signal_group(op, SIGTERM);
     uv_timer_start(&op->timer, on_timer, KILL_GRACE_MS, 0);

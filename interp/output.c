@@ -71,8 +71,9 @@ static void write_lines(struct out_stream *s, const char *p, size_t n)
 }
 
 /* A line longer than this is written in pieces (each prefixed, when there is a prefix):
-   output without newlines (`cat /dev/urandom`) must not be kept whole. */
-#define OUT_LINE_MAX (64u * 1024)
+   output without newlines (`cat /dev/urandom`) must not be kept whole. Shorter lines are
+   never split, so concurrent hosts' lines never mix. */
+#define OUT_LINE_MAX (1024u * 1024)
 
 static void bound_partial(struct out_stream *s)
 {
