@@ -14,6 +14,10 @@
 #include <unistd.h>
 
 #define MAX_PASSES 32            /* op passes per wake-up before letting the loop breathe */
+/* One wake-up of a connection steps its ops for at most this long; what is left runs on a
+   later loop iteration (conn_kick), after timers and other connections had their turn. */
+#define PROCESS_SLICE_NS 3000000u
+#define PROCESS_RX_BUDGET (1024u * 1024)   /* socket bytes per wake-up (counting_recv) */
 #define CLOSE_TIMEOUT_MS 3000    /* a polite disconnect may take this long */
 
 struct conn {
@@ -43,6 +47,7 @@ struct conn {
     int refs;
     int open_handles;
     int processing, again;
+    size_t rx_budget;            /* socket bytes this wake-up may still read (counting_recv) */
     struct sched_waiter *connect_waiter;
     struct auth_state *auth;
     struct algs_seen algs;       /* our algorithm lists and the server's, for errors */
@@ -399,11 +404,13 @@ static void process(struct conn *c)
     if (c->processing) { c->again = 1; return; }
     c->processing = 1;
     conn_retain(c);
-    int passes = 0;
+    int passes = 0, progress = 0;
+    uint64_t deadline = uv_hrtime() + PROCESS_SLICE_NS;
+    c->rx_budget = PROCESS_RX_BUDGET;
     do {
         c->again = 0;
-        int progress = 1;
-        while (progress && c->state != C_DEAD && passes++ < MAX_PASSES) {
+        progress = 1;
+        while (progress && c->state != C_DEAD && passes++ < MAX_PASSES && uv_hrtime() < deadline) {
             progress = 0;
             struct ssh_op *op = c->owner ? c->owner : c->active;
             while (op && c->state != C_DEAD) {
@@ -436,7 +443,8 @@ static void process(struct conn *c)
         }
         if (progress && c->state != C_DEAD) conn_kick(c);   /* more to do: after the loop breathes */
         update_poll(c);
-    } while (c->again && c->state != C_DEAD);
+    } while (c->again && c->state != C_DEAD && uv_hrtime() < deadline);
+    if (c->again && c->state != C_DEAD) conn_kick(c);
     c->processing = 0;
     conn_release(c);
 }
@@ -497,15 +505,24 @@ static const struct ssh_op_type keepalive_type = {
     .name = "keepalive", .step = keepalive_step, .abort = keepalive_abort};
 
 /* libssh2's socket reads, counted: any byte from the server shows it is alive. */
+/* Within one wake-up (process()) at most rx_budget bytes are taken from the socket: past
+   it we say "would block", as a non-blocking socket may at any byte. libssh2 (1.10, 1.11) reads
+   every packet waiting on the socket inside each channel read, so a sender that keeps the
+   socket full would otherwise hold the loop for a whole channel window per call. */
 static ssize_t counting_recv(libssh2_socket_t fd, void *buf, size_t len, int flags, void **abstract)
 {
+    struct conn *c = *abstract;
+    if (c->processing) {
+        if (c->rx_budget == 0) return -EAGAIN;
+        if (len > c->rx_budget) len = c->rx_budget;
+    }
     ssize_t n = recv(fd, buf, len, flags);
     if (n < 0) return errno == ENOENT ? -EAGAIN : -errno;
     if (n > 0) {
-        struct conn *c = *abstract;
         if (!c->algs.done) algs_capture(&c->algs, buf, (size_t)n);
         c->last_rx = uv_now(sched_loop());
         c->keepalive_missed = 0;
+        if (c->processing) c->rx_budget -= (size_t)n;
     }
     return n;
 }

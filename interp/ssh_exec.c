@@ -140,14 +140,23 @@ static size_t take_pid(struct exec_op *e, const char *p, size_t n)
     return used;
 }
 
-/* Reads everything buffered for both streams: SSH_STEP_AGAIN when both are drained for now,
-   SSH_STEP_WAITING when Lua has too much unread, SSH_STEP_DONE at EOF, SSH_STEP_LOST or
-   SSH_STEP_FAILED (recorded) on an error. */
+/* At most this much is read per step: a sender faster than our decryption never gives us
+   EAGAIN, so without a bound one channel would hold the loop (and every other channel,
+   timer and host) for as long as it kept sending. The connection steps its ops in turns
+   and lets the loop run between slices (ssh_conn.c process()). */
+#define DRAIN_SLICE (256u * 1024)
+
+/* Reads what is buffered for both streams, up to DRAIN_SLICE: SSH_STEP_AGAIN when both are
+   drained for now or the slice is used up (op.progress set: call again soon), SSH_STEP_WAITING
+   when Lua has too much unread, SSH_STEP_DONE at EOF, SSH_STEP_LOST or SSH_STEP_FAILED
+   (recorded) on an error. */
 static enum ssh_step drain(struct exec_op *e)
 {
     char tmp[65536];
+    size_t budget = DRAIN_SLICE;
     for (int stream = 0; stream <= 1; stream++) {
         for (;;) {
+            if (budget == 0) return SSH_STEP_AGAIN;    /* a full slice: the rest next turn */
             if (cmdout_backlogged(&e->cmd.co)) {   /* unread by Lua: the window throttles the server */
                 e->cmd.paused = 1;
                 return SSH_STEP_WAITING;
@@ -158,6 +167,7 @@ static enum ssh_step drain(struct exec_op *e)
                 if ((size_t)n > skip && cmdout_data(&e->cmd.co, stream, tmp + skip, (size_t)n - skip, &e->cmd.w))
                     e->stop_pending = 1;             /* past max_output: stop it (step's top) */
                 e->op.progress = 1;
+                budget = (size_t)n < budget ? budget - (size_t)n : 0;
                 continue;
             }
             if (n == LIBSSH2_ERROR_EAGAIN) break;

@@ -65,10 +65,14 @@ static void watch(struct tunnel *t)
     }
 }
 
+/* Rounds of pump() per step: a busy tunnel hands the loop back between slices (the
+   connection steps it again soon, as it made progress). */
+#define PUMP_TURNS 32
+
 /* Moves bytes both ways; EAGAIN while the tunnel lives. */
 static int pump(struct tunnel *t)
 {
-    for (;;) {
+    for (int turn = 0; turn < PUMP_TURNS; turn++) {
         int moved = 0;
         if (t->up_len == 0 && !t->inner_eof) {
             ssize_t n = read(t->fd, t->up, sizeof t->up);

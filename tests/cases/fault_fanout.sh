@@ -10,9 +10,10 @@ trap 'stop_listeners; rm -rf "$TMP"' EXIT
 
 if [ -n "${SSHS_SOAK:-}" ]; then N=1000; else N=200; fi
 if [ "$NHOSTS" -lt 200 ]; then
-  skip "fan-out with dead hosts" "the test sshd listens on only $NHOSTS loopback addresses"
+  echo "1..0 # SKIP fan-out with dead hosts: the test sshd listens on only $NHOSTS loopback addresses"
   exit 0
 fi
+plan 5
 CLOSED=$((N / 10)) SILENT=$((N / 50))
 LIVE=$((N - CLOSED - SILENT))
 # Host i is 127.0.B.C with B = 1 + (i-1)/250, C = 1 + (i-1)%250 (every 127.x reaches the sshd).

