@@ -9,6 +9,7 @@
 # Sections: 1 start-up, 2 local commands, 3 commands on one SSH connection,
 # 4 streaming stdout, 5 memory per idle connection, 6 fan-out (200 and 1000 hosts),
 # 7 file transfer (SFTP up/down, many small files, one file to 50 hosts, memory).
+# 8 liveness and memory bounds (ticker lateness during a capture, RSS of a shown command).
 #
 # Everything runs against a private sshd (scripts/test-sshd.sh) on loopback, started here and
 # stopped on exit. Every measured command runs under `timeout`, so no section can hang; a peer or an
@@ -23,7 +24,7 @@ OUT=${BENCH_OUT:-$ROOT/build/bench.md}
 PY=/usr/bin/python3          # the system python: python3-paramiko is a Debian package
 export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ in scripts/bench
 BENCHDIR=$ROOT/scripts/bench
-SECTIONS=${*:-1 2 3 4 5 6 7}
+SECTIONS=${*:-1 2 3 4 5 6 7 8}
 
 # Sizes (overridable for quick trials).
 N_LOCAL=${N_LOCAL:-1000}             # section 2
@@ -832,6 +833,84 @@ EOF
   md "| sshs \`download\` | $(or_na "$wh" "${E7H:-}") | $(calc '%.0f' 'b / w / 1e6' b=$((BIG_MIB * 1048576)) w="$wh") | $(calc '%.1f' 'x / 1024' x="$mh") | $(verdict 'bounded (< 64 MB)' 'x / 1024 < 64' x="$mh") |"
   md ""
   rm -rf "$X" "$RD"
+fi
+
+# ---------------------------------------------------------------------------- 8. liveness and bounds
+
+if want 8; then
+  MIB=$(calc '%d' 'b / 1048576' b="$STREAM_BYTES")
+  log "8. liveness: ticker lateness during a $MIB MiB capture; RSS of a 1 GiB shown command"
+  # A thread ticking every 50 ms while another thread captures (or streams) 512 MiB of remote
+  # stdout: its worst lateness, during the transfer and at the end (a capture's result string
+  # is made in one go, one copy in place). Prints "transfer_ms end_ms seconds".
+  cat > "$WORK/ticker.sshs" <<'EOS'
+local clock, mode, bytes = _SSHS.core.clock, arg[2], tonumber(arg[3])
+connect(arg[1])
+local running, worst, worst_end, t_data = true, 0, 0, nil
+local ticker = thread(function()
+  local last = clock()
+  while running do
+    sleep(0.05)
+    local now = clock()
+    local late = now - last - 0.05
+    if t_data and now >= t_data then worst_end = math.max(worst_end, late) else worst = math.max(worst, late) end
+    last = now
+  end
+end)
+local t0, got = clock(), 0
+if mode == "capture" then
+  -- stdout captured; the line on stderr comes after all of it, so the ticks after it waited
+  -- for the result string.
+  local r = run("head -c " .. bytes .. " /dev/zero; echo sent >&2", {max_output = bytes,
+    on_stderr = function() t_data = t_data or clock() end})
+  got = #r.stdout
+else
+  run("head -c " .. bytes .. " /dev/zero", {on_stdout = function(d) got = got + #d end})
+end
+local took = clock() - t0
+running = false
+ticker:join()
+assert(got == bytes, "got " .. got)
+print(string.format("%.0f %.0f %.2f", worst * 1000, worst_end * 1000, took))
+EOS
+  declare -A L8
+  for m in capture stream; do
+    L8[$m]=""
+    for r in 1 2 3; do
+      if timeout 120 "$SSHS" "$WORK/ticker.sshs" 127.0.0.1 "$m" "$STREAM_BYTES" > "$WORK/s8_$m.$r" 2> "$WORK/s8_$m.err"; then
+        L8[$m]="${L8[$m]}$(cat "$WORK/s8_$m.$r")"$'\n'
+      else
+        log "ticker $m failed: $(head -n1 "$WORK/s8_$m.err")"
+      fi
+    done
+  done
+  md "## 8. Liveness and memory bounds"
+  md ""
+  md "A thread ticking every 50 ms while another captures or streams $MIB MiB of remote stdout"
+  md "(worst lateness of 3 runs; \"end\" is the tick that waited for the capture's result string, made"
+  md "in one go at the end)."
+  md ""
+  md "| transfer | worst lateness during it, ms | at the end, ms | seconds | target |"
+  md "|---|---|---|---|---|"
+  for m in capture stream; do
+    if [ -z "${L8[$m]}" ]; then md "| $m | n/a ($(head -n1 "$WORK/s8_$m.err" | cut -c1-120)) | | | |"; continue; fi
+    w=$(printf '%s' "${L8[$m]}" | awk '$1 > m { m = $1 } END { print m + 0 }')
+    e=$(printf '%s' "${L8[$m]}" | awk '$2 > m { m = $2 } END { print m + 0 }')
+    t=$(printf '%s' "${L8[$m]}" | awk '{ print $3 }' | sort -n | sed -n 2p)
+    md "| $m $MIB MiB | $w | $e | $t | $(verdict 'during ≤ 50 ms' 'x <= 50' x="$w"); $(verdict 'end ≤ 50 ms' 'x <= 50' x="$e") |"
+  done
+  md ""
+  # Peak RSS of a shown command: only a tail is kept (1 MiB) and lines are written as they come.
+  for sz in 268435456 1073741824; do
+    timeout 200 /usr/bin/time -f '%M' -o "$WORK/s8_rss_$sz" "$SSHS" -e "connect('127.0.0.1'); \$ head -c $sz /dev/zero | tr '\\0' x | fold -w 100" \
+      > /dev/null 2> "$WORK/s8_rss_$sz.err" || log "shown $sz failed: $(head -n1 "$WORK/s8_rss_$sz.err")"
+  done
+  r1=$(tail -n1 "$WORK/s8_rss_268435456" 2>/dev/null); r2=$(tail -n1 "$WORK/s8_rss_1073741824" 2>/dev/null)
+  md "| shown command (\`\$ head -c N /dev/zero \| tr … \| fold\`, remote) | peak RSS MB | target |"
+  md "|---|---|---|"
+  md "| 256 MiB | $(or_na "$(calc '%.1f' 'x / 1024' x="$r1")" failed) | — |"
+  md "| 1 GiB | $(or_na "$(calc '%.1f' 'x / 1024' x="$r2")" failed) | $(verdict 'bounded: ≤ 256 MiB run + 16 MB' 'b / 1024 <= a / 1024 + 16' a="$r1" b="$r2") |"
+  md ""
 fi
 
 md "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
