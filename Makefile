@@ -106,18 +106,16 @@ asan: deps
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  SSHS=build-asan/sshs UNITDIR=build-asan/unit SSHS_ASAN=1 bash tests/run.sh
 
-# A bigger random run of the interpolation round trip (a new seed each time; printed).
+# Long versions: a bigger random run of the interpolation round trip (a new seed each time;
+# printed), and the fault_* tests at full size (a 1,000-host fan-out with dead hosts).
 soak: deps all
 	seed=$$(date +%s); echo "soak seed $$seed"; \
 	SSHS_ROUNDTRIP_N=1000000 SSHS_ROUNDTRIP_REMOTE_N=50000 SSHS_ROUNDTRIP_SEED=$$seed \
 	  SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh interp_roundtrip
+	SSHS_SOAK=1 SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh fault_
 
 bench: deps all
 	bash scripts/bench.sh
-
-# The long fault suite: the fault_* tests at full size (a 1,000-host fan-out with dead hosts).
-soak: deps all
-	SSHS_SOAK=1 SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh fault_
 
 # valgrind over the examples and a remote case (scripts/valgrind.sh).
 valgrind: deps all
