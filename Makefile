@@ -127,9 +127,9 @@ FUZZ_TARGETS := preproc knownhosts sshconfig nodeset
 FUZZ_SECS ?= 300
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -Iinterp
-build-fuzz/preproc_fuzz: tests/fuzz/preproc_fuzz.c interp/preproc.c interp/preproc.h
+build-fuzz/preproc_fuzz: tests/fuzz/preproc_fuzz.c interp/preproc.c interp/preproc.h interp/shctx.c interp/shctx.h
 	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/preproc_fuzz.c interp/preproc.c
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/preproc_fuzz.c interp/preproc.c interp/shctx.c
 build-fuzz/knownhosts_fuzz: tests/fuzz/knownhosts_fuzz.c interp/ssh_knownhosts.c interp/ssh_knownhosts.h
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/knownhosts_fuzz.c interp/ssh_knownhosts.c -lcrypto
