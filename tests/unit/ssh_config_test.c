@@ -116,7 +116,7 @@ static const char *CONFIG =
 
 int main(void)
 {
-    plan(67);
+    plan(75);
     struct sshcfg c;
     char want[1024], err[512];
     if (!mkdtemp(home)) { perror("mkdtemp"); return 1; }
@@ -274,6 +274,36 @@ int main(void)
             check(r == 0 && strcmp(gh, h) == 0 && streq(g.user, u) && g.port == port, desc,
                   "ssh -G: %s %s %d; ours: %s %s %d", h, u, port, gh, S(g.user), g.port);
             sshcfg_free(&g);
+        }
+    }
+
+    /* -o lines (sshs -l/-p/--identity/-o): read before the file, so they win; unknown
+       keywords, blocks and bad values are errors naming the option. */
+    {
+        char path[512];
+        snprintf(path, sizeof path, "%s/.ssh/config", home);
+        const char *extra[] = {"User=bob", "Port 2200", "IdentityFile=/o/key"};
+        struct sshcfg o;
+        int r = sshcfg_lookup_with(path, "alias", extra, 3, &o, err, sizeof err);
+        check(r == 0 && streq(o.user, "bob"), "-o User wins over the file", "r=%d user %s (%s)", r, S(o.user), err);
+        check(r == 0 && o.port == 2200, "-o 'Port 2200' (space form) wins over the file", "port %d", o.port);
+        check(r == 0 && o.n_identity_files > 1 && streq(o.identity_files[0], "/o/key"),
+              "-o IdentityFile is tried first, the file's follow", "%d files, first %s", o.n_identity_files,
+              o.n_identity_files ? o.identity_files[0] : "(none)");
+        check(r == 0 && streq(o.hostname, "real.alias.example"), "the file still applies to the rest", "%s", S(o.hostname));
+        sshcfg_free(&o);
+        static const char *bad[][2] = {
+            {"VisualHostKey=yes", "does not use the option 'VisualHostKey'"},
+            {"Port=x", "-o 'Port=x': bad port"},
+            {"Host=x", "Host is not allowed"},
+            {"Port", "expected Keyword=value"},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+            r = sshcfg_lookup_with(NULL, "h", &bad[i][0], 1, &o, err, sizeof err);
+            char desc[256];
+            snprintf(desc, sizeof desc, "-o '%s' is refused: %s", bad[i][0], bad[i][1]);
+            check(r == -1 && strstr(err, bad[i][1]) != NULL, desc, "r=%d err \"%s\"", r, err);
+            sshcfg_free(&o);
         }
     }
 
