@@ -4,7 +4,7 @@
 #include "l_remote.h"
 #include "ssh_sftp.h"
 #include "scheduler.h"
-#include <lauxlib.h>
+#include "l_util.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -122,15 +122,6 @@ static int req_gc(lua_State *L)
     return 0;
 }
 
-static char *opt_str(lua_State *L, int t, const char *name)
-{
-    lua_getfield(L, t, name);
-    const char *s = lua_tostring(L, -1);
-    char *r = s ? strdup(s) : NULL;
-    lua_pop(L, 1);
-    return r;
-}
-
 /* core.sftp(conn, what, {path=, path2=, mode=, set_mode=, atime=, mtime=, data=, source=,
    sink=}) -> request. source: a local file to send (PUT); sink: a new local file to fill
    (GET, created exclusively, mode 0600); without either, PUT sends data and GET returns it. */
@@ -151,8 +142,8 @@ static int l_sftp(lua_State *L)
     struct sftp_req *r = sftp_new((enum sftp_what)what);
     if (!r) return luaL_error(L, "out of memory");
     *ud = r;
-    r->path = opt_str(L, 3, "path");
-    r->path2 = opt_str(L, 3, "path2");
+    r->path = lutil_strfield(L, 3, "path");
+    r->path2 = lutil_strfield(L, 3, "path2");
     if (!r->path) return luaL_error(L, "core.sftp: no path");
     lua_getfield(L, 3, "mode");
     if (lua_isinteger(L, -1)) r->mode = (unsigned)lua_tointeger(L, -1);
@@ -172,7 +163,7 @@ static int l_sftp(lua_State *L)
     r->timeout = lua_tonumber(L, -1);
     lua_pop(L, 1);
 
-    char *source = opt_str(L, 3, "source"), *sinkp = opt_str(L, 3, "sink");
+    char *source = lutil_strfield(L, 3, "source"), *sinkp = lutil_strfield(L, 3, "sink");
     int err = 0;
     const char *failed_path = NULL;
     if (what == SFTP_PUT && source) {
@@ -377,24 +368,11 @@ void files_open(lua_State *L, int core_idx)
 {
     static const luaL_Reg req_methods[] = {
         {"wait", req_wait}, {"progress", req_progress}, {"release", req_gc}, {NULL, NULL}};
-    luaL_newmetatable(L, REQ_MT);
-    luaL_newlib(L, req_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, req_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, req_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pop(L, 1);
-
+    static const luaL_Reg req_meta[] = {{"__gc", req_gc}, {"__close", req_gc}, {NULL, NULL}};
+    lutil_newmeta(L, REQ_MT, req_methods, req_meta);
     static const luaL_Reg copy_methods[] = {{"step", copier_step}, {"close", copier_close}, {NULL, NULL}};
-    luaL_newmetatable(L, COPY_MT);
-    luaL_newlib(L, copy_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, copier_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, copier_close);
-    lua_setfield(L, -2, "__close");
-    lua_pop(L, 1);
+    static const luaL_Reg copy_meta[] = {{"__gc", copier_close}, {"__close", copier_close}, {NULL, NULL}};
+    lutil_newmeta(L, COPY_MT, copy_methods, copy_meta);
 
     static const luaL_Reg fns[] = {
         {"sftp", l_sftp}, {"fs_stat", fs_stat}, {"fs_list", fs_list}, {"fs_mkdir", fs_mkdir},

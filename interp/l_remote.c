@@ -33,15 +33,6 @@ struct conn *remote_checkconn(lua_State *L, int idx)
     return check_conn(L, idx)->c;
 }
 
-static char *field_str(lua_State *L, int t, const char *name)
-{
-    lua_getfield(L, t, name);
-    const char *s = lua_tostring(L, -1);
-    char *r = s ? strdup(s) : NULL;
-    lua_pop(L, 1);
-    return r;
-}
-
 static double field_num(lua_State *L, int t, const char *name)
 {
     lua_getfield(L, t, name);
@@ -87,17 +78,17 @@ static int field_bool(lua_State *L, int t, const char *name)
 static void read_params(lua_State *L, int t, struct ssh_params *p)
 {
     memset(p, 0, sizeof *p);
-    p->display = field_str(L, t, "display");
-    p->hostname = field_str(L, t, "hostname");
-    p->hostkey_name = field_str(L, t, "hostkey_name");
-    p->user = field_str(L, t, "user");
+    p->display = lutil_strfield(L, t, "display");
+    p->hostname = lutil_strfield(L, t, "hostname");
+    p->hostkey_name = lutil_strfield(L, t, "hostkey_name");
+    p->user = lutil_strfield(L, t, "user");
     p->port = (int)field_num(L, t, "port");
-    p->password = field_str(L, t, "password");
-    p->passphrase = field_str(L, t, "passphrase");
-    p->known_hosts = field_str(L, t, "known_hosts");
-    p->ciphers = field_str(L, t, "ciphers");
-    p->macs = field_str(L, t, "macs");
-    p->kex = field_str(L, t, "kex");
+    p->password = lutil_strfield(L, t, "password");
+    p->passphrase = lutil_strfield(L, t, "passphrase");
+    p->known_hosts = lutil_strfield(L, t, "known_hosts");
+    p->ciphers = lutil_strfield(L, t, "ciphers");
+    p->macs = lutil_strfield(L, t, "macs");
+    p->kex = lutil_strfield(L, t, "kex");
     p->agent = field_bool(L, t, "agent");
     p->interactive = field_bool(L, t, "interactive");
     p->timeout = field_num(L, t, "timeout");
@@ -114,7 +105,7 @@ static void read_params(lua_State *L, int t, struct ssh_params *p)
         for (int i = 1; p->nkeys < SSH_MAX_KEYS; i++) {
             lua_rawgeti(L, -1, i);
             if (lua_type(L, -1) != LUA_TTABLE) { lua_pop(L, 1); break; }
-            p->keys[p->nkeys] = field_str(L, -1, "path");
+            p->keys[p->nkeys] = lutil_strfield(L, -1, "path");
             p->key_given[p->nkeys] = field_bool(L, -1, "given");
             if (p->keys[p->nkeys]) p->nkeys++;
             lua_pop(L, 1);

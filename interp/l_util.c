@@ -1,4 +1,6 @@
 #include "l_util.h"
+#include <stdlib.h>
+#include <string.h>
 
 void lutil_newmeta(lua_State *L, const char *name, const luaL_Reg *methods,
                    const luaL_Reg *metamethods)
@@ -11,4 +13,13 @@ void lutil_newmeta(lua_State *L, const char *name, const luaL_Reg *methods,
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);
+}
+
+char *lutil_strfield(lua_State *L, int t, const char *name)
+{
+    lua_getfield(L, t, name);
+    const char *s = lua_tostring(L, -1);
+    char *r = s ? strdup(s) : NULL;
+    lua_pop(L, 1);
+    return r;
 }

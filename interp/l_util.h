@@ -9,4 +9,8 @@
 void lutil_newmeta(lua_State *L, const char *name, const luaL_Reg *methods,
                    const luaL_Reg *metamethods);
 
+/* A copy (malloc'd, the caller frees it) of the string field `name` of the table at t, or
+   NULL when it is not a string or number. The stack is left as it was. */
+char *lutil_strfield(lua_State *L, int t, const char *name);
+
 #endif

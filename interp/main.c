@@ -241,7 +241,7 @@ static int pmain(lua_State *L)
     lsshs_open(L, &a->opt);
 
     if (a->summary) {                   /* sshs --summary FILE...: no script, no connections */
-        lua_getglobal(L, "_SSHS");
+        sched_push_runtime(L);
         lua_getfield(L, -1, "builtin");
         lua_pushliteral(L, "_fleet");
         lua_call(L, 1, 1);

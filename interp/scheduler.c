@@ -629,6 +629,15 @@ static void sleeper_fired(uv_timer_t *timer)
     uv_close((uv_handle_t *)&s->timer, sleeper_closed);
 }
 
+void sched_drain(int (*done)(void), unsigned ms)
+{
+    uint64_t deadline = uv_hrtime() + (uint64_t)ms * 1000000u;
+    while (!done() && uv_hrtime() < deadline) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        if (!done()) nanosleep(&(struct timespec){0, 2000000}, NULL);
+    }
+}
+
 void sched_shutdown(void)
 {
     while (sleepers) {

@@ -79,6 +79,10 @@ void sched_set_sigint_hook(int (*fn)(void));
 void sched_interrupt_target(lua_State *L);
 void sched_interrupt_reset(void);
 
+/* At exit: turns the loop without blocking until done() is true or ms milliseconds have
+   passed (stop signals still on their way to servers). */
+void sched_drain(int (*done)(void), unsigned ms);
+
 /* Closes the scheduler's own handles (pending sleeps, the signal wake-up) at exit and gives
    the signals their default actions back. */
 void sched_shutdown(void);

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* A large window lets bulk output stream at full speed (throughput <= window / RTT). */
 #define CHANNEL_WINDOW (16u * 1024 * 1024)
@@ -498,13 +497,10 @@ void exec_interrupt_all(void)
     }
 }
 
+static int none_live(void) { return live == NULL; }
+
 void exec_shutdown(void)
 {
     exec_interrupt_all();
-    /* Give the stop signals a moment to reach the servers; bounded, then we close anyway. */
-    uint64_t deadline = uv_hrtime() + 2000000000ull;
-    while (live && uv_hrtime() < deadline) {
-        uv_run(sched_loop(), UV_RUN_NOWAIT);
-        if (live) nanosleep(&(struct timespec){0, 2000000}, NULL);
-    }
+    sched_drain(none_live, 2000);      /* the stop signals reach the servers; bounded */
 }

@@ -892,12 +892,10 @@ void sftp_interrupt_all(void)
     for (struct xop *o = live; o; o = o->next_live) request_stop(o);
 }
 
+static int none_live(void) { return live == NULL; }
+
 void sftp_shutdown(void)
 {
     sftp_interrupt_all();
-    uint64_t deadline = uv_hrtime() + 2000000000ull;
-    while (live && uv_hrtime() < deadline) {
-        uv_run(sched_loop(), UV_RUN_NOWAIT);
-        if (live) nanosleep(&(struct timespec){0, 2000000}, NULL);
-    }
+    sched_drain(none_live, 2000);
 }
