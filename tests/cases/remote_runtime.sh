@@ -3,7 +3,7 @@
 # connects, runs remote commands (also in threads and nested connections) and gets their
 # failures reported; remote and local commands share one command object.
 source "$TESTROOT/remote_lib.sh"
-plan 10
+plan 12
 
 for v in '{}' 'nil'; do
   script ctx.sshs <<EOF
@@ -36,3 +36,16 @@ T.ok("both results carry stdout, exitcode and timed_out", r.stdout == "hi\n" and
      T.show(r.stdout) .. " " .. T.show(r.exitcode) .. " " .. T.show(r.timed_out))
 EOF
 lua_checks obj.sshs
+
+# SSHS_TRACE: the stage table names each stage change of a remote command.
+script trace.sshs <<'EOF'
+with connect("127.0.0.1") do $ true
+end
+EOF
+SSHS_TRACE=1 run_remote trace.sshs
+want="exec#1: open -> exec|exec#1: exec -> io|exec#1: io -> close|exec#1: close -> wait-closed|exec#1: wait-closed -> free|exec#1: free -> done"
+got=$(printf '%s\n' "$err" | sed -n 's/^sshs: trace: [^ ]* //p' | paste -sd'|')
+if [ "$rc" = 0 ] && [ "$got" = "$want" ]; then ok "SSHS_TRACE=1: a command's stages in order, open to done"
+else not_ok "SSHS_TRACE=1: a command's stages in order, open to done" "got: $got" "$(show)"; fi
+run_remote trace.sshs
+case "$err" in *"trace:"*) not_ok "without SSHS_TRACE: no trace lines" "$(show)";; *) ok "without SSHS_TRACE: no trace lines";; esac
