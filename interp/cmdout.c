@@ -46,6 +46,16 @@ void cmdout_init(lua_State *L, struct cmdout *co, int idx)
     double idle = lua_tonumber(L, -1);
     if (idle > 0) co->idle_ms = (uint64_t)(idle * 1000.0 + 0.5);
     lua_pop(L, 5);
+    lua_getfield(L, idx, "watch_stdout");
+    co->watch_err = !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (lua_getfield(L, idx, "watch") == LUA_TTABLE) {
+        for (int k = 0; k < 2; k++) {
+            if (lua_rawgeti(L, -1, k + 1) == LUA_TSTRING && lua_rawlen(L, -1) > 0) co->watch[k] = strdup(lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
     co->echo_out = (struct out_stream){.fd = 1, .prefix = co->prefix};
     co->echo_err = (struct out_stream){.fd = 2, .prefix = co->prefix, .color = color && co->prefix};
 }
@@ -78,9 +88,57 @@ uint64_t cmdout_due(struct cmdout *co)
     return next_due(co, now);
 }
 
+static int deliver(struct cmdout *co, int is_err, const char *p, size_t n, struct sched_waiter *w);
+
+/* The watched stream (stderr, or stdout with a pty): each token found is taken out and
+   counted; bytes that may begin a token are held until the next chunk (or the end) shows
+   whether they do. */
+static int watch_stream(struct cmdout *co, const char *p, size_t n, struct sched_waiter *w)
+{
+    buf_append(&co->hold, p, n);
+    const char *d = co->hold.data;
+    size_t len = co->hold.len, i = 0, from = 0;
+    struct buf pass = {0};
+    int found = 0, r = 0;
+    while (i < len) {
+        int matched = 0, partial = 0;
+        for (int k = 0; k < 2 && !matched; k++) {
+            const char *t = co->watch[k];
+            size_t tl = t ? strlen(t) : 0;
+            if (!tl) continue;
+            if (len - i >= tl && memcmp(d + i, t, tl) == 0) {
+                buf_append(&pass, d + from, i - from);
+                i += tl;
+                from = i;
+                co->seen[k]++;
+                matched = found = 1;
+            } else if (len - i < tl && memcmp(d + i, t, len - i) == 0) {
+                partial = 1;
+            }
+        }
+        if (matched) continue;
+        if (partial) break;
+        i++;
+    }
+    buf_append(&pass, d + from, i - from);
+    size_t keep = len - i;
+    if (keep) memmove(co->hold.data, d + i, keep);
+    co->hold.len = keep;
+    if (pass.len) r = deliver(co, co->watch_err, pass.data, pass.len, w);
+    buf_free(&pass);
+    if (found && w) sched_wake(w);
+    return r;
+}
+
 int cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct sched_waiter *w)
 {
     if (n) co->last_data = uv_now(sched_loop());
+    if (is_err == co->watch_err && (co->watch[0] || co->watch[1])) return watch_stream(co, p, n, w);
+    return deliver(co, is_err, p, n, w);
+}
+
+static int deliver(struct cmdout *co, int is_err, const char *p, size_t n, struct sched_waiter *w)
+{
     if (co->echo) out_write(is_err ? &co->echo_err : &co->echo_out, p, n);
     if (!co->stream[is_err]) {
         struct spool *s = &co->kept[is_err];
@@ -109,12 +167,16 @@ int cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct s
     if (co->chunks_tail) co->chunks_tail->next = c; else co->chunks = c;
     co->chunks_tail = c;
     co->queued += n;
-    sched_wake(w);
+    if (w) sched_wake(w);
     return 0;
 }
 
 void cmdout_finish(struct cmdout *co)
 {
+    if (co->hold.len) {                  /* held bytes that turned out not to be a token */
+        deliver(co, co->watch_err, co->hold.data, co->hold.len, NULL);
+        co->hold.len = 0;
+    }
     if (!co->echo) return;
     out_flush(&co->echo_out);
     out_flush(&co->echo_err);
@@ -137,10 +199,20 @@ void cmdout_free(struct cmdout *co)
     buf_free(&co->echo_err.partial);
     free(co->prefix);
     co->prefix = NULL;
+    buf_free(&co->hold);
+    for (int k = 0; k < 2; k++) { free(co->watch[k]); co->watch[k] = NULL; }
 }
 
 int cmdout_next_event(lua_State *L, struct cmdout *co, int done)
 {
+    for (int k = 0; k < 2; k++) {
+        if (co->seen[k]) {
+            co->seen[k]--;
+            lua_pushliteral(L, "watch");
+            lua_pushinteger(L, k + 1);
+            return 2;
+        }
+    }
     if (co->chunks) {
         struct cmd_chunk *c = co->chunks;
         co->chunks = c->next;

@@ -26,6 +26,10 @@ struct cmdout {
        (idle_timeout, from the options table). idle_fired: the idle one ended it. */
     uint64_t deadline, idle_ms, last_data;
     int idle_fired;
+    char *watch[2];               /* tokens taken out of stderr and reported to op:wait() */
+    int seen[2];                  /* times each was seen and not yet reported */
+    int watch_err;                /* the stream watched: 1 stderr, 0 stdout (with a pty) */
+    struct buf hold;              /* the end of that stream that may be the start of a token */
 };
 
 /* Defaults of the two output bounds (README "Bounds"); opts max_output / keep_shown. */
@@ -38,8 +42,9 @@ struct cmdout {
 #define CMDOUT_BACKLOG (4u * 1024 * 1024)
 static inline int cmdout_backlogged(const struct cmdout *co) { return co->queued > CMDOUT_BACKLOG; }
 
-/* Reads echo, prefix, color, stream_stdout/stream_stderr, max_output and keep_shown from
-   the options table at idx. */
+/* Reads echo, prefix, color, stream_stdout/stream_stderr, max_output, keep_shown and watch
+   (up to two strings taken out of stderr, or stdout with watch_stdout, each reported as
+   op:wait() -> "watch", 1|2) from the options table at idx. */
 void cmdout_init(lua_State *L, struct cmdout *co, int idx);
 /* Arms the command's deadlines: timeout in seconds (0: none) and the idle_timeout read by
    cmdout_init. Returns the ms until the caller's timer should first fire, 0 for no timer. */
@@ -53,7 +58,8 @@ int  cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct 
 /* The command ended: writes what is left of unfinished echo lines. */
 void cmdout_finish(struct cmdout *co);
 void cmdout_free(struct cmdout *co);
-/* Pushes the next event for op:wait(): ("stdout"|"stderr", chunk) or ("done") when done.
+/* Pushes the next event for op:wait(): ("watch", n) when watch token n was seen,
+   ("stdout"|"stderr", chunk), or ("done") when done.
    Returns the number of values pushed, 0 when there is nothing yet. */
 int  cmdout_next_event(lua_State *L, struct cmdout *co, int done);
 /* Pushes a result table {stdout, stderr, duration, truncated, max_output} for the caller

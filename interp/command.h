@@ -19,6 +19,9 @@ struct command_type {
     void (*release)(struct command *c);
     /* op:kill(sig); NULL when the session cannot signal its commands. */
     void (*kill)(struct command *c, int sig);
+    /* op:write(data [, eof]): more stdin for a command started with stdin_open (a sudo
+       password once sudo asks); eof ends its stdin. Ignored once stdin is closed. */
+    void (*write)(struct command *c, const char *p, size_t n, int eof);
 };
 
 struct command {

@@ -68,6 +68,16 @@ static int command_kill(lua_State *L)
     return 0;
 }
 
+static int command_write(lua_State *L)
+{
+    struct command *c = check_command(L);
+    size_t n;
+    const char *p = luaL_checklstring(L, 2, &n);
+    int eof = lua_toboolean(L, 3);
+    if (!c->done && c->type->write) c->type->write(c, p, n, eof);
+    return 0;
+}
+
 /* __gc and __close: the object lets go; a command still running is stopped. */
 static int command_gc(lua_State *L)
 {
@@ -85,7 +95,8 @@ static int command_gc(lua_State *L)
 void command_init(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"wait", command_wait}, {"result", command_result}, {"kill", command_kill}, {NULL, NULL}};
+        {"wait", command_wait}, {"result", command_result}, {"kill", command_kill},
+        {"write", command_write}, {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", command_gc}, {"__close", command_gc}, {NULL, NULL}};
     lutil_newmeta(L, COMMAND_MT, methods, meta);
 }

@@ -191,6 +191,8 @@ static int l_exec(lua_State *L)
         o.timeout = lua_tonumber(L, -1);
         lua_getfield(L, 3, "stoppable");
         o.stoppable = lua_isnil(L, -1) || lua_toboolean(L, -1);
+        lua_getfield(L, 3, "stdin_open");
+        o.in_open = lua_toboolean(L, -1);
         lua_getfield(L, 3, "stdin");
         o.in = lua_tolstring(L, -1, &o.in_len);   /* copied by exec_new; popped after it */
     }

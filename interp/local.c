@@ -28,6 +28,7 @@ struct local_op {
     int open_handles;                           /* handles still to be closed by libuv */
     int exited, wstatus, killed;
     char *in_data; size_t in_len, in_off;
+    int in_hold;                                /* stdin_open: more stdin may come (op:write) */
     struct local_op *prev_live, *next_live;
 };
 
@@ -51,8 +52,10 @@ const char *local_signal_name(int sig)
 static void local_resume(struct command *c);
 static void local_release(struct command *c);
 static void local_kill(struct command *c, int sig);
+static void local_write(struct command *c, const char *p, size_t n, int eof);
 static const struct command_type local_type = {
-    .name = "local", .resume = local_resume, .release = local_release, .kill = local_kill};
+    .name = "local", .resume = local_resume, .release = local_release, .kill = local_kill,
+    .write = local_write};
 
 static void op_free(struct local_op *op)
 {
@@ -176,9 +179,33 @@ static void on_writable(uv_poll_t *h, int status, int events)
         if (n < 0 && errno == EAGAIN) return;
         break;                                     /* EPIPE: the command stopped reading */
     }
+    if (op->in_off >= op->in_len && op->in_hold) { uv_poll_stop(h); return; }   /* more may come */
     close_handle(op, (uv_handle_t *)h);
     close(op->fd_in);
     op->fd_in = -1;
+}
+
+/* Appends to what is left to write (the written part is dropped first). */
+static int append_stdin(char **data, size_t *len, size_t *off, const char *p, size_t n)
+{
+    size_t left = *len - *off;
+    char *d = malloc(left + n + 1);
+    if (!d) return -1;
+    if (left) memcpy(d, *data + *off, left);
+    if (n) memcpy(d + left, p, n);
+    free(*data);
+    *data = d;
+    *len = left + n;
+    *off = 0;
+    return 0;
+}
+
+static void local_write(struct command *c, const char *p, size_t n, int eof)
+{
+    struct local_op *op = (struct local_op *)c;
+    if (op->fd_in < 0 || append_stdin(&op->in_data, &op->in_len, &op->in_off, p, n) < 0) return;
+    if (eof) op->in_hold = 0;
+    uv_poll_start(&op->poll_in, UV_WRITABLE, on_writable);
 }
 
 static void on_exit_fd(uv_poll_t *h, int status, int events)
@@ -476,6 +503,9 @@ int local_lua_spawn(lua_State *L)
     const char *in = NULL;
     if (opt_field(L, opts, "stdin") == LUA_TSTRING) in = lua_tolstring(L, -1, &in_len);
     lua_pop(L, 1);
+    int in_open = opt_field(L, opts, "stdin_open") == LUA_TBOOLEAN && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (in_open && !in) in = "";
     lua_Number timeout = 0;
     if (opt_field(L, opts, "timeout") == LUA_TNUMBER) timeout = lua_tonumber(L, -1);
     lua_pop(L, 1);
@@ -525,6 +555,7 @@ int local_lua_spawn(lua_State *L)
         op->in_data = malloc(in_len ? in_len : 1);
         memcpy(op->in_data, in, in_len);
         op->in_len = in_len;
+        op->in_hold = in_open;
         start_poll(op, &op->poll_in, op->fd_in, UV_WRITABLE, on_writable);
     }
     uint64_t first = cmdout_arm(&op->cmd.co, timeout);

@@ -37,6 +37,7 @@ struct exec_op {
     char *in_data;
     size_t in_len, in_off;
     int eof_sent, pty;
+    int in_hold;                     /* stdin_open: more stdin may come (op:write) */
     int stop_pending;
     double timeout;                  /* seconds; 0: none */
     uv_timer_t timer;                /* the timeout, then the stop escalation */
@@ -258,7 +259,7 @@ static enum ssh_step st_io(struct exec_op *e)
         e->in_off += (size_t)n;
         e->op.progress = 1;
     }
-    if (!e->eof_sent && e->in_off >= e->in_len) {
+    if (!e->eof_sent && !e->in_hold && e->in_off >= e->in_len) {
         int r = libssh2_channel_send_eof(ch);
         if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
         e->eof_sent = 1;
@@ -412,8 +413,26 @@ static void exec_release(struct command *c)
     maybe_free(e);
 }
 
+/* op:write(): more stdin (see exec_opts.in_open); the IO stage sends it. */
+static void exec_write(struct command *c, const char *p, size_t n, int eof)
+{
+    struct exec_op *e = (struct exec_op *)c;
+    if (e->eof_sent || e->finished) return;
+    size_t left = e->in_len - e->in_off;
+    char *d = malloc(left + n + 1);
+    if (!d) return;
+    if (left) memcpy(d, e->in_data + e->in_off, left);
+    if (n) memcpy(d + left, p, n);
+    free(e->in_data);
+    e->in_data = d;
+    e->in_len = left + n;
+    e->in_off = 0;
+    if (eof) e->in_hold = 0;
+    conn_kick(e->conn);
+}
+
 static const struct command_type remote_type = {
-    .name = "remote", .resume = exec_resume, .release = exec_release};
+    .name = "remote", .resume = exec_resume, .release = exec_release, .write = exec_write};
 
 /* A new exec op for line on c, not yet queued. */
 static struct exec_op *exec_alloc(struct conn *c, const char *line, int internal)
@@ -473,6 +492,7 @@ struct command *exec_new(struct conn *c, const char *line, const struct exec_opt
     if (!e) return NULL;
     e->want_pid = mark;
     e->pty = o->pty;
+    e->in_hold = o->in_open;
     if (o->in_len && (e->in_data = malloc(o->in_len))) {
         memcpy(e->in_data, o->in, o->in_len);
         e->in_len = o->in_len;

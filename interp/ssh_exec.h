@@ -14,6 +14,7 @@ struct exec_opts {
     double timeout;          /* seconds; 0: none. Then it is stopped and timed_out is set */
     const char *in;          /* stdin (copied), in_len bytes, then EOF */
     size_t in_len;
+    int in_open;             /* no EOF after `in`: more comes from op:write() */
 };
 
 /* A new command for `line` on c, not started: the caller sets up its output (c->co, with

@@ -404,7 +404,8 @@ local function env_assignments(env)
 end
 
 -- Wraps cmd for a shell we reach through a command line (remote, or under sudo) with o's
--- cwd, env and sudo; returns the command line and its stdin. Env values never go on the
+-- cwd, env and sudo; returns the command line, its stdin, and for sudo with a password the
+-- feed that S.collect answers sudo's prompt with (see below). Env values never go on the
 -- command line (where `ps` shows them): they come first on stdin, read by
 -- `eval "$(head -c N)"`, which takes exactly those N bytes, so the command's own stdin follows
 -- intact. With a pty (whose echo would print them) they stay on the command line.
@@ -424,15 +425,26 @@ function S.shell_command(cmd, o)
   if not o.sudo then return cmd, stdin end
   local u = S.quote(o.sudo.user)
   if o.sudo.password then
-    -- sudo -S reads the password line only if it asks for one. The shell it starts then
-    -- skips to the mark line, so the password never becomes the command's stdin (with
-    -- NOPASSWD, cached credentials or root, sudo does not read it).
-    local mark = string.format("sshs-%08x%08x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
-    cmd = 'IFS= read -r __sshs_l; [ "$__sshs_l" = ' .. mark .. ' ] || IFS= read -r __sshs_l; unset __sshs_l; ' .. cmd
-    return "sudo -S -p '' -u " .. u .. " -- /bin/sh -c " .. S.quote(cmd),
-           tostring(o.sudo.password) .. "\n" .. mark .. "\n" .. (stdin or "")
+    -- The password is written only when sudo asks: sudo prints our random prompt token
+    -- (-p) on stderr, S.collect sees it (cmdout's watch), answers, and the token is taken
+    -- out. The shell sudo starts prints a second token first; only then does the command's
+    -- own stdin (env values, then o.stdin) go, and EOF. With NOPASSWD, cached credentials
+    -- or root, sudo asks nothing and the password is never sent anywhere.
+    local function token(what)
+      return string.format("[sshs-%s-%08x%08x]", what, math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
+    end
+    local feed = {prompt = token("sudo"), start = token("run"), password = tostring(o.sudo.password), rest = stdin or ""}
+    cmd = "printf '%s' " .. feed.start .. " >&2; " .. cmd
+    return "sudo -S -p " .. S.quote(feed.prompt) .. " -u " .. u .. " -- /bin/sh -c " .. S.quote(cmd), nil, feed
   end
   return "sudo -n -u " .. u .. " -- /bin/sh -c " .. S.quote(cmd), stdin
+end
+
+-- The options that make a command answer sudo's prompt through S.collect (feed as above).
+local function feed_options(opts, feed, pty)
+  if not feed then return opts end
+  opts.watch, opts.watch_stdout, opts.stdin_open, opts.stdin = {feed.prompt, feed.start}, pty, true, nil
+  return opts
 end
 
 local function home_path(p)
@@ -442,7 +454,7 @@ end
 
 -- Waits for a command op to end, handing streamed chunks to the callbacks; returns its raw
 -- result. A failure of the wait itself (a lost connection) goes to on_lost, else is raised.
-function S.collect(op, o, on_lost)
+function S.collect(op, o, on_lost, feed)
   while true do
     local fine, ev, data = pcall(op.wait, op)
     if not fine then
@@ -450,8 +462,22 @@ function S.collect(op, o, on_lost)
       error(ev, 0)
     end
     if ev == "done" then return op:result() end
-    local cb = ev == "stdout" and o.on_stdout or o.on_stderr
-    if cb then cb(data) end
+    if ev == "watch" then
+      if data == 1 and not feed.answered then      -- sudo asks: the password, once
+        feed.answered = true
+        op:write(feed.password .. "\n")
+      elseif data == 1 then                         -- asked again: it was wrong; let sudo fail
+        op:write("", true)
+      else                                          -- the command runs: its own stdin
+        op:write(feed.rest, true)
+      end
+      goto continue
+    end
+    do
+      local cb = ev == "stdout" and o.on_stdout or o.on_stderr
+      if cb then cb(data) end
+    end
+    ::continue::
   end
 end
 
@@ -462,9 +488,11 @@ function LOCAL:exec(cmd, o, show, prefix)
               echo = show, prefix = prefix, color = prefix and S.color,
               max_output = o.max_output, keep_shown = o.keep_shown,
               stream_stdout = o.on_stdout and true, stream_stderr = o.on_stderr and true}
+  local feed
   if o.sudo then       -- cd and env apply inside sudo (which resets the environment)
-    cmd, sp.stdin = S.shell_command(cmd, o)
+    cmd, sp.stdin, feed = S.shell_command(cmd, o)
     sp.cwd, sp.env = nil, nil
+    feed_options(sp, feed, false)
   end
   local fine, op = pcall(core.spawn, cmd, sp)
   if not fine then
@@ -472,7 +500,7 @@ function LOCAL:exec(cmd, o, show, prefix)
     user_error(S.cut(tostring(op)))
   end
   local _ <close> = op
-  return S.collect(op, o)
+  return S.collect(op, o, nil, feed)
 end
 
 -- Runs one command on session sess with the thread's contexts (and extra options) applied.
@@ -746,20 +774,20 @@ end
 
 -- Runs cmd on the remote host: cd/env/sudo as S.shell_command says.
 function Session:exec(cmd, o, show, prefix)
-  local stdin
-  cmd, stdin = S.shell_command(cmd, o)
-  local op <close> = self.conn:exec(cmd, {stdin = stdin, pty = o.pty, timeout = o.timeout, echo = show,
+  local stdin, feed
+  cmd, stdin, feed = S.shell_command(cmd, o)
+  local op <close> = self.conn:exec(cmd, feed_options({stdin = stdin, pty = o.pty, timeout = o.timeout, echo = show,
                                            idle_timeout = o.idle_timeout,
                                            stoppable = o.stoppable,
                                            max_output = o.max_output, keep_shown = o.keep_shown,
                                            prefix = prefix, color = prefix and S.color,
                                            stream_stdout = o.on_stdout and true,
-                                           stream_stderr = o.on_stderr and true})
+                                           stream_stderr = o.on_stderr and true}, feed, o.pty))
   return S.collect(op, o, function(err)
     if err == "interrupted" then error(err, 0) end
     error(setmetatable({message = user_where() .. tostring(err), host = self.host, cmd = cmd,
                         kind = "connection"}, ConnectError), 0)
-  end)
+  end, feed)
 end
 
 function connect(target, opts)

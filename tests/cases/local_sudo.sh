@@ -8,7 +8,11 @@ cat > "$TMP/bin/sudo" <<'EOF'
 #!/bin/sh
 log=${SUDO_LOG:?}
 printf 'args=%s\n' "$*" >> "$log"
-if [ "$1" = -S ]; then IFS= read -r pw; printf 'pw=%s\n' "$pw" >> "$log"; fi
+# Like sudo -S -p PROMPT: the prompt on stderr, then the password from stdin.
+if [ "$1" = -S ]; then
+  [ "$2" = -p ] && printf '%s' "$3" >&2
+  IFS= read -r pw; printf 'pw=%s\n' "$pw" >> "$log"
+fi
 while [ "$1" != -- ]; do shift; done; shift
 exec "$@"
 EOF

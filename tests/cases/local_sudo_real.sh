@@ -12,7 +12,7 @@ if [ "$(id -u)" != 0 ] || ! command -v sudo >/dev/null || ! command -v useradd >
 fi
 cleanup() { rm -f "$DROPIN"; userdel -f "$U" >/dev/null 2>&1; rm -rf "$TMP"; }
 trap cleanup EXIT
-plan 15
+plan 20
 userdel -f "$U" >/dev/null 2>&1
 useradd -M -s /bin/sh "$U" || { not_ok "useradd $U"; exit 1; }
 echo "$U:$PW" | chpasswd || { not_ok "chpasswd"; exit 1; }
@@ -63,6 +63,25 @@ expect_out_has "id:root" "password asked: the command runs as root"
 expect_out_has "cat:[payload]" "password asked: the command's stdin follows the password"
 expect_out_has "empty:[]" "password asked, then cached (global timestamp): run('cat') does not print it"
 case "$out$err" in *"$PW"*) not_ok "-v output never shows the password" "$(show)";; *) ok "-v output never shows the password";; esac
+case "$out" in *"[sshs-"*) not_ok "sudo's prompt token is taken out of the output" "$(show)";; *) ok "sudo's prompt token is taken out of the output";; esac
+
+# 3b. a wrong password: sudo fails (it is answered once, then its stdin ends), no hang
+script wrong.sshs <<EOF2
+with sudo{user = "root", password = "not-the-password"} do
+  local r = run("id -u", {check = false, stdin = "x"})
+  print("rc:" .. tostring(r.exitcode))
+  io.stdout:write("err:", r.stderr, "\n")
+end
+EOF2
+chmod 644 "$TMP/wrong.sshs"
+rm -rf /run/sudo/ts/"$U"
+t0=$(date +%s)
+as_user "$TMP/wrong.sshs"
+t1=$(date +%s)
+expect_out_has "rc:1" "a wrong password: sudo fails with exit 1"
+expect_out_has "incorrect password" "... saying so (sudo's own message)"
+case "$out" in *"[sshs-"*) not_ok "... without our prompt token" "$(show)";; *) ok "... without our prompt token";; esac
+if [ $((t1 - t0)) -lt 20 ]; then ok "... promptly (no hang waiting for more input)"; else not_ok "... promptly (no hang waiting for more input)" "took $((t1 - t0)) s"; fi
 
 # 4. the password is never on a command line while a command runs
 script slow.sshs <<EOF2
