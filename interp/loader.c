@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int has_suffix(const char *s, const char *suffix)
 {
@@ -38,6 +39,8 @@ static char *read_file(const char *path, size_t *len, int *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) { *err = errno; return NULL; }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) { fclose(f); *err = EISDIR; return NULL; }
     struct { char *p; size_t n, cap; } b = {0};
     for (;;) {
         if (b.cap - b.n < 65536) {
@@ -51,9 +54,9 @@ static char *read_file(const char *path, size_t *len, int *err)
         b.n += got;
         if (got == 0) break;
     }
-    int failed = ferror(f);
+    int failed = ferror(f) ? errno : 0;
     fclose(f);
-    if (failed) { free(b.p); *err = EIO; return NULL; }
+    if (failed) { free(b.p); *err = failed; return NULL; }
     *len = b.n;
     return b.p;
 }

@@ -11,6 +11,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -378,6 +379,44 @@ static void build_actions(posix_spawn_file_actions_t *fa, int in, int out, int e
     if (cwd) posix_spawn_file_actions_addchdir_np(fa, cwd);
 }
 
+/* One simple command whose first word is a program on PATH ("grep 'a b' f > out"): the shell
+   runs it as "exec CMD", as bash -c (a remote login shell) does with a lone simple command, so
+   a signal that kills the program is the command's signal (signal = "TERM", exitcode nil)
+   here as there, not the shell's 128+n. NULL when cmd is anything else. */
+static char *exec_form(const char *cmd, const char *path_env)
+{
+    size_t n = strlen(cmd);
+    int q = 0;
+    if (n == 0 || n > 1u << 20) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        char c = cmd[i];
+        if (q == '\'') { if (c == '\'') q = 0; continue; }
+        if (c == '\\') { i++; continue; }
+        if (c == '`' || (c == '$' && cmd[i + 1] == '(')) return NULL;
+        if (q == '"') { if (c == '"') q = 0; continue; }
+        if (c == '\'' || c == '"') { q = c; continue; }
+        if (strchr(";&|()\n#{}!", c)) return NULL;
+    }
+    if (q) return NULL;
+    const char *w0 = cmd + strspn(cmd, " \t");
+    size_t w0len = strcspn(w0, " \t<>");
+    if (w0len == 0) return NULL;
+    for (size_t i = 0; i < w0len; i++) {
+        unsigned char c = (unsigned char)w0[i];
+        if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') && !strchr("-_./,:+@%^", c))
+            return NULL;
+    }
+    if (shell_builtin(w0, w0len)) return NULL;
+    char *found = memchr(w0, '/', w0len) ? strndup(w0, w0len)
+                                         : path_lookup(w0, w0len, path_env ? path_env : "/usr/local/bin:/usr/bin:/bin");
+    int runnable = found && access(found, X_OK) == 0;
+    free(found);
+    if (!runnable) return NULL;
+    char *s = malloc(n + 6);
+    if (s) { memcpy(s, "exec ", 5); memcpy(s + 5, cmd, n + 1); }
+    return s;
+}
+
 static posix_spawn_file_actions_t *spawn_actions(int in, int out, int err, const char *cwd)
 {
     if (cwd) {
@@ -410,6 +449,49 @@ static posix_spawnattr_t *spawn_attr(void)
         posix_spawnattr_init(&attr);
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
         posix_spawnattr_setpgroup(&attr, 0);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &dfl);
+        ready = 1;
+    }
+    return &attr;
+}
+
+/* pty = true: a new pseudo-terminal; the child starts a session with its slave as stdin,
+   stdout and stderr (and controlling terminal), as sshd gives a remote command with a pty:
+   stdout and stderr merge and its size is 200x50. *master gets the master side. */
+static int pty_open(int *master, posix_spawn_file_actions_t **fa, const char *cwd)
+{
+    char slave[128];
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) return -1;
+    struct winsize ws = {.ws_row = 50, .ws_col = 200};
+    if (grantpt(m) || unlockpt(m) || ptsname_r(m, slave, sizeof slave) || ioctl(m, TIOCSWINSZ, &ws)) goto fail;
+    *fa = malloc(sizeof **fa);
+    if (!*fa) goto fail;
+    posix_spawn_file_actions_init(*fa);
+    posix_spawn_file_actions_addopen(*fa, 0, slave, O_RDWR, 0);   /* after setsid: the ctty */
+    posix_spawn_file_actions_adddup2(*fa, 0, 1);
+    posix_spawn_file_actions_adddup2(*fa, 0, 2);
+    if (cwd) posix_spawn_file_actions_addchdir_np(*fa, cwd);
+    *master = m;
+    return 0;
+fail:
+    close(m);
+    return -1;
+}
+
+/* As spawn_attr, but the child leads a new session (its pty's), hence its own group too. */
+static posix_spawnattr_t *pty_attr(void)
+{
+    static posix_spawnattr_t attr;
+    static int ready;
+    if (!ready) {
+        sigset_t none, dfl;
+        sigemptyset(&none);
+        sigemptyset(&dfl);
+        sigaddset(&dfl, SIGPIPE);
+        posix_spawnattr_init(&attr);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
         posix_spawnattr_setsigmask(&attr, &none);
         posix_spawnattr_setsigdefault(&attr, &dfl);
         ready = 1;
@@ -506,6 +588,8 @@ int local_lua_spawn(lua_State *L)
     int in_open = opt_field(L, opts, "stdin_open") == LUA_TBOOLEAN && lua_toboolean(L, -1);
     lua_pop(L, 1);
     if (in_open && !in) in = "";
+    int pty = opt_field(L, opts, "pty") == LUA_TBOOLEAN && lua_toboolean(L, -1);
+    lua_pop(L, 1);
     lua_Number timeout = 0;
     if (opt_field(L, opts, "timeout") == LUA_TNUMBER) timeout = lua_tonumber(L, -1);
     lua_pop(L, 1);
@@ -514,15 +598,27 @@ int local_lua_spawn(lua_State *L)
     int p_out[2] = {-1, -1}, p_err[2] = {-1, -1}, p_in[2] = {-1, -1};
     int err = 0;
     const char *what = "pipe";
-    if (pipe2(p_out, O_CLOEXEC) || pipe2(p_err, O_CLOEXEC) || (in && pipe2(p_in, O_CLOEXEC))) {
-        err = errno;
-        goto out;
+    posix_spawn_file_actions_t *fa = NULL;
+    posix_spawnattr_t *attr;
+    if (pty) {          /* one master: read as stdout, a duplicate written as stdin */
+        what = "pty";
+        if (pty_open(&p_out[0], &fa, cwd) || (in && (p_in[1] = fcntl(p_out[0], F_DUPFD_CLOEXEC, 0)) < 0)) {
+            err = errno;
+            if (fa) { posix_spawn_file_actions_destroy(fa); free(fa); }
+            goto out;
+        }
+        attr = pty_attr();
+    } else {
+        if (pipe2(p_out, O_CLOEXEC) || pipe2(p_err, O_CLOEXEC) || (in && pipe2(p_in, O_CLOEXEC))) {
+            err = errno;
+            goto out;
+        }
+        fa = spawn_actions(in ? p_in[0] : -1, p_out[1], p_err[1], cwd);
+        attr = spawn_attr();
     }
-    posix_spawn_file_actions_t *fa = spawn_actions(in ? p_in[0] : -1, p_out[1], p_err[1], cwd);
-    posix_spawnattr_t *attr = spawn_attr();
 
     char *prog = NULL;
-    char **argv = simple_argv(cmd, path_env, &prog);
+    char **argv = pty ? NULL : simple_argv(cmd, path_env, &prog);
     op->cmd.t_start = uv_hrtime();
     if (argv) {
         err = posix_spawn(&op->pid, prog, fa, attr, argv, env ? env : environ);
@@ -531,16 +627,18 @@ int local_lua_spawn(lua_State *L)
         if (err) argv = NULL;          /* let the shell try, and report, as it would */
     }
     if (!argv) {
-        char *sh_argv[] = {"sh", "-c", (char *)cmd, NULL};
+        char *ex = exec_form(cmd, path_env);
+        char *sh_argv[] = {"sh", "-c", ex ? ex : (char *)cmd, NULL};
         err = posix_spawn(&op->pid, "/bin/sh", fa, attr, sh_argv, env ? env : environ);
+        free(ex);
     }
-    if (fa != &cached_actions.fa) { posix_spawn_file_actions_destroy(fa); free(fa); }
+    if (fa && fa != &cached_actions.fa) { posix_spawn_file_actions_destroy(fa); free(fa); }
     release_env_strings(L, env);
     what = cwd ? "spawn (in the cd folder)" : "spawn";
     if (err) goto out;
 
-    close(p_out[1]); p_out[1] = -1;
-    close(p_err[1]); p_err[1] = -1;
+    if (p_out[1] >= 0) { close(p_out[1]); p_out[1] = -1; }
+    if (p_err[1] >= 0) { close(p_err[1]); p_err[1] = -1; }
     op->fd_out = p_out[0]; p_out[0] = -1;
     op->fd_err = p_err[0]; p_err[0] = -1;
     /* (uv_poll_init makes the fds non-blocking.) */
@@ -548,9 +646,9 @@ int local_lua_spawn(lua_State *L)
     op->timer.data = op;
     op->open_handles++;
     start_poll(op, &op->poll_out, op->fd_out, UV_READABLE, on_readable);
-    start_poll(op, &op->poll_err, op->fd_err, UV_READABLE, on_readable);
+    if (op->fd_err >= 0) start_poll(op, &op->poll_err, op->fd_err, UV_READABLE, on_readable);
     if (in) {
-        close(p_in[0]); p_in[0] = -1;
+        if (p_in[0] >= 0) { close(p_in[0]); p_in[0] = -1; }
         op->fd_in = p_in[1]; p_in[1] = -1;
         op->in_data = malloc(in_len ? in_len : 1);
         memcpy(op->in_data, in, in_len);

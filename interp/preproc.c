@@ -672,8 +672,13 @@ static int lua_code(struct pp *p, int mode, struct withinfo *w)
                 t.kind = T_VALUE;   /* ends like 'do'; any 'with' after it may start another */
             }
         } else if (c == '$') {
+            /* "return $(cmd)" would be a tail call, and an error in it would name the
+               caller's line: parentheses make it an ordinary call. */
+            int ret = prev.kind == T_NAME && word_is(p, prev.at, prev.len, "return");
             p->value_pos = value_position(p, &prev);
+            if (ret) put_c(p->o, '(');
             if (dollar(p)) return -1;
+            if (ret) put_c(p->o, ')');
             e = p->i;
             t.kind = T_VALUE;
         } else if (c == '(' || c == '{' || c == '[') {

@@ -483,7 +483,7 @@ end
 
 -- Runs cmd on the local machine; returns the raw result fields.
 function LOCAL:exec(cmd, o, show, prefix)
-  local sp = {cwd = o.cwd and home_path(o.cwd), env = o.env, stdin = o.stdin, timeout = o.timeout,
+  local sp = {cwd = o.cwd and home_path(o.cwd), env = o.env, stdin = o.stdin, timeout = o.timeout, pty = o.pty,
               idle_timeout = o.idle_timeout,
               echo = show, prefix = prefix, color = prefix and S.color,
               max_output = o.max_output, keep_shown = o.keep_shown,
@@ -776,18 +776,24 @@ end
 function Session:exec(cmd, o, show, prefix)
   local stdin, feed
   cmd, stdin, feed = S.shell_command(cmd, o)
-  local op <close> = self.conn:exec(cmd, feed_options({stdin = stdin, pty = o.pty, timeout = o.timeout, echo = show,
-                                           idle_timeout = o.idle_timeout,
-                                           stoppable = o.stoppable,
-                                           max_output = o.max_output, keep_shown = o.keep_shown,
-                                           prefix = prefix, color = prefix and S.color,
-                                           stream_stdout = o.on_stdout and true,
-                                           stream_stderr = o.on_stderr and true}, feed, o.pty))
-  return S.collect(op, o, function(err)
+  -- A lost or closed connection is reported at the user's line, not in here.
+  local function lost(err)
     if err == "interrupted" then error(err, 0) end
-    error(setmetatable({message = user_where() .. tostring(err), host = self.host, cmd = cmd,
+    err = tostring(err):gsub("^prelude:%d+: ", "", 1)
+    error(setmetatable({message = user_where() .. err, host = self.host, cmd = cmd,
                         kind = "connection"}, ConnectError), 0)
-  end, feed)
+  end
+  local fine, started = pcall(self.conn.exec, self.conn, cmd,
+                              feed_options({stdin = stdin, pty = o.pty, timeout = o.timeout, echo = show,
+                                            idle_timeout = o.idle_timeout,
+                                            stoppable = o.stoppable,
+                                            max_output = o.max_output, keep_shown = o.keep_shown,
+                                            prefix = prefix, color = prefix and S.color,
+                                            stream_stdout = o.on_stdout and true,
+                                            stream_stderr = o.on_stderr and true}, feed, o.pty))
+  if not fine then lost(started) end
+  local op <close> = started
+  return S.collect(op, o, lost, feed)
 end
 
 function connect(target, opts)

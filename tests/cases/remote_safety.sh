@@ -2,7 +2,7 @@
 # Issue 9: ports and targets are checked before anything is sent; a private key others can
 # read is refused as OpenSSH does; a password given to a key-only server is reported.
 source "$TESTROOT/remote_lib.sh"
-plan 17
+plan 20
 
 script conn.sshs <<'EOF2'
 local target, opts = arg[1], load("return " .. (arg[2] or "nil"))()
@@ -57,3 +57,21 @@ case "$out" in *"Tried: nothing"*) not_ok "a password given to a key-only server
   *) ok "a password given to a key-only server: not 'Tried: nothing'";; esac
 expect_out_has "password (not offered: the server allows neither password nor keyboard-interactive)" \
   "... the error says the password was not offered and why"
+
+# A command after its connection was lost (or closed) is reported at the script's line.
+script lost.sshs <<'EOF2'
+local s = connect("127.0.0.1")
+pcall(function() $ kill -9 $PPID end)
+sleep(0.5)
+local ok, e = pcall(function()
+  $ echo after
+end)
+print("LOST " .. tostring(type(e) == "table" and e.message or e))
+s:close()
+local ok2, e2 = pcall(function() s:run("echo x") end)
+print("CLOSED " .. tostring(type(e2) == "table" and e2.message or e2))
+EOF2
+run_remote lost.sshs
+expect_out_has "LOST $TMP/lost.sshs:5: connection to" "a command on a lost connection: the error names the script's line"
+expect_out_has "CLOSED $TMP/lost.sshs:9: this connection is closed" "a command on a closed session: the error names the script's line"
+case "$out" in *prelude*) not_ok "... never the prelude" "$(show)";; *) ok "... never the prelude";; esac
