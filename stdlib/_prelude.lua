@@ -492,7 +492,7 @@ function LOCAL:exec(cmd, o, show, prefix)
   if o.sudo then       -- cd and env apply inside sudo (which resets the environment)
     cmd, sp.stdin, feed = S.shell_command(cmd, o)
     sp.cwd, sp.env = nil, nil
-    feed_options(sp, feed, false)
+    feed_options(sp, feed, o.pty)
   end
   local fine, op = pcall(core.spawn, cmd, sp)
   if not fine then

@@ -10,9 +10,9 @@ DROPIN=/etc/sudoers.d/sshs_safety1
 if [ "$(id -u)" != 0 ] || ! command -v sudo >/dev/null || ! command -v useradd >/dev/null; then
   echo "1..0 # SKIP need root, sudo and useradd"; exit 0
 fi
-cleanup() { rm -f "$DROPIN"; userdel -f "$U" >/dev/null 2>&1; rm -rf "$TMP"; }
+cleanup() { rm -f "$DROPIN"; userdel -f "$U" >/dev/null 2>&1; rm -rf "$TMP" "/run/sudo/ts/$U"; }
 trap cleanup EXIT
-plan 20
+plan 22
 userdel -f "$U" >/dev/null 2>&1
 useradd -M -s /bin/sh "$U" || { not_ok "useradd $U"; exit 1; }
 echo "$U:$PW" | chpasswd || { not_ok "chpasswd"; exit 1; }
@@ -32,6 +32,8 @@ with sudo{user = who, password = pw} do
   local e = run("cat")
   print("empty:[" .. e.stdout .. "]")
   with env{SSHS_V = "v a l"} do print("env:" .. \$(printf '%s' "\$SSHS_V")) end
+  local t = run("id -un", {pty = true})
+  print("pty:[" .. t.stdout:gsub("\r", "") .. "]")
 end
 EOF2
 chmod 644 "$TMP/pw.sshs"
@@ -44,6 +46,8 @@ expect_out_has "empty:[]" "root: run('cat') does not print the password"
 case "$out$err" in *"$PW"*) not_ok "root: the password appears nowhere in the output" "$(show)";; *) ok "root: the password appears nowhere in the output";; esac
 expect_out_has "id:nobody" "root: runs as the sudo user"
 expect_out_has "env:v a l" "root: env reaches the command under sudo"
+expect_out_has "pty:[nobody
+]" "root: with pty = true, the output is the command's only (tokens taken out)"
 
 as_user() { # runs sshs as $U
   runuser -u "$U" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ "$SSHS_BIN" "$@" > "$TMP/out" 2> "$TMP/err" < /dev/null
@@ -64,6 +68,19 @@ expect_out_has "cat:[payload]" "password asked: the command's stdin follows the 
 expect_out_has "empty:[]" "password asked, then cached (global timestamp): run('cat') does not print it"
 case "$out$err" in *"$PW"*) not_ok "-v output never shows the password" "$(show)";; *) ok "-v output never shows the password";; esac
 case "$out" in *"[sshs-"*) not_ok "sudo's prompt token is taken out of the output" "$(show)";; *) ok "sudo's prompt token is taken out of the output";; esac
+script ptyonly.sshs <<EOF2
+with sudo{user = "root", password = "$PW"} do
+  local t = run("id -un", {pty = true})
+  print("pty:[" .. t.stdout:gsub("\r", "") .. "]")
+end
+EOF2
+chmod 644 "$TMP/ptyonly.sshs"
+rm -rf /run/sudo/ts/"$U"
+as_user "$TMP/ptyonly.sshs"
+# (sudo itself ends its prompt line with a newline on a terminal, hence the pattern)
+if printf '%s' "$out" | grep -q '^root$' && ! printf '%s' "$out" | grep -q -e '\[sshs-' -e "$PW"; then
+  ok "password asked on a pty: answered, no token or password in the output"
+else not_ok "password asked on a pty: answered, no token or password in the output" "$(show)"; fi
 
 # 3b. a wrong password: sudo fails (it is answered once, then its stdin ends), no hang
 script wrong.sshs <<EOF2

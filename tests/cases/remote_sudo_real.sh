@@ -11,7 +11,7 @@ if [ "$(id -u)" != 0 ] || ! command -v sudo >/dev/null || ! command -v useradd >
   echo "1..0 # SKIP need root, sudo and useradd"; exit 0
 fi
 plan 8
-CLEANUP+=("rm -f $DROPIN" "userdel -f $U")
+CLEANUP+=("rm -f $DROPIN" "userdel -f $U" "rm -rf /run/sudo/ts/$U")
 userdel -f "$U" >/dev/null 2>&1
 useradd -M -d / -s /bin/sh "$U" || { not_ok "useradd $U"; exit 1; }
 echo "$U:$PW" | chpasswd || { not_ok "chpasswd"; exit 1; }
