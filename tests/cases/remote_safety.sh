@@ -2,7 +2,7 @@
 # Issue 9: ports and targets are checked before anything is sent; a private key others can
 # read is refused as OpenSSH does; a password given to a key-only server is reported.
 source "$TESTROOT/remote_lib.sh"
-plan 20
+plan 21
 
 script conn.sshs <<'EOF2'
 local target, opts = arg[1], load("return " .. (arg[2] or "nil"))()
@@ -52,11 +52,12 @@ chmod 600 "$TMP/open_key"
 RHOME=$TMP/emptyhome conn 127.0.0.1 "{key = '$TMP/open_key', agent = false, ssh_config = '$TMP/cfg'}"
 expect_out_has "CONNECTED" "the same key with mode 0600 is used"
 
-RHOME=$TMP/emptyhome conn 127.0.0.1 "{password = 'pw', agent = false, ssh_config = '$TMP/cfg'}"
+RHOME=$TMP/emptyhome conn 127.0.0.1 "{password = 'sekrit-pw-4711', agent = false, ssh_config = '$TMP/cfg'}"
 case "$out" in *"Tried: nothing"*) not_ok "a password given to a key-only server: not 'Tried: nothing'" "$(show)";;
   *) ok "a password given to a key-only server: not 'Tried: nothing'";; esac
 expect_out_has "password (not offered: the server allows neither password nor keyboard-interactive)" \
   "... the error says the password was not offered and why"
+case "$out$err" in *sekrit-pw-4711*) not_ok "... and the password itself appears nowhere" "$(show)";; *) ok "... and the password itself appears nowhere";; esac
 
 # A command after its connection was lost (or closed) is reported at the script's line.
 script lost.sshs <<'EOF2'
