@@ -897,7 +897,11 @@ EOS
     w=$(printf '%s' "${L8[$m]}" | awk '$1 > m { m = $1 } END { print m + 0 }')
     e=$(printf '%s' "${L8[$m]}" | awk '$2 > m { m = $2 } END { print m + 0 }')
     t=$(printf '%s' "${L8[$m]}" | awk '{ print $3 }' | sort -n | sed -n 2p)
-    md "| $m $MIB MiB | $w | $e | $t | $(verdict 'during ≤ 50 ms' 'x <= 50' x="$w"); $(verdict 'end ≤ 50 ms' 'x <= 50' x="$e") |"
+    if [ "$m" = stream ]; then
+      md "| $m $MIB MiB | $w | — | $t | $(verdict 'during ≤ 50 ms' 'x <= 50' x="$w") |"
+    else
+      md "| $m $MIB MiB | $w | $e | $t | $(verdict 'during ≤ 50 ms' 'x <= 50' x="$w"); $(verdict 'end ≤ 50 ms' 'x <= 50' x="$e") |"
+    fi
   done
   md ""
   # Peak RSS of a shown command: only a tail is kept (1 MiB) and lines are written as they come.
