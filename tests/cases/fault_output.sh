@@ -7,6 +7,9 @@ source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/fleet_lib.bash"
 source "$TESTROOT/fault_lib.bash"
 plan 30
+# Under ASan, freed memory waits in a quarantine (256 MB by default) before reuse: it would
+# count as ours. A small quarantine keeps the checks about sshs's own memory.
+[ -n "${SSHS_ASAN:-}" ] && export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8"
 
 # Peak RSS (kB) of this process so far, for the scripts.
 cat > "$TMP/mem.lua" <<'EOS'
