@@ -151,6 +151,7 @@ static void teardown(struct conn *c)
 {
     if (c->session) {
         libssh2_session_set_blocking(c->session, 1);   /* nothing left to wait for: don't EAGAIN */
+        c->rx_budget = SIZE_MAX;         /* teardown may run inside process(): no read budget */
         if (c->fd >= 0) shutdown(c->fd, SHUT_RDWR);
         libssh2_session_free(c->session);
         c->session = NULL;
