@@ -281,7 +281,7 @@ function M.each(hosts, fn, opts, hooks)
       local t0 = core.clock()
       local outcome = {host = host}
       results[host] = outcome
-      watch.running[host] = true
+      watch.running[host] = (watch.running[host] or 0) + 1   -- concurrent each() calls may share hosts
       if hooks.started then hooks.started(host) end
       local st = S.state()
       for i = #st.stack, 2, -1 do        -- each host gets its own connection, not the caller's
@@ -322,7 +322,7 @@ function M.each(hosts, fn, opts, hooks)
           if core.interrupted() then outcome.interrupted = true end
         end
       end
-      watch.running[host] = nil
+      watch.running[host] = watch.running[host] > 1 and watch.running[host] - 1 or nil
       outcome.duration = core.clock() - t0
       finished:set()
       slots.release()

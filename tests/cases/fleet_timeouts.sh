@@ -6,7 +6,7 @@ source "$TESTROOT/remote_lib.sh"      # lib.sh, and the t.lua check helpers
 source "$TESTROOT/fleet_lib.bash"
 source "$TESTROOT/fault_lib.bash"
 need_sshd
-plan 31
+plan 32
 # A duration nobody else uses, so pgrep finds only this file's remote commands.
 DUR="41.$$"
 remote_sleeps() { pgrep -f "sleep $DUR\$"; }
@@ -96,21 +96,33 @@ for _, where in ipairs{"local", "127.0.0.3"} do
     end
   end)
 end
+EOS
+# The each() part runs in a process of its own: after two timed-out commands on one connection
+# and its close, a new connection in the same process can stall in its handshake (a
+# connection-layer bug reported in the hand-off notes, reproducible with plain timeout()).
+script silent_each.sshs <<EOS
+local T = require "t"
+local DUR = "$DUR"
+EOS
+cat >> "$TMP/silent_each.sshs" <<'EOS'
 local out = each("127.0.0.[4-6]", function(h)
   if h == "127.0.0.5" then $ echo begin; sleep #{raw(DUR)}
   end
   $ echo one; sleep 0.3; echo two
   return "fine"
-end, {idle_timeout = 1})
-T.ok("each{idle_timeout = 1}: the silent host fails with the idle message",
-  out["127.0.0.5"].ok == false and T.msg(out["127.0.0.5"].error):find("no output for 1s", 1, true) ~= nil, T.show(out["127.0.0.5"].error))
-T.ok("each{idle_timeout = 1}: ... and timed_out in its outcome", out["127.0.0.5"].timed_out == true)
-T.ok("each{idle_timeout = 1}: the talking hosts succeed", out["127.0.0.4"].ok and out["127.0.0.6"].ok)
+end, {idle_timeout = 5})    -- 5 s: it also bounds the connect, which a loaded machine slows
+T.ok("each{idle_timeout = 5}: the silent host fails with the idle message",
+  out["127.0.0.5"].ok == false and T.msg(out["127.0.0.5"].error):find("no output for 5s", 1, true) ~= nil, T.show(out["127.0.0.5"].error))
+T.ok("each{idle_timeout = 5}: ... and timed_out in its outcome", out["127.0.0.5"].timed_out == true)
+T.ok("each{idle_timeout = 5}: the talking hosts succeed", out["127.0.0.4"].ok and out["127.0.0.6"].ok,
+  T.show(out["127.0.0.4"].error), T.show(out["127.0.0.6"].error))
 EOS
-if bounded 90 "silent commands" env HOME="$SSHS_TEST_HOME" "$SSHS" "$TMP/silent.sshs"; then
-  sed -e '/^ok - /b' -e '/^not ok - /b' -e '/^#/b' -e 's/^/# out: /' "$TMP/out"
-  check "silent.sshs exits 0" [ "$rc" = 0 ]
-fi
+for name in silent silent_each; do
+  if bounded 90 "silent commands ($name)" env HOME="$SSHS_TEST_HOME" "$SSHS" "$TMP/$name.sshs"; then
+    sed -e '/^ok - /b' -e '/^not ok - /b' -e '/^#/b' -e 's/^/# out: /' "$TMP/out"
+    check "$name.sshs exits 0" [ "$rc" = 0 ]
+  fi
+done
 sleep 1
 left=$(remote_sleeps | wc -l)
 checkv "no silent command left running (local or remote)" "found $left" [ "$left" = 0 ]
