@@ -48,6 +48,8 @@ struct ctx {
 };
 
 static int fail(struct ctx *c, const char *path, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(struct ctx *c, const char *path, int line, const char *fmt, ...)
 {
     va_list ap;
     int n = line > 0 ? snprintf(c->err, c->errlen, "%s:%d: ", path, line)

@@ -24,6 +24,7 @@ struct key {
 };
 
 /* Runs a shell command; 0 on success. */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
 {
     char cmd[4096];
