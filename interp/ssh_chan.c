@@ -140,6 +140,20 @@ enum ssh_step chan_pty_size(struct chan *c, int cols, int rows)
     return rc ? failed(c, "resizing the pty", rc) : SSH_STEP_DONE;
 }
 
+enum ssh_step chan_signal(struct chan *c, const char *name)
+{
+#if LIBSSH2_VERSION_NUM >= 0x010b00
+    int rc = libssh2_channel_signal_ex(c->ch, name, strlen(name));
+    if (rc == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
+    c->op->progress = 1;
+    return rc ? failed(c, "sending a signal", rc) : SSH_STEP_DONE;
+#else
+    (void)name;
+    snprintf(c->error, sizeof c->error, "libssh2 %s cannot send channel signals", LIBSSH2_VERSION);
+    return SSH_STEP_FAILED;
+#endif
+}
+
 enum ssh_step chan_send_close(struct chan *c)
 {
     if (!c->ch || c->closing) return SSH_STEP_DONE;

@@ -68,6 +68,10 @@ enum ssh_step chan_request_env(struct chan *c, const char *name, const char *val
 enum ssh_step chan_request(struct chan *c, const char *request, const char *arg);
 /* Tells the server the terminal's new size (no reply is awaited: no lock). */
 enum ssh_step chan_pty_size(struct chan *c, int cols, int rows);
+/* Sends a "signal" request (name without "SIG": "TERM", "KILL"; no reply is awaited, so
+   nothing says whether the server acted on it: see conn_signals_work). libssh2 < 1.11 cannot:
+   SSH_STEP_FAILED. */
+enum ssh_step chan_signal(struct chan *c, const char *name);
 
 /* For a libssh2 call that opens a channel itself (libssh2_sftp_init): take the lock with
    chan_lock (SSH_STEP_DONE: go ahead, SSH_STEP_WAITING: return that), make the call, repeat it

@@ -211,6 +211,23 @@ int conn_tracing(void)
     return on;
 }
 
+int conn_signals_work(struct conn *c)
+{
+#if LIBSSH2_VERSION_NUM >= 0x010b00
+    const char *b = c->session ? libssh2_session_banner_get(c->session) : NULL;
+    const char *v = b ? strstr(b, "OpenSSH_") : NULL;
+    int major = 0, minor = 0;
+    if (!v || sscanf(v + 8, "%d.%d", &major, &minor) != 2) return 0;
+    /* sshd runs a root session in its privileged monitor, where it refuses signal requests
+       ("session signalling requires privilege separation"). */
+    if (c->p.user && strcmp(c->p.user, "root") == 0) return 0;
+    return major > 7 || (major == 7 && minor >= 9);
+#else
+    (void)c;
+    return 0;
+#endif
+}
+
 void conn_trace(const struct conn *c, const char *op, unsigned id, const char *from, const char *to)
 {
     if (!conn_tracing() || from == to) return;

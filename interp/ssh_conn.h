@@ -44,6 +44,10 @@ enum ssh_step conn_step_of(int rc);
    exec") on stderr, for debugging. conn_trace prints one such line when from != to. */
 int  conn_tracing(void);
 void conn_trace(const struct conn *c, const char *op, unsigned id, const char *from, const char *to);
+/* Does a "signal" channel request stop a command here? Needs libssh2 >= 1.11 and a server
+   known to act on it: OpenSSH >= 7.9 signals the command's whole process group (killpg), but
+   not in a root session. */
+int conn_signals_work(struct conn *c);
 
 struct ssh_op {
     const struct ssh_op_type *type;

@@ -19,8 +19,11 @@ enum stage { S_OPEN, S_PTY, S_EXEC, S_IO, S_CLOSE, S_WAIT_CLOSED, S_FREE, S_DONE
    channel_signal and refuses a second request of that kind on a channel, and closing a
    channel without a pty leaves the command running. So a command (without pty) first
    reports its login shell's pid on stderr ("\036PID\036", stripped again here); sshd
-   makes that shell a session leader, so `kill -- -PID` on a second channel stops the
-   whole command. TERM first, KILL a second later, then the channel is closed regardless. */
+   makes that shell a session leader, so `kill -TERM -PID` on a second channel stops the
+   whole command. TERM first, KILL a second later, then the channel is closed regardless.
+   With libssh2 >= 1.11 and a server that acts on "signal" requests (OpenSSH: killpg of the
+   command's process group) the signals go as channel requests instead; the marker stays, so
+   the KILL step also runs the kill on a second channel should the server have ignored them. */
 enum stop { STOP_NONE, STOP_TERM_SENT, STOP_KILL_SENT, STOP_CLOSE };
 #define PID_MARK '\036'
 #define KILL_AFTER_MS 1000
@@ -49,6 +52,8 @@ struct exec_op {
     char pidbuf[24];
     size_t pidlen;
     long remote_pid;
+    const char *sig_pending;         /* a signal request to send from the io stage */
+    int signalled;                   /* stopping by signal requests (not kill commands) */
     struct exec_op *prev_live, *next_live;   /* unfinished ops, for Ctrl-C and exit */
 };
 
@@ -186,11 +191,12 @@ static enum ssh_step drain(struct exec_op *e)
 
 static struct exec_op *exec_start(struct conn *c, const char *cmd, int internal);
 
-/* Runs `kill -SIG -- -PID` on a new channel of the same connection. */
+/* Runs `kill -SIG -PID` on a new channel of the same connection (no "--": dash's kill
+   rejects it, and a negative number after the signal is a process group in every shell). */
 static void send_kill(struct exec_op *e, const char *sig)
 {
     char cmd[160];
-    snprintf(cmd, sizeof cmd, "kill -%s -- -%ld 2>/dev/null || kill -%s %ld 2>/dev/null", sig,
+    snprintf(cmd, sizeof cmd, "kill -%s -%ld 2>/dev/null || kill -%s %ld 2>/dev/null", sig,
              e->remote_pid, sig, e->remote_pid);
     exec_start(e->conn, cmd, 1);
 }
@@ -201,7 +207,8 @@ static void on_stop_timer(uv_timer_t *t)
     if (e->finished) return;
     if (e->stop == STOP_TERM_SENT) {
         e->stop = STOP_KILL_SENT;
-        send_kill(e, "KILL");
+        if (e->signalled) { e->sig_pending = "KILL"; conn_kick(e->conn); }
+        if (e->remote_pid > 0) send_kill(e, "KILL");
         uv_timer_start(&e->timer, on_stop_timer, GIVE_UP_AFTER_MS, 0);
         return;
     }
@@ -246,6 +253,11 @@ static enum ssh_step st_exec(struct exec_op *e)
 static enum ssh_step st_io(struct exec_op *e)
 {
     LIBSSH2_CHANNEL *ch = e->chan.ch;
+    if (e->sig_pending) {
+        enum ssh_step r = chan_signal(&e->chan, e->sig_pending);
+        if (r == SSH_STEP_AGAIN) return r;
+        e->sig_pending = NULL;          /* sent, or it failed: the timer escalates anyway */
+    }
     while (e->stop == STOP_NONE && e->in_off < e->in_len) {
         ssize_t n = libssh2_channel_write(ch, e->in_data + e->in_off, e->in_len - e->in_off);
         if (n == LIBSSH2_ERROR_EAGAIN) {
@@ -331,6 +343,11 @@ static void apply_stop(struct exec_op *e)
     if (e->stage < S_IO) {
         if (!e->chan.ch) { finish(e); return; }
         e->stage = S_CLOSE;              /* opened, nothing started: just close */
+    } else if (e->stage == S_IO && e->stop == STOP_NONE && conn_signals_work(e->conn)) {
+        e->stop = STOP_TERM_SENT;        /* a signal request; keep draining meanwhile */
+        e->signalled = 1;
+        e->sig_pending = "TERM";
+        uv_timer_start(&e->timer, on_stop_timer, KILL_AFTER_MS, 0);
     } else if (e->stage == S_IO && e->stop == STOP_NONE && e->remote_pid > 0) {
         e->stop = STOP_TERM_SENT;        /* keep draining while the kill does its work */
         send_kill(e, "TERM");
