@@ -192,12 +192,14 @@ static enum ssh_step drain(struct exec_op *e)
 static struct exec_op *exec_start(struct conn *c, const char *cmd, int internal);
 
 /* Runs `kill -SIG -PID` on a new channel of the same connection (no "--": dash's kill
-   rejects it, and a negative number after the signal is a process group in every shell). */
+   rejects it, and a negative number after the signal is a process group in every shell).
+   Where the shell is not a group leader (Dropbear starts it inside its own root-owned
+   session process) that fails: then the shell's children and the shell itself. */
 static void send_kill(struct exec_op *e, const char *sig)
 {
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "kill -%s -%ld 2>/dev/null || kill -%s %ld 2>/dev/null", sig,
-             e->remote_pid, sig, e->remote_pid);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "kill -%s -%ld 2>/dev/null || { pkill -%s -P %ld; kill -%s %ld; } 2>/dev/null",
+             sig, e->remote_pid, sig, e->remote_pid, sig, e->remote_pid);
     exec_start(e->conn, cmd, 1);
 }
 

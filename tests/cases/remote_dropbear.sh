@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The main remote cases against another server: Dropbear (Debian's dropbear-bin), started here
+# on a free loopback port with its own ed25519 host key, for a throw-away user whose home (and
+# authorized_keys) live in this test's temp folder. Nothing depends on OpenSSH quirks:
+# connect + host key check, capture, exit status, stderr, stdin, a 64 MiB stream checked by
+# sha256, parallel commands on one connection, a timeout that stops the command (Dropbear gets
+# the pid-marker-and-kill path), an RSA user key, and a jump through Dropbear (direct-tcpip).
+source "$TESTROOT/remote_lib.sh"
+
+if ! command -v /usr/sbin/dropbear >/dev/null || ! command -v dropbearkey >/dev/null; then
+  echo "1..0 # SKIP dropbear-bin is not installed (scripts/install-deps.sh installs it)"; exit 0
+fi
+if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root to make a throw-away user"; exit 0; fi
+LIBSSH2_VER=$("$SSHS" --version | sed -n 's/.*libssh2 \([0-9.]*\).*/\1/p')
+plan 13
+
+DB=$TMP/dropbear
+mkdir -p "$DB"
+chmod 755 "$TMP" "$DB"
+U=sshs_transportdb$$
+if useradd -M -d "$DB/home" -s /bin/sh -p '*' "$U" 2>/dev/null; then CLEANUP+=("userdel $U"); fi
+mkdir -p "$DB/home/.ssh"
+ssh-keygen -q -t ed25519 -N '' -C dbclient -f "$DB/client_key"
+ssh-keygen -q -t rsa -b 2048 -N '' -C dbrsa -f "$DB/rsa_key"
+cat "$DB/client_key.pub" "$DB/rsa_key.pub" > "$DB/home/.ssh/authorized_keys"
+chown -R "$U" "$DB/home"; chmod 700 "$DB/home" "$DB/home/.ssh"; chmod 600 "$DB/home/.ssh/authorized_keys"
+
+dropbearkey -t ed25519 -f "$DB/host_key" > /dev/null 2>&1
+HOSTPUB=$(dropbearkey -y -f "$DB/host_key" 2>/dev/null | grep '^ssh-ed25519 ' | cut -d' ' -f1,2)
+DBPID=""
+for _ in 1 2 3 4 5; do
+  DBPORT=$(( (RANDOM % 20000) + 30000 ))
+  [ -n "$(ss -Htan "( sport = :$DBPORT )" 2>/dev/null)" ] && continue
+  setsid /usr/sbin/dropbear -F -E -s -m -p "127.0.0.1:$DBPORT" -r "$DB/host_key" -P "$DB/pid" \
+    < /dev/null > "$DB/log" 2>&1 &
+  DBPID=$!
+  for _ in $(seq 1 50); do
+    timeout 1 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && IFS= read -r -t 1 l <&3 && [ "${l#SSH-}" != "$l" ]' _ "$DBPORT" 2>/dev/null && break 2
+    kill -0 "$DBPID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill "$DBPID" 2>/dev/null; DBPID=""
+done
+if [ -z "$DBPID" ]; then not_ok "dropbear starts" "$(tail -n 5 "$DB/log")"; exit 1; fi
+CLEANUP+=("kill $DBPID")
+echo "[127.0.0.1]:$DBPORT $HOSTPUB" > "$DB/known_hosts"
+export DBPORT U DB
+echo "# $(/usr/sbin/dropbear -V 2>&1 | head -n 1) on 127.0.0.1:$DBPORT; sshs with libssh2 $LIBSSH2_VER"
+
+script db.sshs <<'EOF'
+local T = require "t"
+local o = {port = tonumber(os.getenv("DBPORT")), user = os.getenv("U"), key = os.getenv("DB") .. "/client_key",
+           known_hosts = os.getenv("DB") .. "/known_hosts"}
+with connect("127.0.0.1", o) do
+  T.eq("connects (host key checked) and captures a command's output", $(echo hello from $(id -un)), "hello from " .. o.user)
+  local r = run("echo out; echo err >&2; exit 3", {check = false})
+  T.ok("exit status, stdout and stderr apart", r.exitcode == 3 and r.stdout == "out\n" and r.stderr == "err\n", T.show(r.exitcode), T.show(r.stdout), T.show(r.stderr))
+  T.eq("stdin reaches the command", run("tr a-z A-Z", {stdin = "abc\n"}).stdout, "ABC\n")
+  local want = T.sh("head -c 67108864 /dev/zero | sha256sum"):match("%x+")
+  local got = run("head -c 67108864 /dev/zero | sha256sum").stdout:match("%x+")
+  local n, p = 0, io.popen("sha256sum > " .. os.getenv("DB") .. "/stream.sum", "w")
+  run("head -c 67108864 /dev/urandom | tee " .. os.getenv("DB") .. "/home/sent", {on_stdout = function(c) n = n + #c; p:write(c) end})
+  p:close()
+  T.ok("a 64 MiB stream to a callback arrives whole and intact", n == 67108864 and
+       T.read(os.getenv("DB") .. "/stream.sum"):match("%x+") == T.sh("sha256sum < " .. os.getenv("DB") .. "/home/sent"):match("%x+") and got == want, n)
+  local hs = {}
+  for i = 1, 6 do hs[i] = thread(function() return $(sleep 0.3; echo #{i}) end) end
+  local good, bad = T.join_all(hs, function(i) return tostring(i) end)
+  T.eq("6 parallel commands on one connection", good, 6, bad)
+  local t0 = T.now()
+  local ok, e = pcall(run, "sleep 4799; echo not-reached", {timeout = 1})
+  T.ok("a timeout stops the command", not ok and T.msg(e):find("timed out", 1, true) ~= nil, T.msg(e))
+  T.ok("... promptly", T.now() - t0 < 5, T.now() - t0)
+  T.ok("... and nothing is left running on the server",
+       T.wait_for(function() return T.sh("pgrep -f '^sleep 4799$' || true") == "" end, 3), T.sh("pgrep -af 'sleep 4799' || true"))
+end
+-- A jump through Dropbear to the OpenSSH test server (a direct-tcpip channel on Dropbear).
+with connect("127.0.0.1", o) do
+  with connect("127.0.0.1", {port = T.port, user = T.user, key = os.getenv("SSHS_TEST_KEY"),
+                             known_hosts = os.getenv("SSHS_TEST_KNOWN_HOSTS")}) do
+    T.eq("a jump through Dropbear reaches the OpenSSH server", $(echo via-jump $(id -un)), "via-jump " .. T.user)
+  end
+end
+-- RSA user key (rsa-sha2 with libssh2 >= 1.11; Dropbear 2022 still accepts ssh-rsa as well).
+local ro = {port = o.port, user = o.user, key = os.getenv("DB") .. "/rsa_key", known_hosts = o.known_hosts}
+local okr, er = pcall(function() with connect("127.0.0.1", ro) do return $(echo rsa-ok) end end)
+T.ok("an RSA user key logs in", okr, T.msg(er))
+-- A wrong host key is refused, naming the host.
+T.write(os.getenv("DB") .. "/bad_known_hosts", "[127.0.0.1]:" .. o.port .. " ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFk3b8o0q0R0pPqfQm7WwOe2vQxq3U6o0b3s2m0wGr0u\n")
+local bo = {port = o.port, user = o.user, key = o.key, known_hosts = os.getenv("DB") .. "/bad_known_hosts"}
+local okb, eb = pcall(function() with connect("127.0.0.1", bo) do return $(true) end end)
+T.ok("a changed host key is refused", not okb, "connected")
+T.has("... naming the host", T.msg(eb), "127.0.0.1")
+-- Algorithms: Dropbear 2022.83 has aes128-ctr, aes256-ctr and chacha20-poly1305, no aes192-ctr.
+local co = {port = o.port, user = o.user, key = o.key, known_hosts = o.known_hosts, ciphers = "aes192-ctr"}
+local okc, ec = pcall(function() with connect("127.0.0.1", co) do return $(true) end end)
+T.has("no common cipher with Dropbear: the error names both sides", not okc and T.msg(ec) or "connected",
+      "no common cipher algorithm: we offer aes192-ctr; the server offers")
+EOF
+export SSHS_TEST_KEY SSHS_TEST_KNOWN_HOSTS
+LIMIT=180 lua_checks db.sshs
