@@ -29,13 +29,19 @@ struct tunnel {
     char down[TUNNEL_BUF];             /* channel -> inner session */
     size_t down_len, down_off;
     int inner_eof, remote_eof;
+    int stop;                          /* tunnel_stop: end at the next step */
+    char *label;                       /* a forward's name, for the refusal warning */
+    void (*done)(void *arg, struct tunnel *t);
+    void *done_arg;
 };
 
 static void tunnel_closed(uv_handle_t *h)
 {
     struct tunnel *t = h->data;
+    if (t->done) t->done(t->done_arg, t);
     conn_release(t->outer);
     free(t->host);
+    free(t->label);
     free(t);
 }
 
@@ -118,8 +124,12 @@ static enum ssh_step tunnel_step(struct ssh_op *op)
     enum ssh_step r;
     switch (t->stage) {
     case T_OPEN:
+        if (t->stop && !chan_busy(&t->chan)) { finish(t); return SSH_STEP_DONE; }
         r = chan_open_direct_tcpip(&t->chan, t->host, t->port, NULL, 0);
         if (r == SSH_STEP_AGAIN || r == SSH_STEP_WAITING) return r;
+        if (r != SSH_STEP_DONE && t->label)
+            fprintf(stderr, "sshs: %s: %s could not open a connection to %s:%d: %s\n", t->label,
+                    conn_display(t->outer), t->host, t->port, t->chan.reason[0] ? t->chan.reason : "refused");
         if (r != SSH_STEP_DONE) {
             if (t->inner) {
                 char why[600];
@@ -137,7 +147,7 @@ static enum ssh_step tunnel_step(struct ssh_op *op)
         t->stage = T_PUMP;
         /* fall through */
     case T_PUMP: {
-        int rc = pump(t);
+        int rc = t->stop ? 0 : pump(t);
         if (rc == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
         /* A transport error ends the connection; any other ends the tunnel. */
         if (rc < -1 && conn_step_of(rc) == SSH_STEP_LOST) return SSH_STEP_LOST;
@@ -171,6 +181,37 @@ static void tunnel_abort(struct ssh_op *op, const char *why)
 
 static const struct ssh_op_type tunnel_type = {
     .name = "tunnel", .step = tunnel_step, .abort = tunnel_abort};
+
+struct tunnel *tunnel_attach(struct conn *c, int fd, const char *host, int port, const char *label,
+                             void (*done)(void *arg, struct tunnel *t), void *arg)
+{
+    struct tunnel *t = calloc(1, sizeof *t);
+    if (!t || !(t->host = strdup(host)) || !(t->label = strdup(label))) {
+        if (t) free(t->host);
+        free(t);
+        close(fd);
+        return NULL;
+    }
+    t->op.type = &tunnel_type;
+    chan_init(&t->chan, &t->op);
+    t->outer = c;
+    conn_retain(c);
+    t->port = port;
+    t->fd = fd;
+    t->done = done;
+    t->done_arg = arg;
+    uv_poll_init(sched_loop(), &t->poll, t->fd);
+    t->poll.data = t;
+    conn_add_op(c, &t->op);
+    return t;
+}
+
+void tunnel_stop(struct tunnel *t)
+{
+    if (t->stage == T_DONE || t->stop) return;
+    t->stop = 1;
+    conn_kick(t->outer);
+}
 
 void tunnel_set_inner(struct tunnel *t, struct conn *inner)
 {

@@ -14,4 +14,13 @@ int tunnel_open(struct conn *outer, const char *host, int port, struct tunnel **
    fails with the jump host's reason (rather than a mute closed socket). */
 void tunnel_set_inner(struct tunnel *t, struct conn *inner);
 
+/* A port forward's connection: carries the already connected socket fd (taken over) over a
+   direct-tcpip channel on c to host:port. label names the forward in the warning printed when
+   the channel cannot be opened; done(arg, t) is called once the tunnel has ended (before it is
+   freed). NULL when out of memory (fd is closed). */
+struct tunnel *tunnel_attach(struct conn *c, int fd, const char *host, int port, const char *label,
+                             void (*done)(void *arg, struct tunnel *t), void *arg);
+/* Ends the tunnel soon (its channel is closed, its socket too); done is still called. */
+void tunnel_stop(struct tunnel *t);
+
 #endif

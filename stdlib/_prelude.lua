@@ -860,6 +860,32 @@ function vars(host)
 end
 
 -- File transfer (stdlib/_files.lua), loaded on first use.
+-- forward{listen = "[host:]port", to = "host:port"} (ssh -L) on the current session; the
+-- object has .port (the one chosen for port 0) and closes with `with` or :close().
+-- forward{remote = …} (ssh -R) is not implemented yet: an error that says so.
+local function split_hostport(s, what, default_host)
+  if type(s) == "number" then return default_host, math.tointeger(s) end
+  if type(s) ~= "string" then user_error("forward: " .. what .. " must be \"host:port\" or a port number") end
+  local h, p = s:match("^%[([^%]]+)%]:(%d+)$")
+  if not h then h, p = s:match("^([^:]*):(%d+)$") end
+  if not h and s:match("^%d+$") then h, p = default_host, s end
+  if not h or p == nil then user_error("forward: bad " .. what .. " \"" .. s .. "\" (want host:port)") end
+  if h == "" then h = default_host end
+  return h, tonumber(p)
+end
+function forward(spec)
+  if type(spec) ~= "table" then user_error("forward: expected a table {listen = …, to = …}") end
+  if spec.remote ~= nil then user_error("forward{remote = …} (ssh -R) is not supported yet; use forward{listen = …, to = …} (ssh -L)") end
+  if spec.listen == nil or spec.to == nil then user_error("forward: needs listen = \"[host:]port\" and to = \"host:port\"") end
+  local s = S.current_session()
+  if not s or not s.conn then user_error("forward: no remote session (use it inside `with connect(…)`)") end
+  local lh, lp = split_hostport(spec.listen, "listen", "127.0.0.1")
+  local th, tp = split_hostport(spec.to, "to", "localhost")
+  local ok, f = pcall(core.forward, s.conn, lh, lp, th, tp)
+  if not ok then user_error((tostring(f):gsub("^[^:]*:%d+: ", ""))) end
+  return f
+end
+
 function upload(src, dst, opts) return require("_files").upload(src, dst, opts) end
 function download(src, dst, opts) return require("_files").download(src, dst, opts) end
 function put_text(path, text, opts) return require("_files").put_text(path, text, opts) end

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Local port forwards (ssh -L): forward{listen = …, to = …} on the current session. Data both
+# ways (1 MB echoed, sha-checked), port 0 and .port, 100 concurrent short connections, `with`
+# closes it (the port stops listening), through a jump host; errors: a port in use, a refused
+# target (just that connection closes, the forward and other commands keep working), a server
+# with AllowTcpForwarding no, forward{remote = …} (not supported yet), bad specs.
+source "$TESTROOT/remote_lib.sh"
+plan 15
+
+# An echo server on a free loopback port (the forward's target).
+cat > "$TMP/echo.py" <<'PY'
+import socket, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen(256)
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    with c:
+        while True:
+            d = c.recv(65536)
+            if not d: break
+            c.sendall(d)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+# client.py PORT N: sends N random bytes through PORT and checks the echo; prints ok / bad / refused.
+cat > "$TMP/client.py" <<'PY'
+import socket, sys, os, threading
+port, n = int(sys.argv[1]), int(sys.argv[2])
+try:
+    c = socket.create_connection(("127.0.0.1", port), timeout=20)
+except OSError as e:
+    print("refused", e); sys.exit(0)
+data = os.urandom(n); got = []
+def rd():
+    t = 0
+    while t < n:
+        try: d = c.recv(65536)
+        except OSError: break
+        if not d: break
+        got.append(d); t += len(d)
+th = threading.Thread(target=rd); th.start()
+try: c.sendall(data)
+except OSError: pass
+th.join(); c.close()
+print("ok" if b"".join(got) == data else "bad %d" % sum(map(len, got)))
+PY
+python3 "$TMP/echo.py" > "$TMP/echo.port" &
+ECHO_PID=$!
+CLEANUP+=("kill $ECHO_PID")
+for _ in $(seq 1 50); do [ -s "$TMP/echo.port" ] && break; sleep 0.1; done
+ECHO_PORT=$(cat "$TMP/echo.port")
+# A port where nothing listens (bound, then closed).
+DEAD_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export ECHO_PORT DEAD_PORT TMP
+
+script fwd.sshs <<'EOF2'
+local T = require "t"
+local TMP, EP, DP = os.getenv("TMP"), os.getenv("ECHO_PORT"), os.getenv("DEAD_PORT")
+local function client(port, n) return $(python3 #{TMP}/client.py #{port} #{n}) end
+local port
+with connect("127.0.0.1") do
+  with forward{listen = "127.0.0.1:0", to = "127.0.0.1:" .. EP} as f do
+    port = f.port
+    T.ok("listen port 0: .port is the port chosen", math.type(f.port) == "integer" and f.port > 0, f.port)
+    T.eq("1 MB both ways through the forward, intact", client(f.port, 1000000), "ok")
+    local hs = {}
+    for i = 1, 100 do hs[i] = thread(function() return client(f.port, 2000) end) end
+    local good, bad = T.join_all(hs, function() return "ok" end)
+    T.eq("100 concurrent short connections", good, 100, bad)
+    T.ok("... each carried on its own channel", f.accepted >= 101, f.accepted)
+    T.eq("commands keep working on the same session meanwhile", $(echo still), "still")
+    -- the port is in use now
+    local msg = T.fails(forward, {listen = "127.0.0.1:" .. f.port, to = "127.0.0.1:" .. EP})
+    T.has("a port in use: the error names the forward and the cause", msg, "Address already in use")
+    T.has("... and the listen address", msg, "127.0.0.1:" .. f.port)
+  end
+  T.like("after `with` the port no longer listens", client(port, 10), "^refused")
+  -- a refused target closes just that connection
+  with forward{listen = 0, to = "127.0.0.1:" .. DP} as g do
+    T.like("a refused target: that connection is closed", client(g.port, 10), "^bad 0")
+    T.eq("... the session still works", $(echo alive), "alive")
+  end
+  T.has("forward{remote = …}: says it is not supported yet", T.fails(forward, {remote = "127.0.0.1:0", to = "127.0.0.1:1"}), "not supported")
+  T.has("a bad spec names the problem", T.fails(forward, {listen = "nope", to = "127.0.0.1:1"}), "bad listen")
+end
+-- through a jump host: the forward's channels ride on the inner connection
+with connect("127.0.0.1") do
+  with connect("127.0.0.2") do
+    with forward{listen = 0, to = "127.0.0.1:" .. EP} as f do
+      T.eq("through a jump host", client(f.port, 100000), "ok")
+    end
+  end
+end
+EOF2
+lua_checks fwd.sshs
+grep -q 'could not open a connection to 127.0.0.1:'"$DEAD_PORT" "$TMP/err" && ok "a refused target: a warning names the forward, the host and the target" \
+  || not_ok "a refused target: a warning names the forward, the host and the target" "$(cat "$TMP/err")"
+
+# A server that forbids forwarding.
+if start_sshd "$TMP/nofwd" $'AllowTcpForwarding no'; then
+  export X_PORT X_KNOWN_HOSTS X_KEY
+  script nofwd.sshs <<'EOF2'
+local TMP, EP = os.getenv("TMP"), os.getenv("ECHO_PORT")
+with connect("127.0.0.1", {port = tonumber(os.getenv("X_PORT")), known_hosts = os.getenv("X_KNOWN_HOSTS"), key = os.getenv("X_KEY")}) do
+  with forward{listen = 0, to = "127.0.0.1:" .. EP} as f do
+    print("CLIENT " .. $(python3 #{TMP}/client.py #{f.port} 10))
+    print("STILL " .. $(echo works))
+  end
+end
+EOF2
+  run_remote nofwd.sshs
+  case "$err" in *"forward 127.0.0.1:"*"could not open"*"prohibited"*) ok "AllowTcpForwarding no: the warning names the forward and the server's reason";;
+    *) not_ok "AllowTcpForwarding no: the warning names the forward and the server's reason" "$(show)";; esac
+fi
