@@ -10,6 +10,11 @@
 
 #define FWD_MT "sshs.forward"
 
+struct fwd_ud {
+    struct fwd *f;                /* first: the object is usable as a struct fwd ** */
+    struct sched_waiter w;
+};
+
 static struct fwd **check_fwd(lua_State *L)
 {
     return luaL_checkudata(L, 1, FWD_MT);
@@ -26,13 +31,56 @@ static int l_forward(lua_State *L)
     sched_check_interrupt(L);
     if (lport < 0 || lport > 65535 || tport < 1 || tport > 65535)
         return luaL_error(L, "forward: port out of range (listen %d, to %d)", (int)lport, (int)tport);
-    struct fwd **ud = lua_newuserdatauv(L, sizeof *ud, 0);
-    *ud = NULL;
+    struct fwd_ud *ud = lua_newuserdatauv(L, sizeof *ud, 0);
+    memset(ud, 0, sizeof *ud);
     luaL_setmetatable(L, FWD_MT);
     char err[600];
-    *ud = fwd_listen(c, lhost, (int)lport, thost, (int)tport, err, sizeof err);
-    if (!*ud) return luaL_error(L, "%s", err);
+    ud->f = fwd_listen(c, lhost, (int)lport, thost, (int)tport, err, sizeof err);
+    if (!ud->f) return luaL_error(L, "%s", err);
     return 1;
+}
+
+/* Waits for the server's answer to a remote forward: the object, or raises its error. */
+static int remote_k(lua_State *L, int status, lua_KContext ctx)
+{
+    struct fwd_ud *ud = lua_touserdata(L, (int)ctx);
+    if (sched_cancel_pending(L) || sched_interrupted) {
+        if (ud->f) { fwd_close(ud->f); ud->f = NULL; }
+        sched_check_interrupt(L);
+        return luaL_error(L, "interrupted");
+    }
+    const char *err = NULL;
+    int st = ud->f ? fwd_remote_state(ud->f, &err) : -1;
+    if (st > 0) { lua_pushvalue(L, (int)ctx); return 1; }
+    if (st < 0) {
+        lua_pushstring(L, err && *err ? err : "the remote forward failed");
+        if (ud->f) { fwd_close(ud->f); ud->f = NULL; }
+        return lua_error(L);
+    }
+    fwd_set_waiter(ud->f, &ud->w);
+    return sched_wait(L, &ud->w, remote_k, ctx);
+}
+
+/* core.forward_remote(conn, rhost, rport, thost, tport) -> forward object once the server
+   listens (its .port is the server's port), or raises with why. */
+static int l_forward_remote(lua_State *L)
+{
+    struct conn *c = remote_checkconn(L, 1);
+    const char *rhost = luaL_checkstring(L, 2);
+    lua_Integer rport = luaL_checkinteger(L, 3);
+    const char *thost = luaL_checkstring(L, 4);
+    lua_Integer tport = luaL_checkinteger(L, 5);
+    sched_check_interrupt(L);
+    if (rport < 0 || rport > 65535 || tport < 1 || tport > 65535)
+        return luaL_error(L, "forward: port out of range (remote %d, to %d)", (int)rport, (int)tport);
+    lua_settop(L, 5);
+    struct fwd_ud *ud = lua_newuserdatauv(L, sizeof *ud, 0);
+    memset(ud, 0, sizeof *ud);
+    luaL_setmetatable(L, FWD_MT);
+    char err[600];
+    ud->f = fwd_remote(c, rhost, (int)rport, thost, (int)tport, err, sizeof err);
+    if (!ud->f) return luaL_error(L, "%s", err);
+    return remote_k(L, LUA_OK, 6);
 }
 
 static int fwd_index(lua_State *L)
@@ -76,6 +124,8 @@ void forward_open(lua_State *L, int core_idx)
     lua_pushvalue(L, core_idx);
     lua_pushcfunction(L, l_forward);
     lua_setfield(L, -2, "forward");
+    lua_pushcfunction(L, l_forward_remote);
+    lua_setfield(L, -2, "forward_remote");
     lua_pop(L, 1);
 }
 

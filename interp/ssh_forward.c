@@ -3,6 +3,8 @@
 #include "ssh_conn.h"
 #include "ssh_tunnel.h"
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -29,23 +31,48 @@ struct fwd {
     int closed;                   /* fwd_close called */
     int poll_closed;
     struct fwd *next_all;
+    /* remote forwards (ssh -R) */
+    int remote;
+    struct ssh_op op;
+    enum { RF_LISTEN, RF_ACCEPT, RF_CANCEL, RF_DONE } rstage;
+    LIBSSH2_LISTENER *listener;
+    char *rhost;
+    int rport;
+    int state;                    /* 0 waiting for the server, 1 listening, -1 failed */
+    char err[700];
+    struct sched_waiter *waiter;
+    uv_timer_t reap;              /* freed in its close callback: never under the op's feet */
+    int reaping;
 };
 
 static struct fwd *all_fwds;
 
-static void maybe_free(struct fwd *f)
+static void free_fwd(struct fwd *f)
 {
-    if (!f->closed || !f->poll_closed || f->links) return;
     for (struct fwd **p = &all_fwds; *p; p = &(*p)->next_all)
         if (*p == f) { *p = f->next_all; break; }
     free(f->thost);
+    free(f->rhost);
     free(f);
+}
+
+static void reap_closed(uv_handle_t *h) { free_fwd(h->data); }
+
+static void maybe_free(struct fwd *f)
+{
+    if (!f->closed || !f->poll_closed || f->links || (f->remote && f->rstage != RF_DONE)) return;
+    if (!f->remote) { free_fwd(f); return; }
+    if (!f->reaping) {
+        f->reaping = 1;
+        uv_close((uv_handle_t *)&f->reap, reap_closed);
+    }
 }
 
 static void on_accept(uv_poll_t *h, int status, int events);
 
 static void resume_accepting(struct fwd *f)
 {
+    if (f->remote) { if (!f->closed) conn_kick(f->conn); return; }   /* its op accepts */
     if (!f->closed && f->open < FWD_MAX_CONNS) uv_poll_start(&f->poll, UV_READABLE, on_accept);
 }
 
@@ -159,11 +186,176 @@ void fwd_close(struct fwd *f)
 {
     if (f->closed) return;
     f->closed = 1;
-    uv_poll_stop(&f->poll);
-    uv_close((uv_handle_t *)&f->poll, poll_closed);
+    f->waiter = NULL;
+    if (!f->remote) {
+        uv_poll_stop(&f->poll);
+        uv_close((uv_handle_t *)&f->poll, poll_closed);
+    }
     for (struct fwd_link *l = f->links; l; l = l->next) tunnel_stop(l->t);
-    conn_release(f->conn);
+    if (f->remote && f->rstage != RF_DONE) conn_kick(f->conn);   /* the op cancels, then ends */
+    struct conn *c = f->conn;
+    maybe_free(f);
+    conn_release(c);
 }
+
+/* ---- remote forwards ---- */
+
+static void rf_settle(struct fwd *f, int state)
+{
+    f->state = state;
+    if (f->waiter) { sched_wake(f->waiter); f->waiter = NULL; }
+}
+
+/* A non-blocking connect to thost:tport; the tunnel meets a refusal as its socket's error. */
+static int local_connect(const struct fwd *f)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof ss);
+    const char *numeric = strcmp(f->thost, "localhost") == 0 ? "127.0.0.1" : f->thost;
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, numeric, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET; s4->sin_port = htons((uint16_t)f->tport); sl = sizeof *s4;
+    } else if (inet_pton(AF_INET6, numeric, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6; s6->sin6_port = htons((uint16_t)f->tport); sl = sizeof *s6;
+    } else {
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)
+        fprintf(stderr, "sshs: %s: cannot connect to %s:%d: %s\n", f->label, f->thost, f->tport, strerror(errno));
+    return fd;                    /* a failed one reads as closed: the tunnel ends that connection */
+}
+
+static struct fwd *fwd_of(struct ssh_op *op) { return (struct fwd *)((char *)op - offsetof(struct fwd, op)); }
+
+static enum ssh_step rf_step(struct ssh_op *op)
+{
+    struct fwd *f = fwd_of(op);
+    LIBSSH2_SESSION *s = conn_session(f->conn);
+    switch (f->rstage) {
+    case RF_LISTEN: {
+        if (f->closed) { f->rstage = RF_DONE; rf_settle(f, -1); maybe_free(f); return SSH_STEP_DONE; }
+        if (!conn_request_begin(f->conn, op)) return SSH_STEP_WAITING;
+        int bound = 0;
+        f->listener = libssh2_channel_forward_listen_ex(s, f->rhost, f->rport, &bound, 16);
+        if (!f->listener) {
+            int e = libssh2_session_last_errno(s);
+            if (e == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;      /* the lock stays ours */
+            conn_request_end(f->conn, op);
+            char *msg = NULL;
+            libssh2_session_last_error(s, &msg, NULL, 0);
+            snprintf(f->err, sizeof f->err, "%s: %s refused to listen on %s:%d (%s; is AllowTcpForwarding "
+                     "off, or the port in use there?)", f->label, conn_display(f->conn), f->rhost, f->rport,
+                     msg && *msg ? msg : "refused");
+            f->rstage = RF_DONE;
+            rf_settle(f, -1);
+            enum ssh_step r = conn_step_of(e) == SSH_STEP_LOST ? SSH_STEP_LOST : SSH_STEP_DONE;
+            maybe_free(f);
+            return r;
+        }
+        conn_request_end(f->conn, op);
+        f->port = bound > 0 ? bound : f->rport;
+        snprintf(f->label, sizeof f->label, "forward remote %s:%d -> %s:%d", f->rhost, f->port, f->thost, f->tport);
+        f->rstage = RF_ACCEPT;
+        op->progress = 1;
+        rf_settle(f, 1);
+    }
+        /* fall through */
+    case RF_ACCEPT:
+        /* A bounded slice of the server's connections per step. */
+        for (int i = 0; i < 64 && !f->closed && f->open < FWD_MAX_CONNS; i++) {
+            LIBSSH2_CHANNEL *ch = libssh2_channel_forward_accept(f->listener);
+            if (!ch) {
+                int e = libssh2_session_last_errno(s);
+                if (e == LIBSSH2_ERROR_EAGAIN) break;
+                return conn_step_of(e);
+            }
+            op->progress = 1;
+            int fd = local_connect(f);
+            if (fd < 0) {
+                fprintf(stderr, "sshs: %s: cannot reach %s:%d from here (a numeric address or localhost)\n",
+                        f->label, f->thost, f->tport);
+                int sv[2];          /* a socket that reads as closed, so the tunnel closes the channel */
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) return SSH_STEP_AGAIN;
+                close(sv[1]);
+                fd = sv[0];
+            }
+            struct fwd_link *l = malloc(sizeof *l);
+            if (!l) { close(fd); break; }
+            l->t = tunnel_attach_channel(f->conn, fd, ch, f->label, on_tunnel_done, f);
+            if (!l->t) { free(l); break; }
+            l->next = f->links;
+            f->links = l;
+            f->open++;
+            f->accepted++;
+        }
+        if (!f->closed) return SSH_STEP_AGAIN;
+        f->rstage = RF_CANCEL;
+        /* fall through */
+    case RF_CANCEL:
+        if (libssh2_channel_forward_cancel(f->listener) == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
+        f->listener = NULL;
+        f->rstage = RF_DONE;
+        maybe_free(f);
+        return SSH_STEP_DONE;
+    case RF_DONE:
+        return SSH_STEP_DONE;
+    }
+    return SSH_STEP_DONE;
+}
+
+static void rf_abort(struct ssh_op *op, const char *why)
+{
+    struct fwd *f = fwd_of(op);
+    if (f->state == 0) {
+        snprintf(f->err, sizeof f->err, "%s: %s", f->label, why);
+        rf_settle(f, -1);
+    }
+    f->listener = NULL;           /* gone with the session */
+    f->rstage = RF_DONE;
+    maybe_free(f);
+}
+
+static const struct ssh_op_type rf_type = {.name = "forward", .step = rf_step, .abort = rf_abort};
+
+struct fwd *fwd_remote(struct conn *c, const char *rhost, int rport, const char *thost, int tport,
+                       char *err, size_t errlen)
+{
+    struct fwd *f = calloc(1, sizeof *f);
+    if (!f || !(f->thost = strdup(thost)) || !(f->rhost = strdup(rhost))) {
+        if (f) { free(f->thost); free(f); }
+        snprintf(err, errlen, "forward remote %s:%d -> %s:%d: out of memory", rhost, rport, thost, tport);
+        return NULL;
+    }
+    f->remote = 1;
+    f->poll_closed = 1;
+    f->fd = -1;
+    f->rport = rport;
+    f->tport = tport;
+    snprintf(f->label, sizeof f->label, "forward remote %s:%d -> %s:%d", rhost, rport, thost, tport);
+    f->conn = c;
+    conn_retain(c);
+    f->op.type = &rf_type;
+    uv_timer_init(sched_loop(), &f->reap);
+    f->reap.data = f;
+    f->next_all = all_fwds;
+    all_fwds = f;
+    conn_add_op(c, &f->op);
+    return f;
+}
+
+int fwd_remote_state(const struct fwd *f, const char **err)
+{
+    if (err) *err = f->err;
+    return f->state;
+}
+
+void fwd_set_waiter(struct fwd *f, struct sched_waiter *w) { f->waiter = w; }
 
 void fwd_shutdown_all(void)
 {

@@ -182,8 +182,8 @@ static void tunnel_abort(struct ssh_op *op, const char *why)
 static const struct ssh_op_type tunnel_type = {
     .name = "tunnel", .step = tunnel_step, .abort = tunnel_abort};
 
-struct tunnel *tunnel_attach(struct conn *c, int fd, const char *host, int port, const char *label,
-                             void (*done)(void *arg, struct tunnel *t), void *arg)
+static struct tunnel *tunnel_new(struct conn *c, int fd, const char *host, int port, const char *label,
+                                  void (*done)(void *arg, struct tunnel *t), void *arg)
 {
     struct tunnel *t = calloc(1, sizeof *t);
     if (!t || !(t->host = strdup(host)) || !(t->label = strdup(label))) {
@@ -202,6 +202,24 @@ struct tunnel *tunnel_attach(struct conn *c, int fd, const char *host, int port,
     t->done_arg = arg;
     uv_poll_init(sched_loop(), &t->poll, t->fd);
     t->poll.data = t;
+    return t;
+}
+
+struct tunnel *tunnel_attach(struct conn *c, int fd, const char *host, int port, const char *label,
+                             void (*done)(void *arg, struct tunnel *t), void *arg)
+{
+    struct tunnel *t = tunnel_new(c, fd, host, port, label, done, arg);
+    if (t) conn_add_op(c, &t->op);
+    return t;
+}
+
+struct tunnel *tunnel_attach_channel(struct conn *c, int fd, LIBSSH2_CHANNEL *ch, const char *label,
+                                     void (*done)(void *arg, struct tunnel *t), void *arg)
+{
+    struct tunnel *t = tunnel_new(c, fd, "", 0, label, done, arg);
+    if (!t) { libssh2_channel_free(ch); return NULL; }
+    t->chan.ch = ch;
+    t->stage = T_PUMP;
     conn_add_op(c, &t->op);
     return t;
 }

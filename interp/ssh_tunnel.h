@@ -20,6 +20,11 @@ void tunnel_set_inner(struct tunnel *t, struct conn *inner);
    freed). NULL when out of memory (fd is closed). */
 struct tunnel *tunnel_attach(struct conn *c, int fd, const char *host, int port, const char *label,
                              void (*done)(void *arg, struct tunnel *t), void *arg);
+/* The same for a channel the server opened (a remote forward's connection): the tunnel starts
+   pumping at once and closes ch when it ends. */
+struct _LIBSSH2_CHANNEL;
+struct tunnel *tunnel_attach_channel(struct conn *c, int fd, struct _LIBSSH2_CHANNEL *ch, const char *label,
+                                     void (*done)(void *arg, struct tunnel *t), void *arg);
 /* Ends the tunnel soon (its channel is closed, its socket too); done is still called. */
 void tunnel_stop(struct tunnel *t);
 

@@ -862,7 +862,8 @@ end
 -- File transfer (stdlib/_files.lua), loaded on first use.
 -- forward{listen = "[host:]port", to = "host:port"} (ssh -L) on the current session; the
 -- object has .port (the one chosen for port 0) and closes with `with` or :close().
--- forward{remote = …} (ssh -R) is not implemented yet: an error that says so.
+-- forward{remote = "[host:]port", to = "host:port"} (ssh -R): the server listens and its
+-- connections come back here to `to` (numeric or localhost); .port is the server's port.
 local function split_hostport(s, what, default_host)
   if type(s) == "number" then return default_host, math.tointeger(s) end
   if type(s) ~= "string" then user_error("forward: " .. what .. " must be \"host:port\" or a port number") end
@@ -875,10 +876,21 @@ local function split_hostport(s, what, default_host)
 end
 function forward(spec)
   if type(spec) ~= "table" then user_error("forward: expected a table {listen = …, to = …}") end
-  if spec.remote ~= nil then user_error("forward{remote = …} (ssh -R) is not supported yet; use forward{listen = …, to = …} (ssh -L)") end
-  if spec.listen == nil or spec.to == nil then user_error("forward: needs listen = \"[host:]port\" and to = \"host:port\"") end
+  if (spec.listen == nil) == (spec.remote == nil) or spec.to == nil then
+    user_error("forward: needs listen = \"[host:]port\" (ssh -L) or remote = \"[host:]port\" (ssh -R), and to = \"host:port\"")
+  end
   local s = S.current_session()
   if not s or not s.conn then user_error("forward: no remote session (use it inside `with connect(…)`)") end
+  if spec.remote ~= nil then
+    local rh, rp = split_hostport(spec.remote, "remote", "127.0.0.1")
+    local th, tp = split_hostport(spec.to, "to", "localhost")
+    local ok, f = pcall(core.forward_remote, s.conn, rh, rp, th, tp)
+    if not ok then
+      if f == "interrupted" then error(f, 0) end
+      user_error((tostring(f):gsub("^[^:]*:%d+: ", "")))
+    end
+    return f
+  end
   local lh, lp = split_hostport(spec.listen, "listen", "127.0.0.1")
   local th, tp = split_hostport(spec.to, "to", "localhost")
   local ok, f = pcall(core.forward, s.conn, lh, lp, th, tp)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Local port forwards (ssh -L): forward{listen = …, to = …} on the current session. Data both
-# ways (1 MB echoed, sha-checked), port 0 and .port, 100 concurrent short connections, `with`
+# Port forwards on the current session. Local (ssh -L, forward{listen = …, to = …}): data both
+# ways (1 MB echoed and compared), port 0 and .port, 100 concurrent short connections, `with`
 # closes it (the port stops listening), through a jump host; errors: a port in use, a refused
 # target (just that connection closes, the forward and other commands keep working), a server
-# with AllowTcpForwarding no, forward{remote = …} (not supported yet), bad specs.
+# with AllowTcpForwarding no, bad specs. Remote (ssh -R, forward{remote = …, to = …}): the
+# server's port 0 and .port, data both ways, 20 concurrent connections, `with` closes it, a
+# port in use on the server, AllowTcpForwarding no.
 source "$TESTROOT/remote_lib.sh"
-plan 15
+plan 22
 
 # An echo server on a free loopback port (the forward's target).
 cat > "$TMP/echo.py" <<'PY'
@@ -81,7 +83,21 @@ with connect("127.0.0.1") do
     T.like("a refused target: that connection is closed", client(g.port, 10), "^bad 0")
     T.eq("... the session still works", $(echo alive), "alive")
   end
-  T.has("forward{remote = …}: says it is not supported yet", T.fails(forward, {remote = "127.0.0.1:0", to = "127.0.0.1:1"}), "not supported")
+  -- remote forward: the server listens, its connections come back here
+  with forward{remote = "127.0.0.1:0", to = "127.0.0.1:" .. EP} as r do
+    port = r.port
+    T.ok("remote port 0: .port is the server's port", math.type(r.port) == "integer" and r.port > 0, r.port)
+    T.eq("remote forward: 1 MB both ways, intact (client on the server)", client(r.port, 1000000), "ok")
+    local hs = {}
+    for i = 1, 20 do hs[i] = thread(function() return client(r.port, 2000) end) end
+    local good, bad = T.join_all(hs, function() return "ok" end)
+    T.eq("remote forward: 20 concurrent connections", good, 20, bad)
+  end
+  T.like("after `with` the server's port no longer listens", client(port, 10), "^refused")
+  local msg = T.fails(forward, {remote = "127.0.0.1:" .. T.port, to = "127.0.0.1:" .. EP})
+  T.has("remote forward on a port in use on the server: the error names the forward", msg, "forward remote 127.0.0.1:" .. T.port)
+  T.has("... and says the server refused", msg, "refused to listen")
+  T.eq("... and the session still works", $(echo fine), "fine")
   T.has("a bad spec names the problem", T.fails(forward, {listen = "nope", to = "127.0.0.1:1"}), "bad listen")
 end
 -- through a jump host: the forward's channels ride on the inner connection
@@ -107,9 +123,15 @@ with connect("127.0.0.1", {port = tonumber(os.getenv("X_PORT")), known_hosts = o
     print("CLIENT " .. $(python3 #{TMP}/client.py #{f.port} 10))
     print("STILL " .. $(echo works))
   end
+  local ok, e = pcall(forward, {remote = "127.0.0.1:0", to = "127.0.0.1:" .. EP})
+  print("REMOTE " .. tostring(ok) .. " " .. tostring(e and (e.message or e)))
 end
 EOF2
   run_remote nofwd.sshs
   case "$err" in *"forward 127.0.0.1:"*"could not open"*"prohibited"*) ok "AllowTcpForwarding no: the warning names the forward and the server's reason";;
     *) not_ok "AllowTcpForwarding no: the warning names the forward and the server's reason" "$(show)";; esac
+  case "$out" in *"REMOTE false "*"forward remote 127.0.0.1:0"*"refused to listen"*) ok "AllowTcpForwarding no: a remote forward fails, naming the forward";;
+    *) not_ok "AllowTcpForwarding no: a remote forward fails, naming the forward" "$(show)";; esac
+else
+  skip_checks 2 "the private sshd did not start"
 fi
