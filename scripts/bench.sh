@@ -8,8 +8,9 @@
 # Prints markdown tables as it goes and writes them all to build/bench.md.
 # Sections: 1 start-up, 2 local commands, 3 commands on one SSH connection,
 # 4 streaming stdout, 5 memory per idle connection, 6 fan-out (200 and 1000 hosts),
-# 7 file transfer (SFTP up/down, many small files, one file to 50 hosts, memory).
-# 8 liveness and memory bounds (ticker lateness during a capture, RSS of a shown command).
+# 7 file transfer (SFTP up/down, many small files, one file to 50 hosts, memory),
+# 8 liveness and memory bounds (ticker lateness during a capture, RSS of a shown command),
+# 9 port forwards (bulk through -L and 100 short connections, against ssh -L).
 #
 # Everything runs against a private sshd (scripts/test-sshd.sh) on loopback, started here and
 # stopped on exit. Every measured command runs under `timeout`, so no section can hang; a peer or an
@@ -24,7 +25,7 @@ OUT=${BENCH_OUT:-$ROOT/build/bench.md}
 PY=/usr/bin/python3          # the system python: python3-paramiko is a Debian package
 export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ in scripts/bench
 BENCHDIR=$ROOT/scripts/bench
-SECTIONS=${*:-1 2 3 4 5 6 7 8}
+SECTIONS=${*:-1 2 3 4 5 6 7 8 9}
 
 # Sizes (overridable for quick trials).
 N_LOCAL=${N_LOCAL:-1000}             # section 2
@@ -930,6 +931,76 @@ EOS
   md "|---|---|---|"
   md "| 256 MiB | $(or_na "$(calc '%.1f' 'x / 1024' x="$r1")" failed) | — |"
   md "| 1 GiB | $(or_na "$(calc '%.1f' 'x / 1024' x="$r2")" failed) | $(verdict 'bounded: ≤ 256 MiB run + 16 MB' 'b / 1024 <= a / 1024 + 16' a="$r1" b="$r2") |"
+  md ""
+fi
+
+# ---------------------------------------------------------------------------- 9. port forwards
+
+# Bulk through a local forward (sshs forward{listen=…} against `ssh -L`, both aes128-gcm), and
+# 100 concurrent short connections through each. The target is a local sender that writes the
+# number of bytes each connection asks for; the client (python3, the same for both) reads them.
+if want 9; then
+  FWD_BYTES=${FWD_BYTES:-268435456}
+  log "9. port forwards: $((FWD_BYTES / 1048576)) MiB through -L, 100 short connections"
+  F=$WORK/fwd; mkdir -p "$F"
+  cat > "$F/sender.py" <<'PY'
+import socket, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen(256); print(s.getsockname()[1], flush=True)
+buf = bytes(1 << 20)
+def serve(c):
+    with c:
+        want = int(c.recv(32).split(b"\n")[0])
+        while want > 0:
+            k = c.send(buf[:min(len(buf), want)]); want -= k
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+  cat > "$F/fetch.py" <<'PY'
+import socket, sys, threading, time
+port, n, conns = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+def one():
+    c = socket.create_connection(("127.0.0.1", port)); c.sendall(b"%d\n" % n); got = 0
+    while got < n:
+        d = c.recv(1 << 20)
+        if not d: raise SystemExit("short read")
+        got += len(d)
+    c.close()
+t0 = time.time()
+ts = [threading.Thread(target=one) for _ in range(conns)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print("%.6f" % (time.time() - t0))
+PY
+  printf '%s\n' 'with connect("127.0.0.1", {ciphers = "aes128-gcm@openssh.com"}) do' \
+    '  with forward{listen = 0, to = "127.0.0.1:" .. arg[1]} as f do' \
+    '    print("BULK " .. $(python3 #{arg[3]}/fetch.py #{f.port} #{arg[2]} 1))' \
+    '    print("MANY " .. $(python3 #{arg[3]}/fetch.py #{f.port} 1000 100))' \
+    '  end' 'end' > "$F/fwd.sshs"
+  python3 "$F/sender.py" > "$F/port" & SENDER=$!
+  for _ in $(seq 1 50); do [ -s "$F/port" ] && break; sleep 0.1; done
+  SP=$(cat "$F/port")
+  declare -A B8 M8
+  for _ in 1 2 3; do
+    out=$(timeout 300 "$SSHS" "$F/fwd.sshs" "$SP" "$FWD_BYTES" "$F" 2>/dev/null)
+    echo "$out" | sed -n 's/^BULK //p' >> "$F/sshs.bulk"; echo "$out" | sed -n 's/^MANY //p' >> "$F/sshs.many"
+    LP=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    ssh -F "$SSH_CONFIG" -c aes128-gcm@openssh.com -o ExitOnForwardFailure=yes -N -L "$LP:127.0.0.1:$SP" 127.0.0.1 & SSHL=$!
+    for _ in $(seq 1 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $LP)).close()" 2>/dev/null && break; sleep 0.05; done
+    timeout 300 python3 "$F/fetch.py" "$LP" "$FWD_BYTES" 1 >> "$F/ssh.bulk" 2>/dev/null
+    timeout 300 python3 "$F/fetch.py" "$LP" 1000 100 >> "$F/ssh.many" 2>/dev/null
+    kill "$SSHL" 2>/dev/null; wait "$SSHL" 2>/dev/null
+  done
+  kill "$SENDER" 2>/dev/null
+  for k in sshs ssh; do
+    B8[$k]=$( [ -s "$F/$k.bulk" ] && awk -v b="$FWD_BYTES" '{ printf "%.0f\n", b / $1 / 1e6 }' "$F/$k.bulk" | median)
+    M8[$k]=$( [ -s "$F/$k.many" ] && median < "$F/$k.many")
+  done
+  md "## 9. Port forwards (aes128-gcm), median of 3"
+  md ""
+  md "| client | bulk $((FWD_BYTES / 1048576)) MiB through -L, MB/s | ratio | 100 concurrent short connections, s | ratio (lower is better) |"
+  md "|---|---|---|---|---|"
+  md "| sshs \`forward{listen = 0, to = …}\` | $(or_na "${B8[sshs]}") | $(ratio "${B8[sshs]}" "${B8[ssh]}") | $(or_na "$(calc '%.3f' x x="${M8[sshs]}")") | $(ratio "${M8[sshs]}" "${M8[ssh]}") |"
+  md "| OpenSSH \`ssh -N -L\` | $(or_na "${B8[ssh]}") | — | $(or_na "$(calc '%.3f' x x="${M8[ssh]}")") | — |"
   md ""
 fi
 
