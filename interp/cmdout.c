@@ -154,8 +154,10 @@ static int deliver(struct cmdout *co, int is_err, const char *p, size_t n, struc
             return 1;
         }
         int r = f->fd >= 0 ? bigstr_append(f, p, n) : spool_append(s, p, n);
-        if (r == 0 && f->fd < 0 && s->len >= CMDOUT_SPILL_AT) bigstr_spill(f, s);   /* else stays */
-        if (r != 0) { co->overflow = 1 + is_err; return 1; }
+        /* Past the first MiB into a memory file; if that cannot be had, it stays (once). */
+        if (r == 0 && f->fd < 0 && !co->no_spill && s->len >= CMDOUT_SPILL_AT && bigstr_spill(f, s) != 0)
+            co->no_spill = 1;
+        if (r != 0) { co->overflow = 1 + is_err; co->out_of_memory = 1; return 1; }
         return 0;
     }
     struct cmd_chunk *c = malloc(sizeof *c + n);
@@ -246,5 +248,6 @@ void cmdout_push_result(lua_State *L, struct cmdout *co, double seconds)
         lua_setfield(L, -2, "overflow");
         lua_pushinteger(L, (lua_Integer)co->max_output);
         lua_setfield(L, -2, "max_output");
+        if (co->out_of_memory) { lua_pushboolean(L, 1); lua_setfield(L, -2, "out_of_memory"); }
     }
 }

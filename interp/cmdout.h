@@ -13,9 +13,11 @@ struct cmd_chunk;
 struct cmdout {
     struct spool kept[2];         /* stdout, stderr for the result */
     struct bigfile big[2];        /* a big capture, once past the first MiB (bigstr.h) */
+    int no_spill;                 /* no memory file could be had: captures stay in kept[] */
     size_t max_output;            /* a capture past this is stopped: an error, not an OOM */
     size_t keep_shown;            /* of shown output only this tail is kept */
     int overflow;                 /* a capture went past max_output: the rest is dropped */
+    int out_of_memory;            /* ... or memory ran out before it (same handling) */
     int stream[2];                /* stdout/stderr go to op:wait() as chunks, not captured */
     struct cmd_chunk *chunks, *chunks_tail;
     size_t queued;                /* bytes in chunks not yet taken by Lua */

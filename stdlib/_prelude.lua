@@ -102,8 +102,10 @@ end
 -- so this raises even under check(false).
 local function overflow(r)
   r.ok = false
-  local msg = user_where() .. "output of a command on " .. r.host .. " exceeded max_output (" ..
-    math.tointeger(r.max_output) .. " bytes of " .. r.overflow .. "; the command was stopped): " .. r.cmd ..
+  local why = r.out_of_memory and ("ran out of memory keeping its " .. r.overflow)
+    or ("exceeded max_output (" .. math.tointeger(r.max_output) .. " bytes of " .. r.overflow)
+  local msg = user_where() .. "output of a command on " .. r.host .. " " .. why ..
+    (r.out_of_memory and " (" or "; ") .. "the command was stopped): " .. r.cmd ..
     "\n  raise it with run(cmd, {max_output = bytes}) or with output_limits{max_output = bytes} do ... end," ..
     "\n  or take the output in pieces with on_stdout / on_stderr"
   local e = {message = msg}
