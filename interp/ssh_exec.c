@@ -461,6 +461,10 @@ static struct exec_op *exec_alloc(struct conn *c, const char *line, int internal
     static unsigned next_id;
     e->id = ++next_id;
     e->cmd.type = &remote_type;
+    /* No capture file yet: an internal op (the stop channel) never passes cmdout_init, and
+       calloc's fd 0 would make cmdout_free close whatever fd 0 is by then (stdin, or a new
+       connection's socket: it stalled in its handshake). */
+    e->cmd.co.big[0].fd = e->cmd.co.big[1].fd = -1;
     e->op.type = &exec_type;
     chan_init(&e->chan, &e->op);
     e->conn = c;

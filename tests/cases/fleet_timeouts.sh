@@ -6,7 +6,7 @@ source "$TESTROOT/remote_lib.sh"      # lib.sh, and the t.lua check helpers
 source "$TESTROOT/fleet_lib.bash"
 source "$TESTROOT/fault_lib.bash"
 need_sshd
-plan 32
+plan 37
 # A duration nobody else uses, so pgrep finds only this file's remote commands.
 DUR="41.$$"
 remote_sleeps() { pgrep -f "sleep $DUR\$"; }
@@ -117,7 +117,28 @@ T.ok("each{idle_timeout = 5}: ... and timed_out in its outcome", out["127.0.0.5"
 T.ok("each{idle_timeout = 5}: the talking hosts succeed", out["127.0.0.4"].ok and out["127.0.0.6"].ok,
   T.show(out["127.0.0.4"].error), T.show(out["127.0.0.6"].error))
 EOS
-for name in silent silent_each; do
+# Regression: a remote command's stop runs on an internal channel whose capture fd was 0
+# (calloc), so freeing it closed fd 0 — stdin, or by then a new connection's socket, which
+# then stalled in its handshake.
+script after_stops.sshs <<EOS
+local T = require "t"
+local DUR = "$DUR"
+EOS
+cat >> "$TMP/after_stops.sshs" <<'EOS'
+local fd0 = T.sh("readlink /proc/" .. T.pid .. "/fd/0")
+with connect("127.0.0.3") do
+  with check(false) do
+    T.ok("a first remote command stopped by timeout", run("echo x >&2; sleep " .. DUR, {timeout = 1}).timed_out == true)
+    T.ok("a second one", run("echo y >&2; sleep " .. DUR, {timeout = 1}).timed_out == true)
+  end
+end
+local out = each("127.0.0.[4-6]", function() return $(echo one) end, {timeout = 10})
+T.ok("after stopped commands and a close, new connections complete their handshakes",
+  out["127.0.0.4"].ok and out["127.0.0.5"].ok and out["127.0.0.6"].ok,
+  T.show(out["127.0.0.4"].error), T.show(out["127.0.0.5"].error), T.show(out["127.0.0.6"].error))
+T.eq("fd 0 is still what it was", T.sh("readlink /proc/" .. T.pid .. "/fd/0"), fd0)
+EOS
+for name in silent silent_each after_stops; do
   if bounded 90 "silent commands ($name)" env HOME="$SSHS_TEST_HOME" "$SSHS" "$TMP/$name.sshs"; then
     sed -e '/^ok - /b' -e '/^not ok - /b' -e '/^#/b' -e 's/^/# out: /' "$TMP/out"
     check "$name.sshs exits 0" [ "$rc" = 0 ]
