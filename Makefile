@@ -25,7 +25,7 @@ REQ_CFLAGS += -Werror
 endif
 # Each object records the headers it included (build/obj/*.d), so editing one rebuilds its users.
 DEPFLAGS := -MMD -MP
-LDLIBS  += $(PKG_LIBS) -lcrypto -lm
+LDLIBS  += $(PKG_LIBS) -lreadline -lcrypto -lm
 # make install PREFIX=/usr/local DESTDIR=: the binary, the stdlib where `require` looks
 # (compiled in: a different PREFIX rebuilds), the man page when there is one.
 PREFIX  ?= /usr/local

@@ -22,6 +22,9 @@ struct command_type {
     /* op:write(data [, eof]): more stdin for a command started with stdin_open (a sudo
        password once sudo asks); eof ends its stdin. Ignored once stdin is closed. */
     void (*write)(struct command *c, const char *p, size_t n, int eof);
+    /* The waiting thread was cancelled (Ctrl-C on a REPL line): stop the command as a
+       terminal's Ctrl-C would, before the object lets go. NULL: release() stops it. */
+    void (*interrupt)(struct command *c);
 };
 
 struct command {

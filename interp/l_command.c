@@ -25,7 +25,10 @@ struct command **command_push(lua_State *L)
 static int command_wait_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct command *c = check_command(L);
-    if (sched_cancel_pending(L)) sched_check_interrupt(L);   /* __close stops the command */
+    if (sched_cancel_pending(L)) {                             /* __close stops the command */
+        if (!c->done && c->type->interrupt) c->type->interrupt(c);
+        sched_check_interrupt(L);
+    }
     int n = cmdout_next_event(L, &c->co, c->done);
     if (c->paused && c->co.queued < CMDOUT_BACKLOG / 2) {
         c->paused = 0;

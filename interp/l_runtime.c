@@ -5,6 +5,7 @@
 #include "l_remote.h"
 #include "l_command.h"
 #include "output.h"
+#include "repl.h"
 #include <lauxlib.h>
 #include <lualib.h>
 #include <unistd.h>
@@ -69,6 +70,7 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
     luaL_setfuncs(L, sched_lua_functions, 0);
     luaL_setfuncs(L, output_lua_functions, 0);
     remote_open(L, core_idx);
+    repl_open(L, core_idx);
 
     lua_createtable(L, 0, 8);
     lua_pushboolean(L, opt->verbose); lua_setfield(L, -2, "verbose");
@@ -85,6 +87,7 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
     lua_createtable(L, opt->n_exclude, 0);
     for (int i = 0; i < opt->n_exclude; i++) { lua_pushstring(L, opt->exclude[i]); lua_rawseti(L, -2, i + 1); }
     lua_setfield(L, -2, "exclude");
+    lua_pushboolean(L, opt->repl); lua_setfield(L, -2, "repl");
     lua_setfield(L, core_idx, "options");
     lua_pushliteral(L, SSHS_DATADIR);          /* where `make install` puts the stdlib */
     lua_setfield(L, core_idx, "datadir");

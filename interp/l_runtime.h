@@ -20,6 +20,7 @@ struct sshs_options {
     const char *exclude[SSHS_MAX_SSH_OPTIONS];   /* -x (each a node set) */
     int n_exclude;
     const char *shard;        /* --shard I/N, N or auto */
+    int repl;             /* enter the REPL (after the script with -i) */
 };
 
 /* Opens the standard libraries, the scheduler, local commands, the remote layer and the

@@ -54,9 +54,10 @@ static void local_resume(struct command *c);
 static void local_release(struct command *c);
 static void local_kill(struct command *c, int sig);
 static void local_write(struct command *c, const char *p, size_t n, int eof);
+static void local_interrupt(struct command *c);
 static const struct command_type local_type = {
     .name = "local", .resume = local_resume, .release = local_release, .kill = local_kill,
-    .write = local_write};
+    .write = local_write, .interrupt = local_interrupt};
 
 static void op_free(struct local_op *op)
 {
@@ -246,15 +247,18 @@ static void on_timer(uv_timer_t *t)
     }
 }
 
-/* Ctrl-C: pass SIGINT to every running command's group, SIGKILL after the grace period. */
+/* Ctrl-C: SIGINT to the command's group, SIGKILL after the grace period. */
+static void interrupt_one(struct local_op *op)
+{
+    if (op->cmd.done || op->killed) return;
+    op->killed = 1;
+    signal_group(op, SIGINT);
+    uv_timer_start(&op->timer, on_timer, KILL_GRACE_MS, 0);
+}
+
 static void interrupt_all(void)
 {
-    for (struct local_op *op = live_ops; op; op = op->next_live) {
-        if (op->cmd.done) continue;
-        op->killed = 1;
-        signal_group(op, SIGINT);
-        uv_timer_start(&op->timer, on_timer, KILL_GRACE_MS, 0);
-    }
+    for (struct local_op *op = live_ops; op; op = op->next_live) interrupt_one(op);
 }
 
 /* ---- starting a command ---- */
@@ -688,14 +692,17 @@ static void local_resume(struct command *c) { resume_reading((struct local_op *)
 
 static void local_kill(struct command *c, int sig) { signal_group((struct local_op *)c, sig); }
 
+static void local_interrupt(struct command *c) { interrupt_one((struct local_op *)c); }
+
 /* The Lua object let go: a child still running is killed; memory goes when libuv lets go. */
 static void local_release(struct command *c)
 {
     struct local_op *op = (struct local_op *)c;
     if (op->cmd.paused && !op->cmd.done) resume_reading(op);   /* nobody reads any more: drain to the end */
     if (!op->cmd.done) {
+        /* Already signalled (Ctrl-C, timeout): the grace timer sends SIGKILL if needed. */
+        if (!op->killed) signal_group(op, SIGKILL);
         op->killed = 1;
-        signal_group(op, SIGKILL);
     } else if (op->open_handles == 0) {
         op_free(op);
     }

@@ -6,6 +6,7 @@
 #include "local.h"
 #include "l_remote.h"
 #include "ssh_params.h"
+#include "repl.h"
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -131,7 +132,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         if (strcmp(s, "--check") == 0) { a->check_only = 1; continue; }
         if (strcmp(s, "--json") == 0) { a->opt.json = 1; continue; }
         if (strcmp(s, "-v") == 0) { a->opt.verbose = 1; continue; }
-        if (strcmp(s, "-i") == 0) { a->interactive = 1; continue; }
+        if (strcmp(s, "-i") == 0) { a->interactive = a->opt.repl = 1; continue; }
         if (strcmp(s, "-b") == 0) { a->opt.gather = 1; continue; }
         if (strcmp(s, "--summary") == 0) { a->summary = 1; i++; break; }
         if (strcmp(s, "-l") == 0 || strcmp(s, "-p") == 0 || strcmp(s, "-o") == 0 || strcmp(s, "-F") == 0 ||
@@ -238,6 +239,8 @@ static int pmain(lua_State *L)
     int *exit_status = lua_touserdata(L, 2);
     int verbose = a->opt.verbose || (getenv("SSHS_TRACEBACK") && *getenv("SSHS_TRACEBACK") != '0');
 
+    if (!a->chunk && !a->opt.script && isatty(0) && !a->emit_lua && !a->check_only && !a->summary)
+        a->opt.repl = 1;
     lsshs_open(L, &a->opt);
 
     if (a->summary) {                   /* sshs --summary FILE...: no script, no connections */
@@ -256,12 +259,8 @@ static int pmain(lua_State *L)
         return 0;
     }
 
-    if (!a->chunk && !a->opt.script && isatty(0)) {
-        fprintf(stderr, "sshs: the interactive REPL is not part of this build yet; "
-                        "run a script, pipe one on stdin, or use -e\n");
-        *exit_status = EXIT_USAGE;
-        return 0;
-    }
+    /* No script on a terminal: the REPL (with -H: the fleet REPL). */
+    int repl_only = a->opt.repl && !a->interactive;
     if (a->emit_lua) { *exit_status = emit_lua(L, a); return 0; }
 
     /* arg: as lua.c builds it: arg[0] the script, arg[1..] its arguments. */
@@ -274,7 +273,9 @@ static int pmain(lua_State *L)
     if (a->chunk) { lua_pushstring(L, "-e"); lua_rawseti(L, -2, 0); }
     lua_setglobal(L, "arg");
 
-    if (load_main(L, a) != LUA_OK) {
+    if (repl_only) {
+        lua_pushnil(L);                 /* no chunk: the runtime starts the REPL alone */
+    } else if (load_main(L, a) != LUA_OK) {
         fprintf(stderr, "sshs: %s\n", lua_tostring(L, -1));
         *exit_status = EXIT_FAIL;
         return 0;
@@ -317,10 +318,11 @@ int main(int argc, char **argv)
 {
     struct args a;
     if (parse_args(argc, argv, &a) != 0) { usage(stderr); return EXIT_USAGE; }
-    if (a.interactive) {
-        fprintf(stderr, "sshs: -i (the REPL) is not part of this build yet\n");
+    if (a.interactive && !isatty(0)) {
+        fprintf(stderr, "sshs: -i needs a terminal on stdin\n");
         return EXIT_USAGE;
     }
+    if (a.interactive && !a.chunk && !a.opt.script) a.interactive = 0;   /* plain `sshs -i` */
     lua_State *L = luaL_newstate();
     if (!L) { fputs("sshs: cannot create the Lua state (out of memory)\n", stderr); return EXIT_FAIL; }
     bigstr_install(L);
@@ -334,6 +336,7 @@ int main(int argc, char **argv)
     }
     fflush(stdout);
     /* Teardown: no child outlives us, and every libuv handle is closed before the loop. */
+    repl_shutdown();
     local_shutdown();
     remote_shutdown();
     sched_shutdown();

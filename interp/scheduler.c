@@ -93,6 +93,7 @@ volatile sig_atomic_t sched_exit_override = -1;
    on the loop first. */
 static volatile sig_atomic_t sigint_report, sigint_report_always, sigint_ask;
 static volatile sig_atomic_t pending_interrupt, pending_report, pending_call;
+static volatile sig_atomic_t sigint_count;    /* Ctrl-Cs so far (core.sigints) */
 static lua_State *volatile running_thread;    /* the thread resume() is running, or NULL */
 static lua_State *volatile running_co;        /* the innermost coroutine running: that thread,
                                                  or a plain coroutine it resumed; or NULL */
@@ -137,6 +138,7 @@ static void on_signal(int sig)
         errno = saved_errno;
         return;
     }
+    if (sig == SIGINT) sigint_count++;
     if (sig == SIGINT && sigint_report) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -924,6 +926,24 @@ void sched_init(lua_State *L)
     lutil_newmeta(L, EVENT_MT, event_methods, NULL);
 }
 
+/* core.sigints() -> how many Ctrl-Cs arrived so far (tells them from other event sets). */
+static int sigints(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)sigint_count);
+    return 1;
+}
+
+/* core.spawn_in(state, fn, ...): a thread whose state table (session stack, contexts, `$`)
+   is `state` itself, shared with its creator: the REPL runs each chunk so. */
+static int spawn_in(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    sched_spawn(L, 2, lua_gettop(L) - 2, 1);
+    return 1;
+}
+
 static const luaL_Reg lua_functions[] = {
-    {"event", event_new}, {"on_sigint", on_sigint_event}, {"cancel", thread_cancel}, {NULL, NULL}};
+    {"event", event_new}, {"on_sigint", on_sigint_event}, {"cancel", thread_cancel},
+    {"spawn_in", spawn_in}, {"sigints", sigints}, {NULL, NULL}};
 const luaL_Reg *const sched_lua_functions = lua_functions;

@@ -538,4 +538,7 @@ function M.summary_files(files)
   return 0
 end
 
+-- For the fleet REPL (stdlib/_repl.lua).
+M.print_gathered, M.summary = print_gathered, summary
+
 return M

@@ -279,6 +279,7 @@ S.current_session = current_session
 
 local Context = {__name = "sshs.context"}
 Context.__index = Context
+S.Context = Context
 -- cd/env/sudo belong to the session they were opened on; check/timeout to every command.
 local session_bound = {cd = true, env = true, sudo = true}
 
@@ -381,6 +382,7 @@ local function effective(st, sess)
   end
   return o
 end
+S.effective = effective
 
 S.effective = effective
 
@@ -1022,7 +1024,20 @@ end
 
 function S.start_main(chunk, ...)
   check_connection_flags()
+  if options.repl and options.hosts then return thread(S.builtin("_repl").fleet) end
   if options.hosts then return S.builtin("_fleet").start(chunk, ...) end
+  if options.repl then
+    -- The REPL runs on the main thread's own state, after the script (-i) if there is one,
+    -- so the script's globals and session stack stay.
+    local args = table.pack(...)
+    return thread(function()
+      if chunk then
+        local fine, err = pcall(chunk, table.unpack(args, 1, args.n))
+        if not fine then core.write(2, S.error_text(err, false) .. "\n") end
+      end
+      S.builtin("_repl").run()
+    end)
+  end
   return thread(chunk, ...)
 end
 

@@ -1,0 +1,11 @@
+/* The REPL's terminal side (readline on the loop, history, completion); the loop is Lua. */
+#ifndef SSHS_REPL_H
+#define SSHS_REPL_H
+#include <lua.h>
+
+/* Adds core.readline, core.repl_setup, core.history_add, core.repl_retry_complete. */
+void repl_open(lua_State *L, int core_idx);
+/* Restores the terminal and closes the stdin poll at exit. */
+void repl_shutdown(void);
+
+#endif
