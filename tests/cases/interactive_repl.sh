@@ -3,6 +3,7 @@
 # Ctrl-D, and the fleet REPL on 5 addresses of the test server.
 source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/tmux_lib.sh"
+plan 46
 CLEANUP+=("tm_stop")
 
 # A private HOME (history file) that reaches the test server like $SSHS_TEST_HOME does.
