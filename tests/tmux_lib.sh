@@ -8,11 +8,16 @@
 #   tm_wait REGEX [SECS]  wait until the screen (with scrollback) matches REGEX (grep -E)
 #   tm_screen             the screen and scrollback as text
 #   tm_expect NAME REGEX [SECS]   a check: ok when the screen matches within SECS (default 10)
-TM_SOCK="sshs-interactive-$$"
+# Each tm_start gets a server of its own (a fresh socket): a server that is still shutting
+# down must never take the next one's commands.
+TM_N=0
+TM_SOCK="sshs-interactive-$$-0"
 tm() { tmux -L "$TM_SOCK" -f /dev/null "$@"; }
 tm_stop() { tm kill-server >/dev/null 2>&1; }
 tm_start() {
   tm_stop
+  TM_N=$((TM_N + 1))
+  TM_SOCK="sshs-interactive-$$-$TM_N"
   tm new-session -d -s t -x 160 -y 50 "$1" || return 1
   tm set-option -t t remain-on-exit on >/dev/null 2>&1
 }

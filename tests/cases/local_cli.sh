@@ -1,5 +1,5 @@
 # The command line (SPEC §7, issue 2): scripts and their arg table, -e, stdin, --emit-lua,
-# --check, usage errors, -v, --version/--help, and what this build says about the REPL.
+# --check, usage errors, -v, --version/--help, and -i / the REPL's entry.
 source "$TESTROOT/lib.sh"
 plan 49
 
@@ -109,8 +109,8 @@ expect_rc 2 "-e without its argument: exit 2"
 run_sshs -f zero "$TMP/good.sshs"
 expect_rc 2 "-f with a bad number: exit 2"
 run_sshs -i "$TMP/good.sshs"
-expect_rc 2 "-i (REPL) is not in this build: exit 2"
-expect_err_has "REPL" "-i: says the REPL is not there"
+expect_rc 2 "-i without a terminal on stdin: exit 2"
+expect_err_has "needs a terminal" "-i without a terminal: says why"
 run_sshs --version
 expect_rc 0 "--version: exit 0"
 expect_out_has "sshs" "--version names sshs"
@@ -118,11 +118,11 @@ run_sshs --help
 expect_rc 0 "--help: exit 0"
 expect_out_has "usage" "--help prints usage on stdout"
 
-# --- no script, stdin a terminal: no REPL in this build
+# --- no script, stdin a terminal: the REPL (tests/cases/interactive_repl.sh drives it)
 if command -v script > /dev/null; then
-  tty_out=$(timeout 10 script -qec "'$SSHS'; echo RC=\$?" /dev/null < /dev/null 2>&1 | tr -d '\r')
-  case "$tty_out" in *REPL*"RC=2"*) ok "no script on a terminal: says there is no REPL, exit 2";;
-    *) not_ok "no script on a terminal: says there is no REPL, exit 2" "$tty_out";; esac
+  tty_out=$(timeout 10 script -qec "HOME='$TMP' '$SSHS'; echo RC=\$?" /dev/null < /dev/null 2>&1 | tr -d '\r')
+  case "$tty_out" in *"sshs> "*) ok "no script on a terminal: the REPL prompt";;
+    *) not_ok "no script on a terminal: the REPL prompt" "$tty_out";; esac
 fi
 
 # --- -v and the live / quiet forms
