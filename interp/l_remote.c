@@ -3,6 +3,7 @@
 #include "l_remote.h"
 #include "l_command.h"
 #include "l_util.h"
+#include "l_pty.h"
 #include "ssh.h"
 #include "ssh_exec.h"
 #include "ssh_tunnel.h"
@@ -177,6 +178,12 @@ static int l_connect(lua_State *L)
 
 /* conn:exec(cmd, opts) -> command object (opts: stdin, pty, timeout, stoppable, and the
    output options of cmdout_init). A lost connection raises from op:wait(). */
+/* conn:pty(opts) -> a shell on a remote pty (l_pty.c). */
+static int l_pty(lua_State *L)
+{
+    return pty_lua_open_remote(L, check_conn(L, 1)->c, 2);
+}
+
 static int l_exec(lua_State *L)
 {
     struct conn *c = check_conn(L, 1)->c;
@@ -285,7 +292,7 @@ static int l_prompt_secret(lua_State *L)
 void remote_open(lua_State *L, int core_idx)
 {
     static const luaL_Reg methods[] = {
-        {"exec", l_exec}, {"close", l_close}, {"alive", l_alive}, {NULL, NULL}};
+        {"exec", l_exec}, {"close", l_close}, {"alive", l_alive}, {"pty", l_pty}, {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", l_close}, {NULL, NULL}};
     lutil_newmeta(L, CONN_MT, methods, meta);
     static const luaL_Reg fns[] = {

@@ -6,6 +6,7 @@
 #include "l_command.h"
 #include "output.h"
 #include "repl.h"
+#include "l_pty.h"
 #include <lauxlib.h>
 #include <lualib.h>
 #include <unistd.h>
@@ -71,6 +72,7 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
     luaL_setfuncs(L, output_lua_functions, 0);
     remote_open(L, core_idx);
     repl_open(L, core_idx);
+    pty_open(L, core_idx);
 
     lua_createtable(L, 0, 8);
     lua_pushboolean(L, opt->verbose); lua_setfield(L, -2, "verbose");

@@ -7,6 +7,7 @@
 #include "l_remote.h"
 #include "ssh_params.h"
 #include "repl.h"
+#include "l_pty.h"
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -337,6 +338,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     /* Teardown: no child outlives us, and every libuv handle is closed before the loop. */
     repl_shutdown();
+    pty_restore_terminal();
     local_shutdown();
     remote_shutdown();
     sched_shutdown();

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <readline/readline.h>
 #include <readline/history.h>
@@ -263,7 +264,10 @@ void repl_open(lua_State *L, int core_idx)
 void repl_shutdown(void)
 {
     stop_reading();
-    if (R.poll_ready && !uv_is_closing((uv_handle_t *)&R.poll)) uv_close((uv_handle_t *)&R.poll, NULL);
+    if (R.poll_ready && !uv_is_closing((uv_handle_t *)&R.poll)) {
+        uv_close((uv_handle_t *)&R.poll, NULL);
+        fcntl(0, F_SETFL, fcntl(0, F_GETFL) & ~O_NONBLOCK);   /* the poll made it non-blocking */
+    }
     if (R.history_path) history_truncate_file(R.history_path, HISTORY_MAX);
     free(R.line);
     R.line = NULL;

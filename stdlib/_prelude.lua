@@ -258,6 +258,7 @@ function S.inherit_state(parent)
   local st = new_state()
   if parent and parent.stack then
     local top = parent.stack[#parent.stack]
+    if top.console_session then top = top.console_session end   -- a console is its creator's
     if top ~= LOCAL then
       st.stack[2] = top
       if top.retain then top:retain() end
@@ -848,6 +849,9 @@ function print(...)
   if st.prefix then text = st.prefix .. text:gsub("\n(.)", "\n" .. st.prefix:gsub("%%", "%%%%") .. "%1") end
   core.write(1, text)
 end
+
+function console(opts) return S.builtin("_console").console(opts) end
+function shell() return S.builtin("_console").shell() end
 
 function each(hosts, fn, opts) return S.builtin("_fleet").each(hosts, fn, opts) end
 

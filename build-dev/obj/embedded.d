@@ -1,0 +1,2 @@
+build-dev/obj/embedded.o: build-dev/embedded.c interp/embedded.h
+interp/embedded.h:
