@@ -47,3 +47,12 @@ tm_settle() {
     a=$b
   done
 }
+# Waits until the last non-empty line of the screen matches REGEX (e.g. a fresh prompt).
+tm_wait_last() {
+  local re=$1 secs=${2:-10} i
+  for ((i = 0; i < secs * 10; i++)); do
+    tm_screen | grep -v '^$' | tail -n 1 | grep -Eq -- "$re" && return 0
+    sleep 0.1
+  done
+  return 1
+}

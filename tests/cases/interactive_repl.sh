@@ -38,13 +38,17 @@ tm_settle
 tm_send 'string.up' Tab
 tm_expect "Tab completes a library function (string.up -> string.upper)" 'sshs> string\.upper$'
 tm_send C-u
-tm_send 'abc' C-c
+tm_send 'abc'
+tm_wait_last 'sshs> abc$'
+tm_send C-c
+tm_wait_last '^sshs>$'
 tm_type '2 + 2'
 tm_expect "Ctrl-C at the prompt clears the line" '^4$'
 if tm_screen | grep -q 'abc2'; then not_ok "the cleared text is gone" "$(tm_screen | tail -5)"; else ok "the cleared text is gone"; fi
 tm_type 'for i = 1, 2 do'
-tm_wait '^>>$'
+tm_wait_last '^>>$'
 tm_send C-c
+tm_wait_last '^sshs>$'
 tm_type '3 + 3'
 tm_expect "Ctrl-C at the continuation prompt drops the unfinished chunk" '^6$'
 tm_type '$ sleep 4711; echo late'

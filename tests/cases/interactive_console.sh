@@ -1,0 +1,96 @@
+# console(): one shell with a pty per block, on a remote session and on the local one: cd and
+# variables persist, each command's output and exit code are exact (no trailing newline, a
+# line that fakes a marker, stderr merged), send/expect with a small interactive program, a
+# timed-out command followed by a working one, a shell that exited.
+source "$TESTROOT/remote_lib.sh"
+plan 48
+
+cat > "$TMP/ask.sh" <<'EOS'
+printf 'Name? '
+read n
+echo "Hi $n"
+printf 'Age? '
+read a
+echo "Age $a"
+EOS
+mkdir -p "$TMP/d/sub"
+
+script console.sshs <<'EOF'
+local T = require "t"
+local where, tmp = ...
+local tag = where .. ": "
+local function body()
+  with console() as c do
+    $ cd #{tmp}/d
+    $ export FOO=bar
+    $ BAZ=qux
+    T.eq(tag .. "cd persists between commands", $(pwd), tmp .. "/d")
+    T.eq(tag .. "variables persist (exported and not)", $(echo "$FOO $BAZ"), "bar qux")
+    local r = $ printf 'a\nb\n'
+    T.eq(tag .. "stdout is exact, line ends are \\n (no CRLF)", r.stdout, "a\nb\n")
+    T.eq(tag .. "exit code 0", r.exitcode, 0)
+    r = $ printf 'no newline'
+    T.eq(tag .. "output without a trailing newline stays so", r.stdout, "no newline")
+    r = $ printf '\036SSHS-0123456789abcdef0123456789abcdef-9:0\036\n'; echo after
+    T.eq(tag .. "a line that looks like a marker is output", r.stdout,
+         "\030SSHS-0123456789abcdef0123456789abcdef-9:0\030\nafter\n")
+    r = $ echo to-stderr >&2
+    T.eq(tag .. "stderr comes with stdout (one pty stream)", r.stdout, "to-stderr\n")
+    T.eq(tag .. "stderr field is empty in a console", r.stderr, "")
+    with check(false) do
+      r = $ (exit 7)
+    end
+    T.eq(tag .. "exit code of a failing command", r.exitcode, 7)
+    local msg, e = T.fails(function() $ false end)
+    T.has(tag .. "check: a failing command raises", msg, "command failed")
+    T.eq(tag .. "check: the error has the exit code", type(e) == "table" and e.exitcode, 1)
+    $[[
+      cd sub
+      X=inblock
+    ]]
+    T.eq(tag .. "a $[[ ]] block runs in the same shell", $(pwd) .. " " .. $(echo $X), tmp .. "/d/sub inblock")
+    $ cd ..
+    with cd("sub") do
+      T.eq(tag .. "with cd() inside a console applies to its commands", $(pwd), tmp .. "/d/sub")
+    end
+    T.eq(tag .. "... and not after the block", $(pwd), tmp .. "/d")
+    T.eq(tag .. "$ last result is the console's", $.stdout, tmp .. "/d\n")
+
+    c:send("sh " .. tmp .. "/ask.sh\n")
+    T.eq(tag .. "expect returns text up to the match", c:expect("Name%? "), "Name? ")
+    c:send("Ann\n")
+    T.like(tag .. "expect a pattern after send", c:expect("Hi %a+"), "Hi Ann$")
+    c:expect("Age%? ")
+    c:send("7\n")
+    T.like(tag .. "the program answers the second question", c:expect("Age %d+\n"), "Age 7\n$")
+    c:send("echo seen-last-$((6 * 7))\n")
+    local m = T.fails(c.expect, c, "never%-appears", 1)
+    T.has(tag .. "expect that never matches raises after its timeout", m, "not seen within 1s")
+    T.has(tag .. "... saying what it saw last", m, "seen-last-42")
+
+    with check(false) do with timeout(1) do
+      r = $ sleep 4715; echo not-reached
+    end end
+    T.eq(tag .. "a command past its timeout is stopped", r.timed_out, true)
+    T.lacks(tag .. "... before it finished", r.stdout, "not-reached")
+    T.eq(tag .. "the console works after a timed-out command", $(echo works), "works")
+    T.eq(tag .. "... in the same shell (cd kept)", $(pwd), tmp .. "/d")
+    T.ok(tag .. "the timed-out command's process is gone",
+      T.wait_for(function() return not T.sh("pgrep -f '[s]leep 4715' || true"):find("%d") end, 5))
+  end
+  -- A shell that exits: the next command raises at once instead of hanging.
+  with console() as c2 do
+    c2:send("exit\n")
+    local t0 = T.now()
+    local msg = T.fails(function() $ echo never end)
+    T.like(tag .. "a console whose shell exited raises on the next command", msg, "console: the shell on .* ended")
+    T.ok(tag .. "... without waiting long", T.now() - t0 < 10, T.now() - t0)
+  end
+end
+if where == "local" then body() else
+  with connect(where) do body() end
+end
+print("ok - " .. tag .. "the script ran to the end")
+EOF
+LIMIT=120 lua_checks console.sshs 127.0.0.4 "$TMP"
+LIMIT=120 lua_checks console.sshs local "$TMP"
