@@ -3,7 +3,7 @@
 # line that fakes a marker, stderr merged), send/expect with a small interactive program, a
 # timed-out command followed by a working one, a shell that exited.
 source "$TESTROOT/remote_lib.sh"
-plan 48
+plan 56
 
 cat > "$TMP/ask.sh" <<'EOS'
 printf 'Name? '
