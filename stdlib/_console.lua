@@ -65,13 +65,14 @@ function Console:_fill(seconds)
   return true
 end
 
--- Sends a marker of its own and reads up to it: what came before is returned.
-function Console:_sync(status)
+-- Sends a marker of its own and reads up to it: returns what came before, or nil when it did
+-- not come within `seconds` (it raises when the shell ended).
+function Console:_sync(status, seconds)
   self.seq = self.seq + 1
   local tok = self.token .. "-" .. self.seq
   self.pty:write(marker_line(tok, status or "0"))
   local pat = "\030SSHS%-" .. escape(tok) .. ":(%d+)\030"
-  local deadline = core.clock() + SYNC_TIMEOUT
+  local deadline = core.clock() + (seconds or SYNC_TIMEOUT)
   self.collecting = true
   while true do
     local s, e = self.buf:find(pat)
@@ -82,22 +83,31 @@ function Console:_sync(status)
       return before
     end
     local left = deadline - core.clock()
-    if left <= 0 or not self:_fill(left) and core.clock() >= deadline then
-      self.collecting = false
-      self.dead = "it did not answer within " .. SYNC_TIMEOUT .. "s; last output: " .. tail(self.buf)
-      self:_alive()
-    end
+    if left <= 0 then self.collecting = false; return nil end
+    self:_fill(left)
   end
 end
 
 -- After Ctrl-C (a timeout, or the REPL's): the shell drops what it was running; a marker of
--- ours says when it is listening again.
+-- ours says when it listens again. The marker line goes only once the interrupted program
+-- has had a moment to go (a program still reading the terminal would take the line as its
+-- input); if it is eaten anyway, Ctrl-C and a new marker again.
 function Console:_recover()
-  self.pty:write("\003")
-  local fine, out = pcall(self._sync, self, "130")
-  if not fine then error(out, 0) end
-  self.need_sync = false
-  return out
+  local got = {}
+  for _ = 1, 3 do
+    self.pty:write("\003")
+    local quiet = core.clock() + 0.3
+    while core.clock() < quiet do self:_fill(quiet - core.clock()) end
+    got[#got + 1] = self.buf
+    self.buf = ""
+    local out = self:_sync("130", 5)
+    if out then
+      self.need_sync = false
+      return table.concat(got) .. out
+    end
+  end
+  self.dead = "it did not come back after Ctrl-C; last output: " .. tail(table.concat(got) .. self.buf)
+  self:_alive()
 end
 
 -- `$cmd` in a console block: runs cmd in the console's shell. Returns the raw result.
@@ -130,15 +140,32 @@ function Console:exec(cmd, o, show, prefix)
   local deadline = o.timeout and (t0 + o.timeout)
   self.pty:write("{ " .. line .. "\n}; " .. marker_line(tok))
   local shown, out, status, timed_out = 0, nil, nil, false
+  local answered, refused, newline_at = false, false, nil
   self.collecting = true
   local fine, err = pcall(function()
     while true do
       if prompt_pat then
         local s, e = self.buf:find(prompt_pat)
+        if s and answered then
+          -- Asked again: the password was wrong. Stop sudo rather than let it ask twice more.
+          local before = self.buf:sub(1, s - 1)
+          self.buf = ""
+          self:_recover()
+          out, status, refused = before, 1, true
+          break
+        end
         if s then
           self.buf = self.buf:sub(1, s - 1) .. self.buf:sub(e + 1)
           self.pty:write(tostring(o.sudo.password) .. "\n")
+          answered, newline_at = true, s
         end
+      end
+      -- sudo ends its (silent) password line with a newline of its own: not output.
+      if newline_at and #self.buf >= newline_at then
+        if self.buf:sub(newline_at, newline_at) == "\n" then
+          self.buf = self.buf:sub(1, newline_at - 1) .. self.buf:sub(newline_at + 1)
+        end
+        newline_at = nil
       end
       local s, e, code = self.buf:find(pat)
       if s then
@@ -177,7 +204,8 @@ function Console:exec(cmd, o, show, prefix)
     error(err, 0)
   end
   if show and #out > shown then core.write(1, out:sub(shown + 1)) end
-  local r = {stdout = out, stderr = "", duration = core.clock() - t0, timed_out = timed_out}
+  local r = {stdout = out, stderr = refused and "sudo: the password was not accepted\n" or "",
+             duration = core.clock() - t0, timed_out = timed_out}
   if timed_out then r.signal = "INT" else r.exitcode = status end
   return r
 end
@@ -255,7 +283,10 @@ function M.console(opts)
                           buf = "", st = st}, Console)
   local ok, e = pcall(function()
     p:write(SETUP)
-    c:_sync("0")
+    if not c:_sync("0") then
+      c.dead = "it did not answer within " .. SYNC_TIMEOUT .. "s; last output: " .. tail(c.buf)
+      c:_alive()
+    end
   end)
   if not ok then
     p:close()
