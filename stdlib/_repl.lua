@@ -180,7 +180,11 @@ local function run_chunk(st, fn)
     end
   end
   core.on_sigint(nil)
-  return table.pack(pcall(t.join, t))
+  local res = table.pack(pcall(t.join, t))
+  -- A chunk that took Ctrl-C for itself (each's two-step Ctrl-C) may have interrupted the
+  -- whole run: that was for the chunk; the REPL goes on.
+  if core.interrupted() then core.interrupted(false) end
+  return res
 end
 
 local function report(err)
