@@ -269,6 +269,8 @@ void repl_shutdown(void)
         fcntl(0, F_SETFL, fcntl(0, F_GETFL) & ~O_NONBLOCK);   /* the poll made it non-blocking */
     }
     if (R.history_path) history_truncate_file(R.history_path, HISTORY_MAX);
+    clear_history();                      /* readline's memory, for leak checkers */
+    rl_free_line_state();
     free(R.line);
     R.line = NULL;
     free(R.history_path);
