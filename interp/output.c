@@ -10,7 +10,28 @@
 static char *status_text;   /* the progress line, when one is shown */
 static int status_tty;
 
+static void (*prompt_hide)(void), (*prompt_show)(void);
+
+void out_set_prompt_hooks(void (*hide)(void), void (*show)(void))
+{
+    prompt_hide = hide;
+    prompt_show = show;
+}
+
+static void write_all(int fd, const char *p, size_t n);
+
 void out_write_all(int fd, const char *p, size_t n)
+{
+    if ((fd == 1 || fd == 2) && prompt_hide) {   /* the REPL's line stays below the output */
+        prompt_hide();
+        write_all(fd, p, n);
+        prompt_show();
+        return;
+    }
+    write_all(fd, p, n);
+}
+
+static void write_all(int fd, const char *p, size_t n)
 {
     if (fd == 1 || fd == 2) fflush(stdout); /* io.write() text comes first, even with 2>&1 */
     while (n > 0) {

@@ -17,6 +17,9 @@ void out_write(struct out_stream *s, const char *data, size_t len);
 void out_flush(struct out_stream *s);
 /* Writes all of p to fd, retrying on EINTR/EAGAIN; output errors are ignored (a closed stdout). */
 void out_write_all(int fd, const char *p, size_t n);
+/* While the REPL reads a line: hide() before and show() after each write to stdout/stderr,
+   so output of threads running in the background lands above the prompt. NULL: none. */
+void out_set_prompt_hooks(void (*hide)(void), void (*show)(void));
 
 /* A progress line kept at the bottom of the terminal (stderr): output lines written to a
    terminal clear it first and redraw it after. "" removes it. */

@@ -4,6 +4,7 @@
    (stdlib/_repl.lua); it waits for a line like any other thread waits. */
 #include "repl.h"
 #include "scheduler.h"
+#include "output.h"
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +30,21 @@ static struct {
     int complete_ref;             /* Lua: complete(line, start, stop) -> {matches, append=} */
 } R = {.complete_ref = LUA_NOREF};
 
+/* Output while the prompt is shown: the line goes, the output is written, the line (prompt
+   and what was typed) comes back below it. */
+static void hide_line(void)
+{
+    rl_clear_visible_line();
+}
+
+static void show_line(void)
+{
+    rl_forced_update_display();
+}
+
 static void stop_reading(void)
 {
+    out_set_prompt_hooks(NULL, NULL);
     if (R.reading) {
         rl_callback_handler_remove();     /* restores the terminal's modes */
         R.reading = 0;
@@ -112,6 +126,7 @@ static int l_readline(lua_State *L)
     fflush(stdout);
     rl_callback_handler_install(prompt, on_line);
     R.reading = 1;
+    out_set_prompt_hooks(hide_line, show_line);
     uv_poll_start(&R.poll, UV_READABLE, on_stdin);
     R.polling = 1;
     return readline_k(L, LUA_OK, 0);
@@ -270,7 +285,6 @@ void repl_shutdown(void)
     }
     if (R.history_path) history_truncate_file(R.history_path, HISTORY_MAX);
     clear_history();                      /* readline's memory, for leak checkers */
-    rl_free_line_state();
     free(R.line);
     R.line = NULL;
     free(R.history_path);

@@ -167,7 +167,11 @@ local function run_chunk(st, fn)
     local _ <close> = setmetatable({}, {__close = function() done:set() end})
     return fn()
   end)
-  core.on_sigint(done, true)
+  -- Ctrl-C: the first one cancels the chunk's thread (its command is stopped; threads started
+  -- earlier go on); a second within a second interrupts everything, which also stops a chunk
+  -- busy in Lua (it never waits, so the REPL never gets to cancel it).
+  core.repl_running(true)
+  core.on_sigint(done)
   local stopping = false
   while true do
     local n0 = core.sigints()
@@ -178,12 +182,11 @@ local function run_chunk(st, fn)
       stopping = true
       core.cancel(t, "interrupted")
     end
+    if core.interrupted() then coroutine.yield() end   -- waits raise now: let the chunk end
   end
   core.on_sigint(nil)
   local res = table.pack(pcall(t.join, t))
-  -- A chunk that took Ctrl-C for itself (each's two-step Ctrl-C) may have interrupted the
-  -- whole run: that was for the chunk; the REPL goes on.
-  if core.interrupted() then core.interrupted(false) end
+  core.repl_running(false)
   return res
 end
 
@@ -515,7 +518,8 @@ function M.fleet()
         end
       end)
     end
-    core.on_sigint(done, true)
+    core.repl_running(true)
+    core.on_sigint(done)
     local stopping = false
     while left > 0 do
       local n0 = core.sigints()
@@ -525,9 +529,11 @@ function M.fleet()
         core.write(2, "\n")                 -- after the terminal's "^C"
         for _, t in pairs(threads) do core.cancel(t, "interrupted") end
       end
+      if core.interrupted() and left > 0 then coroutine.yield() end
     end
     core.on_sigint(nil)
     for h, t in pairs(threads) do pcall(t.join, t) end
+    core.repl_running(false)
     for _, h in ipairs(hosts) do results[h].output = table.concat(sinks[h]) end
     fleet.print_gathered(hosts, results)
     local failed = false

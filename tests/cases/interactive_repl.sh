@@ -3,7 +3,7 @@
 # Ctrl-D, and the fleet REPL on 5 addresses of the test server.
 source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/tmux_lib.sh"
-plan 46
+plan 49
 CLEANUP+=("tm_stop")
 
 # A private HOME (history file) that reaches the test server like $SSHS_TEST_HOME does.
@@ -60,6 +60,23 @@ tm_expect "and returns to the prompt" '^still here$'
 sleep 0.5
 no_leftover 'sleep 4711' "the local command's process is gone after Ctrl-C"
 tm_screen | grep -q '^late$' && not_ok "the command after the sleep never ran" || ok "the command after the sleep never ran"
+
+# A thread started at the prompt runs on while you type and survives a Ctrl-C on a command.
+tm_type 'bg = thread(function() sleep(2.5); print("bg-done") end)'
+tm_type '$ sleep 4718'
+sleep 0.5
+tm_send C-c
+tm_expect "Ctrl-C on a command..." '^interrupted$'
+tm_expect "... leaves a thread started earlier running (it finishes later)" '^bg-done$'
+# A chunk busy in Lua never waits: two Ctrl-Cs in a row interrupt it.
+tm_type 'while true do end'
+sleep 0.5
+tm_send C-c
+sleep 0.2
+tm_send C-c
+tm_wait_last '^sshs>$'
+tm_type '"after-busy"'
+tm_expect "two Ctrl-Cs stop a chunk busy in Lua and the REPL goes on" '^after-busy$'
 
 # Sessions: the prompt, remote commands, remote path completion, Ctrl-C on a remote command.
 tm_type 's = connect("127.0.0.2")'

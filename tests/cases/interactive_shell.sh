@@ -4,7 +4,7 @@
 source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/tmux_lib.sh"
 CLEANUP+=("tm_stop")
-plan 14
+plan 13
 
 H=$TMP/home
 mkdir -p "$H"

@@ -11,7 +11,7 @@ if [ "$(id -u)" != 0 ] || ! command -v sudo >/dev/null || ! command -v useradd >
   echo "1..0 # SKIP need root, sudo and useradd"; exit 0
 fi
 CLEANUP+=("rm -f $DROPIN" "userdel -f $U")
-plan 22
+plan 19
 chmod 711 "$TMP"
 userdel -f "$U" >/dev/null 2>&1
 useradd -m -d "$TMP/uhome" -s /bin/sh "$U" || { not_ok "useradd $U"; exit 1; }
