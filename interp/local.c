@@ -576,6 +576,8 @@ int local_lua_spawn(lua_State *L)
     struct local_op *op = calloc(1, sizeof *op);
     if (!op) return luaL_error(L, "out of memory");
     op->cmd.type = &local_type;
+    op->cmd.co.big[0].fd = op->cmd.co.big[1].fd = -1;   /* until cmdout_init (an error before
+                                                           it must not close our stdin) */
     op->fd_exit = op->fd_out = op->fd_err = op->fd_in = -1;
     op->cmd.lua_owned = 1;
     *ud = &op->cmd;
