@@ -3,7 +3,7 @@
 # Ctrl-D, and the fleet REPL on 5 addresses of the test server.
 source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/tmux_lib.sh"
-plan 49
+plan 51
 CLEANUP+=("tm_stop")
 
 # A private HOME (history file) that reaches the test server like $SSHS_TEST_HOME does.
@@ -111,6 +111,20 @@ sleep 1
 no_leftover 'sleep 4712' "the remote command is gone after Ctrl-C"
 tm_type 'close()'
 tm_expect "close() pops the session: the prompt is local again" '^sshs>$'
+# A connection that dies under the prompt: said so, and the session is popped.
+tm_type 'connect("127.0.0.5")'
+tm_wait_last '^sshs 127\.0\.0\.5>$'
+sshs_pid=$(pgrep -P "$(tm display -p -t t '#{pane_pid}')" | head -n 1)
+lport=$(ss -Htnp state established "( dport = :$P )" | grep "pid=$sshs_pid," | awk '{print $3}' | sed 's/.*://' | head -n 1)
+for pid in $(ss -Htnp state established "( sport = :$P and dport = :$lport )" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+  kill "$pid" 2>/dev/null
+done
+sleep 0.5
+tm_type '$ echo on-a-dead-connection'
+tm_expect "a dead connection at the prompt says so and pops the session" 'connection to .*127\.0\.0\.5 is gone.*session closed'
+tm_wait_last '^sshs>$'
+tm_type '"popped"'
+tm_expect "... and the prompt is local again" '^popped$'
 tm_type 'cd "/nonexistent-sshs-dir"'
 tm_expect "cd to a missing folder at the prompt is reported" 'cd /nonexistent-sshs-dir'
 tm_settle
