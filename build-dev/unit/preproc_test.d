@@ -1,2 +1,0 @@
-build-dev/unit/preproc_test.o: tests/unit/preproc_test.c interp/preproc.h
-interp/preproc.h:
