@@ -375,7 +375,7 @@ static int refill(struct xop *o)
             size_t sent = (size_t)o->r.bytes + o->blen;
             size_t n = o->r.data.len - sent;
             if (n > XFER_BUF - o->blen) n = XFER_BUF - o->blen;
-            memcpy(o->buf + o->blen, o->r.data.data + sent, n);
+            if (n) memcpy(o->buf + o->blen, o->r.data.data + sent, n);   /* data may be NULL when empty */
             o->blen += n;
             if (sent + n >= o->r.data.len) o->eof = 1;
             continue;
