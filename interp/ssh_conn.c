@@ -37,6 +37,7 @@ struct conn {
     struct ssh_op connect_op, close_op, keepalive_op;
     int keepalive_pending;
     uint64_t last_rx;            /* loop time (ms) of the last byte from the server */
+    uint64_t rx_bytes;           /* bytes received so far (see process) */
     int keepalive_missed;        /* keepalives sent since then */
     struct ssh_op *active;
     struct ssh_op *queue_head, *queue_tail;
@@ -430,6 +431,10 @@ static void process(struct conn *c)
         progress = 1;
         while (progress && c->state != C_DEAD && passes++ < MAX_PASSES && uv_hrtime() < deadline) {
             progress = 0;
+            /* A call may read what another op waits for (another channel's data, another SFTP
+               request's reply) and still say EAGAIN: a pass that received anything is
+               followed by another, so every op sees what arrived. */
+            uint64_t rx0 = c->rx_bytes;
             struct ssh_op *op = c->owner ? c->owner : c->active;
             while (op && c->state != C_DEAD) {
                 struct ssh_op *next = op->next;
@@ -458,6 +463,7 @@ static void process(struct conn *c)
                 if (c->owner) break;
                 op = next;
             }
+            if (c->rx_bytes != rx0) progress = 1;
         }
         if (progress && c->state != C_DEAD) conn_kick(c);   /* more to do: after the loop breathes */
         update_poll(c);
@@ -539,6 +545,7 @@ static ssize_t counting_recv(libssh2_socket_t fd, void *buf, size_t len, int fla
     if (n > 0) {
         if (!c->algs.done) algs_capture(&c->algs, buf, (size_t)n);
         c->last_rx = uv_now(sched_loop());
+        c->rx_bytes += (uint64_t)n;
         c->keepalive_missed = 0;
         if (c->processing) c->rx_budget -= (size_t)n;
     }

@@ -43,7 +43,7 @@ struct link {
     enum lstate state;
     struct chan ch;                     /* for the request lock around libssh2_sftp_init */
     int attached;                       /* an op of the connection (active or queued) */
-    struct xop *lock;                   /* has an SFTP call in flight */
+    struct xop *locks[12];              /* per kind of call: the op with one in flight */
     int refs;                           /* requests using it, +1 while attached */
     char error[700];
     struct link *next;
@@ -76,6 +76,13 @@ static void link_unref(struct link *l)
     defer_free(&l->reap, l, link_freed);
 }
 
+static int link_busy(const struct link *l)
+{
+    for (size_t i = 0; i < sizeof l->locks / sizeof l->locks[0]; i++)
+        if (l->locks[i]) return 1;
+    return 0;
+}
+
 static enum ssh_step link_step(struct ssh_op *op)
 {
     struct link *l = (struct link *)op;
@@ -103,7 +110,7 @@ static enum ssh_step link_step(struct ssh_op *op)
         l->state = L_READY;
         op->idle = 1;
     }
-    if (l->state == L_BROKEN && !l->lock) {
+    if (l->state == L_BROKEN && !link_busy(l)) {
         /* The SFTP channel failed under a request: close it, free the slot. */
         if (l->sftp) {
             int rc = libssh2_sftp_shutdown(l->sftp);
@@ -182,6 +189,7 @@ struct xop {
     int finished, lua_owned;
     char *aside;                        /* PUT without posix-rename: the old file, moved aside */
     int renames, retry;                 /* another writer raced us to the name: try again */
+    int held;                           /* 1 + the kind of call lock held, 0 none */
     char name[1024];                    /* READDIR scratch */
     struct xop *prev_live, *next_live;
     uv_timer_t timer;                   /* the timeout; its close frees the op */
@@ -245,7 +253,7 @@ static void finish(struct xop *o)
     o->finished = 1;
     o->stage = X_DONE;
     unlink_live(o);
-    if (o->link && o->link->lock == o) o->link->lock = NULL;
+    if (o->link && o->held) { o->link->locks[o->held - 1] = NULL; o->held = 0; }
     if (o->r.fd >= 0) { close(o->r.fd); o->r.fd = -1; }
     free(o->buf);
     o->buf = NULL;
@@ -283,18 +291,53 @@ const char *sftp_status_text(unsigned long st)
     }
 }
 
-/* The call lock (see the top of the file): 1 when o may make its call now. */
-static int lock_call(struct xop *o)
+/* The call locks (see the top of the file): libssh2 keeps one unfinished call of each kind
+   per SFTP session, so calls of different kinds (one file's open, another's write, a third's
+   rename) may be half-way at once, two of the same kind may not. A handle's close resets the
+   read state, so it counts as a read. */
+enum kind { K_OPEN, K_READ, K_WRITE, K_FSTAT, K_READDIR, K_UNLINK, K_RENAME, K_PRENAME, K_MKDIR,
+            K_RMDIR, K_STAT, K_SYMLINK };
+
+static enum kind kind_of(const struct xop *o)
 {
-    if (o->link->lock && o->link->lock != o) return 0;
-    o->link->lock = o;
-    return 1;
+    switch (o->stage) {
+    case X_OPEN: return K_OPEN;
+    case X_FSTAT: case X_FSETSTAT: return K_FSTAT;
+    case X_READ: case X_CLOSE: case X_FAIL_CLOSE: return K_READ;
+    case X_WRITE: return K_WRITE;
+    case X_RENAME: return K_PRENAME;
+    case X_RENAME_PLAIN: case X_ASIDE: case X_RENAME2: case X_FAIL_RESTORE: return K_RENAME;
+    case X_DROP_OLD: case X_FAIL_UNLINK: return K_UNLINK;
+    case X_READDIR: return K_READDIR;
+    default: break;
+    }
+    switch (o->r.what) {
+    case SFTP_MKDIR: return K_MKDIR;
+    case SFTP_RMDIR: return K_RMDIR;
+    case SFTP_UNLINK: return K_UNLINK;
+    case SFTP_RENAME: return K_RENAME;
+    case SFTP_SYMLINK: case SFTP_READLINK: return K_SYMLINK;
+    default: return K_STAT;
+    }
 }
 
 static void unlock_call(struct xop *o)
 {
-    if (o->link->lock == o) o->link->lock = NULL;
+    if (o->held) o->link->locks[o->held - 1] = NULL;
+    o->held = 0;
     o->op.progress = 1;                 /* whoever waited for the lock may go on */
+}
+
+/* 1 when o may make the call of its stage now (it holds that kind's lock until unlock_call). */
+static int lock_call(struct xop *o)
+{
+    enum kind k = kind_of(o);
+    if (o->held && o->held - 1 != (int)k) unlock_call(o);
+    struct xop **slot = &o->link->locks[k];
+    if (*slot && *slot != o) return 0;
+    *slot = o;
+    o->held = (int)k + 1;
+    return 1;
 }
 
 /* Records why call rc failed. Returns the step result: the transport's own codes go up (the
@@ -466,12 +509,12 @@ static int step_once(struct xop *o)
         }
     }
     /* A stop (Ctrl-C, a lost Lua side) never abandons a call half-way: only between calls. */
-    if (o->stop && l->lock != o && o->stage < X_RENAME) {
+    if (o->stop && !o->held && o->stage < X_RENAME) {
         if (!r->error[0]) snprintf(r->error, sizeof r->error, "interrupted");
         r->failed = 1;
         fail_path(o);
     }
-    if (l->state != L_READY && l->lock != o && o->stage != X_DONE) {
+    if (l->state != L_READY && !o->held && o->stage != X_DONE) {
         snprintf(r->error, sizeof r->error, "%s", l->error[0] ? l->error : "the SFTP channel closed");
         r->failed = 1;
         o->h = NULL;                       /* went with the channel */
@@ -883,6 +926,7 @@ void sftp_req_release(struct sftp_req *r)
     struct xop *o = xop_of(r);
     o->lua_owned = 0;
     o->r.w.thread = NULL;
+    if (!o->conn) { xop_free(o); return; }   /* never submitted */
     if (o->finished) { xop_defer_free(o); return; }
     request_stop(o);
 }

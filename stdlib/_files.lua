@@ -385,6 +385,44 @@ local function mkdir_p(ctx, ep, p)
   end
 end
 
+-- The files of a tree move FILES_AT_ONCE at a time: each file costs a few round trips (open,
+-- write, close, rename), and several files' requests overlap on the one SFTP channel.
+local FILES_AT_ONCE = tonumber(os.getenv("SSHS_FILES_AT_ONCE") or "") or 8
+
+-- Runs fn() in a worker thread, at most FILES_AT_ONCE at once; the first failure stops new
+-- work and is raised by finish_workers().
+local function spawn(ctx, fn)
+  local w = ctx.workers
+  if not w then
+    w = {free = FILES_AT_ONCE, waiting = {}, threads = {}}
+    ctx.workers = w
+  end
+  if w.failed then return end
+  if w.free == 0 then
+    local ev = core.event()
+    w.waiting[#w.waiting + 1] = ev
+    ev:wait()
+    if w.failed then return end
+  end
+  w.free = w.free - 1
+  w.threads[#w.threads + 1] = thread(function()
+    local ok, e = pcall(fn)
+    if not ok and not w.failed then w.failed = e end
+    w.free = w.free + 1
+    local ev = table.remove(w.waiting, 1)
+    if ev then ev:set() end
+  end)
+end
+
+local function finish_workers(ctx)
+  local w = ctx.workers
+  if not w then return end
+  for _, t in ipairs(w.threads) do pcall(t.join, t) end
+  w.threads = {}
+  for _, ev in ipairs(w.waiting) do ev:set() end
+  if w.failed then error(w.failed, 0) end
+end
+
 local function copy_tree(ctx, sp, sa, dp, existing)
   local src, dst, opts = ctx.src, ctx.dst, ctx.opts
   local present = {}
@@ -402,18 +440,34 @@ local function copy_tree(ctx, sp, sa, dp, existing)
   if not entries then fail(ctx, sp, err) end
   table.sort(entries, function(a, b) return a.name < b.name end)
   for _, e in ipairs(entries) do
+    if ctx.workers and ctx.workers.failed then break end
     local s2, d2 = join(sp, e.name), join(dp, e.name)
     if e.type == "dir" then copy_tree(ctx, s2, e, d2, present[e.name])
-    elseif e.type == "file" then copy_file(ctx, s2, e, d2, present[e.name])
+    elseif e.type == "file" then
+      local there = present[e.name]
+      spawn(ctx, function() copy_file(ctx, s2, e, d2, there) end)
     elseif e.type == "link" then copy_link(ctx, s2, d2, present[e.name])
     else
       warn(ctx, s2 .. ": skipped (not a regular file, folder or symbolic link)")
       ctx.summary.skipped = ctx.summary.skipped + 1
     end
   end
+  -- A folder's own mode and mtime are set once everything inside it is written.
   if opts.preserve then
-    local ok, e = dst.setstat(dp, {mode = sa.mode, mtime = sa.mtime, atime = sa.atime})
-    if not ok then fail(ctx, dp, e) end
+    ctx.dir_attrs = ctx.dir_attrs or {}
+    table.insert(ctx.dir_attrs, {dp, sa})
+  end
+end
+
+-- The top of a tree copy: the walk, then waiting for the files, then the folders' attributes
+-- (deepest first: they were recorded after their children).
+local function copy_top_tree(ctx, sp, sa, dp, existing)
+  local ok, e = pcall(copy_tree, ctx, sp, sa, dp, existing)
+  finish_workers(ctx)
+  if not ok then error(e, 0) end
+  for _, d in ipairs(ctx.dir_attrs or {}) do
+    local fine, err = ctx.dst.setstat(d[1], {mode = d[2].mode, mtime = d[2].mtime, atime = d[2].atime})
+    if not fine then fail(ctx, d[1], err) end
   end
 end
 
@@ -491,7 +545,7 @@ local function transfer(ctx, src_path, dst_path, suffix)
   end
   progress_begin(ctx)
   local _ <close> = setmetatable({}, {__close = function() progress_end(ctx) end})
-  if sa.type == "dir" then copy_tree(ctx, src_path, sa, target, existing)
+  if sa.type == "dir" then copy_top_tree(ctx, src_path, sa, target, existing)
   else copy_file(ctx, src_path, sa, target, existing) end
   return done(ctx)
 end
