@@ -6,10 +6,11 @@
 
    libssh2 keeps the state of an unfinished SFTP call in the LIBSSH2_SFTP, one per kind of
    call (open, read, write, stat …), not in the handle: two reads on two handles must not both
-   be half-way. So every call takes the link's call lock, keeps it while the call says EAGAIN
-   (it must be repeated with the same arguments) and gives it up when the call returns.
-   Transfers still overlap: each call returns as soon as some of its data is acknowledged, and
-   the requests already sent stay in flight while another request makes its call.
+   be half-way. So a call takes its kind's lock (see kind_of), keeps it while the call says
+   EAGAIN (it must be repeated with the same arguments) and gives it up when the call
+   returns. Calls of different kinds overlap (one file's open, another's write, a third's
+   rename), and each call returns as soon as some of its data is acknowledged while the
+   requests already sent stay in flight.
 
    Throughput: libssh2 splits a write into 30000-byte SFTP packets and keeps as many in
    flight as the buffer it is given holds; reads ask ahead up to 4× the buffer (capped at
@@ -44,6 +45,7 @@ struct link {
     struct chan ch;                     /* for the request lock around libssh2_sftp_init */
     int attached;                       /* an op of the connection (active or queued) */
     struct xop *locks[12];              /* per kind of call: the op with one in flight */
+    struct xop *exclusive;              /* in a data phase: nobody else may send meanwhile */
     int refs;                           /* requests using it, +1 while attached */
     char error[700];
     struct link *next;
@@ -80,7 +82,7 @@ static int link_busy(const struct link *l)
 {
     for (size_t i = 0; i < sizeof l->locks / sizeof l->locks[0]; i++)
         if (l->locks[i]) return 1;
-    return 0;
+    return l->exclusive != NULL;
 }
 
 static enum ssh_step link_step(struct ssh_op *op)
@@ -254,6 +256,7 @@ static void finish(struct xop *o)
     o->stage = X_DONE;
     unlink_live(o);
     if (o->link && o->held) { o->link->locks[o->held - 1] = NULL; o->held = 0; }
+    if (o->link && o->link->exclusive == o) o->link->exclusive = NULL;
     if (o->r.fd >= 0) { close(o->r.fd); o->r.fd = -1; }
     free(o->buf);
     o->buf = NULL;
@@ -295,7 +298,7 @@ const char *sftp_status_text(unsigned long st)
    per SFTP session, so calls of different kinds (one file's open, another's write, a third's
    rename) may be half-way at once, two of the same kind may not. A handle's close resets the
    read state, so it counts as a read. */
-enum kind { K_OPEN, K_READ, K_WRITE, K_FSTAT, K_READDIR, K_UNLINK, K_RENAME, K_PRENAME, K_MKDIR,
+enum kind { K_OPEN, K_READ, K_DATA, K_FSTAT, K_READDIR, K_UNLINK, K_RENAME, K_PRENAME, K_MKDIR,
             K_RMDIR, K_STAT, K_SYMLINK };
 
 static enum kind kind_of(const struct xop *o)
@@ -303,8 +306,8 @@ static enum kind kind_of(const struct xop *o)
     switch (o->stage) {
     case X_OPEN: return K_OPEN;
     case X_FSTAT: case X_FSETSTAT: return K_FSTAT;
-    case X_READ: case X_CLOSE: case X_FAIL_CLOSE: return K_READ;
-    case X_WRITE: return K_WRITE;
+    case X_READ: case X_WRITE: return K_DATA;
+    case X_CLOSE: case X_FAIL_CLOSE: return K_READ;
     case X_RENAME: return K_PRENAME;
     case X_RENAME_PLAIN: case X_ASIDE: case X_RENAME2: case X_FAIL_RESTORE: return K_RENAME;
     case X_DROP_OLD: case X_FAIL_UNLINK: return K_UNLINK;
@@ -328,11 +331,28 @@ static void unlock_call(struct xop *o)
     o->op.progress = 1;                 /* whoever waited for the lock may go on */
 }
 
-/* 1 when o may make the call of its stage now (it holds that kind's lock until unlock_call). */
+/* 1 when o may make the call of its stage now (it holds that kind's lock until unlock_call).
+
+   The data phases (a file's reads or writes) are exclusive, from the first call to the last:
+   sftp_read and sftp_write return as soon as some data is acknowledged, possibly with an SFTP
+   packet half-sent on the channel (the server's window took only part of it), and any other
+   request sent then would land inside that packet. So a data phase starts only when no other
+   call is unfinished, and nothing else is sent until it has ended (every byte acknowledged). */
 static int lock_call(struct xop *o)
 {
     enum kind k = kind_of(o);
+    struct link *l = o->link;
     if (o->held && o->held - 1 != (int)k) unlock_call(o);
+    if (k == K_DATA) {
+        if (l->exclusive == o) return 1;
+        if (l->exclusive) return 0;
+        for (size_t i = 0; i < sizeof l->locks / sizeof l->locks[0]; i++)
+            if (l->locks[i] && l->locks[i] != o) return 0;
+        l->exclusive = o;
+        return 1;
+    }
+    if (l->exclusive == o) l->exclusive = NULL;     /* the data phase is over */
+    else if (l->exclusive) return 0;
     struct xop **slot = &o->link->locks[k];
     if (*slot && *slot != o) return 0;
     *slot = o;
@@ -509,12 +529,12 @@ static int step_once(struct xop *o)
         }
     }
     /* A stop (Ctrl-C, a lost Lua side) never abandons a call half-way: only between calls. */
-    if (o->stop && !o->held && o->stage < X_RENAME) {
+    if (o->stop && !o->held && l->exclusive != o && o->stage < X_RENAME) {
         if (!r->error[0]) snprintf(r->error, sizeof r->error, "interrupted");
         r->failed = 1;
         fail_path(o);
     }
-    if (l->state != L_READY && !o->held && o->stage != X_DONE) {
+    if (l->state != L_READY && !o->held && l->exclusive != o && o->stage != X_DONE) {
         snprintf(r->error, sizeof r->error, "%s", l->error[0] ? l->error : "the SFTP channel closed");
         r->failed = 1;
         o->h = NULL;                       /* went with the channel */
@@ -581,6 +601,12 @@ static int step_once(struct xop *o)
             if (sink(o, o->buf, (size_t)n) < 0) { fail_path(o); return NEXT; }
             r->bytes += (uint64_t)n;
             moved += (size_t)n;
+            if (o->stop) {                 /* between two calls: stop reading, close */
+                if (!r->error[0]) snprintf(r->error, sizeof r->error, "interrupted");
+                r->failed = 1;
+                fail_path(o);
+                return NEXT;
+            }
         }
         o->op.progress = 1;
         return LIBSSH2_ERROR_EAGAIN;       /* a slice: let the loop breathe */
@@ -588,11 +614,20 @@ static int step_once(struct xop *o)
     case X_WRITE: {
         size_t moved = 0;
         while (moved < SLICE) {
+            /* Stopped: no more data, but what libssh2 holds is sent and acknowledged first
+               (at most one buffer), so the channel is clean for the close and unlink. */
+            if (o->stop) o->eof = 1;
             if (!o->eof && o->blen - o->boff < XFER_BUF / 2 && refill(o) < 0) {
                 fail_path(o);
                 return NEXT;
             }
             if (o->boff == o->blen) {
+                if (o->stop) {
+                    if (!r->error[0]) snprintf(r->error, sizeof r->error, "interrupted");
+                    r->failed = 1;
+                    fail_path(o);
+                    return NEXT;
+                }
                 o->stage = r->set_mode || r->set_times ? X_FSETSTAT : X_CLOSE;
                 return NEXT;
             }

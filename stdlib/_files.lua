@@ -387,7 +387,7 @@ end
 
 -- The files of a tree move FILES_AT_ONCE at a time: each file costs a few round trips (open,
 -- write, close, rename), and several files' requests overlap on the one SFTP channel.
-local FILES_AT_ONCE = tonumber(os.getenv("SSHS_FILES_AT_ONCE") or "") or 8
+local FILES_AT_ONCE = 8
 
 -- Runs fn() in a worker thread, at most FILES_AT_ONCE at once; the first failure stops new
 -- work and is raised by finish_workers().

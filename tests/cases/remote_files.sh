@@ -322,17 +322,20 @@ script killed.sshs <<'EOF'
 local T = require "t"
 local D = os.getenv("D")
 local function kill_my_sshd()
-  -- our connection's local port -> the sshd process on the other end of it
+  -- every sshd process at the other end of one of our connections to the test port
+  local killed = 0
   for line in T.sh("ss -Htnp state established '( dport = :" .. T.port .. " )'"):gmatch("[^\n]+") do
     if line:find("pid=" .. T.pid .. ",", 1, true) then
-      local lport = line:match("%d+%.%d+%.%d+%.%d+:(%d+)%s")
-      local spid = T.owner(lport and tonumber(lport) and lport or "0")
-      for l2 in T.sh("ss -Htnp state established '( sport = :" .. T.port .. " and dport = :" .. lport .. " )'"):gmatch("[^\n]+") do
-        spid = l2:match("pid=(%d+),")
+      local lport = line:match("^%S+%s+%S+%s+%S+:(%d+)%s")
+      if lport then
+        for l2 in T.sh("ss -Htnp state established '( sport = :" .. T.port .. " and dport = :" .. lport .. " )'"):gmatch("[^\n]+") do
+          local spid = l2:match("pid=(%d+),")
+          if spid then T.sh("kill -9 " .. spid); killed = killed + 1 end
+        end
       end
-      if spid then T.sh("kill -9 " .. spid); return spid end
     end
   end
+  return killed > 0
 end
 for _, dir in ipairs{"up", "down"} do
   local s = connect("127.0.0.1")
