@@ -97,9 +97,8 @@ for _, where in ipairs{"local", "127.0.0.3"} do
   end)
 end
 EOS
-# The each() part runs in a process of its own: after two timed-out commands on one connection
-# and its close, a new connection in the same process can stall in its handshake (a
-# connection-layer bug reported in the hand-off notes, reproducible with plain timeout()).
+# The each() part runs in a process of its own (a fresh process, whatever ran before; the
+# after_stops.sshs checks below cover what used to break a later connection).
 script silent_each.sshs <<EOS
 local T = require "t"
 local DUR = "$DUR"
