@@ -119,9 +119,12 @@ lport=$(ss -Htnp state established "( dport = :$P )" | grep "pid=$sshs_pid," | a
 for pid in $(ss -Htnp state established "( sport = :$P and dport = :$lport )" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
   kill "$pid" 2>/dev/null
 done
-sleep 0.5
+for ((i = 0; i < 50; i++)); do     # until our end sees the close (no longer established)
+  ss -Htn state established "( dport = :$P and sport = :$lport )" | grep -q . || break
+  sleep 0.1
+done
 tm_type '$ echo on-a-dead-connection'
-tm_expect "a dead connection at the prompt says so and pops the session" 'connection to .*127\.0\.0\.5 is gone.*session closed'
+tm_expect "a dead connection at the prompt says so and pops the session" 'connection to .*127\.0\.0\.5 is gone.*session closed' 20
 tm_wait_last '^sshs>$'
 tm_type '"popped"'
 tm_expect "... and the prompt is local again" '^popped$'
