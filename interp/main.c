@@ -324,6 +324,11 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (a.interactive && !a.chunk && !a.opt.script) a.interactive = 0;   /* plain `sshs -i` */
+    if (a.interactive && a.opt.hosts) {
+        fprintf(stderr, "sshs: -i after a script cannot be combined with -H "
+                        "(sshs -H HOSTS without a script is the fleet REPL)\n");
+        return EXIT_USAGE;
+    }
     lua_State *L = luaL_newstate();
     if (!L) { fputs("sshs: cannot create the Lua state (out of memory)\n", stderr); return EXIT_FAIL; }
     bigstr_install(L);
