@@ -114,15 +114,13 @@ tm_expect "close() pops the session: the prompt is local again" '^sshs>$'
 # A connection that dies under the prompt: said so, and the session is popped.
 tm_type 'connect("127.0.0.5")'
 tm_wait_last '^sshs 127\.0\.0\.5>$'
-sshs_pid=$(pgrep -P "$(tm display -p -t t '#{pane_pid}')" | head -n 1)
-lport=$(ss -Htnp state established "( dport = :$P )" | grep "pid=$sshs_pid," | awk '{print $3}' | sed 's/.*://' | head -n 1)
-for pid in $(ss -Htnp state established "( sport = :$P and dport = :$lport )" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
-  kill "$pid" 2>/dev/null
-done
-for ((i = 0; i < 50; i++)); do     # until our end sees the close (no longer established)
-  ss -Htn state established "( dport = :$P and sport = :$lport )" | grep -q . || break
-  sleep 0.1
-done
+# The server's side of this connection: the sshd process that runs its commands (their
+# parent) holds the connection; killing it drops the connection.
+tm_type '$ echo "sshd-pid=$PPID"'
+tm_wait '^sshd-pid=[0-9]+$'
+spid=$(tm_screen | grep -o '^sshd-pid=[0-9]*' | tail -n 1 | cut -d= -f2)
+case "$(ps -o args= -p "$spid" 2>/dev/null)" in "sshd: "*@*) kill "$spid";; esac
+sleep 1
 tm_type '$ echo on-a-dead-connection'
 tm_expect "a dead connection at the prompt says so and pops the session" 'connection to .*127\.0\.0\.5 is gone.*session closed' 20
 tm_wait_last '^sshs>$'
