@@ -439,25 +439,29 @@ static posix_spawn_file_actions_t *spawn_actions(int in, int out, int err, const
     return &cached_actions.fa;
 }
 
-/* The child leads a new process group (timeouts and Ctrl-C take the whole pipeline), with
-   no blocked signals and SIGPIPE back to its default (we ignore it). */
-static posix_spawnattr_t *spawn_attr(void)
+/* The child starts with no blocked signals and SIGPIPE back to its default (we ignore it),
+   and leads a new process group (timeouts and Ctrl-C take the whole pipeline) or, with a
+   pty, a new session (its terminal's), hence its own group too. Built once per kind. */
+static posix_spawnattr_t *spawn_attr(int new_session)
 {
-    static posix_spawnattr_t attr;
-    static int ready;
-    if (!ready) {
+    static posix_spawnattr_t attrs[2];
+    static int ready[2];
+    posix_spawnattr_t *attr = &attrs[new_session != 0];
+    if (!ready[new_session != 0]) {
         sigset_t none, dfl;
         sigemptyset(&none);
         sigemptyset(&dfl);
         sigaddset(&dfl, SIGPIPE);
-        posix_spawnattr_init(&attr);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        posix_spawnattr_setpgroup(&attr, 0);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &dfl);
-        ready = 1;
+        posix_spawnattr_init(attr);
+        short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+        flags |= new_session ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP;
+        posix_spawnattr_setflags(attr, flags);
+        if (!new_session) posix_spawnattr_setpgroup(attr, 0);
+        posix_spawnattr_setsigmask(attr, &none);
+        posix_spawnattr_setsigdefault(attr, &dfl);
+        ready[new_session != 0] = 1;
     }
-    return &attr;
+    return attr;
 }
 
 /* pty = true: a new pseudo-terminal; the child starts a session with its slave as stdin,
@@ -484,24 +488,6 @@ fail:
     return -1;
 }
 
-/* As spawn_attr, but the child leads a new session (its pty's), hence its own group too. */
-static posix_spawnattr_t *pty_attr(void)
-{
-    static posix_spawnattr_t attr;
-    static int ready;
-    if (!ready) {
-        sigset_t none, dfl;
-        sigemptyset(&none);
-        sigemptyset(&dfl);
-        sigaddset(&dfl, SIGPIPE);
-        posix_spawnattr_init(&attr);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &dfl);
-        ready = 1;
-    }
-    return &attr;
-}
 
 /* Builds envp from environ with the table at idx layered over it (NULL when no overrides). */
 static char **build_env(lua_State *L, int idx, const char **path_out)
@@ -613,14 +599,14 @@ int local_lua_spawn(lua_State *L)
             if (fa) { posix_spawn_file_actions_destroy(fa); free(fa); }
             goto out;
         }
-        attr = pty_attr();
+        attr = spawn_attr(1);
     } else {
         if (pipe2(p_out, O_CLOEXEC) || pipe2(p_err, O_CLOEXEC) || (in && pipe2(p_in, O_CLOEXEC))) {
             err = errno;
             goto out;
         }
         fa = spawn_actions(in ? p_in[0] : -1, p_out[1], p_err[1], cwd);
-        attr = spawn_attr();
+        attr = spawn_attr(0);
     }
 
     char *prog = NULL;
