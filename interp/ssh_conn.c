@@ -435,14 +435,16 @@ static void process(struct conn *c)
                request's reply) and still say EAGAIN: a pass that received anything is
                followed by another, so every op sees what arrived. */
             uint64_t rx0 = c->rx_bytes;
+            int waiting = 0;
             struct ssh_op *op = c->owner ? c->owner : c->active;
             while (op && c->state != C_DEAD) {
                 struct ssh_op *next = op->next;
                 op->progress = 0;
                 enum ssh_step r = op->type->step(op);
                 if (c->state == C_DEAD) break;
-                if (r == SSH_STEP_REQUEUED || r == SSH_STEP_WAITING) { op = next; continue; }
+                if (r == SSH_STEP_REQUEUED || r == SSH_STEP_WAITING) { waiting = 1; op = next; continue; }
                 if (r == SSH_STEP_AGAIN) {
+                    waiting = 1;
                     int dir = c->session ? libssh2_session_block_directions(c->session) : 0;
                     if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) c->owner = op;
                     else if (c->owner == op) c->owner = NULL;
@@ -463,7 +465,7 @@ static void process(struct conn *c)
                 if (c->owner) break;
                 op = next;
             }
-            if (c->rx_bytes != rx0) progress = 1;
+            if (waiting && c->rx_bytes != rx0) progress = 1;
         }
         if (progress && c->state != C_DEAD) conn_kick(c);   /* more to do: after the loop breathes */
         update_poll(c);
