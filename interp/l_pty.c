@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -30,6 +31,7 @@ extern char **environ;
 
 struct lpty {
     int fd;                          /* pty master or socketpair end; -1 once closed */
+    int closing_fd;                  /* the fd, until its poll handle has closed */
     uv_poll_t poll;
     int poll_events;
     struct buf in;                   /* what the shell printed, not yet read by Lua */
@@ -66,6 +68,16 @@ static void handle_closed(uv_handle_t *h)
 static void close_handle(struct lpty *p, uv_handle_t *h)
 {
     if (!uv_is_closing(h)) uv_close(h, handle_closed);
+}
+
+/* The fd goes only once libuv has let go of its poll: a new pty or socket reusing the number
+   while the old watcher is still registered would never be polled. */
+static void poll_closed(uv_handle_t *h)
+{
+    struct lpty *p = h->data;
+    if (p->closing_fd >= 0) close(p->closing_fd);
+    p->closing_fd = -1;
+    handle_closed(h);
 }
 
 static void on_fd(uv_poll_t *h, int status, int events);
@@ -190,23 +202,25 @@ static struct lpty *new_lpty(lua_State *L)
     luaL_setmetatable(L, PTY_MT);
     struct lpty *p = calloc(1, sizeof *p);
     if (!p) luaL_error(L, "out of memory");
-    p->fd = p->pidfd = -1;
+    p->fd = p->pidfd = p->closing_fd = -1;
     p->lua_owned = 1;
     *ud = p;
     return p;
 }
 
 /* Starts the fd's poll and the timer once the fd is there. */
-static void start_io(struct lpty *p)
+static int start_io(struct lpty *p)
 {
     fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK);
-    uv_poll_init(sched_loop(), &p->poll, p->fd);
+    int r = uv_poll_init(sched_loop(), &p->poll, p->fd);
+    if (r != 0) return r;
     p->poll.data = p;
     p->handles++;
     uv_timer_init(sched_loop(), &p->timer);
     p->timer.data = p;
     p->handles++;
     watch(p);
+    return 0;
 }
 
 static void opt_size(lua_State *L, int t, int *cols, int *rows)
@@ -237,7 +251,8 @@ static int l_pty_local(lua_State *L)
     char *argv[] = {(char *)shell, NULL};
     if (spawn_local(p, argv, cols, rows) != 0)
         return luaL_error(L, "cannot start %s on a pty: %s", shell, strerror(errno));
-    start_io(p);
+    int r = start_io(p);
+    if (r != 0) return luaL_error(L, "cannot watch the pty: %s", uv_strerror(r));
     return 1;
 }
 
@@ -258,7 +273,8 @@ int pty_lua_open_remote(lua_State *L, struct conn *c, int opts)
     p->host = strdup(conn_display(c));
     p->fd = ssh_pty_open(c, term, cols, rows, cmd, &p->remote);
     if (p->fd < 0) return luaL_error(L, "cannot open a pty on %s: %s", conn_display(c), strerror(errno));
-    start_io(p);
+    int r = start_io(p);
+    if (r != 0) return luaL_error(L, "cannot watch the pty: %s", uv_strerror(r));
     return 1;
 }
 
@@ -378,10 +394,12 @@ static int l_close(lua_State *L)
     p->lua_owned = 0;
     p->w.thread = NULL;
     if (p->fd >= 0) {
+        /* local: SIGHUP to the session; remote: the channel closes (once the fd is closed) */
         uv_poll_stop(&p->poll);
-        close_handle(p, (uv_handle_t *)&p->poll);
-        close(p->fd);                 /* local: SIGHUP to the session; remote: channel closes */
+        shutdown(p->fd, SHUT_RDWR);   /* a socketpair's peer sees EOF now (no-op on a pty) */
+        p->closing_fd = p->fd;
         p->fd = -1;
+        uv_close((uv_handle_t *)&p->poll, poll_closed);
     }
     if (p->remote) { ssh_pty_release(p->remote); p->remote = NULL; }
     if (p->pid > 0 && !p->exited) {

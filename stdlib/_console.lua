@@ -94,13 +94,15 @@ end
 -- input); if it is eaten anyway, Ctrl-C and a new marker again.
 function Console:_recover()
   local got = {}
-  for _ = 1, 3 do
+  -- A Ctrl-C that lands while the shell is still starting the command reaches the shell, not
+  -- the command: so Ctrl-C and a marker again, soon, a few times.
+  for _ = 1, 6 do
     self.pty:write("\003")
     local quiet = core.clock() + 0.3
     while core.clock() < quiet do self:_fill(quiet - core.clock()) end
     got[#got + 1] = self.buf
     self.buf = ""
-    local out = self:_sync("130", 5)
+    local out = self:_sync("130", 2)
     if out then
       self.need_sync = false
       return table.concat(got) .. out
