@@ -9,9 +9,7 @@
 
 static struct command *check_command(lua_State *L)
 {
-    struct command **ud = luaL_checkudata(L, 1, COMMAND_MT);
-    if (!*ud) luaL_error(L, "command object already released");
-    return *ud;
+    return lutil_checkbox(L, 1, COMMAND_MT, "command object already released");
 }
 
 struct command **command_push(lua_State *L)
@@ -84,10 +82,8 @@ static int command_write(lua_State *L)
 /* __gc and __close: the object lets go; a command still running is stopped. */
 static int command_gc(lua_State *L)
 {
-    struct command **ud = luaL_checkudata(L, 1, COMMAND_MT);
-    struct command *c = *ud;
+    struct command *c = lutil_takebox(L, 1, COMMAND_MT);
     if (!c) return 0;
-    *ud = NULL;
     c->lua_owned = 0;
     c->w.thread = NULL;
     c->co.stream[0] = c->co.stream[1] = 0;    /* nobody takes chunks any more */

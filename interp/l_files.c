@@ -27,9 +27,7 @@ static const struct { const char *name; enum sftp_what what; } whats[] = {
 
 static struct sftp_req *check_req(lua_State *L)
 {
-    struct sftp_req **ud = luaL_checkudata(L, 1, REQ_MT);
-    if (!*ud) luaL_error(L, "transfer object already released");
-    return *ud;
+    return lutil_checkbox(L, 1, REQ_MT, "transfer object already released");
 }
 
 static void push_attrs(lua_State *L, const struct sftp_attrs *a)
@@ -116,9 +114,8 @@ static int req_progress(lua_State *L)
 
 static int req_gc(lua_State *L)
 {
-    struct sftp_req **ud = luaL_checkudata(L, 1, REQ_MT);
-    if (*ud) sftp_req_release(*ud);
-    *ud = NULL;
+    struct sftp_req *r = lutil_takebox(L, 1, REQ_MT);
+    if (r) sftp_req_release(r);
     return 0;
 }
 

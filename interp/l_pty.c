@@ -282,9 +282,7 @@ int pty_lua_open_remote(lua_State *L, struct conn *c, int opts)
 
 static struct lpty *check_pty(lua_State *L)
 {
-    struct lpty **ud = luaL_checkudata(L, 1, PTY_MT);
-    if (!*ud) luaL_error(L, "this terminal is closed");
-    return *ud;
+    return lutil_checkbox(L, 1, PTY_MT, "this terminal is closed");
 }
 
 static void on_read_timeout(uv_timer_t *t)
@@ -387,10 +385,8 @@ static void on_grace(uv_timer_t *t)
 /* __close / __gc / p:close(): the shell is hung up (its terminal goes away) and reaped. */
 static int l_close(lua_State *L)
 {
-    struct lpty **ud = luaL_checkudata(L, 1, PTY_MT);
-    struct lpty *p = *ud;
+    struct lpty *p = lutil_takebox(L, 1, PTY_MT);
     if (!p) return 0;
-    *ud = NULL;
     p->lua_owned = 0;
     p->w.thread = NULL;
     if (p->fd >= 0) {

@@ -23,3 +23,18 @@ char *lutil_strfield(lua_State *L, int t, const char *name)
     lua_pop(L, 1);
     return r;
 }
+
+void *lutil_checkbox(lua_State *L, int idx, const char *mt, const char *released)
+{
+    void **box = luaL_checkudata(L, idx, mt);
+    if (!*box) luaL_error(L, "%s", released);
+    return *box;
+}
+
+void *lutil_takebox(lua_State *L, int idx, const char *mt)
+{
+    void **box = luaL_checkudata(L, idx, mt);
+    void *p = *box;
+    *box = NULL;
+    return p;
+}

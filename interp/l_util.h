@@ -13,4 +13,11 @@ void lutil_newmeta(lua_State *L, const char *name, const luaL_Reg *methods,
    NULL when it is not a string or number. The stack is left as it was. */
 char *lutil_strfield(lua_State *L, int t, const char *name);
 
+/* Objects kept as a pointer in a userdata "box", so the C side can outlive the Lua side.
+   lutil_checkbox: the pointer in the box at idx (metatable mt); raises `released` (a
+   message) when the box was already emptied. lutil_takebox: empties the box and returns what
+   it held (NULL when already empty), for __gc / __close / close(), which may run twice. */
+void *lutil_checkbox(lua_State *L, int idx, const char *mt, const char *released);
+void *lutil_takebox(lua_State *L, int idx, const char *mt);
+
 #endif

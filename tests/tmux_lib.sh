@@ -17,7 +17,10 @@ tm_stop() { tm kill-server >/dev/null 2>&1; }
 tm_start() {
   tm_stop
   TM_N=$((TM_N + 1))
-  TM_SOCK="sshs-interactive-$$-$TM_N"
+  # PIDs wrap quickly on a busy machine: the random part keeps a name from meeting a server
+  # left by another run (its kill-server or its old command would be ours otherwise).
+  TM_SOCK="sshs-interactive-$$-$RANDOM$RANDOM-$TM_N"
+  tm_stop
   tm new-session -d -s t -x 160 -y 50 "$1" || return 1
   tm set-option -t t remain-on-exit on >/dev/null 2>&1
 }
