@@ -98,11 +98,13 @@ m = T.fails(function() return run("echo x", {on_stdout = function() error("cb-fa
 T.has("an error in on_stdout propagates to the caller", m, "cb-failed")
 T.eq("... and the connection is still fine", $(echo ok-after-cb), "ok-after-cb")
 
--- Per-command cost on one connection (TCP_NODELAY: no 40 ms Nagle/delayed-ACK stalls).
+-- 100 commands one after another on one connection all complete (a hang bound, not a
+-- timing: the per-command cost, and with it a Nagle/delayed-ACK regression, is measured by
+-- make bench's per-command row).
 t0 = T.now()
 for i = 1, 100 do run("true") end
 dt = T.now() - t0
-T.between("100 sequential commands on one connection take < 3 s", dt, 0, 3)
+T.between("100 sequential commands on one connection complete (< 30 s)", dt, 0, 30)
 close()
 EOF
 LIMIT=90 lua_checks exec.sshs
