@@ -8,8 +8,6 @@
 #include "ssh_exec.h"
 #include "ssh_tunnel.h"
 #include "ssh_config.h"
-#include "l_files.h"
-#include "l_forward.h"
 #include <lauxlib.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -303,14 +301,10 @@ void remote_open(lua_State *L, int core_idx)
     lua_pop(L, 1);
     sched_on_interrupt(conn_interrupt_all);
     sched_on_interrupt(exec_interrupt_all);
-    files_open(L, core_idx);
-    forward_open(L, core_idx);
 }
 
 void remote_shutdown(void)
 {
-    files_shutdown();
-    forward_shutdown();
     exec_shutdown();
     conn_shutdown_all();
 }

@@ -3,6 +3,8 @@
 #include "local.h"
 #include "loader.h"
 #include "l_remote.h"
+#include "l_files.h"
+#include "l_forward.h"
 #include "l_command.h"
 #include "output.h"
 #include "repl.h"
@@ -71,6 +73,8 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
     luaL_setfuncs(L, sched_lua_functions, 0);
     luaL_setfuncs(L, output_lua_functions, 0);
     remote_open(L, core_idx);
+    files_open(L, core_idx);
+    forward_open(L, core_idx);
     repl_open(L, core_idx);
     pty_open(L, core_idx);
 

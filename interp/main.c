@@ -5,6 +5,8 @@
 #include "scheduler.h"
 #include "local.h"
 #include "l_remote.h"
+#include "l_files.h"
+#include "l_forward.h"
 #include "ssh_params.h"
 #include "repl.h"
 #include "l_pty.h"
@@ -128,7 +130,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         if (s[0] != '-' || strcmp(s, "-") == 0) break;
         if (strcmp(s, "--") == 0) { i++; break; }
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) { usage(stdout); exit(EXIT_OK); }
-        if (strcmp(s, "--version") == 0) { printf("sshs %s (%s, %s)\n", SSHS_VERSION, LUA_RELEASE, conn_library_version()); exit(EXIT_OK); }
+        if (strcmp(s, "--version") == 0) { printf("sshs %s (%s, %s)\n", SSHS_VERSION, LUA_RELEASE, algs_library_version()); exit(EXIT_OK); }
         if (strcmp(s, "--emit-lua") == 0) { a->emit_lua = 1; continue; }
         if (strcmp(s, "--check") == 0) { a->check_only = 1; continue; }
         if (strcmp(s, "--json") == 0) { a->opt.json = 1; continue; }
@@ -345,6 +347,8 @@ int main(int argc, char **argv)
     repl_shutdown();
     pty_restore_terminal();
     local_shutdown();
+    files_shutdown();           /* transfers and forwards before the connections they ride on */
+    forward_shutdown();
     remote_shutdown();
     sched_shutdown();
     lua_close(L);

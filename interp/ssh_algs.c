@@ -58,7 +58,7 @@ int algs_apply(LIBSSH2_SESSION *s, const struct ssh_params *p, struct algs_seen 
         if (!list) { snprintf(err, errlen, "out of memory"); return -1; }
         if (!*list) {
             snprintf(err, errlen, "none of the %s algorithms asked for (%s) is available in %s",
-                     kind_name[k], want, conn_library_version());
+                     kind_name[k], want, algs_library_version());
             free(list);
             return -1;
         }
@@ -169,4 +169,11 @@ void algs_free(struct algs_seen *seen)
     free(seen->buf);
     for (int k = 0; k < ALG_N; k++) { free(seen->server[k]); free(seen->ours[k]); }
     memset(seen, 0, sizeof *seen);
+}
+
+const char *algs_library_version(void)
+{
+    static char buf[48];
+    if (!buf[0]) snprintf(buf, sizeof buf, "libssh2 %s", libssh2_version(0));
+    return buf;
 }

@@ -637,13 +637,6 @@ static void connect_abort(struct ssh_op *op, const char *why) {}
 static const struct ssh_op_type connect_type = {
     .name = "connect", .step = connect_step, .abort = connect_abort};
 
-const char *conn_library_version(void)
-{
-    static char buf[48];
-    if (!buf[0]) snprintf(buf, sizeof buf, "libssh2 %s", libssh2_version(0));
-    return buf;
-}
-
 static void start_handshake(struct conn *c)
 {
     c->session = libssh2_session_init_ex(ssh_alloc, ssh_free, ssh_realloc, c);

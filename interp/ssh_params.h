@@ -30,7 +30,8 @@ struct ssh_params {
 };
 void ssh_params_free(struct ssh_params *p);
 
-/* "libssh2 X.Y.Z" of the library linked at run time (for --version), without libssh2.h. */
-const char *conn_library_version(void);
+/* "libssh2 X.Y.Z" of the library linked at run time (for --version), without libssh2.h
+   (defined in ssh_algs.c, with the other facts about what the library offers). */
+const char *algs_library_version(void);
 
 #endif
