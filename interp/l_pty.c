@@ -109,6 +109,10 @@ static void on_fd(uv_poll_t *h, int status, int events)
 {
     struct lpty *p = h->data;
     if (p->fd < 0) return;
+    /* On POLLERR libuv has stopped the handle itself: forget what it polled, so watch()
+       below starts it again (else the terminal goes deaf both ways and nothing wakes us);
+       the read and write below meet the real error, if there is one. */
+    if (status < 0) p->poll_events = 0;
     if (p->out_off < p->out.len) {
         ssize_t n = write(p->fd, p->out.data + p->out_off, p->out.len - p->out_off);
         if (n > 0) {
