@@ -556,13 +556,18 @@ local function per_host_suffix(opts)
   return ""
 end
 
-function M.upload(src_path, dst_path, opts)
+-- What upload and download check and set up alike: both paths, the options, the session.
+local function begin(what, usage, src_path, dst_path, opts)
   if type(src_path) ~= "string" or type(dst_path) ~= "string" then
-    S.user_error("upload: expected (local path, remote path [, options])")
+    S.user_error(what .. ": expected " .. usage)
   end
-  opts = check_options("upload", opts)
+  opts = check_options(what, opts)
   local sess = S.current_session()
-  local ctx = new_ctx("upload", sess, opts)
+  return sess, new_ctx(what, sess, opts), opts
+end
+
+function M.upload(src_path, dst_path, opts)
+  local sess, ctx = begin("upload", "(local path, remote path [, options])", src_path, dst_path, opts)
   ctx.src = Local
   if sess == S.LOCAL then
     ctx.dst = Local
@@ -573,12 +578,8 @@ function M.upload(src_path, dst_path, opts)
 end
 
 function M.download(src_path, dst_path, opts)
-  if type(src_path) ~= "string" or type(dst_path) ~= "string" then
-    S.user_error("download: expected (remote path, local path [, options])")
-  end
-  opts = check_options("download", opts)
-  local sess = S.current_session()
-  local ctx = new_ctx("download", sess, opts)
+  local sess, ctx
+  sess, ctx, opts = begin("download", "(remote path, local path [, options])", src_path, dst_path, opts)
   ctx.dst = Local
   if sess == S.LOCAL then
     ctx.src = Local
