@@ -21,7 +21,9 @@ tm_start() {
   # left by another run (its kill-server or its old command would be ours otherwise).
   TM_SOCK="sshs-interactive-$$-$RANDOM$RANDOM-$TM_N"
   tm_stop
-  tm new-session -d -s t -x 160 -y 50 "$1" || return 1
+  # The command line is bash (tests quote with %q); CI may run without SHELL, and tmux
+  # would then use /bin/sh.
+  SHELL=/bin/bash tm new-session -d -s t -x 160 -y 50 "$1" || return 1
   tm set-option -t t remain-on-exit on >/dev/null 2>&1
 }
 tm_send() { tm send-keys -t t "$@"; }

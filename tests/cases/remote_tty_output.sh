@@ -9,7 +9,9 @@ plan 4
 tty_run() {
   local name=$1; shift
   local cmd; printf -v cmd '%q ' "$SSHS" "$@"
-  HOME=$SSHS_TEST_HOME timeout -k 3 60 script -qec "$cmd" /dev/null < /dev/null > "$TMP/$name.tty" 2>&1
+  # script(1) runs the line with $SHELL: bash, which reads the %q quoting ($'…'); CI may
+  # have no SHELL, and /bin/sh (dash) would pass $'…' on with its backslashes.
+  SHELL=/bin/bash HOME=$SSHS_TEST_HOME timeout -k 3 60 script -qec "$cmd" /dev/null < /dev/null > "$TMP/$name.tty" 2>&1
 }
 
 # Lines of the terminal output with the status-line control sequences and CRs taken out.
