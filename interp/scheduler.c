@@ -46,12 +46,23 @@ static int n_interrupt_hooks;
 
 uv_loop_t *sched_loop(void) { return loop; }
 
+/* Active while a thread is ready to run. A timer that is already due fires in the timers
+   phase that opens a loop iteration, before the poll; libuv knows nothing of our ready queue
+   and would then poll with no time limit (with no other timer: forever), the woken thread
+   waiting for some unrelated event. An active idle handle makes that poll return at once. */
+static uv_idle_t ready_idle;
+static int ready_idle_open;
+
+static void ready_idle_cb(uv_idle_t *h) { (void)h; }
+
 static void enqueue(struct sched_thread *t)
 {
     t->state = T_READY;
     t->next_ready = NULL;
     if (ready_tail) ready_tail->next_ready = t; else ready_head = t;
     ready_tail = t;
+    if (ready_idle_open && !uv_is_active((uv_handle_t *)&ready_idle))
+        uv_idle_start(&ready_idle, ready_idle_cb);
 }
 
 void sched_wake(struct sched_waiter *w)
@@ -486,6 +497,7 @@ int sched_run(lua_State *L)
             resume(L, t);
             take_signals();       /* a hook may have stopped it: stop children before anything ends */
         }
+        if (ready_idle_open) uv_idle_stop(&ready_idle);
         if (main_finished(L, &main_failed) && main_failed) break;   /* the script failed: stop */
         if (live_count == 0) break;
         if (!uv_loop_alive(loop)) {
@@ -646,6 +658,10 @@ void sched_shutdown(void)
         struct sleeper *s = sleepers;
         sleepers = s->next;
         uv_close((uv_handle_t *)&s->timer, sleeper_closed);
+    }
+    if (ready_idle_open) {
+        ready_idle_open = 0;
+        uv_close((uv_handle_t *)&ready_idle, NULL);
     }
     if (signals_installed) {             /* the default actions again, then the wake-up goes */
         for (size_t i = 0; i < sizeof handled_signals / sizeof *handled_signals; i++)
@@ -911,6 +927,10 @@ static void install_signals(void)
 void sched_init(lua_State *L)
 {
     loop = uv_default_loop();
+    if (!ready_idle_open) {
+        uv_idle_init(loop, &ready_idle);
+        ready_idle_open = 1;
+    }
     install_signals();
     wrap_coroutine_library(L);
 

@@ -3,7 +3,7 @@
 # line that fakes a marker, stderr merged), send/expect with a small interactive program, a
 # timed-out command followed by a working one, a shell that exited.
 source "$TESTROOT/remote_lib.sh"
-plan 56
+plan 57
 
 cat > "$TMP/ask.sh" <<'EOS'
 printf 'Name? '
@@ -94,3 +94,11 @@ print("ok - " .. tag .. "the script ran to the end")
 EOF
 LIMIT=120 lua_checks console.sshs 127.0.0.4 "$TMP"
 LIMIT=120 lua_checks console.sshs local "$TMP"
+
+# A wait whose time is already up when the loop next turns (a 0 ms timer fires before the
+# poll): the woken thread must run at once, not sit until some unrelated event (it hung).
+got=$(cd "$TMP" && HOME=$SSHS_TEST_HOME timeout -k 3 20 "$SSHS" -e \
+  'with console() as c do print(pcall(c.expect, c, "never", 0.0001)) end print("end")' 2>&1 < /dev/null)
+rc=$?
+if [ "$rc" = 0 ] && [[ $got == *"not seen within"*end* ]]; then ok "an expect whose time is up before the loop polls returns at once"
+else not_ok "an expect whose time is up before the loop polls returns at once" "rc=$rc" "$got"; fi
