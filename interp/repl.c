@@ -150,6 +150,31 @@ static void free_matches(void)
     matches = NULL;
 }
 
+/* Shell words: a completed path with a space or a shell character in it is inserted with
+   backslashes (as bash does), and a backslash-escaped space does not end the word typed. */
+static const char shell_specials[] = " \t\n\\\"'@<>=;|&()#$`?*[]!{}";
+
+static char *quote_path(char *text, int match_type, char *quote_pointer)
+{
+    (void)match_type;
+    if (quote_pointer && *quote_pointer) return strdup(text);   /* inside the user's quotes */
+    char *out = malloc(strlen(text) * 2 + 1), *o = out;
+    if (!out) return NULL;
+    for (const char *t = text; *t; t++) {
+        if (strchr(shell_specials, *t)) *o++ = '\\';
+        *o++ = *t;
+    }
+    *o = '\0';
+    return out;
+}
+
+static int backslash_quoted(char *line, int index)
+{
+    int n = 0;
+    while (index - n > 0 && line[index - n - 1] == '\\') n++;
+    return n % 2 == 1;
+}
+
 static char **complete(const char *text, int start, int end)
 {
     rl_attempted_completion_over = 1;     /* no fallback to readline's own file names */
@@ -174,6 +199,9 @@ static char **complete(const char *text, int start, int end)
         lua_getfield(L, -1, "append");
         const char *app = lua_tostring(L, -1);
         rl_completion_append_character = app ? app[0] : ' ';
+        lua_pop(L, 1);
+        lua_getfield(L, -1, "paths");        /* shell paths: readline quotes what it inserts */
+        if (lua_toboolean(L, -1)) rl_filename_completion_desired = rl_filename_quoting_desired = 1;
         lua_pop(L, 1);
         if (n > 0) result = rl_completion_matches(text, next_match);
         free_matches();
@@ -208,6 +236,10 @@ static int l_setup(lua_State *L)
     rl_catch_sigwinch = 1;
     rl_attempted_completion_function = complete;
     rl_completer_word_break_characters = " \t\n\"'`@$><=;|&{(,+*%^~#[]!";
+    rl_completer_quote_characters = "'\"";    /* readline quotes inserted names only with these set */
+    rl_filename_quote_characters = shell_specials;
+    rl_filename_quoting_function = quote_path;
+    rl_char_is_quoted_p = backslash_quoted;
     using_history();
     stifle_history(HISTORY_MAX);
     history_comment_char = '#';           /* entries get "#<time>" lines in the file, and */

@@ -311,21 +311,24 @@ end
 -- readline's completer: line, start and stop of the word (0-based, stop exclusive).
 local function completer(st)
   return function(line, start, stop)
-    local fine, res, append = pcall(function()
+    local fine, res, append, paths = pcall(function()
       local word = line:sub(start + 1, stop)
       local before = line:sub(1, start)
       local shell_part = before:match("^%s*%$%s(.*)$") or before:match("%$%??%(([^)]*)$")
       if shell_part then
         local cmd_pos = shell_part:match("^%s*$") or shell_part:match("[|;&(]%s*$")
                         or shell_part:match("sudo%s+$")
-        local list = complete_shell(st, line, word, cmd_pos)
-        if #list == 1 and list[1]:sub(-1) == "/" then return list, "" end
-        return list, " "
+        -- The word as typed may hold backslash-escaped characters ("my\ dir/"); the
+        -- names are matched unquoted, and readline quotes the one it inserts.
+        local list = complete_shell(st, line, (word:gsub("\\(.)", "%1")), cmd_pos)
+        if #list == 1 and list[1]:sub(-1) == "/" then return list, "", true end
+        return list, " ", true
       end
       return complete_lua(word)
     end)
     if not fine then return {} end
     res.append = append
+    res.paths = paths
     return res
   end
 end

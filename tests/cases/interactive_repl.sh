@@ -3,7 +3,7 @@
 # Ctrl-D, and the fleet REPL on 5 addresses of the test server.
 source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/tmux_lib.sh"
-plan 51
+plan 53
 CLEANUP+=("tm_stop")
 
 # A private HOME (history file) that reaches the test server like $SSHS_TEST_HOME does.
@@ -11,6 +11,7 @@ H=$TMP/home
 mkdir -p "$H" "$TMP/local" "$TMP/rdir"
 cp -r "$SSHS_TEST_HOME/.ssh" "$H/.ssh"
 touch "$TMP/rdir/uniquefile_abc" "$TMP/local/localonly_file"
+mkdir -p "$TMP/rdir/my dir" && touch "$TMP/rdir/my dir/spaced file_x"
 run_repl() { tm_start "cd '$TMP/local' && HOME='$H' '$SSHS' $*; echo EXIT=\$?"; }
 
 run_repl ""
@@ -88,6 +89,12 @@ tm_expect "cd at the prompt stays and shows in the prompt" "^sshs 127\\.0\\.0\\.
 tm_settle
 tm_send '$ ls uniq' Tab
 tm_expect "Tab completes a path on the remote session (in its cd)" 'ls uniquefile_abc$'
+tm_send C-u
+tm_settle
+tm_send '$ ls my' Tab
+tm_expect "Tab inserts a remote folder with a space quoted (my\\ dir/)" 'ls my\\ dir/$'
+tm_send 'spa' Tab
+tm_expect "... and completes inside it (the escaped space does not end the word)" 'ls my\\ dir/spaced\\ file_x$'
 tm_send C-u
 tm_settle
 tm_send '$ ls localo' Tab
