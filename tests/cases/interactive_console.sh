@@ -3,7 +3,7 @@
 # line that fakes a marker, stderr merged), send/expect with a small interactive program, a
 # timed-out command followed by a working one, a shell that exited.
 source "$TESTROOT/remote_lib.sh"
-plan 57
+plan 61
 
 cat > "$TMP/ask.sh" <<'EOS'
 printf 'Name? '
@@ -102,3 +102,21 @@ got=$(cd "$TMP" && HOME=$SSHS_TEST_HOME timeout -k 3 20 "$SSHS" -e \
 rc=$?
 if [ "$rc" = 0 ] && [[ $got == *"not seen within"*end* ]]; then ok "an expect whose time is up before the loop polls returns at once"
 else not_ok "an expect whose time is up before the loop polls returns at once" "rc=$rc" "$got"; fi
+
+# SIGTERM while a console command runs: sshs ends, and neither the shell nor its command is
+# left behind (locally the pty is hung up; remotely the channel closes).
+for where in local 127.0.0.4; do
+  n=$((4720 + ${#where}))
+  code="with console() as c do \$ sleep $n end"
+  [ "$where" = local ] || code="with connect('$where') do $code end"
+  HOME=$SSHS_TEST_HOME timeout -k 3 60 "$SSHS" -e "$code" > /dev/null 2>&1 < /dev/null &
+  pid=$!
+  for ((i = 0; i < 100; i++)); do pgrep -f "^sleep $n\$" > /dev/null && break; sleep 0.1; done
+  kill -TERM "$pid"
+  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2> /dev/null; then not_ok "$where: SIGTERM during a console command ends sshs"; kill -9 "$pid"
+  else ok "$where: SIGTERM during a console command ends sshs"; fi
+  wait "$pid" 2> /dev/null
+  for ((i = 0; i < 50; i++)); do pgrep -f "^sleep $n\$" > /dev/null || break; sleep 0.1; done
+  no_leftover "^sleep $n\$" "$where: ... and its command is not left running"
+done
