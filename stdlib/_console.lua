@@ -278,7 +278,12 @@ function M.console(opts)
   local p
   local fine, err = pcall(function()
     if sess == S.LOCAL then p = core.pty_local{shell = opts.shell or "/bin/sh", cols = 200, rows = 50}
-    else p = sess.conn:pty{cols = 200, rows = 50, term = "xterm"} end
+    else
+      -- shell = path: that shell instead of the login shell (one that is not of the sh
+      -- family, fish or csh, cannot run the wrapper); sshd starts it through the login shell.
+      if opts.shell ~= nil and type(opts.shell) ~= "string" then S.user_error("console: shell must be a path") end
+      p = sess.conn:pty{cols = 200, rows = 50, term = "xterm", cmd = opts.shell and ("exec " .. S.quote(opts.shell))}
+    end
   end)
   if not fine then S.user_error("console: " .. tostring(err)) end
   local c = setmetatable({pty = p, console_session = sess, token = random_token(), seq = 0,

@@ -3,7 +3,7 @@
 # line that fakes a marker, stderr merged), send/expect with a small interactive program, a
 # timed-out command followed by a working one, a shell that exited.
 source "$TESTROOT/remote_lib.sh"
-plan 61
+plan 63
 
 cat > "$TMP/ask.sh" <<'EOS'
 printf 'Name? '
@@ -119,4 +119,21 @@ for where in local 127.0.0.4; do
   wait "$pid" 2> /dev/null
   for ((i = 0; i < 50; i++)); do pgrep -f "^sleep $n\$" > /dev/null || break; sleep 0.1; done
   no_leftover "^sleep $n\$" "$where: ... and its command is not left running"
+done
+
+# console{shell = path}: that shell instead of the login shell (bash here), remote and local.
+cat > "$TMP/shellopt.sshs" <<'EOS'
+local where = ...
+local function body()
+  with console{shell = "/bin/dash"} as c do
+    $ cd /tmp
+    print((where .. ": " .. $(echo "$0"):gsub("^-", "") .. " in " .. $(pwd)))
+  end
+end
+if where == "local" then body() else with connect(where) do body() end end
+EOS
+for where in 127.0.0.4 local; do
+  got=$(HOME=$SSHS_TEST_HOME timeout -k 3 60 "$SSHS" "$TMP/shellopt.sshs" "$where" 2>&1 < /dev/null)
+  if [ "$got" = "$where: /bin/dash in /tmp" ]; then ok "$where: console{shell = path} runs that shell"
+  else not_ok "$where: console{shell = path} runs that shell" "got: $got"; fi
 done
