@@ -778,9 +778,18 @@ function Session:run(cmd, opts)
 end
 
 -- Runs cmd on the remote host: cd/env/sudo as S.shell_command says.
+-- libssh2 sends a request in one packet of at most 35000 bytes: longer command lines fail
+-- with a bare "Unable to send channel request", so they are refused here, saying why.
+local REMOTE_LINE_MAX = 32768
+
 function Session:exec(cmd, o, show, prefix)
   local stdin, feed
   cmd, stdin, feed = S.shell_command(cmd, o)
+  if #cmd > REMOTE_LINE_MAX then
+    user_error("the command line for " .. self.host .. " is " .. #cmd .. " bytes; a remote command line " ..
+      "is limited to " .. REMOTE_LINE_MAX .. " (one SSH packet in libssh2): pass the data on stdin " ..
+      "(run(cmd, {stdin = data})) or upload() it; the command starts: " .. cmd:sub(1, 60))
+  end
   -- A lost or closed connection is reported at the user's line, not in here.
   local function lost(err)
     if err == "interrupted" then error(err, 0) end

@@ -4,7 +4,7 @@
 # refused. Each names the host and the cause, raises in the thread that asked, and leaves other
 # threads and connections working.
 source "$TESTROOT/remote_lib.sh"
-plan 31
+plan 34
 
 # Three misbehaving TCP servers on 127.0.0.1: one accepts and never speaks, one closes at once,
 # one answers with something that is not SSH. Their ports go to $TMP/ports.
@@ -185,3 +185,16 @@ EOF
   LIMIT=12 lua_checks nosess.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY"
   bash "$REPO/scripts/test-sshd.sh" stop "$TMP/nosess" > /dev/null 2>&1
 fi
+
+# A command line longer than one SSH packet holds: refused before sending, saying why and what
+# to do; a long one under the limit and a large stdin still work.
+script longline.sshs <<'EOF'
+local T = require "t"
+with connect("127.0.0.1") do
+  local m = T.fails(function() return $(echo #{string.rep("x", 40000)} | wc -c) end)
+  T.has("a 40 KB command line is refused, saying the limit", m, "limited to 32768")
+  T.eq("a 32000-byte command line runs", $(echo #{string.rep("x", 32000)} | wc -c), "32001")
+  T.eq("100 KB on stdin pass", run("wc -c", {stdin = string.rep("y", 100000)}).stdout, "100000\n")
+end
+EOF
+lua_checks longline.sshs
