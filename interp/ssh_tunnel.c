@@ -28,7 +28,9 @@ struct tunnel {
     size_t up_len, up_off;
     char down[TUNNEL_BUF];             /* channel -> inner session */
     size_t down_len, down_off;
-    int inner_eof, remote_eof;
+    int inner_eof, remote_eof;         /* each side has said it sends no more (half-close) */
+    int eof_sent, shut_sent;           /* ... and the other side has been told */
+    int broken;                        /* our side is gone (a read or write error) */
     int stop;                          /* tunnel_stop: end at the next step */
     char *label;                       /* a forward's name, for the refusal warning */
     void (*done)(void *arg, struct tunnel *t);
@@ -75,7 +77,10 @@ static void watch(struct tunnel *t)
    connection steps it again soon, as it made progress). */
 #define PUMP_TURNS 32
 
-/* Moves bytes both ways; EAGAIN while the tunnel lives. */
+/* Moves bytes both ways; EAGAIN while the tunnel lives. Each direction ends on its own, as
+   with ssh -L: our side's EOF becomes the channel's EOF and the channel's EOF a shutdown of
+   our socket's write side, so a client that half-closes (shutdown(SHUT_WR), nc -N) still
+   gets its answer. The tunnel ends when both directions have ended, or on an error. */
 static int pump(struct tunnel *t)
 {
     for (int turn = 0; turn < PUMP_TURNS; turn++) {
@@ -83,7 +88,8 @@ static int pump(struct tunnel *t)
         if (t->up_len == 0 && !t->inner_eof) {
             ssize_t n = read(t->fd, t->up, sizeof t->up);
             if (n > 0) { t->up_len = (size_t)n; t->up_off = 0; moved = 1; }
-            else if (n == 0 || (errno != EAGAIN && errno != EINTR)) t->inner_eof = 1;
+            else if (n == 0) t->inner_eof = 1;
+            else if (errno != EAGAIN && errno != EINTR) t->inner_eof = t->broken = 1;
         }
         if (t->up_off < t->up_len) {
             ssize_t n = libssh2_channel_write(t->chan.ch, t->up + t->up_off, t->up_len - t->up_off);
@@ -106,12 +112,23 @@ static int pump(struct tunnel *t)
                 if (t->down_off == t->down_len) t->down_off = t->down_len = 0;
                 moved = 1;
             } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-                t->inner_eof = 1;
+                t->inner_eof = t->broken = 1;
                 t->down_off = t->down_len = 0;
             }
         }
+        if (t->broken) return 0;
+        if (t->inner_eof && t->up_len == 0 && !t->eof_sent) {
+            int r = libssh2_channel_send_eof(t->chan.ch);
+            if (r == LIBSSH2_ERROR_EAGAIN) { watch(t); return r; }
+            if (r < 0) return r;
+            t->eof_sent = moved = 1;
+        }
+        if (t->remote_eof && t->down_len == 0 && !t->shut_sent) {
+            shutdown(t->fd, SHUT_WR);
+            t->shut_sent = moved = 1;
+        }
         if (moved) t->op.progress = 1;
-        if ((t->inner_eof && t->up_len == 0) || (t->remote_eof && t->down_len == 0)) return 0;
+        if (t->eof_sent && t->shut_sent) return 0;
         if (!moved) break;
     }
     watch(t);

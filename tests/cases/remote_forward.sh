@@ -7,7 +7,7 @@
 # server's port 0 and .port, data both ways, 20 concurrent connections, `with` closes it, a
 # port in use on the server, AllowTcpForwarding no.
 source "$TESTROOT/remote_lib.sh"
-plan 22
+plan 25
 
 # An echo server on a free loopback port (the forward's target).
 cat > "$TMP/echo.py" <<'PY'
@@ -47,14 +47,48 @@ except OSError: pass
 th.join(); c.close()
 print("ok" if b"".join(got) == data else "bad %d" % sum(map(len, got)))
 PY
+# A counting server: reads to EOF, then answers "got N" (needs half-close kept, as ssh -L does).
+cat > "$TMP/count.py" <<'PY'
+import socket, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen(64)
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    with c:
+        n = 0
+        while True:
+            d = c.recv(65536)
+            if not d: break
+            n += len(d)
+        c.sendall(b"got %d" % n)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+# half.py PORT N: sends N bytes, shuts its write side, prints what comes back before EOF.
+cat > "$TMP/half.py" <<'PY'
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+c.sendall(b"x" * int(sys.argv[2])); c.shutdown(socket.SHUT_WR)
+got = b""
+while True:
+    d = c.recv(65536)
+    if not d: break
+    got += d
+print(got.decode() or "(nothing)")
+PY
+python3 "$TMP/count.py" > "$TMP/count.port" &
+CLEANUP+=("kill $!")
 python3 "$TMP/echo.py" > "$TMP/echo.port" &
 ECHO_PID=$!
 CLEANUP+=("kill $ECHO_PID")
 for _ in $(seq 1 50); do [ -s "$TMP/echo.port" ] && break; sleep 0.1; done
 ECHO_PORT=$(cat "$TMP/echo.port")
+for _ in $(seq 1 50); do [ -s "$TMP/count.port" ] && break; sleep 0.1; done
+COUNT_PORT=$(cat "$TMP/count.port")
 # A port where nothing listens (bound, then closed).
 DEAD_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export ECHO_PORT DEAD_PORT TMP
+export ECHO_PORT DEAD_PORT COUNT_PORT TMP
 
 script fwd.sshs <<'EOF2'
 local T = require "t"
@@ -78,6 +112,14 @@ with connect("127.0.0.1") do
     T.has("... and the listen address", msg, "127.0.0.1:" .. f.port)
   end
   T.like("after `with` the port no longer listens", client(port, 10), "^refused")
+  -- half-close: the client's EOF reaches the target, whose answer still comes back
+  with forward{listen = 0, to = "127.0.0.1:" .. os.getenv("COUNT_PORT")} as h do
+    T.eq("half-close through a local forward: the answer after the client's EOF arrives",
+         $(python3 #{TMP}/half.py #{h.port} 300000), "got 300000")
+  end
+  with forward{remote = "127.0.0.1:0", to = "127.0.0.1:" .. os.getenv("COUNT_PORT")} as h do
+    T.eq("half-close through a remote forward", $(python3 #{TMP}/half.py #{h.port} 300000), "got 300000")
+  end
   -- a refused target closes just that connection
   with forward{listen = 0, to = "127.0.0.1:" .. DP} as g do
     T.like("a refused target: that connection is closed", client(g.port, 10), "^bad 0")
@@ -105,6 +147,9 @@ with connect("127.0.0.1") do
   with connect("127.0.0.2") do
     with forward{listen = 0, to = "127.0.0.1:" .. EP} as f do
       T.eq("through a jump host", client(f.port, 100000), "ok")
+    end
+    with forward{listen = 0, to = "127.0.0.1:" .. os.getenv("COUNT_PORT")} as f do
+      T.eq("half-close through a jump host", $(python3 #{TMP}/half.py #{f.port} 1000), "got 1000")
     end
   end
 end
