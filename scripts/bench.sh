@@ -505,18 +505,19 @@ if want 4; then
   md "## 4. Stream $MIB MiB of remote stdout (\`$REMOTE\`), 5 runs each"
   md ""
   md "MB/s = bytes ÷ (t($MIB MiB) − t(0 B)) per run, 1 MB = 10⁶ B, so connection set-up is left out. CPU is the client's user + sys (median)."
-  md "Ratios are against ssh with the same cipher and MAC; the verdict takes sshs's worst run."
+  md "Ratios are against ssh with the same cipher and MAC: median to median, and (in brackets) worst run to worst run, so a slow"
+  md "mode of either client shows; the target is met when both are ≥ 0.9×."
   md ""
-  md "| client | MB/s min | median | max | t(0 B) s | ratio median (worst) | client CPU s | max RSS MB | target |"
+  md "| client | MB/s min | median | max | t(0 B) s | ratio median (worst to worst) | client CPU s | max RSS MB | target |"
   md "|---|---|---|---|---|---|---|---|---|"
   row4() { # P DESCRIPTION PEER TARGET
-    md "| $2 | $(or_na "${MIN4[$1]:-}" "${ERR4[$1]:-}") | ${MED4[$1]:-} | ${MAX4[$1]:-} | $(calc '%.3f' x x="${T40[$1]}") | ${3:+$(ratio "${MED4[$1]:-}" "${MED4[$3]:-}") ($(ratio "${MIN4[$1]:-}" "${MED4[$3]:-}"))} | ${CPU4[$1]:-} | $(calc '%.1f' 'x / 1024' x="${RSS4[$1]:-}") | $4 |"
+    md "| $2 | $(or_na "${MIN4[$1]:-}" "${ERR4[$1]:-}") | ${MED4[$1]:-} | ${MAX4[$1]:-} | $(calc '%.3f' x x="${T40[$1]}") | ${3:+$(ratio "${MED4[$1]:-}" "${MED4[$3]:-}") ($(ratio "${MIN4[$1]:-}" "${MIN4[$3]:-}"))} | ${CPU4[$1]:-} | $(calc '%.1f' 'x / 1024' x="${RSS4[$1]:-}") | $4 |"
   }
   row4 sshs_gcm "sshs \`run(cmd, {on_stdout = …})\`, aes128-gcm" ssh_gcm \
-    "$(verdict 'worst ≥ 0.9×' 'a / b >= 0.9' a="${MIN4[sshs_gcm]:-}" b="${MED4[ssh_gcm]:-}")"
+    "$(verdict 'both ≥ 0.9×' 'a / b >= 0.9 && c / d >= 0.9' a="${MED4[sshs_gcm]:-}" b="${MED4[ssh_gcm]:-}" c="${MIN4[sshs_gcm]:-}" d="${MIN4[ssh_gcm]:-}")"
   row4 ssh_gcm "OpenSSH \`ssh -c aes128-gcm@openssh.com\` > /dev/null" "" "—"
   row4 sshs_ctr "sshs, aes128-ctr + hmac-sha2-256-etm" ssh_ctr \
-    "$(verdict 'worst ≥ 0.9×' 'a / b >= 0.9' a="${MIN4[sshs_ctr]:-}" b="${MED4[ssh_ctr]:-}")"
+    "$(verdict 'both ≥ 0.9×' 'a / b >= 0.9 && c / d >= 0.9' a="${MED4[sshs_ctr]:-}" b="${MED4[ssh_ctr]:-}" c="${MIN4[sshs_ctr]:-}" d="${MIN4[ssh_ctr]:-}")"
   row4 ssh_ctr "OpenSSH \`ssh -c aes128-ctr -m hmac-sha2-256-etm@openssh.com\`" "" "—"
   row4 ssh_umac "OpenSSH \`ssh -c aes128-ctr\` (its default MAC, umac-64-etm)" "" "—"
   md ""
@@ -951,7 +952,9 @@ s.bind(("127.0.0.1", 0)); s.listen(256); print(s.getsockname()[1], flush=True)
 buf = bytes(1 << 20)
 def serve(c):
     with c:
-        want = int(c.recv(32).split(b"\n")[0])
+        head = c.recv(32)
+        if not head: return        # a readiness probe: connected, sent nothing
+        want = int(head.split(b"\n")[0])
         while want > 0:
             k = c.send(buf[:min(len(buf), want)]); want -= k
 while True:
