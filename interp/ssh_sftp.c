@@ -27,6 +27,12 @@
 #include <unistd.h>
 
 #define XFER_BUF (30000u * 128)         /* 3.84 MB: 128 write packets in flight */
+/* Buffers of all transfers together stay near XFER_TOTAL: once it is taken, a new transfer
+   gets XFER_MIN (16 packets in flight, still ~10 MB/s per host at 50 ms RTT), so a fan-out
+   to many hosts does not hold 2 × 3.84 MB per host (ours and libssh2's in-flight copies). */
+#define XFER_TOTAL (32u * 1024 * 1024)
+#define XFER_MIN (30000u * 16)
+static size_t xfer_taken;               /* bytes of the buffers of live transfers */
 /* step_once's results besides 0 (done), -1 (failed, recorded and finished), EAGAIN and a
    libssh2 transport code (the connection is lost): */
 #define NEXT 100                        /* moved to another stage: go on */
@@ -184,6 +190,7 @@ struct xop {
     enum stage stage;
     LIBSSH2_SFTP_HANDLE *h;
     char *buf;
+    size_t cap;                         /* buf's size (see XFER_TOTAL) */
     size_t blen, boff;
     int eof;
     int tmp_made;                       /* PUT: the temporary exists on the server */
@@ -217,6 +224,24 @@ static struct xop *xop_of(struct sftp_req *r)
 
 static void xop_freed(uv_handle_t *h);
 
+static void release_buf(struct xop *o)
+{
+    if (o->buf) xfer_taken -= o->cap;
+    free(o->buf);
+    o->buf = NULL;
+    o->cap = 0;
+}
+
+/* The transfer buffer: XFER_BUF while the budget lasts, then XFER_MIN. */
+static int take_buf(struct xop *o)
+{
+    size_t cap = xfer_taken + XFER_BUF <= XFER_TOTAL ? XFER_BUF : XFER_MIN;
+    if (!(o->buf = malloc(cap))) return -1;
+    o->cap = cap;
+    xfer_taken += cap;
+    return 0;
+}
+
 static void xop_free(struct xop *o)
 {
     if (o->r.fd >= 0) close(o->r.fd);
@@ -225,7 +250,7 @@ static void xop_free(struct xop *o)
     buf_free(&o->r.data);
     for (size_t i = 0; i < o->r.nentries; i++) free(o->r.entries[i].name);
     free(o->r.entries);
-    free(o->buf);
+    release_buf(o);
     free(o->aside);
     if (o->link) link_unref(o->link);
     if (o->conn) conn_release(o->conn);
@@ -258,8 +283,7 @@ static void finish(struct xop *o)
     if (o->link && o->held) { o->link->locks[o->held - 1] = NULL; o->held = 0; }
     if (o->link && o->link->exclusive == o) o->link->exclusive = NULL;
     if (o->r.fd >= 0) { close(o->r.fd); o->r.fd = -1; }
-    free(o->buf);
-    o->buf = NULL;
+    release_buf(o);
     o->r.done = 1;
     if (o->has_timer) uv_timer_stop(&o->timer);
     sched_wake(&o->r.w);
@@ -433,17 +457,17 @@ static int refill(struct xop *o)
         o->blen -= o->boff;
         o->boff = 0;
     }
-    while (!o->eof && o->blen < XFER_BUF) {
+    while (!o->eof && o->blen < o->cap) {
         if (o->r.fd < 0) {
             size_t sent = (size_t)o->r.bytes + o->blen;
             size_t n = o->r.data.len - sent;
-            if (n > XFER_BUF - o->blen) n = XFER_BUF - o->blen;
+            if (n > o->cap - o->blen) n = o->cap - o->blen;
             if (n) memcpy(o->buf + o->blen, o->r.data.data + sent, n);   /* data may be NULL when empty */
             o->blen += n;
             if (sent + n >= o->r.data.len) o->eof = 1;
             continue;
         }
-        ssize_t n = read(o->r.fd, o->buf + o->blen, XFER_BUF - o->blen);
+        ssize_t n = read(o->r.fd, o->buf + o->blen, o->cap - o->blen);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             snprintf(o->r.error, sizeof o->r.error, "reading the local file failed: %s", strerror(errno));
@@ -566,7 +590,7 @@ static int step_once(struct xop *o)
         }
         if (r->what == SFTP_PUT) o->tmp_made = 1;
         if (r->what == SFTP_LIST) { o->stage = X_READDIR; return NEXT; }
-        if (!(o->buf = malloc(XFER_BUF))) {
+        if (take_buf(o) != 0) {
             snprintf(r->error, sizeof r->error, "out of memory");
             r->failed = 1;
             fail_path(o);
@@ -587,7 +611,7 @@ static int step_once(struct xop *o)
         size_t moved = 0;
         while (moved < SLICE) {
             CALL_LOCKED(o);
-            ssize_t n = libssh2_sftp_read(o->h, o->buf, XFER_BUF);
+            ssize_t n = libssh2_sftp_read(o->h, o->buf, o->cap);
             if (n == LIBSSH2_ERROR_EAGAIN) return (int)n;
             unlock_call(o);
             if (n < 0) {
@@ -617,7 +641,7 @@ static int step_once(struct xop *o)
             /* Stopped: no more data, but what libssh2 holds is sent and acknowledged first
                (at most one buffer), so the channel is clean for the close and unlink. */
             if (o->stop) o->eof = 1;
-            if (!o->eof && o->blen - o->boff < XFER_BUF / 2 && refill(o) < 0) {
+            if (!o->eof && o->blen - o->boff < o->cap / 2 && refill(o) < 0) {
                 fail_path(o);
                 return NEXT;
             }

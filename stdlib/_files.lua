@@ -199,7 +199,9 @@ local function progress_begin(ctx)
     local ev = core.event()
     P.ticker = ev
     core.thread(function()
-      if ev:wait(1) then return end
+      -- SSHS_PROGRESS_DELAY: seconds before the line appears (default 1; 0: at once).
+      local delay = tonumber(os.getenv("SSHS_PROGRESS_DELAY") or "")
+      if ev:wait(delay and delay >= 0 and delay or 1) then return end
       repeat
         local text = M.status_text()
         if text then core.status(text) end
