@@ -2,9 +2,12 @@
 -- `cd` and variables persist; shell(): the user's terminal handed to a shell there.
 --
 -- How a command's end is found without guessing from timing: the command is sent as
---   { CMD
---   }; printf '\036SSHS-%s:%d\036' 'TOKEN-N' "$?"
--- and the shell's output is read until "\036SSHS-TOKEN-N:<status>\036" appears. TOKEN is
+--   command eval 'CMD'; printf '\036SSHS-%s:%d\036' 'TOKEN-N' "$?"
+-- and the shell's output is read until "\036SSHS-TOKEN-N:<status>\036" appears. The shell
+-- parses the whole line (CMD is one quoted word, however many lines it has) before it runs
+-- any of it, so a program that reads the terminal cannot take the marker's part as input;
+-- a syntax error in CMD (an unbalanced quote or brace, a bad heredoc) is eval's failure
+-- (status 2) and `command` keeps it from aborting the line (dash would skip the marker). TOKEN is
 -- 128 random bits per console and N counts commands, so neither the command's own output
 -- (even a line that looks like a marker) nor an echo of the command line (it holds the
 -- format, not the joined marker) can end a command early. Everything before the marker is
@@ -140,7 +143,7 @@ function Console:exec(cmd, o, show, prefix)
   local prompt_pat = sudo_prompt and ("\030SUDO%-" .. sudo_prompt .. "\030")
   local t0 = core.clock()
   local deadline = o.timeout and (t0 + o.timeout)
-  self.pty:write("{ " .. line .. "\n}; " .. marker_line(tok))
+  self.pty:write("command eval " .. S.quote(line) .. "; " .. marker_line(tok))
   local shown, out, status, timed_out = 0, nil, nil, false
   local answered, refused, newline_at = false, false, nil
   self.collecting = true

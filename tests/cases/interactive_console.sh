@@ -3,7 +3,7 @@
 # line that fakes a marker, stderr merged), send/expect with a small interactive program, a
 # timed-out command followed by a working one, a shell that exited.
 source "$TESTROOT/remote_lib.sh"
-plan 63
+plan 75
 
 cat > "$TMP/ask.sh" <<'EOS'
 printf 'Name? '
@@ -41,6 +41,13 @@ local function body()
       r = $ (exit 7)
     end
     T.eq(tag .. "exit code of a failing command", r.exitcode, 7)
+    r = run("echo (", {check = false})
+    T.eq(tag .. "a command with a syntax error fails with status 2 (no hang)", r.exitcode, 2)
+    T.has(tag .. "... and says why", r.stdout, "rror")
+    T.eq(tag .. "a lone } is a syntax error too", run("}", {check = false}).exitcode, 2)
+    T.eq(tag .. "a heredoc in a console command", run("cat <<'EOT'\na } b\nEOT").stdout, "a } b\n")
+    T.eq(tag .. "the shell is fine after them", $(echo ok-after), "ok-after")
+    T.eq(tag .. "a program reading the terminal gets only what is sent", run("head -c 0", {check = false}).exitcode, 0)
     local msg, e = T.fails(function() $ false end)
     T.has(tag .. "check: a failing command raises", msg, "command failed")
     T.eq(tag .. "check: the error has the exit code", type(e) == "table" and e.exitcode, 1)
