@@ -31,6 +31,8 @@ struct tunnel {
     int inner_eof, remote_eof;         /* each side has said it sends no more (half-close) */
     int eof_sent, shut_sent;           /* ... and the other side has been told */
     int broken;                        /* our side is gone (a read or write error) */
+    int eof_pending;                   /* send_eof said EAGAIN: repeat it before anything else */
+    int half_close;                    /* a forward's connection (a jump tunnel ends on EOF) */
     int stop;                          /* tunnel_stop: end at the next step */
     char *label;                       /* a forward's name, for the refusal warning */
     void (*done)(void *arg, struct tunnel *t);
@@ -77,14 +79,21 @@ static void watch(struct tunnel *t)
    connection steps it again soon, as it made progress). */
 #define PUMP_TURNS 32
 
-/* Moves bytes both ways; EAGAIN while the tunnel lives. Each direction ends on its own, as
-   with ssh -L: our side's EOF becomes the channel's EOF and the channel's EOF a shutdown of
+/* Moves bytes both ways; EAGAIN while the tunnel lives. A forward's connection ends each
+   direction on its own, as with ssh -L: our side's EOF becomes the channel's EOF and the channel's EOF a shutdown of
    our socket's write side, so a client that half-closes (shutdown(SHUT_WR), nc -N) still
    gets its answer. The tunnel ends when both directions have ended, or on an error. */
 static int pump(struct tunnel *t)
 {
     for (int turn = 0; turn < PUMP_TURNS; turn++) {
         int moved = 0;
+        if (t->eof_pending) {             /* libssh2 holds it half-sent: nothing else may send */
+            int r = libssh2_channel_send_eof(t->chan.ch);
+            if (r == LIBSSH2_ERROR_EAGAIN) { watch(t); return r; }
+            if (r < 0) return r;
+            t->eof_pending = 0;
+            t->eof_sent = moved = 1;
+        }
         if (t->up_len == 0 && !t->inner_eof) {
             ssize_t n = read(t->fd, t->up, sizeof t->up);
             if (n > 0) { t->up_len = (size_t)n; t->up_off = 0; moved = 1; }
@@ -117,9 +126,13 @@ static int pump(struct tunnel *t)
             }
         }
         if (t->broken) return 0;
+        /* A jump tunnel's inner session closes its socket outright: end at once (waiting for
+           the far side's EOF could hold the jump connection for as long as TCP retries). */
+        if (!t->half_close && ((t->inner_eof && t->up_len == 0) || (t->remote_eof && t->down_len == 0)))
+            return 0;
         if (t->inner_eof && t->up_len == 0 && !t->eof_sent) {
             int r = libssh2_channel_send_eof(t->chan.ch);
-            if (r == LIBSSH2_ERROR_EAGAIN) { watch(t); return r; }
+            if (r == LIBSSH2_ERROR_EAGAIN) { t->eof_pending = 1; watch(t); return r; }
             if (r < 0) return r;
             t->eof_sent = moved = 1;
         }
@@ -226,7 +239,9 @@ struct tunnel *tunnel_attach(struct conn *c, int fd, const char *host, int port,
                              void (*done)(void *arg, struct tunnel *t), void *arg)
 {
     struct tunnel *t = tunnel_new(c, fd, host, port, label, done, arg);
-    if (t) conn_add_op(c, &t->op);
+    if (!t) return NULL;
+    t->half_close = 1;
+    conn_add_op(c, &t->op);
     return t;
 }
 
@@ -237,6 +252,7 @@ struct tunnel *tunnel_attach_channel(struct conn *c, int fd, LIBSSH2_CHANNEL *ch
     if (!t) { libssh2_channel_free(ch); return NULL; }
     t->chan.ch = ch;
     t->stage = T_PUMP;
+    t->half_close = 1;
     conn_add_op(c, &t->op);
     return t;
 }
