@@ -43,6 +43,17 @@ end
 
 local function escape(s) return (s:gsub("%p", "%%%0")) end
 
+-- A terminal in canonical mode keeps at most 4095 bytes of a line (the rest is dropped until
+-- the newline), so CMD goes as one shell word in physical lines of a few KB: quoted pieces
+-- joined by backslash-newline, which the shell removes. 900 bytes quote to at most 3.6 KB.
+local PIECE = 900
+local function word_in_lines(s)
+  if #s <= PIECE then return S.quote(s) end
+  local parts = {}
+  for i = 1, #s, PIECE do parts[#parts + 1] = S.quote(s:sub(i, i + PIECE - 1)) end
+  return table.concat(parts, "\\\n")
+end
+
 -- The marker line for token tok, ending the command list before it.
 local function marker_line(tok, status)
   return "printf '\\036SSHS-%s:%d\\036' '" .. tok .. "' " .. (status or "\"$?\"") .. "\n"
@@ -143,7 +154,7 @@ function Console:exec(cmd, o, show, prefix)
   local prompt_pat = sudo_prompt and ("\030SUDO%-" .. sudo_prompt .. "\030")
   local t0 = core.clock()
   local deadline = o.timeout and (t0 + o.timeout)
-  self.pty:write("command eval " .. S.quote(line) .. "; " .. marker_line(tok))
+  self.pty:write("command eval " .. word_in_lines(line) .. "; " .. marker_line(tok))
   local shown, out, status, timed_out = 0, nil, nil, false
   local answered, refused, newline_at = false, false, nil
   self.collecting = true

@@ -3,7 +3,7 @@
 # line that fakes a marker, stderr merged), send/expect with a small interactive program, a
 # timed-out command followed by a working one, a shell that exited.
 source "$TESTROOT/remote_lib.sh"
-plan 79
+plan 83
 
 cat > "$TMP/ask.sh" <<'EOS'
 printf 'Name? '
@@ -47,6 +47,9 @@ local function body()
     T.eq(tag .. "a lone } is a syntax error too", run("}", {check = false}).exitcode, 2)
     T.eq(tag .. "a heredoc in a console command", run("cat <<'EOT'\na } b\nEOT").stdout, "a } b\n")
     T.eq(tag .. "the shell is fine after them", $(echo ok-after), "ok-after")
+    T.eq(tag .. "a command line longer than a terminal line (4095 bytes)", $(echo #{string.rep("x", 6000)} | wc -c), "6001")
+    local odd = string.rep("a'b\\\"c$d `e` ", 2000)
+    T.eq(tag .. "... a long value full of quotes arrives intact", $(printf %s #{odd} | md5sum), (T.sh("printf %s " .. _SSHS.quote(odd) .. " | md5sum"):gsub("\n$", "")))
     T.eq(tag .. "a program reading the terminal gets only what is sent", run("head -c 0", {check = false}).exitcode, 0)
     local msg, e = T.fails(function() $ false end)
     T.has(tag .. "check: a failing command raises", msg, "command failed")
