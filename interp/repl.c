@@ -154,18 +154,53 @@ static void free_matches(void)
    backslashes (as bash does), and a backslash-escaped space does not end the word typed. */
 static const char shell_specials[] = " \t\n\\\"'@<>=;|&()#$`?*[]!{}";
 
+/* What needs a backslash: outside quotes, shell_specials; inside the user's "…", the four
+   characters special there; inside '…', nothing (a ' in a name cannot be written there). */
 static char *quote_path(char *text, int match_type, char *quote_pointer)
 {
     (void)match_type;
-    if (quote_pointer && *quote_pointer) return strdup(text);   /* inside the user's quotes */
+    char q = quote_pointer ? *quote_pointer : '\0';
+    const char *special = q == '\'' ? "" : q == '"' ? "\"$`\\" : shell_specials;
     char *out = malloc(strlen(text) * 2 + 1), *o = out;
     if (!out) return NULL;
     for (const char *t = text; *t; t++) {
-        if (strchr(shell_specials, *t)) *o++ = '\\';
+        if (*special && strchr(special, *t)) *o++ = '\\';
         *o++ = *t;
     }
     *o = '\0';
     return out;
+}
+
+/* Shell completion lists names of the session (often remote, or in a cd block's folder):
+   readline must not stat them on the local disk to decide between "/" and " ". Emptying the
+   name makes its stat fail; the completer already ends folders with "/". */
+static int no_local_stat(char **name)
+{
+    if (name && *name) (*name)[0] = '\0';
+    return 1;
+}
+
+/* Where a word starts: in a shell part of the line ("$ …", "$(…"), at the shell's word
+   breaks, so "c++/" or "a,b" stay one word; elsewhere at Lua's. */
+static const char lua_breaks[] = " \t\n\"'`@$><=;|&{(,+*%^~#[]!";
+static const char shell_breaks[] = " \t\n\"'`@$><=;|&{(";
+
+static int in_shell_part(const char *line, int point)
+{
+    int i = 0;
+    while (i < point && (line[i] == ' ' || line[i] == '\t')) i++;
+    if (i + 1 < point && line[i] == '$' && (line[i + 1] == ' ' || line[i + 1] == '\t')) return 1;
+    int open = 0;
+    for (int k = 0; k + 1 < point; k++) {
+        if (line[k] == '$' && (line[k + 1] == '(' || (line[k + 1] == '?' && k + 2 < point && line[k + 2] == '('))) open = 1;
+        else if (line[k] == ')') open = 0;
+    }
+    return open;
+}
+
+static char *word_breaks(void)
+{
+    return (char *)(in_shell_part(rl_line_buffer, rl_point) ? shell_breaks : lua_breaks);
 }
 
 static int backslash_quoted(char *line, int index)
@@ -201,7 +236,16 @@ static char **complete(const char *text, int start, int end)
         rl_completion_append_character = app ? app[0] : ' ';
         lua_pop(L, 1);
         lua_getfield(L, -1, "paths");        /* shell paths: readline quotes what it inserts */
-        if (lua_toboolean(L, -1)) rl_filename_completion_desired = rl_filename_quoting_desired = 1;
+        if (lua_toboolean(L, -1)) {
+            rl_filename_completion_desired = rl_filename_quoting_desired = 1;
+            rl_filename_stat_hook = no_local_stat;
+            /* A lone folder: the user goes on typing inside it, so no closing quote. */
+            if (n == 1 && matches && matches[0] && *matches[0] &&
+                matches[0][strlen(matches[0]) - 1] == '/')
+                rl_completion_suppress_quote = 1;
+        } else {
+            rl_filename_stat_hook = NULL;
+        }
         lua_pop(L, 1);
         if (n > 0) result = rl_completion_matches(text, next_match);
         free_matches();
@@ -235,7 +279,8 @@ static int l_setup(lua_State *L)
     rl_catch_signals = 0;                 /* Ctrl-C comes through the loop (on_sigint) */
     rl_catch_sigwinch = 1;
     rl_attempted_completion_function = complete;
-    rl_completer_word_break_characters = " \t\n\"'`@$><=;|&{(,+*%^~#[]!";
+    rl_completer_word_break_characters = (char *)lua_breaks;
+    rl_completion_word_break_hook = word_breaks;
     rl_completer_quote_characters = "'\"";    /* readline quotes inserted names only with these set */
     rl_filename_quote_characters = shell_specials;
     rl_filename_quoting_function = quote_path;

@@ -3,7 +3,7 @@
 # Ctrl-D, and the fleet REPL on 5 addresses of the test server.
 source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/tmux_lib.sh"
-plan 53
+plan 55
 CLEANUP+=("tm_stop")
 
 # A private HOME (history file) that reaches the test server like $SSHS_TEST_HOME does.
@@ -12,6 +12,9 @@ mkdir -p "$H" "$TMP/local" "$TMP/rdir"
 cp -r "$SSHS_TEST_HOME/.ssh" "$H/.ssh"
 touch "$TMP/rdir/uniquefile_abc" "$TMP/local/localonly_file"
 mkdir -p "$TMP/rdir/my dir" && touch "$TMP/rdir/my dir/spaced file_x"
+mkdir -p "$TMP/rdir/c++dir" && touch "$TMP/rdir/c++dir/inner_file"
+# A local folder named like the remote file: completion must not look at the local disk.
+mkdir -p "$TMP/local/uniquefile_abc"
 run_repl() { tm_start "cd '$TMP/local' && HOME='$H' '$SSHS' $*; echo EXIT=\$?"; }
 
 run_repl ""
@@ -89,6 +92,12 @@ tm_expect "cd at the prompt stays and shows in the prompt" "^sshs 127\\.0\\.0\\.
 tm_settle
 tm_send '$ ls uniq' Tab
 tm_expect "Tab completes a path on the remote session (in its cd)" 'ls uniquefile_abc$'
+tm_send C-u
+tm_settle
+tm_send '$ ls c++' Tab
+tm_expect "a shell word goes on past + (c++dir/)" 'ls c\+\+dir/$'
+tm_send 'inn' Tab
+tm_expect "... and completes inside it" 'ls c\+\+dir/inner_file$'
 tm_send C-u
 tm_settle
 tm_send '$ ls my' Tab
