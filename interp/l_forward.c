@@ -20,22 +20,44 @@ static struct fwd **check_fwd(lua_State *L)
     return luaL_checkudata(L, 1, FWD_MT);
 }
 
-/* core.forward(conn, lhost, lport, thost, tport) -> forward object, or raises with why. */
-static int l_forward(lua_State *L)
+/* The five arguments both kinds take: (conn, host, port, thost, tport), checked. `side` names
+   the first address in the error ("listen" or "remote"). */
+struct fwd_args {
+    struct conn *c;
+    const char *host, *thost;
+    int port, tport;
+};
+
+static struct fwd_args check_args(lua_State *L, const char *side)
 {
-    struct conn *c = remote_checkconn(L, 1);
-    const char *lhost = luaL_checkstring(L, 2);
-    lua_Integer lport = luaL_checkinteger(L, 3);
-    const char *thost = luaL_checkstring(L, 4);
-    lua_Integer tport = luaL_checkinteger(L, 5);
+    struct fwd_args a = {.c = remote_checkconn(L, 1), .host = luaL_checkstring(L, 2),
+                         .thost = luaL_checkstring(L, 4)};
+    lua_Integer port = luaL_checkinteger(L, 3), tport = luaL_checkinteger(L, 5);
     sched_check_interrupt(L);
-    if (lport < 0 || lport > 65535 || tport < 1 || tport > 65535)
-        return luaL_error(L, "forward: port out of range (listen %d, to %d)", (int)lport, (int)tport);
+    if (port < 0 || port > 65535 || tport < 1 || tport > 65535)
+        luaL_error(L, "forward: port out of range (%s %d, to %d)", side, (int)port, (int)tport);
+    a.port = (int)port;
+    a.tport = (int)tport;
+    lua_settop(L, 5);
+    return a;
+}
+
+/* Pushes a new, empty forward object (at index 6). */
+static struct fwd_ud *new_fwd_ud(lua_State *L)
+{
     struct fwd_ud *ud = lua_newuserdatauv(L, sizeof *ud, 0);
     memset(ud, 0, sizeof *ud);
     luaL_setmetatable(L, FWD_MT);
+    return ud;
+}
+
+/* core.forward(conn, lhost, lport, thost, tport) -> forward object, or raises with why. */
+static int l_forward(lua_State *L)
+{
+    struct fwd_args a = check_args(L, "listen");
+    struct fwd_ud *ud = new_fwd_ud(L);
     char err[600];
-    ud->f = fwd_listen(c, lhost, (int)lport, thost, (int)tport, err, sizeof err);
+    ud->f = fwd_listen(a.c, a.host, a.port, a.thost, a.tport, err, sizeof err);
     if (!ud->f) return luaL_error(L, "%s", err);
     return 1;
 }
@@ -65,20 +87,10 @@ static int remote_k(lua_State *L, int status, lua_KContext ctx)
    listens (its .port is the server's port), or raises with why. */
 static int l_forward_remote(lua_State *L)
 {
-    struct conn *c = remote_checkconn(L, 1);
-    const char *rhost = luaL_checkstring(L, 2);
-    lua_Integer rport = luaL_checkinteger(L, 3);
-    const char *thost = luaL_checkstring(L, 4);
-    lua_Integer tport = luaL_checkinteger(L, 5);
-    sched_check_interrupt(L);
-    if (rport < 0 || rport > 65535 || tport < 1 || tport > 65535)
-        return luaL_error(L, "forward: port out of range (remote %d, to %d)", (int)rport, (int)tport);
-    lua_settop(L, 5);
-    struct fwd_ud *ud = lua_newuserdatauv(L, sizeof *ud, 0);
-    memset(ud, 0, sizeof *ud);
-    luaL_setmetatable(L, FWD_MT);
+    struct fwd_args a = check_args(L, "remote");
+    struct fwd_ud *ud = new_fwd_ud(L);
     char err[600];
-    ud->f = fwd_remote(c, rhost, (int)rport, thost, (int)tport, err, sizeof err);
+    ud->f = fwd_remote(a.c, a.host, a.port, a.thost, a.tport, err, sizeof err);
     if (!ud->f) return luaL_error(L, "%s", err);
     return remote_k(L, LUA_OK, 6);
 }
