@@ -387,6 +387,17 @@ local function mkdir_p(ctx, ep, p)
   end
 end
 
+-- The folder a file goes into: there, or made (mkdir = true), or an error naming it.
+local function ensure_folder(ctx, ep, p, opts)
+  local a = ep.stat(p)
+  if not a then
+    if not opts.mkdir then fail(ctx, p, "no such folder (mkdir = true creates it)") end
+    mkdir_p(ctx, ep, p)
+  elseif a.type ~= "dir" then
+    fail(ctx, p, "not a folder")
+  end
+end
+
 -- The files of a tree move FILES_AT_ONCE at a time: each file costs a few round trips (open,
 -- write, close, rename), and several files' requests overlap on the one SFTP channel.
 local FILES_AT_ONCE = 8
@@ -536,14 +547,7 @@ local function transfer(ctx, src_path, dst_path, suffix)
   else
     target = d .. suffix
     existing = suffix == "" and da or dst.lstat(target)
-    local parent = dirname(d)
-    local pa = dst.stat(parent)
-    if not pa then
-      if not opts.mkdir then fail(ctx, parent, "no such folder (mkdir = true creates it)") end
-      mkdir_p(ctx, dst, parent)
-    elseif pa.type ~= "dir" then
-      fail(ctx, parent, "not a folder")
-    end
+    ensure_folder(ctx, dst, dirname(d), opts)
   end
   progress_begin(ctx)
   local _ <close> = setmetatable({}, {__close = function() progress_end(ctx) end})
@@ -558,37 +562,35 @@ local function per_host_suffix(opts)
   return ""
 end
 
--- What upload and download check and set up alike: both paths, the options, the session.
-local function begin(what, usage, src_path, dst_path, opts)
+-- upload and download: the same steps with the remote end on one side or the other (on the
+-- local session both ends are local). A download in a fan-out gets the host suffix.
+local function move(what, usage, src_path, dst_path, opts, remote_src)
   if type(src_path) ~= "string" or type(dst_path) ~= "string" then
     S.user_error(what .. ": expected " .. usage)
   end
   opts = check_options(what, opts)
   local sess = S.current_session()
-  return sess, new_ctx(what, sess, opts), opts
+  local ctx = new_ctx(what, sess, opts)
+  local suffix = remote_src and per_host_suffix(opts) or ""
+  if sess == S.LOCAL then
+    ctx.src, ctx.dst = Local, Local
+    return transfer(ctx, with_cwd(sess, src_path, local_path), with_cwd(sess, dst_path, local_path), suffix)
+  end
+  local ep = remote_ep(sess)
+  if remote_src then
+    ctx.src, ctx.dst = ep, Local
+    return transfer(ctx, with_cwd(sess, src_path, remote_path), local_path(dst_path), suffix)
+  end
+  ctx.src, ctx.dst = Local, ep
+  return transfer(ctx, local_path(src_path), with_cwd(sess, dst_path, remote_path), suffix)
 end
 
 function M.upload(src_path, dst_path, opts)
-  local sess, ctx = begin("upload", "(local path, remote path [, options])", src_path, dst_path, opts)
-  ctx.src = Local
-  if sess == S.LOCAL then
-    ctx.dst = Local
-    return transfer(ctx, with_cwd(sess, src_path, local_path), with_cwd(sess, dst_path, local_path), "")
-  end
-  ctx.dst = remote_ep(sess)
-  return transfer(ctx, local_path(src_path), with_cwd(sess, dst_path, remote_path), "")
+  return move("upload", "(local path, remote path [, options])", src_path, dst_path, opts, false)
 end
 
 function M.download(src_path, dst_path, opts)
-  local sess, ctx
-  sess, ctx, opts = begin("download", "(remote path, local path [, options])", src_path, dst_path, opts)
-  ctx.dst = Local
-  if sess == S.LOCAL then
-    ctx.src = Local
-    return transfer(ctx, with_cwd(sess, src_path, local_path), with_cwd(sess, dst_path, local_path), per_host_suffix(opts))
-  end
-  ctx.src = remote_ep(sess)
-  return transfer(ctx, with_cwd(sess, src_path, remote_path), local_path(dst_path), per_host_suffix(opts))
+  return move("download", "(remote path, local path [, options])", src_path, dst_path, opts, true)
 end
 
 local text_options = {mode = "mode", mkdir = "boolean"}
@@ -606,14 +608,7 @@ function M.put_text(path, text, opts)
   if p:sub(-1) == "/" then fail(ctx, p, "is a folder name (put_text needs a file name)") end
   local existing = ep.stat(p)
   if existing and existing.type == "dir" then fail(ctx, p, "is a folder") end
-  local parent = dirname(p)
-  local pa = ep.stat(parent)
-  if not pa then
-    if not opts.mkdir then fail(ctx, parent, "no such folder (mkdir = true creates it)") end
-    mkdir_p(ctx, ep, parent)
-  elseif pa.type ~= "dir" then
-    fail(ctx, parent, "not a folder")
-  end
+  ensure_folder(ctx, ep, dirname(p), opts)
   local mode, force = target_mode(opts, {mode = 420}, existing)
   local tmp = temp_name(p)
   if remote then
