@@ -1,6 +1,7 @@
 /* A remote pty: a session channel (through the channel helper) with pty-req and shell/exec,
    pumped to and from a socketpair as jump-host tunnels are. */
 #include "ssh_pty.h"
+#include "ssh_bridge.h"
 #include "ssh_chan.h"
 #include <errno.h>
 #include <stdio.h>
@@ -9,7 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define PTY_BUF 16384
+/* Rounds of bridge_pump() per step: 16 x 64 KiB, at most 1 MiB each way per step. */
+#define PTY_TURNS 16
 
 enum pstage { P_OPEN, P_PTY, P_START, P_PUMP, P_CLOSE, P_DONE };
 
@@ -21,14 +23,7 @@ struct ssh_pty {
     char *term, *cmd;
     int cols, rows;
     int resize_pending, new_cols, new_rows;
-    int fd;                            /* our end of the socketpair */
-    uv_poll_t poll;
-    int poll_events;
-    char up[PTY_BUF];                  /* Lua -> channel */
-    size_t up_len, up_off;
-    char down[PTY_BUF];                /* channel -> Lua */
-    size_t down_len, down_off;
-    int local_eof, remote_eof;
+    struct bridge br;                  /* the channel pumped to and from the socketpair */
     int lua_released, closed;          /* freed when both are set */
     char error[600];
 };
@@ -44,7 +39,7 @@ static void maybe_free(struct ssh_pty *p)
 
 static void poll_closed(uv_handle_t *h)
 {
-    struct ssh_pty *p = h->data;
+    struct ssh_pty *p = ((struct bridge *)h->data)->owner;
     p->closed = 1;
     maybe_free(p);
 }
@@ -53,72 +48,7 @@ static void finish(struct ssh_pty *p)
 {
     if (p->stage == P_DONE) return;
     p->stage = P_DONE;
-    uv_poll_stop(&p->poll);
-    close(p->fd);                      /* the Lua side reads EOF */
-    p->fd = -1;
-    uv_close((uv_handle_t *)&p->poll, poll_closed);
-}
-
-static void on_fd(uv_poll_t *h, int status, int events)
-{
-    struct ssh_pty *p = h->data;
-    conn_kick(p->conn);
-}
-
-static void watch(struct ssh_pty *p)
-{
-    int ev = 0;
-    if (!p->local_eof && p->up_len == 0) ev |= UV_READABLE;
-    if (p->down_off < p->down_len) ev |= UV_WRITABLE;
-    if (ev != p->poll_events) {
-        if (ev) uv_poll_start(&p->poll, ev, on_fd); else uv_poll_stop(&p->poll);
-        p->poll_events = ev;
-    }
-}
-
-/* Moves bytes both ways, a bounded slice per step; EAGAIN while both sides live, 0 when one
-   ended, or a libssh2 error. */
-static int pump(struct ssh_pty *p)
-{
-    for (int slice = 0; slice < 64; slice++) {
-        int moved = 0;
-        if (p->up_len == 0 && !p->local_eof) {
-            ssize_t n = read(p->fd, p->up, sizeof p->up);
-            if (n > 0) { p->up_len = (size_t)n; p->up_off = 0; moved = 1; }
-            else if (n == 0 || (errno != EAGAIN && errno != EINTR)) p->local_eof = 1;
-        }
-        if (p->up_off < p->up_len) {
-            ssize_t n = libssh2_channel_write(p->chan.ch, p->up + p->up_off, p->up_len - p->up_off);
-            if (n == LIBSSH2_ERROR_EAGAIN) { watch(p); return (int)n; }   /* half-sent: stop here */
-            if (n < 0) return (int)n;
-            p->up_off += (size_t)n;
-            if (p->up_off == p->up_len) p->up_len = p->up_off = 0;
-            moved = 1;
-        }
-        if (p->down_off == p->down_len && !p->remote_eof) {
-            /* stream 0 only: a pty has no separate stderr */
-            ssize_t n = libssh2_channel_read(p->chan.ch, p->down, sizeof p->down);
-            if (n > 0) { p->down_len = (size_t)n; p->down_off = 0; moved = 1; }
-            else if (n == 0 && libssh2_channel_eof(p->chan.ch)) p->remote_eof = 1;
-            else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) return (int)n;
-        }
-        if (p->down_off < p->down_len) {
-            ssize_t n = write(p->fd, p->down + p->down_off, p->down_len - p->down_off);
-            if (n > 0) {
-                p->down_off += (size_t)n;
-                if (p->down_off == p->down_len) p->down_off = p->down_len = 0;
-                moved = 1;
-            } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-                p->local_eof = 1;
-                p->down_off = p->down_len = 0;
-            }
-        }
-        if (moved) p->op.progress = 1;
-        if ((p->local_eof && p->up_len == 0) || (p->remote_eof && p->down_len == 0)) return 0;
-        if (!moved) break;
-    }
-    watch(p);
-    return LIBSSH2_ERROR_EAGAIN;
+    bridge_finish(&p->br, poll_closed);        /* the Lua side reads EOF */
 }
 
 static enum ssh_step failed(struct ssh_pty *p, enum ssh_step r)
@@ -163,7 +93,7 @@ static enum ssh_step pty_step(struct ssh_op *op)
             if (r == SSH_STEP_LOST) return r;
             p->resize_pending = 0;             /* a refused resize is not worth ending for */
         }
-        int rc = pump(p);
+        int rc = bridge_pump(&p->br, p->chan.ch);
         if (rc == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
         if (rc < -1 && conn_step_of(rc) == SSH_STEP_LOST) return SSH_STEP_LOST;
         p->stage = P_CLOSE;
@@ -211,9 +141,7 @@ int ssh_pty_open(struct conn *c, const char *term, int cols, int rows, const cha
     conn_retain(c);
     p->cols = cols > 0 ? cols : 80;
     p->rows = rows > 0 ? rows : 24;
-    p->fd = sv[1];
-    uv_poll_init(sched_loop(), &p->poll, p->fd);
-    p->poll.data = p;
+    bridge_init(&p->br, &p->op, c, sv[1], PTY_TURNS, p);
     *out = p;
     conn_add_op(c, &p->op);
     return sv[0];

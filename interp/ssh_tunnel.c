@@ -1,6 +1,7 @@
-/* Jump-host tunnels: a direct-tcpip channel (opened through the channel helper) pumped to
-   and from a socketpair. */
+/* Jump-host tunnels and port forwards' connections: a direct-tcpip (or forwarded-tcpip)
+   channel, opened through the channel helper, bridged to a socket (ssh_bridge.c). */
 #include "ssh_tunnel.h"
+#include "ssh_bridge.h"
 #include "ssh_chan.h"
 #include <errno.h>
 #include <stdio.h>
@@ -8,8 +9,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#define TUNNEL_BUF 65536
 
 enum tstage { T_OPEN, T_PUMP, T_CLOSE, T_DONE };
 
@@ -21,18 +20,7 @@ struct tunnel {
     enum tstage stage;
     char *host;
     int port;
-    int fd;                            /* our end of the socketpair */
-    uv_poll_t poll;
-    int poll_events;
-    char up[TUNNEL_BUF];               /* inner session -> channel */
-    size_t up_len, up_off;
-    char down[TUNNEL_BUF];             /* channel -> inner session */
-    size_t down_len, down_off;
-    int inner_eof, remote_eof;         /* each side has said it sends no more (half-close) */
-    int eof_sent, shut_sent;           /* ... and the other side has been told */
-    int broken;                        /* our side is gone (a read or write error) */
-    int eof_pending;                   /* send_eof said EAGAIN: repeat it before anything else */
-    int half_close;                    /* a forward's connection (a jump tunnel ends on EOF) */
+    struct bridge br;                  /* the channel pumped to and from the socket */
     int stop;                          /* tunnel_stop: end at the next step */
     char *label;                       /* a forward's name, for the refusal warning */
     void (*done)(void *arg, struct tunnel *t);
@@ -41,7 +29,7 @@ struct tunnel {
 
 static void tunnel_closed(uv_handle_t *h)
 {
-    struct tunnel *t = h->data;
+    struct tunnel *t = ((struct bridge *)h->data)->owner;
     if (t->done) t->done(t->done_arg, t);
     conn_release(t->outer);
     free(t->host);
@@ -52,101 +40,12 @@ static void tunnel_closed(uv_handle_t *h)
 static void finish(struct tunnel *t)
 {
     t->stage = T_DONE;
-    uv_poll_stop(&t->poll);
-    close(t->fd);                      /* the inner session sees EOF */
-    t->fd = -1;
-    uv_close((uv_handle_t *)&t->poll, tunnel_closed);
+    bridge_finish(&t->br, tunnel_closed);      /* the inner session or client sees EOF */
 }
 
-static void on_fd(uv_poll_t *h, int status, int events)
-{
-    struct tunnel *t = h->data;
-    conn_kick(t->outer);
-}
-
-static void watch(struct tunnel *t)
-{
-    int ev = 0;
-    if (!t->inner_eof && t->up_len == 0) ev |= UV_READABLE;
-    if (t->down_off < t->down_len) ev |= UV_WRITABLE;
-    if (ev != t->poll_events) {
-        if (ev) uv_poll_start(&t->poll, ev, on_fd); else uv_poll_stop(&t->poll);
-        t->poll_events = ev;
-    }
-}
-
-/* Rounds of pump() per step: a busy tunnel hands the loop back between slices (the
+/* Rounds of bridge_pump() per step: a busy tunnel hands the loop back between slices (the
    connection steps it again soon, as it made progress). */
 #define PUMP_TURNS 32
-
-/* Moves bytes both ways; EAGAIN while the tunnel lives. A forward's connection ends each
-   direction on its own, as with ssh -L: our side's EOF becomes the channel's EOF and the channel's EOF a shutdown of
-   our socket's write side, so a client that half-closes (shutdown(SHUT_WR), nc -N) still
-   gets its answer. The tunnel ends when both directions have ended, or on an error. */
-static int pump(struct tunnel *t)
-{
-    for (int turn = 0; turn < PUMP_TURNS; turn++) {
-        int moved = 0;
-        if (t->eof_pending) {             /* libssh2 holds it half-sent: nothing else may send */
-            int r = libssh2_channel_send_eof(t->chan.ch);
-            if (r == LIBSSH2_ERROR_EAGAIN) { watch(t); return r; }
-            if (r < 0) return r;
-            t->eof_pending = 0;
-            t->eof_sent = moved = 1;
-        }
-        if (t->up_len == 0 && !t->inner_eof) {
-            ssize_t n = read(t->fd, t->up, sizeof t->up);
-            if (n > 0) { t->up_len = (size_t)n; t->up_off = 0; moved = 1; }
-            else if (n == 0) t->inner_eof = 1;
-            else if (errno != EAGAIN && errno != EINTR) t->inner_eof = t->broken = 1;
-        }
-        if (t->up_off < t->up_len) {
-            ssize_t n = libssh2_channel_write(t->chan.ch, t->up + t->up_off, t->up_len - t->up_off);
-            if (n == LIBSSH2_ERROR_EAGAIN) { watch(t); return (int)n; }   /* half-sent: stop here */
-            if (n < 0) return (int)n;
-            t->up_off += (size_t)n;
-            if (t->up_off == t->up_len) t->up_len = t->up_off = 0;
-            moved = 1;
-        }
-        if (t->down_off == t->down_len && !t->remote_eof) {
-            ssize_t n = libssh2_channel_read(t->chan.ch, t->down, sizeof t->down);
-            if (n > 0) { t->down_len = (size_t)n; t->down_off = 0; moved = 1; }
-            else if (n == 0 && libssh2_channel_eof(t->chan.ch)) t->remote_eof = 1;
-            else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) return (int)n;
-        }
-        if (t->down_off < t->down_len) {
-            ssize_t n = write(t->fd, t->down + t->down_off, t->down_len - t->down_off);
-            if (n > 0) {
-                t->down_off += (size_t)n;
-                if (t->down_off == t->down_len) t->down_off = t->down_len = 0;
-                moved = 1;
-            } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-                t->inner_eof = t->broken = 1;
-                t->down_off = t->down_len = 0;
-            }
-        }
-        if (t->broken) return 0;
-        /* A jump tunnel's inner session closes its socket outright: end at once (waiting for
-           the far side's EOF could hold the jump connection for as long as TCP retries). */
-        if (!t->half_close && ((t->inner_eof && t->up_len == 0) || (t->remote_eof && t->down_len == 0)))
-            return 0;
-        if (t->inner_eof && t->up_len == 0 && !t->eof_sent) {
-            int r = libssh2_channel_send_eof(t->chan.ch);
-            if (r == LIBSSH2_ERROR_EAGAIN) { t->eof_pending = 1; watch(t); return r; }
-            if (r < 0) return r;
-            t->eof_sent = moved = 1;
-        }
-        if (t->remote_eof && t->down_len == 0 && !t->shut_sent) {
-            shutdown(t->fd, SHUT_WR);
-            t->shut_sent = moved = 1;
-        }
-        if (moved) t->op.progress = 1;
-        if (t->eof_sent && t->shut_sent) return 0;
-        if (!moved) break;
-    }
-    watch(t);
-    return LIBSSH2_ERROR_EAGAIN;
-}
 
 static enum ssh_step tunnel_step(struct ssh_op *op)
 {
@@ -177,7 +76,7 @@ static enum ssh_step tunnel_step(struct ssh_op *op)
         t->stage = T_PUMP;
         /* fall through */
     case T_PUMP: {
-        int rc = t->stop ? 0 : pump(t);
+        int rc = t->stop ? 0 : bridge_pump(&t->br, t->chan.ch);
         if (rc == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
         /* A transport error ends the connection; any other ends the tunnel. */
         if (rc < -1 && conn_step_of(rc) == SSH_STEP_LOST) return SSH_STEP_LOST;
@@ -216,7 +115,7 @@ static struct tunnel *tunnel_new(struct conn *c, int fd, const char *host, int p
                                   void (*done)(void *arg, struct tunnel *t), void *arg)
 {
     struct tunnel *t = calloc(1, sizeof *t);
-    if (!t || !(t->host = strdup(host)) || !(t->label = strdup(label))) {
+    if (!t || !(t->host = strdup(host)) || (label && !(t->label = strdup(label)))) {
         if (t) free(t->host);
         free(t);
         close(fd);
@@ -227,11 +126,9 @@ static struct tunnel *tunnel_new(struct conn *c, int fd, const char *host, int p
     t->outer = c;
     conn_retain(c);
     t->port = port;
-    t->fd = fd;
     t->done = done;
     t->done_arg = arg;
-    uv_poll_init(sched_loop(), &t->poll, t->fd);
-    t->poll.data = t;
+    bridge_init(&t->br, &t->op, c, fd, PUMP_TURNS, t);
     return t;
 }
 
@@ -240,7 +137,7 @@ struct tunnel *tunnel_attach(struct conn *c, int fd, const char *host, int port,
 {
     struct tunnel *t = tunnel_new(c, fd, host, port, label, done, arg);
     if (!t) return NULL;
-    t->half_close = 1;
+    t->br.half_close = 1;
     conn_add_op(c, &t->op);
     return t;
 }
@@ -252,7 +149,7 @@ struct tunnel *tunnel_attach_channel(struct conn *c, int fd, LIBSSH2_CHANNEL *ch
     if (!t) { libssh2_channel_free(ch); return NULL; }
     t->chan.ch = ch;
     t->stage = T_PUMP;
-    t->half_close = 1;
+    t->br.half_close = 1;
     conn_add_op(c, &t->op);
     return t;
 }
@@ -275,16 +172,8 @@ int tunnel_open(struct conn *outer, const char *host, int port, struct tunnel **
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) return -1;
-    struct tunnel *t = calloc(1, sizeof *t);
-    if (!t || !(t->host = strdup(host))) { free(t); close(sv[0]); close(sv[1]); errno = ENOMEM; return -1; }
-    t->op.type = &tunnel_type;
-    chan_init(&t->chan, &t->op);
-    t->outer = outer;
-    conn_retain(outer);
-    t->port = port;
-    t->fd = sv[1];
-    uv_poll_init(sched_loop(), &t->poll, t->fd);
-    t->poll.data = t;
+    struct tunnel *t = tunnel_new(outer, sv[1], host, port, NULL, NULL, NULL);
+    if (!t) { close(sv[0]); errno = ENOMEM; return -1; }
     *out = t;
     conn_add_op(outer, &t->op);
     return sv[0];
