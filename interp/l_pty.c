@@ -8,6 +8,7 @@
 #include "ssh.h"
 #include "ssh_pty.h"
 #include "l_util.h"
+#include "local.h"
 #include "buf.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -146,11 +147,8 @@ static void on_fd(uv_poll_t *h, int status, int events)
 static void on_pid(uv_poll_t *h, int status, int events)
 {
     struct lpty *p = h->data;
-    int st;
-    pid_t r = waitpid(p->pid, &st, WNOHANG);
-    if (r == 0 || (r < 0 && errno == EINTR)) return;
+    if (!local_reap(p->pid, &p->wstatus)) return;
     p->exited = 1;
-    p->wstatus = r == p->pid ? st : 0;
     close_handle(p, (uv_handle_t *)h);
     close(p->pidfd);
     p->pidfd = -1;

@@ -210,14 +210,20 @@ static void local_write(struct command *c, const char *p, size_t n, int eof)
     uv_poll_start(&op->poll_in, UV_WRITABLE, on_writable);
 }
 
+int local_reap(pid_t pid, int *wstatus)
+{
+    int st;
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == 0 || (r < 0 && errno == EINTR)) return 0;
+    *wstatus = r == pid ? st : 0;
+    return 1;
+}
+
 static void on_exit_fd(uv_poll_t *h, int status, int events)
 {
     struct local_op *op = h->data;
-    int st;
-    pid_t r = waitpid(op->pid, &st, WNOHANG);
-    if (r == 0 || (r < 0 && errno == EINTR)) return;
+    if (!local_reap(op->pid, &op->wstatus)) return;
     op->exited = 1;
-    op->wstatus = r == op->pid ? st : 0;
     close_handle(op, (uv_handle_t *)h);
     close(op->fd_exit);
     op->fd_exit = -1;

@@ -2,6 +2,7 @@
 #ifndef SSHS_LOCAL_H
 #define SSHS_LOCAL_H
 #include <lua.h>
+#include <sys/types.h>
 
 /* Registers the Ctrl-C hook. */
 void local_init(lua_State *L);
@@ -14,6 +15,10 @@ int local_lua_spawn(lua_State *L);
 /* Kills every command still running (their whole process groups), reaps them and closes
    their handles. For the end of the process. */
 void local_shutdown(void);
+
+/* Reaps pid if it has ended (called when its pidfd turns readable): 1 and *wstatus set (0
+   when someone else reaped it), or 0 while it runs. */
+int local_reap(pid_t pid, int *wstatus);
 
 /* The signal's name without "SIG" ("TERM"), or NULL when unknown. */
 const char *local_signal_name(int sig);
