@@ -3,7 +3,7 @@
 # line that fakes a marker, stderr merged), send/expect with a small interactive program, a
 # timed-out command followed by a working one, a shell that exited.
 source "$TESTROOT/remote_lib.sh"
-plan 83
+plan 85
 
 cat > "$TMP/ask.sh" <<'EOS'
 printf 'Name? '
@@ -131,42 +131,30 @@ for where in local 127.0.0.4; do
   no_leftover "^sleep $n\$" "$where: ... and its command is not left running"
 done
 
-# console{shell = path}: that shell instead of the login shell (bash here), remote and local.
+# console{shell = path}: that shell instead of the login shell (bash here), remote and local;
+# zsh too (a common login shell): its line editor and its `command` (programs only, unless
+# POSIX_BUILTINS) are set up so that the console works the same.
 cat > "$TMP/shellopt.sshs" <<'EOS'
-local where = ...
+local where, shell = ...
 local function body()
-  with console{shell = "/bin/dash"} as c do
-    $ cd /tmp
-    print((where .. ": " .. $(echo "$0"):gsub("^-", "") .. " in " .. $(pwd)))
-  end
-end
-if where == "local" then body() else with connect(where) do body() end end
-EOS
-for where in 127.0.0.4 local; do
-  got=$(HOME=$SSHS_TEST_HOME timeout -k 3 60 "$SSHS" "$TMP/shellopt.sshs" "$where" 2>&1 < /dev/null)
-  if [ "$got" = "$where: /bin/dash in /tmp" ]; then ok "$where: console{shell = path} runs that shell"
-  else not_ok "$where: console{shell = path} runs that shell" "got: $got"; fi
-done
-
-# zsh as the console's shell (a common login shell): its line editor and its `command`
-# (programs only, unless POSIX_BUILTINS) are set up so that the console works the same.
-cat > "$TMP/zsh.sshs" <<'EOS'
-local where = ...
-local function body()
-  with console{shell = "/usr/bin/zsh"} as c do
+  with console{shell = shell} as c do
     $ cd /tmp
     $ V=kept
     local r = run("printf 'x\\ny'; (exit 3)", {check = false})
-    print(where .. ": " .. $(echo "${ZSH_VERSION:+zsh} $PWD $V") .. " " .. (r.stdout:gsub("\n", "|")) .. " " .. r.exitcode)
+    print(where .. ": " .. $(echo "$0"):gsub("^-", "") .. " " .. $(echo "$PWD $V") .. " " ..
+          (r.stdout:gsub("\n", "|")) .. " " .. r.exitcode)
   end
 end
 if where == "local" then body() else with connect(where) do body() end end
 EOS
-for where in 127.0.0.4 local; do
-  if [ ! -x /usr/bin/zsh ]; then ok "$where: a zsh console # SKIP zsh is not installed"; ok "$where: ... # SKIP zsh is not installed"; continue; fi
-  got=$(HOME=$SSHS_TEST_HOME timeout -k 3 60 "$SSHS" "$TMP/zsh.sshs" "$where" 2>&1 < /dev/null); rc=$?
-  if [ "$rc" = 0 ]; then ok "$where: a zsh console runs to the end"; else not_ok "$where: a zsh console runs to the end" "rc=$rc" "$got"; fi
-  want="$where: zsh /tmp kept x|y 3"
-  if [ "$got" = "$want" ]; then ok "$where: ... cd and variables persist, output and exit code exact"
-  else not_ok "$where: ... cd and variables persist, output and exit code exact" "want: $want" "got:  $got"; fi
+for shell in /bin/dash /usr/bin/zsh; do
+  for where in 127.0.0.4 local; do
+    if [ ! -x "$shell" ]; then skip_checks 2 "$shell is not installed"; continue; fi
+    got=$(HOME=$SSHS_TEST_HOME timeout -k 3 60 "$SSHS" "$TMP/shellopt.sshs" "$where" "$shell" 2>&1 < /dev/null)
+    case "$got" in "$where: $shell "*) ok "$where: console{shell = $shell} runs that shell";;
+      *) not_ok "$where: console{shell = $shell} runs that shell" "got: $got";; esac
+    want="$where: $shell /tmp kept x|y 3"
+    if [ "$got" = "$want" ]; then ok "$where: ... cd and variables persist, output and exit code exact"
+    else not_ok "$where: ... cd and variables persist, output and exit code exact" "want: $want" "got:  $got"; fi
+  done
 done
