@@ -9,18 +9,23 @@
 source "$TESTROOT/remote_lib.sh"
 plan 25
 
-# An echo server on a free loopback port (the forward's target).
-cat > "$TMP/echo.py" <<'PY'
-import socket, threading
+# server.py echo|count: a forward's target on a free loopback port (printed). echo sends back
+# what it reads; count reads to EOF, then answers "got N" (needs half-close kept, as ssh -L).
+cat > "$TMP/server.py" <<'PY'
+import socket, sys, threading
+mode = sys.argv[1]
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", 0)); s.listen(256)
 print(s.getsockname()[1], flush=True)
 def serve(c):
     with c:
+        n = 0
         while True:
             d = c.recv(65536)
             if not d: break
-            c.sendall(d)
+            if mode == "echo": c.sendall(d)
+            n += len(d)
+        if mode == "count": c.sendall(b"got %d" % n)
 while True:
     c, _ = s.accept()
     threading.Thread(target=serve, args=(c,), daemon=True).start()
@@ -47,24 +52,6 @@ except OSError: pass
 th.join(); c.close()
 print("ok" if b"".join(got) == data else "bad %d" % sum(map(len, got)))
 PY
-# A counting server: reads to EOF, then answers "got N" (needs half-close kept, as ssh -L does).
-cat > "$TMP/count.py" <<'PY'
-import socket, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 0)); s.listen(64)
-print(s.getsockname()[1], flush=True)
-def serve(c):
-    with c:
-        n = 0
-        while True:
-            d = c.recv(65536)
-            if not d: break
-            n += len(d)
-        c.sendall(b"got %d" % n)
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-PY
 # half.py PORT N: sends N bytes, shuts its write side, prints what comes back before EOF.
 cat > "$TMP/half.py" <<'PY'
 import socket, sys
@@ -77,15 +64,14 @@ while True:
     got += d
 print(got.decode() or "(nothing)")
 PY
-python3 "$TMP/count.py" > "$TMP/count.port" &
-CLEANUP+=("kill $!")
-python3 "$TMP/echo.py" > "$TMP/echo.port" &
-ECHO_PID=$!
-CLEANUP+=("kill $ECHO_PID")
-for _ in $(seq 1 50); do [ -s "$TMP/echo.port" ] && break; sleep 0.1; done
-ECHO_PORT=$(cat "$TMP/echo.port")
-for _ in $(seq 1 50); do [ -s "$TMP/count.port" ] && break; sleep 0.1; done
-COUNT_PORT=$(cat "$TMP/count.port")
+for mode in echo count; do
+  python3 "$TMP/server.py" "$mode" > "$TMP/$mode.port" &
+  CLEANUP+=("kill $!")
+done
+for mode in echo count; do
+  for _ in $(seq 1 50); do [ -s "$TMP/$mode.port" ] && break; sleep 0.1; done
+done
+ECHO_PORT=$(cat "$TMP/echo.port") COUNT_PORT=$(cat "$TMP/count.port")
 # A port where nothing listens (bound, then closed).
 DEAD_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export ECHO_PORT DEAD_PORT COUNT_PORT TMP
@@ -94,15 +80,19 @@ script fwd.sshs <<'EOF2'
 local T = require "t"
 local TMP, EP, DP = os.getenv("TMP"), os.getenv("ECHO_PORT"), os.getenv("DEAD_PORT")
 local function client(port, n) return $(python3 #{TMP}/client.py #{port} #{n}) end
+-- n short connections at once: how many came back "ok", and the others' answers.
+local function concurrent(port, n)
+  local hs = {}
+  for i = 1, n do hs[i] = thread(function() return client(port, 2000) end) end
+  return T.join_all(hs, function() return "ok" end)
+end
 local port
 with connect("127.0.0.1") do
   with forward{listen = "127.0.0.1:0", to = "127.0.0.1:" .. EP} as f do
     port = f.port
     T.ok("listen port 0: .port is the port chosen", math.type(f.port) == "integer" and f.port > 0, f.port)
     T.eq("1 MB both ways through the forward, intact", client(f.port, 1000000), "ok")
-    local hs = {}
-    for i = 1, 100 do hs[i] = thread(function() return client(f.port, 2000) end) end
-    local good, bad = T.join_all(hs, function() return "ok" end)
+    local good, bad = concurrent(f.port, 100)
     T.eq("100 concurrent short connections", good, 100, bad)
     T.ok("... each carried on its own channel", f.accepted >= 101, f.accepted)
     T.eq("commands keep working on the same session meanwhile", $(echo still), "still")
@@ -130,9 +120,7 @@ with connect("127.0.0.1") do
     port = r.port
     T.ok("remote port 0: .port is the server's port", math.type(r.port) == "integer" and r.port > 0, r.port)
     T.eq("remote forward: 1 MB both ways, intact (client on the server)", client(r.port, 1000000), "ok")
-    local hs = {}
-    for i = 1, 20 do hs[i] = thread(function() return client(r.port, 2000) end) end
-    local good, bad = T.join_all(hs, function() return "ok" end)
+    local good, bad = concurrent(r.port, 20)
     T.eq("remote forward: 20 concurrent connections", good, 20, bad)
   end
   T.like("after `with` the server's port no longer listens", client(port, 10), "^refused")
