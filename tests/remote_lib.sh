@@ -29,6 +29,11 @@ test_server_defaults() {
 }
 unset SSH_AUTH_SOCK            # agent tests set their own
 
+# The libssh2 this sshs links (from --version), and LIBSSH2_OLD=1 when it is older than 1.11
+# (no rsa-sha2, GCM, EtM, strict kex or signal requests: checks expect the 1.10 behaviour).
+LIBSSH2_VER=$("$SSHS" --version | sed -n 's/.*libssh2 \([0-9.]*\).*/\1/p')
+case "$LIBSSH2_VER" in 1.10.*|1.[0-9].*|"") LIBSSH2_OLD=1;; *) LIBSSH2_OLD=0;; esac
+
 # Every private sshd started by start_sshd, stopped on exit (before lib.sh removes $TMP).
 OWN_SSHDS=()
 CLEANUP=()

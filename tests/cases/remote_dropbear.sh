@@ -11,7 +11,6 @@ if ! command -v /usr/sbin/dropbear >/dev/null || ! command -v dropbearkey >/dev/
   echo "1..0 # SKIP dropbear-bin is not installed (scripts/install-deps.sh installs it)"; exit 0
 fi
 if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root to make a throw-away user"; exit 0; fi
-LIBSSH2_VER=$("$SSHS" --version | sed -n 's/.*libssh2 \([0-9.]*\).*/\1/p')
 plan 13
 
 DB=$TMP/dropbear

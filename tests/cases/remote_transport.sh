@@ -5,9 +5,7 @@
 # sides' algorithms.
 source "$TESTROOT/remote_lib.sh"
 
-LIBSSH2_VER=$("$SSHS" --version | sed -n 's/.*libssh2 \([0-9.]*\).*/\1/p')
-OLD=0
-case "$LIBSSH2_VER" in 1.10.*|1.[0-9].*|"") OLD=1;; esac
+OLD=$LIBSSH2_OLD
 plan 15
 
 start_sshd "$TMP/dsshd" $'LogLevel DEBUG3' || exit 1
