@@ -9,8 +9,6 @@ need_sshd
 plan 9
 
 DUR="32.$$"
-remote_sleeps() { pgrep -f "^sleep $DUR\$"; }
-cleanup_remote() { local p; for p in $(remote_sleeps); do kill "$p" 2>/dev/null; done; }
 trap 'cleanup_remote; rm -rf "$TMP"' EXIT
 
 script each.sshs <<EOS
@@ -23,27 +21,16 @@ print("interrupted outcomes: " .. n)
 EOS
 HOME=$SSHS_TEST_HOME "$SSHS" "$TMP/each.sshs" > "$TMP/out" 2> "$TMP/err" < /dev/null &
 pid=$!
-for _ in $(seq 1 100); do [ "$(remote_sleeps | wc -l)" -ge 5 ] && break; sleep 0.1; done
-started=$(remote_sleeps | wc -l)
+started=$(wait_sleeps 5)
 checkv "each(): the five remote commands run before the first SIGINT" "found $started" [ "$started" -ge 5 ]
 
-kill -INT "$pid"
-sleep 1.5
-rc=running; kill -0 "$pid" 2>/dev/null || { wait "$pid"; rc=$?; }
+first_sigint "$pid"
 check "first Ctrl-C in each(): stderr says which hosts are still running" \
   grep -qE 'still running on 127\.0\.0\.\[1-5\] \(5\)' "$TMP/err"
 check "first Ctrl-C in each(): the script goes on" [ "$rc" = running ]
 
 if [ "$rc" = running ]; then
-  kill -INT "$pid"; sleep 0.2; kill -INT "$pid"
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    fail "second Ctrl-C within a second: the script ends within 5 s" "still running"
-    kill -KILL "$pid"; wait "$pid"; rc=killed
-  else
-    wait "$pid"; rc=$?
-    ok "second Ctrl-C within a second: the script ends within 5 s"
-  fi
+  second_sigint "$pid" "second Ctrl-C within a second: the script ends within 5 s"
   check "second Ctrl-C: exit status 130" [ "$rc" = 130 ]
   check "second Ctrl-C: each() returned the partial outcomes, all 5 interrupted" \
     grep -qx 'interrupted outcomes: 5' "$TMP/out"

@@ -9,37 +9,21 @@ plan 9
 
 # A duration nobody else uses, so pgrep finds only this test's remote commands.
 DUR="31.$$"
-remote_sleeps() { pgrep -f "^sleep $DUR\$"; }
-cleanup_remote() { local p; for p in $(remote_sleeps); do kill "$p" 2>/dev/null; done; }
 trap 'cleanup_remote; rm -rf "$TMP"' EXIT
 
 HOME=$SSHS_TEST_HOME "$SSHS" -H '127.0.0.[1-5]' -e "\$ sleep $DUR" > "$TMP/out" 2> "$TMP/err" < /dev/null &
 pid=$!
 
-# Wait until the five remote commands run (at most 10 s).
-for _ in $(seq 1 100); do [ "$(remote_sleeps | wc -l)" -ge 5 ] && break; sleep 0.1; done
-started=$(remote_sleeps | wc -l)
+started=$(wait_sleeps 5)
 checkv "Ctrl-C: the five remote commands are running before the first SIGINT" "found $started" [ "$started" -ge 5 ]
 
-kill -INT "$pid"
-sleep 1.5
-rc=running; kill -0 "$pid" 2>/dev/null || { wait "$pid"; rc=$?; }
+first_sigint "$pid"
 check "first Ctrl-C: stderr says which hosts are still running" \
   grep -qE 'still running.*127\.0\.0\.\[1-5\]' "$TMP/err"
 check "first Ctrl-C: the run goes on" [ "$rc" = running ]
 
 if [ "$rc" = running ]; then
-  kill -INT "$pid"; sleep 0.2; kill -INT "$pid"
-  t0=$EPOCHREALTIME
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  took=$(since "$t0")
-  if kill -0 "$pid" 2>/dev/null; then
-    fail "second Ctrl-C within a second: sshs exits within 5 s" "still running after ${took}s"
-    kill -KILL "$pid"; wait "$pid"; rc=killed
-  else
-    wait "$pid"; rc=$?
-    ok "second Ctrl-C within a second: sshs exits within 5 s"
-  fi
+  second_sigint "$pid" "second Ctrl-C within a second: sshs exits within 5 s"
   check "second Ctrl-C: exit status 130" [ "$rc" = 130 ]
   check "second Ctrl-C: the summary is printed" grep -qE '^sshs: 5 hosts in [0-9.]+s: 0 ok' "$TMP/err"
   check "second Ctrl-C: the summary names the 5 interrupted hosts" \
