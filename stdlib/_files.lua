@@ -68,10 +68,7 @@ local function remote_path(p)
   return p
 end
 
-local function local_path(p)
-  if p == "~" or p:sub(1, 2) == "~/" then return (os.getenv("HOME") or "") .. p:sub(2) end
-  return p
-end
+local local_path = S.home_path
 
 -- Applies the thread's cd() block on that session to a relative path.
 local function with_cwd(sess, p, expand)

@@ -452,10 +452,12 @@ local function feed_options(opts, feed, pty)
   return opts
 end
 
+-- A local path with a leading ~ made $HOME.
 local function home_path(p)
   if p == "~" or p:sub(1, 2) == "~/" then return (os.getenv("HOME") or "") .. p:sub(2) end
   return p
 end
+S.home_path = home_path
 
 -- Waits for a command op to end, handing streamed chunks to the callbacks; returns its raw
 -- result. A failure of the wait itself (a lost connection) goes to on_lost, else is raised.
