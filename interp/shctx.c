@@ -12,6 +12,9 @@
 
 enum { SF_CMD, SF_SQ, SF_DQ, SF_ANSI, SF_BQ, SF_PARAM, SF_HD, SF_HDQ };
 
+/* bash reads $[ ... ] as arithmetic (dash as text): not followed, a later #{} refuses. */
+#define BASH_OLD_ARITH "#{} after bash's old $[ ] arithmetic (write $(( )) instead)"
+
 static int is_name(int c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
@@ -183,9 +186,13 @@ static int cmd_byte(struct shctx *sh, struct shctx_frame *f, int c)
     case '\'': word_byte(f, c); push(sh, dollar ? SF_ANSI : SF_SQ); return 0;
     case '"': word_byte(f, c); push(sh, SF_DQ); return 0;
     case '`': word_byte(f, c); push(sh, SF_BQ); return 0;
-    case '$': word_byte(f, c); f->dollar = 1; return 0;
+    case '$': word_byte(f, c); f->dollar = !dollar; return 0;   /* $$ is one parameter */
+    case '[':
+        if (dollar && !sh->unsure) sh->unsure = BASH_OLD_ARITH;
+        word_byte(f, c);
+        return 0;
     case '#':
-        if (!f->word) f->comment = 1;
+        if (!f->word && !f->arith) f->comment = 1;   /* no comments in arithmetic: 16#ff */
         else word_byte(f, c);
         return 0;
     case '{': case '!':
@@ -265,8 +272,9 @@ int shctx_byte(struct shctx *sh, int c)
     case SF_HD:
     case SF_PARAM:
         if (c == '\\') { f->esc = 1; return 0; }
-        if (c == '$') { f->dollar = 1; return 0; }
+        if (c == '$') { f->dollar = !dollar; return 0; }
         if (c == '`') { push(sh, SF_BQ); return 0; }
+        if (c == '[' && dollar && !sh->unsure) sh->unsure = BASH_OLD_ARITH;
         if (c == '(' && dollar) {
             struct shctx_frame *g = push(sh, SF_CMD);
             if (g) { g->subst = 1; g->lastc = '('; }
@@ -294,6 +302,19 @@ int shctx_byte(struct shctx *sh, int c)
     return 0;
 }
 
+/* Is the text here shell arithmetic ($(( )), (( ))), or inside quotes or a ${ } within it?
+   There the shell expands $( ) even inside '...' and bash evaluates a[...] subscripts, so no
+   quoting keeps a value's bytes inert.  A $( ) or a heredoc body starts afresh. */
+static int in_arith(const struct shctx *sh)
+{
+    for (int k = sh->nf - 1; k >= 0; k--) {
+        const struct shctx_frame *f = &sh->f[k];
+        if (f->kind == SF_HD || f->kind == SF_HDQ) return 0;
+        if (f->kind == SF_CMD && (f->arith || f->subst)) return f->arith != 0;
+    }
+    return 0;
+}
+
 const char *shctx_interp(struct shctx *sh, int glued_after, const char **why)
 {
     struct shctx_frame *f = &sh->f[sh->nf - 1];
@@ -304,7 +325,15 @@ const char *shctx_interp(struct shctx *sh, int glued_after, const char **why)
     *why = NULL;
     if (sh->unsure) { *why = sh->unsure; return NULL; }
     if (sh->hop) { *why = "#{} cannot be a heredoc delimiter"; return NULL; }
-    f->dollar = 0;
+    if (f->dollar) {
+        *why = "#{} right after a '$' (the shell would read the value as $(...), $'...' or a "
+               "variable name): write \\$#{...} for a literal '$'";
+        return NULL;
+    }
+    if (f->kind != SF_ANSI && f->kind != SF_BQ && !(f->kind == SF_CMD && (f->esc || f->comment)) && in_arith(sh)) {
+        if (f->kind == SF_CMD) word_byte(f, '#');
+        return "a";
+    }
     switch (f->kind) {
     case SF_CMD:
         if (f->esc) { *why = "#{} right after a backslash"; return NULL; }

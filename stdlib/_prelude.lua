@@ -143,9 +143,25 @@ local escapes = {
   c = function(s) return s end,                            -- a # comment (no newline, below)
 }
 
+-- Inside shell arithmetic ($(( )), (( )), and quotes within them) the shell expands $( )
+-- even inside '...', and bash evaluates a[...] subscripts: no quoting keeps bytes inert
+-- there, so only integers go in (a Lua integer, an integral float, or a string of decimal
+-- digits with an optional '-'), written in decimal, negatives in parentheses.
+local function arith_int(v, src)
+  local n
+  if type(v) == "number" then n = math.tointeger(v)
+  elseif type(v) == "string" and v:find("^%s*%-?%d+%s*$") then n = math.tointeger(tonumber(v:match("%S+"))) end
+  if not n then
+    user_error("#{" .. src .. "} is inside shell arithmetic ($(( )) or (( ))) and is not an integer")
+  end
+  if n == math.mininteger then return "(-9223372036854775807-1)" end   -- dash misreads the literal
+  return n < 0 and ("(" .. n .. ")") or tostring(n)
+end
+
 local function quote_in(s, src, ctx)
   if s:find("\0", 1, true) then user_error("#{" .. src .. "} contains a NUL byte, which no command can take") end
   local kind = ctx:sub(1, 1)
+  if kind == "a" then return arith_int(s, src) end
   if kind == "c" and s:find("\n", 1, true) then
     user_error("#{" .. src .. "} is in a shell # comment and contains a newline, which would end the comment")
   end
@@ -174,7 +190,7 @@ function S.q(v, src, ctx)
   ctx = ctx or ""
   local t = type(v)
   if t == "string" then return quote_in(v, src, ctx) end
-  if t == "number" then return tostring(v) end
+  if t == "number" then return ctx == "a" and arith_int(v, src) or tostring(v) end
   if t == "nil" then user_error("#{" .. src .. "} is nil") end
   if t == "table" then
     local mt = getmetatable(v)
