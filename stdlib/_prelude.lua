@@ -324,14 +324,23 @@ function cd(path)
   if type(path) ~= "string" then user_error("cd: expected a path string, got " .. type(path)) end
   return context("cd", path)
 end
-function env(t)
-  if type(t) ~= "table" then user_error("env: expected a table of NAME = value, got " .. type(t)) end
+-- A table of environment variables (env{} and run's env option): names as the shell
+-- allows them (a name is put into shell text remotely and under sudo), values strings or
+-- numbers (false unsets).
+local function check_env(t, who)
   for k, v in pairs(t) do
-    if type(k) ~= "string" or not k:match("^[%a_][%w_]*$") then user_error("env: bad variable name " .. tostring(k)) end
+    if type(k) ~= "string" or not k:match("^[%a_][%w_]*$") then
+      user_error(who .. ": bad variable name " .. (type(k) == "string" and string.format("%q", k):gsub("\\\n", "\\n") or tostring(k)) ..
+                 " (letters, digits and _, not starting with a digit)")
+    end
     if type(v) ~= "string" and type(v) ~= "number" and v ~= false then
-      user_error("env: value of " .. k .. " must be a string or number, got " .. type(v))
+      user_error(who .. ": value of " .. k .. " must be a string or number, got " .. type(v))
     end
   end
+end
+function env(t)
+  if type(t) ~= "table" then user_error("env: expected a table of NAME = value, got " .. type(t)) end
+  check_env(t, "env")
   return context("env", t)
 end
 function timeout(seconds)
@@ -580,6 +589,7 @@ local function check_run_args(cmd, opts)
     if not want then user_error("run: unknown option '" .. tostring(k) .. "'") end
     if type(v) ~= want then user_error("run: option " .. k .. " must be a " .. want .. ", got " .. type(v)) end
   end
+  if opts and opts.env then check_env(opts.env, "run: option env") end
 end
 
 -- run(cmd, opts): the explicit API on the current session; quiet unless opts.show.

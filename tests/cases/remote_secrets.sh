@@ -2,7 +2,7 @@
 # Issue 9 item 7: with env{...} values reach the remote command without being on its command
 # line (where ps on the server shows them); the command's own stdin still follows intact.
 source "$TESTROOT/remote_lib.sh"
-plan 10
+plan 15
 
 script secrets.sshs <<'EOF2'
 local T = require "t"
@@ -42,6 +42,25 @@ with connect("127.0.0.1") do
       T.eq("remote sudo + env: the value arrives exactly", $(printf '%s' "$SSHS_V"), secret)
     end
   end
+  -- run's env option checks names as env{} does: a name is shell text remotely
+  local canary = "/tmp/sshs-envname-" .. marker
+  local bad = "A;touch " .. canary .. ";B"
+  local function refused(opts)
+    opts.env = {[bad] = "v"}
+    local e = T.fails(run, "true", opts)
+    return e and e:find("bad variable name", 1, true) and e:find(bad, 1, true) and not T.read(canary), T.show(e)
+  end
+  T.check("run{env=} with a bad name is an error naming it (remote)", function() return refused({}) end)
+  T.check("... with pty = true", function() return refused({pty = true}) end)
+  with sudo{user = "nobody"} do
+    T.check("... under sudo", function() return refused({}) end)
+    T.check("... under sudo with pty = true", function() return refused({pty = true}) end)
+  end
+  T.check("... and s:run too", function()
+    local e = T.fails(function() _SSHS.current_session():run("true", {env = {["A=1 B"] = "x"}}) end)
+    return e and e:find('"A=1 B"', 1, true), T.show(e)
+  end)
+  os.remove(canary)
 end
 EOF2
 lua_checks secrets.sshs
