@@ -74,9 +74,11 @@ static int field_bool(lua_State *L, int t, const char *name)
     return v;
 }
 
-/* The params table (built by the prelude from options and ssh config) -> ssh_params. */
-static void read_params(lua_State *L, int t, struct ssh_params *p)
+/* The params table (built by the prelude from options and ssh config) -> ssh_params.
+   -1 when out of memory for a known_hosts file (a file left out could hide a @revoked line). */
+static int read_params(lua_State *L, int t, struct ssh_params *p)
 {
+    int r = 0;
     memset(p, 0, sizeof *p);
     p->display = lutil_strfield(L, t, "display");
     p->hostname = lutil_strfield(L, t, "hostname");
@@ -100,6 +102,17 @@ static void read_params(lua_State *L, int t, struct ssh_params *p)
     p->hostkey_mode = !m || strcmp(m, "yes") == 0 ? HOSTKEY_YES
                     : strcmp(m, "accept-new") == 0 ? HOSTKEY_ACCEPT_NEW : HOSTKEY_NO;
     lua_pop(L, 1);
+    lua_getfield(L, t, "global_known_hosts");
+    if (lua_istable(L, -1)) {
+        for (int i = 1; p->n_global_kh < SSH_MAX_GLOBAL_KH; i++) {
+            lua_rawgeti(L, -1, i);
+            if (lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); break; }
+            if ((p->global_kh[p->n_global_kh] = strdup(lua_tostring(L, -1)))) p->n_global_kh++;
+            else r = -1;
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
     lua_getfield(L, t, "keys");
     if (lua_istable(L, -1)) {
         for (int i = 1; p->nkeys < SSH_MAX_KEYS; i++) {
@@ -114,6 +127,7 @@ static void read_params(lua_State *L, int t, struct ssh_params *p)
     lua_pop(L, 1);
     if (!p->display) p->display = strdup(p->hostname);
     if (!p->hostkey_name && p->hostname) p->hostkey_name = strdup(p->hostname);
+    return r;
 }
 
 static int connect_k(lua_State *L, int status, lua_KContext ctx)
@@ -147,7 +161,7 @@ static int l_connect(lua_State *L)
 
     check_params(L, 1);
     struct ssh_params p;
-    read_params(L, 1, &p);
+    if (read_params(L, 1, &p) != 0) { ssh_params_free(&p); return luaL_error(L, "out of memory"); }
     int fd = -1;
     struct tunnel *tun = NULL;
     if (via) {
@@ -273,6 +287,14 @@ static int l_sshconfig(lua_State *L)
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "identity_files");
+    if (cfg.global_kh_set) {                     /* GlobalKnownHostsFile given ("none": empty) */
+        lua_createtable(L, cfg.n_global_kh, 0);
+        for (int i = 0; i < cfg.n_global_kh; i++) {
+            lua_pushstring(L, cfg.global_kh[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_setfield(L, -2, "global_known_hosts_files");
+    }
     sshcfg_free(&cfg);
     return 1;
 }

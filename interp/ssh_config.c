@@ -10,8 +10,8 @@
    - Include takes globs, relative to ~/.ssh; an Include inside a Host block applies only when
      that block does, and the including file's state resumes after it (as in ssh).
    - first value wins; IdentityFile accumulates (duplicates dropped, beyond 16 ignored).
-   - IdentityFile / UserKnownHostsFile are expanded at the end, once the final HostName, User
-     and Port are known, as ssh does. */
+   - IdentityFile / UserKnownHostsFile / GlobalKnownHostsFile are expanded at the end, once the
+     final HostName, User and Port are known, as ssh does. */
 #include "ssh_config.h"
 
 #include <ctype.h>
@@ -42,6 +42,8 @@ struct ctx {
     struct raw ident[SSHCFG_MAX_IDENTITIES];
     int n_ident;
     struct raw ukh;
+    struct raw gkh[SSHCFG_MAX_GLOBAL_KH];
+    int n_gkh, gkh_set;
     int strict;       /* command-line -o lines: unknown keywords and blocks are errors */
     char *err;
     size_t errlen;
@@ -340,13 +342,14 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
     }
 
     enum { K_NONE, K_HOSTNAME, K_USER, K_PORT, K_IDENTITY, K_PROXYJUMP, K_CONNECT_TIMEOUT,
-           K_ALIVE_INTERVAL, K_ALIVE_COUNT, K_STRICT, K_UKH, K_CIPHERS, K_MACS, K_KEX } k = K_NONE;
+           K_ALIVE_INTERVAL, K_ALIVE_COUNT, K_STRICT, K_UKH, K_GKH, K_CIPHERS, K_MACS, K_KEX } k = K_NONE;
     static const struct { const char *name; int key; } keys[] = {
         { "hostname", K_HOSTNAME }, { "user", K_USER }, { "port", K_PORT },
         { "identityfile", K_IDENTITY }, { "proxyjump", K_PROXYJUMP },
         { "connecttimeout", K_CONNECT_TIMEOUT }, { "serveraliveinterval", K_ALIVE_INTERVAL },
         { "serveralivecountmax", K_ALIVE_COUNT }, { "stricthostkeychecking", K_STRICT },
-        { "userknownhostsfile", K_UKH }, { "ciphers", K_CIPHERS }, { "macs", K_MACS },
+        { "userknownhostsfile", K_UKH }, { "globalknownhostsfile", K_GKH },
+        { "ciphers", K_CIPHERS }, { "macs", K_MACS },
         { "kexalgorithms", K_KEX },
     };
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
@@ -355,11 +358,11 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
         if (!c->strict) return 0;
         return fail(c, path, line, "sshs does not use the option '%s' (it knows HostName, User, Port, "
                     "IdentityFile, ProxyJump, ConnectTimeout, ServerAliveInterval, ServerAliveCountMax, "
-                    "StrictHostKeyChecking, UserKnownHostsFile, Ciphers, MACs, KexAlgorithms)", kw);
+                    "StrictHostKeyChecking, UserKnownHostsFile, GlobalKnownHostsFile, Ciphers, MACs, KexAlgorithms)", kw);
     }
     if (n == 0) return fail(c, path, line, "%s needs an argument", kw);
-    /* UserKnownHostsFile may list several files: sshs uses the first. */
-    if (n > 1 && k != K_UKH) return fail(c, path, line, "garbage at end of line after %s %s", kw, a[0]);
+    /* UserKnownHostsFile may list several files: sshs uses the first; GlobalKnownHostsFile: all. */
+    if (n > 1 && k != K_UKH && k != K_GKH) return fail(c, path, line, "garbage at end of line after %s %s", kw, a[0]);
 
     const char *v = a[0];
     long num;
@@ -412,6 +415,14 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
     case K_UKH:
         if (!c->ukh.value && set_raw(&c->ukh, v, path, line)) return fail(c, path, line, "out of memory");
         break;
+    case K_GKH:
+        if (c->gkh_set) break;
+        c->gkh_set = 1;
+        if (n == 1 && strcmp(v, "none") == 0) break;
+        if (n > SSHCFG_MAX_GLOBAL_KH) return fail(c, path, line, "more than %d files for %s", SSHCFG_MAX_GLOBAL_KH, kw);
+        for (int i = 0; i < n; i++, c->n_gkh++)
+            if (set_raw(&c->gkh[i], a[i], path, line)) return fail(c, path, line, "out of memory");
+        break;
     case K_IDENTITY:
         if (c->n_ident < SSHCFG_MAX_IDENTITIES) {
             if (set_raw(&c->ident[c->n_ident], v, path, line)) return fail(c, path, line, "out of memory");
@@ -463,6 +474,10 @@ static int finish(struct ctx *c)
     }
     if (c->ukh.value && !(o->user_known_hosts_file = expand(c, c->ukh.value, c->ukh.where, 0)))
         return -1;
+    o->global_kh_set = c->gkh_set;
+    for (; o->n_global_kh < c->n_gkh; o->n_global_kh++)
+        if (!(o->global_kh[o->n_global_kh] = expand(c, c->gkh[o->n_global_kh].value, c->gkh[o->n_global_kh].where, 0)))
+            return -1;
     return 0;
 }
 
@@ -529,6 +544,7 @@ out:
     for (int i = 0; i < c.n_ident; i++) { free(c.ident[i].value); free(c.ident[i].where); }
     free(c.ukh.value);
     free(c.ukh.where);
+    for (int i = 0; i < c.n_gkh; i++) { free(c.gkh[i].value); free(c.gkh[i].where); }
     free(c.host);
     free(c.home);
     free(c.luser);
@@ -546,5 +562,6 @@ void sshcfg_free(struct sshcfg *c)
     free(c->macs);
     free(c->kex_algorithms);
     for (int i = 0; i < c->n_identity_files; i++) free(c->identity_files[i]);
+    for (int i = 0; i < c->n_global_kh; i++) free(c->global_kh[i]);
     memset(c, 0, sizeof *c);
 }

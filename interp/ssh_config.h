@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #define SSHCFG_MAX_IDENTITIES 16
+#define SSHCFG_MAX_GLOBAL_KH 8   /* more GlobalKnownHostsFile files is an error, not a silent cut */
 
 struct sshcfg {
     char *hostname, *user, *proxyjump, *strict_host_key_checking, *user_known_hosts_file;
@@ -14,13 +15,16 @@ struct sshcfg {
     int   server_alive_interval; /* seconds, 0 when unset */
     int   server_alive_count_max;/* 0 when unset */
     char *identity_files[SSHCFG_MAX_IDENTITIES]; int n_identity_files;
+    /* GlobalKnownHostsFile: every file listed ("none": no file), when global_kh_set */
+    char *global_kh[SSHCFG_MAX_GLOBAL_KH]; int n_global_kh, global_kh_set;
 };
 
 /* Reads the config at path for `host` (the name the user typed), filling the fields of every matching Host block,
    first value wins (as ssh does); IdentityFile accumulates. A missing file is fine (returns 0, all unset).
    Returns 0, or -1 with a message "path:line: why" in err for a malformed line that matters.
    Values are stored as written except: HostName has %h/%% expanded; IdentityFile and
-   UserKnownHostsFile (its first file) have ~ and %d %h %u %n %p %r %i %l %% expanded;
+   UserKnownHostsFile (its first file) and GlobalKnownHostsFile (all its files) have ~ and
+   %d %h %u %n %p %r %i %l %% expanded;
    StrictHostKeyChecking is lower-cased; ProxyJump is verbatim ("none" included).
    *out is overwritten; on error it is left empty. */
 int  sshcfg_lookup(const char *path, const char *host, struct sshcfg *out, char *err, size_t errlen);

@@ -23,6 +23,26 @@ static void known_hosts_name(const struct ssh_params *p, char *out, size_t n)
     else snprintf(out, n, "[%s]:%d", p->hostkey_name, p->port);
 }
 
+/* What the user's file and the global ones say about this key, as OpenSSH decides: @revoked
+   in any file refuses; else an entry with this key in any file accepts; else an entry of the
+   same type with another key is a changed key; else the key is unknown.  *file and *line
+   name the entry that decided; a file that exists but cannot be read is an error (-errno). */
+static int check_all(const struct ssh_params *p, const char *tname, const unsigned char *key, size_t len,
+                     const char **file, int *line)
+{
+    static const int rank[] = {[KH_NOTFOUND] = 0, [KH_MISMATCH] = 1, [KH_MATCH] = 2, [KH_REVOKED] = 3};
+    int best = KH_NOTFOUND;
+    *file = p->known_hosts;
+    *line = 0;
+    for (int i = -1; i < p->n_global_kh; i++) {
+        const char *path = i < 0 ? p->known_hosts : p->global_kh[i];
+        int l = 0, st = kh_check(path, p->hostkey_name, p->port, tname, key, len, &l);
+        if (st < 0) { *file = path; return st; }
+        if (rank[st] > rank[best]) { best = st; *file = path; *line = l; }
+    }
+    return best;
+}
+
 int hostkey_verify(LIBSSH2_SESSION *session, const struct ssh_params *p, char *err, size_t errlen)
 {
     size_t len = 0;
@@ -35,20 +55,21 @@ int hostkey_verify(LIBSSH2_SESSION *session, const struct ssh_params *p, char *e
     known_hosts_name(p, name, sizeof name);
     /* "no" skips only the unknown-key check: a changed or @revoked key is always refused. */
     int line = 0;
-    int st = kh_check(p->known_hosts, p->hostkey_name, p->port, tname, key, len, &line);
+    const char *file;
+    int st = check_all(p, tname, key, len, &file, &line);
     switch (st) {
     case KH_MATCH:
         return 0;
     case KH_REVOKED:
         snprintf(err, errlen, "host key of %s (%s %s) is marked @revoked in %s:%d; refusing to connect",
-                 p->display, tname, fp, p->known_hosts, line);
+                 p->display, tname, fp, file, line);
         return -1;
     case KH_MISMATCH:
         snprintf(err, errlen,
                  "HOST KEY CHANGED for %s: the server sent %s %s, but %s:%d has a different %s key. "
                  "Someone may be intercepting the connection, or the host was reinstalled. "
                  "If you are sure the new key is right, remove the old one with: ssh-keygen -R '%s' -f %s",
-                 p->display, tname, fp, p->known_hosts, line, tname, name, p->known_hosts);
+                 p->display, tname, fp, file, line, tname, name, file);
         return -1;
     case KH_NOTFOUND:
         if (p->hostkey_mode == HOSTKEY_NO) return 0;
@@ -70,7 +91,7 @@ int hostkey_verify(LIBSSH2_SESSION *session, const struct ssh_params *p, char *e
                  strncmp(tname, "ssh-", 4) == 0 ? tname + 4 : tname, p->hostkey_name, p->known_hosts);
         return -1;
     default:
-        snprintf(err, errlen, "cannot read known hosts file %s: %s", p->known_hosts, strerror(-st));
+        snprintf(err, errlen, "cannot read known hosts file %s: %s", file, strerror(-st));
         return -1;
     }
 }

@@ -4,6 +4,7 @@
 #define SSHS_SSH_PARAMS_H
 
 #define SSH_MAX_KEYS 24
+#define SSH_MAX_GLOBAL_KH 8
 
 enum hostkey_mode { HOSTKEY_NO, HOSTKEY_ACCEPT_NEW, HOSTKEY_YES };
 
@@ -18,7 +19,9 @@ struct ssh_params {
     int   key_given[SSH_MAX_KEYS]; /* named by the user (opts.key / IdentityFile), not a default */
     int   nkeys;
     int   agent;
-    char *known_hosts;
+    char *known_hosts;      /* the user's file: read, and written by accept-new */
+    char *global_kh[SSH_MAX_GLOBAL_KH];   /* GlobalKnownHostsFile: only read */
+    int   n_global_kh;
     enum hostkey_mode hostkey_mode;
     /* No defaults here: the prelude decides them (connect_defaults) and C checks them. */
     double timeout;         /* connect + handshake + auth, seconds; 0: none */

@@ -756,6 +756,7 @@ function S.open_session(target, opts, outer)
     display = display, hostname = hostname, hostkey_name = hostname, user = user, port = port,
     password = opts.password, passphrase = opts.passphrase, keys = keys, agent = agent,
     known_hosts = expand_home(opts.known_hosts) or cfg.user_known_hosts_file or (home .. "/.ssh/known_hosts"),
+    global_known_hosts = cfg.global_known_hosts_files or {"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"},
     host_key_check = opts.host_key_check or hostkey_modes[cfg.strict_host_key_checking or "yes"] or "yes",
     timeout = connect_timeout(opts.timeout or cfg.connect_timeout or connect_defaults.timeout),
     keepalive = opts.keepalive or cfg.server_alive_interval or connect_defaults.keepalive,

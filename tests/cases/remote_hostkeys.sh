@@ -3,7 +3,7 @@
 # another key type is not a "changed" key; [host]:port form; wildcards, negation, @revoked;
 # lines the reader cannot parse; StrictHostKeyChecking and UserKnownHostsFile from ssh config.
 source "$TESTROOT/remote_lib.sh"
-plan 70
+plan 82
 
 SRV_KEY=$(cut -d' ' -f1,2 "$SSHS_TEST_DIR/ssh_host_ed25519_key.pub")
 FP=$SSHS_TEST_HOSTKEY_FP
@@ -221,3 +221,43 @@ RHOME=$TMP/home hk 127.0.0.5 "" accept-new
 connected_to 127.0.0.5 "accept-new with the default file"
 ssh-keygen -F "[127.0.0.5]:$P" -f "$TMP/home/.ssh/known_hosts" > /dev/null && ok "... writes ~/.ssh/known_hosts" \
   || not_ok "... writes ~/.ssh/known_hosts" "$(ls -la "$TMP/home/.ssh")"
+
+# --- GlobalKnownHostsFile (default /etc/ssh/ssh_known_hosts and ssh_known_hosts2): read with the
+# same rules, never written; here temp files named by the config keyword (tests never touch /etc).
+write_gcfg() { # $1 file, $2 UserKnownHostsFile, rest: GlobalKnownHostsFile files
+  local f=$1 u=$2; shift 2
+  write_cfg "$f" yes "$u"
+  echo "  GlobalKnownHostsFile $*" >> "$f"
+}
+printf '[127.0.0.4]:%s %s\n' "$P" "$SRV_KEY" > "$KH/g_user"
+printf '%s\n@revoked [127.0.0.4]:%s %s\n' "$UNRELATED" "$P" "$SRV_KEY" > "$KH/g_revoked"
+write_gcfg "$TMP/cfg_g_revoked" "$KH/g_user" "$KH/g_revoked"
+hk 127.0.0.4 "" "" "$TMP/cfg_g_revoked"
+refused "a key @revoked in the global known_hosts is refused (though the user's file has it)"
+expect_err_has "$KH/g_revoked:2" "... the message names the global file:line"
+hk 127.0.0.4 "" no "$TMP/cfg_g_revoked"
+refused "... under host_key_check='no' too"
+: > "$KH/g_empty"
+write_gcfg "$TMP/cfg_g_second" "$KH/g_user" "$KH/g_missing" "$KH/g_empty" "$KH/g_revoked"
+hk 127.0.0.4 "" "" "$TMP/cfg_g_second"
+refused "every file of GlobalKnownHostsFile is read (@revoked in the third; the first is missing)"
+printf '[127.0.0.3]:%s %s\n' "$P" "$SRV_KEY" > "$KH/g_known"
+cp "$KH/g_known" "$KH/g_known.orig"
+: > "$KH/g_user2"
+write_gcfg "$TMP/cfg_g_known" "$KH/g_user2" "$KH/g_known"
+hk 127.0.0.3 "" "" "$TMP/cfg_g_known"
+connected_to 127.0.0.3 "a key listed only in the global known_hosts is known"
+hk 127.0.0.3 "" accept-new "$TMP/cfg_g_known"
+connected_to 127.0.0.3 "... under accept-new too"
+if [ ! -s "$KH/g_user2" ]; then ok "... and nothing is added to the user's file"
+else not_ok "... and nothing is added to the user's file" "$(cat "$KH/g_user2")"; fi
+same_file "$KH/g_known" "$KH/g_known.orig" "the global file is never written"
+printf '[127.0.0.3]:%s %s\n' "$P" "$OTHER_KEY" > "$KH/g_changed"
+write_gcfg "$TMP/cfg_g_changed" "$KH/g_user2" "$KH/g_changed"
+hk 127.0.0.3 "" accept-new "$TMP/cfg_g_changed"
+refused "another key of the same type in the global file is a changed key"
+expect_err_has "HOST KEY CHANGED" "... saying HOST KEY CHANGED"
+expect_err_has "$KH/g_changed:1" "... naming the global file:line"
+write_gcfg "$TMP/cfg_g_none" "$KH/g_user" none
+hk 127.0.0.4 "" "" "$TMP/cfg_g_none"
+connected_to 127.0.0.4 "GlobalKnownHostsFile none reads no global file"

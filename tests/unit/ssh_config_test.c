@@ -116,7 +116,7 @@ static const char *CONFIG =
 
 int main(void)
 {
-    plan(75);
+    plan(84);
     struct sshcfg c;
     char want[1024], err[512];
     if (!mkdtemp(home)) { perror("mkdtemp"); return 1; }
@@ -243,6 +243,27 @@ int main(void)
         sshcfg_free(&c2);
     }
     expect_error("Include loop\n", "x", "nested more than", "Include recursion is bounded (self-include)");
+
+    /* GlobalKnownHostsFile: every file, expanded; first line wins; "none"; unset. */
+    write_file("gkh_config", "Host g\n  GlobalKnownHostsFile ~/g1 /etc/%h_kh\n  GlobalKnownHostsFile /later\n"
+                             "Host n\n  GlobalKnownHostsFile none\n");
+    if (lookup("gkh_config", "g", &c) == 0) {
+        snprintf(want, sizeof want, "%s/g1", home);
+        check(c.global_kh_set && c.n_global_kh == 2, "GlobalKnownHostsFile keeps every file of its first line",
+              "set %d, %d files", c.global_kh_set, c.n_global_kh);
+        check_str(c.global_kh[0], want, "... ~ expanded");
+        check_str(c.global_kh[1], "/etc/g_kh", "... %h expanded");
+        sshcfg_free(&c);
+    }
+    if (lookup("gkh_config", "n", &c) == 0) {
+        check(c.global_kh_set && c.n_global_kh == 0, "GlobalKnownHostsFile none: set, no file", NULL);
+        sshcfg_free(&c);
+    }
+    if (lookup("gkh_config", "x", &c) == 0) {
+        check(!c.global_kh_set, "GlobalKnownHostsFile unset: the caller's default applies", NULL);
+        sshcfg_free(&c);
+    }
+    expect_error("GlobalKnownHostsFile a b c d e f g h i\n", "x", "more than 8 files", "too many global files is an error");
 
     /* Cross-check with OpenSSH: `ssh -G` resolves the same HostName/User/Port. */
     {
