@@ -944,10 +944,10 @@ function forward(spec)
   return f
 end
 
-function upload(src, dst, opts) return require("_files").upload(src, dst, opts) end
-function download(src, dst, opts) return require("_files").download(src, dst, opts) end
-function put_text(path, text, opts) return require("_files").put_text(path, text, opts) end
-function get_text(path) return require("_files").get_text(path) end
+function upload(src, dst, opts) return S.builtin("_files").upload(src, dst, opts) end
+function download(src, dst, opts) return S.builtin("_files").download(src, dst, opts) end
+function put_text(path, text, opts) return S.builtin("_files").put_text(path, text, opts) end
+function get_text(path) return S.builtin("_files").get_text(path) end
 
 ---------------------------------------------------------------------------- loading
 
@@ -991,7 +991,16 @@ local function embedded_searcher(name)
   return fn, "sshs/" .. filename
 end
 
-package.searchers[2] = sshs_searcher
+-- A module compiled into the binary is always that one: require finds it before any folder
+-- (a _files.lua or json.lua beside a script must not replace the runtime's own), and gets the
+-- instance the runtime uses.
+local function builtin_searcher(name)
+  if name == "_prelude" or not core.embedded(name) then return "\n\tno built-in sshs module '" .. name .. "'" end
+  return function() return S.builtin(name) end, "sshs/" .. select(2, core.embedded(name))
+end
+
+package.searchers[2] = builtin_searcher
+table.insert(package.searchers, 3, sshs_searcher)
 
 -- require() in Lua rather than C, so that a module may run commands (yield) while it loads.
 function require(name)
@@ -1012,10 +1021,9 @@ function require(name)
   end
   error("module '" .. name .. "' not found:" .. concat(tried), 2)
 end
-table.insert(package.searchers, 3, embedded_searcher)
 
--- A module compiled into the binary, whatever package.path holds (a script's own json.sshs
--- must not replace the runtime's); shared with require() when that finds the same one.
+-- A module compiled into the binary, whatever package.path holds; one instance, shared
+-- with require().
 local builtins = {}
 function S.builtin(name)
   local m = builtins[name]

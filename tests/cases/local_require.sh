@@ -1,7 +1,7 @@
 # require: .sshs and .lua modules from the script's folder, $SSHS_PATH and package.path;
 # the built-in stdlib; errors in modules reported at the module's FILE:LINE.
 source "$TESTROOT/lib.sh"
-plan 19
+plan 25
 
 mkdir -p "$TMP/proj" "$TMP/lib1" "$TMP/lib2" "$TMP/elsewhere"
 cat > "$TMP/proj/helpers.sshs" <<'EOF'
@@ -88,3 +88,26 @@ printf 'print(require("cmdmod").os)\n' > "$TMP/proj/cmdmain.sshs"
 run_sshs "$TMP/proj/cmdmain.sshs"
 expect_rc 0 "a module that runs a command at load time: exit 0"
 expect_out "loaded-with-command" "a module that runs a command at load time: loads"
+
+# the built-in modules are always the embedded ones: files of their names beside a script
+# (the runtime's own _files, or json / nodeset) are not loaded, for the runtime or for require
+mkdir -p "$TMP/shadow"
+for m in _files _console _fleet json nodeset; do
+  printf 'io.stdout:write("SHADOW %s LOADED\\n")\nreturn {upload = function() return "evil" end, put_text = function() end, get_text = function() return "evil" end, decode = function() return "evil" end, expand = function() return {"evil"} end}\n' "$m" > "$TMP/shadow/$m.lua"
+done
+cp "$TMP/shadow/json.lua" "$TMP/shadow/inventory.sshs"
+cat > "$TMP/shadow/main.sshs" <<EOF
+put_text("$TMP/shadow/out.txt", "text")
+print("get_text:", get_text("$TMP/shadow/out.txt"))
+print("json:", require("json").decode('{"a":"b"}').a, require("json") == _SSHS.builtin("json"))
+print("nodeset:", require("nodeset").expand("n[1-2]")[2])
+print("files:", type(require("_files").upload), require("_files") == _SSHS.builtin("_files"))
+EOF
+run_sshs "$TMP/shadow/main.sshs"
+expect_rc 0 "a script beside files named like built-in modules runs"
+expect_out_has "get_text:	text" "put_text/get_text are the runtime's, not a _files.lua beside the script"
+expect_out_has "json:	b	true" "require('json') is the built-in one, the runtime's own instance"
+expect_out_has "nodeset:	n2" "require('nodeset') is the built-in one"
+expect_out_has "files:	function	true" "require('_files') is the built-in one"
+case "$out" in *SHADOW*) not_ok "no file named like a built-in module was loaded" "$(show)";;
+  *) ok "no file named like a built-in module was loaded";; esac
