@@ -433,6 +433,11 @@ local function env_assignments(env)
   return concat(parts, " ")
 end
 
+-- The user's command as one quoted word for eval, so that the shell parses it on its own:
+-- a syntax error then quotes only the user's text ("bash: eval: line 1: `echo ( oops'"), not
+-- the wrappers put around it (the pid marker, env, cd, sudo's tokens).
+local function own_parse(cmd) return "eval " .. S.quote(cmd) end
+
 -- Wraps cmd for a shell we reach through a command line (remote, or under sudo) with o's
 -- cwd, env and sudo; returns the command line, its stdin, and for sudo with a password the
 -- feed that S.collect answers sudo's prompt with (see below). Env values never go on the
@@ -522,7 +527,7 @@ function LOCAL:exec(cmd, o, show, prefix)
               stream_stdout = o.on_stdout and true, stream_stderr = o.on_stderr and true}
   local feed
   if o.sudo then       -- cd and env apply inside sudo (which resets the environment)
-    cmd, sp.stdin, feed = S.shell_command(cmd, o)
+    cmd, sp.stdin, feed = S.shell_command(own_parse(cmd), o)
     sp.cwd, sp.env = nil, nil
     feed_options(sp, feed, o.pty)
   end
@@ -812,10 +817,9 @@ end
 local REMOTE_LINE_MAX = 32768
 
 function Session:exec(cmd, o, show, prefix)
-  local stdin, feed
-  cmd, stdin, feed = S.shell_command(cmd, o)
-  if #cmd > REMOTE_LINE_MAX then
-    user_error("the command line for " .. self.host .. " is " .. #cmd .. " bytes; a remote command line " ..
+  local line, stdin, feed = S.shell_command(own_parse(cmd), o)
+  if #line > REMOTE_LINE_MAX then
+    user_error("the command line for " .. self.host .. " is " .. #line .. " bytes; a remote command line " ..
       "is limited to " .. REMOTE_LINE_MAX .. " (one SSH packet in libssh2): pass the data on stdin " ..
       "(run(cmd, {stdin = data})) or upload() it; the command starts: " .. cmd:sub(1, 60))
   end
@@ -826,7 +830,7 @@ function Session:exec(cmd, o, show, prefix)
     error(setmetatable({message = user_where() .. err, host = self.host, cmd = cmd,
                         kind = "connection"}, ConnectError), 0)
   end
-  local fine, started = pcall(self.conn.exec, self.conn, cmd,
+  local fine, started = pcall(self.conn.exec, self.conn, line,
                               feed_options({stdin = stdin, pty = o.pty, timeout = o.timeout, echo = show,
                                             idle_timeout = o.idle_timeout,
                                             stoppable = o.stoppable,

@@ -4,7 +4,7 @@
 # connection (queued channel opens under MaxSessions), concurrent senders on one connection,
 # and the event loop shared with local commands.
 source "$TESTROOT/remote_lib.sh"
-plan 58
+plan 62
 
 script exec.sshs <<'EOF'
 local T = require "t"
@@ -105,6 +105,24 @@ t0 = T.now()
 for i = 1, 100 do run("true") end
 dt = T.now() - t0
 T.between("100 sequential commands on one connection complete (< 30 s)", dt, 0, 30)
+
+-- A shell syntax error quotes the user's command, never the wrappers around it (the pid
+-- marker, env, cd, sudo): the login shell (bash) parses the user's text on its own.
+local function syntax_error(name, opts)
+  local fine, e = pcall(run, "echo ( oops", opts)
+  -- the shell's lines: after sshs's own first line, and stdout (where a pty puts them)
+  local m = (T.msg(e):match("\n(.*)") or "") .. "\n" .. tostring(type(e) == "table" and e.stdout)
+  T.ok(name, not fine and e.exitcode == 2 and m:find("`echo ( oops'", 1, true) and
+       not m:find("printf", 1, true) and not m:find("\036", 1, true) and not m:find("head -c", 1, true) and
+       not m:find("cd ", 1, true) and not m:find("sshs-", 1, true), "message: " .. m, "exit: " .. tostring(type(e) == "table" and e.exitcode))
+end
+syntax_error("a remote syntax error shows only the user's command (exit 2)", {})
+with cd("/tmp") do with env{SSHS_X = "1"} do
+  syntax_error("... with cd and env around it", {})
+end end
+syntax_error("... with a pty", {pty = true})
+T.eq("a command still sees its own words ($0, quotes, heredoc)", run("printf '%s|' \"$0\" 'a b' \"c\"; cat <<'E'\nx 'y'\nE").stdout,
+     $(printf '%s' "$0") .. "|a b|c|x 'y'\n")
 close()
 EOF
 LIMIT=90 lua_checks exec.sshs
