@@ -46,6 +46,13 @@ static struct shctx_frame *push(struct shctx *sh, int kind)
     return f;
 }
 
+/* ${ : pure and wlen track its leading name, so that ${a[ is known as a subscript. */
+static void push_param(struct shctx *sh, int in_quotes)
+{
+    struct shctx_frame *g = push(sh, SF_PARAM);
+    if (g) { g->in_quotes = (unsigned char)in_quotes; g->pure = 1; }
+}
+
 static void pop(struct shctx *sh)
 {
     if (sh->nf > 1) sh->nf--;
@@ -60,7 +67,8 @@ static const char *const lead[] = {"then", "do", "else", "elif", "if", "while", 
 /* A byte that belongs to a word in a CMD frame; a word of name bytes may be a keyword. */
 static void word_byte(struct shctx_frame *f, int c)
 {
-    if (!f->word) { f->word = 1; f->wlen = 0; f->pure = 1; }
+    if (!f->word) { f->word = 1; f->wlen = 0; f->pure = 1; f->nameword = !(c >= '0' && c <= '9'); }
+    if (!is_name(c)) f->nameword = 0;
     if (f->pure && is_name(c) && f->wlen < sizeof f->wbuf) f->wbuf[f->wlen++] = (char)c;
     else f->pure = 0;
 }
@@ -71,6 +79,7 @@ static void word_end(struct shctx_frame *f)
     int lead_word = 0;
     if (!f->word) return;
     f->word = 0;
+    f->sub = 0;
     if (f->pure && f->cmdpos) {
         if (f->wlen == 4 && memcmp(f->wbuf, "case", 4) == 0 && f->ncase < sizeof f->cases)
             f->cases[f->ncase++] = (unsigned char)f->depth;
@@ -179,7 +188,7 @@ static int cmd_byte(struct shctx *sh, struct shctx_frame *f, int c)
         if (g) { g->subst = 1; g->lastc = '('; }
         return 0;
     }
-    if (dollar && c == '{') { push(sh, SF_PARAM); return 0; }
+    if (dollar && c == '{') { push_param(sh, 0); return 0; }
     if (is_break(c)) word_end(f);
     switch (c) {
     case '\\': word_byte(f, c); f->esc = 1; return 0;
@@ -189,6 +198,12 @@ static int cmd_byte(struct shctx *sh, struct shctx_frame *f, int c)
     case '$': word_byte(f, c); f->dollar = !dollar; return 0;   /* $$ is one parameter */
     case '[':
         if (dollar && !sh->unsure) sh->unsure = BASH_OLD_ARITH;
+        else if (f->sub) f->sub++;
+        else if (f->word && f->nameword) f->sub = 1;   /* name[ : bash's a[i]=v, unset a[i], ... */
+        word_byte(f, c);
+        return 0;
+    case ']':
+        if (f->sub) f->sub--;
         word_byte(f, c);
         return 0;
     case '#':
@@ -281,9 +296,7 @@ int shctx_byte(struct shctx *sh, int c)
             return 0;
         }
         if (c == '{' && dollar) {
-            int inq = f->kind != SF_PARAM || f->in_quotes;
-            struct shctx_frame *g = push(sh, SF_PARAM);
-            if (g) g->in_quotes = (unsigned char)inq;
+            push_param(sh, f->kind != SF_PARAM || f->in_quotes);
             return 0;
         }
         if (f->kind == SF_DQ) {
@@ -291,6 +304,14 @@ int shctx_byte(struct shctx *sh, int c)
         } else if (f->kind == SF_HD) {
             if (c == '\n') ev = body_newline(sh);
         } else {                                /* PARAM */
+            if (f->sub) {                       /* ${a[...]}: bash's array subscript */
+                if (c == '[') f->sub++;
+                else if (c == ']') f->sub--;
+            } else if (c == '[' && f->pure && f->wlen) {
+                f->sub = 1;
+            }
+            if (f->pure && is_name(c)) f->wlen = 1;   /* the name, after any # or ! */
+            else if (!(f->pure && !f->wlen && (c == '#' || c == '!'))) f->pure = 0;
             if (c == '{') f->depth++;
             else if (c == '}' && f->depth == 0) pop(sh);
             else if (c == '}') f->depth--;
@@ -302,7 +323,8 @@ int shctx_byte(struct shctx *sh, int c)
     return 0;
 }
 
-/* Is the text here shell arithmetic ($(( )), (( ))), or inside quotes or a ${ } within it?
+/* Is the text here shell arithmetic ($(( )), (( )), a bash array subscript ${a[...]} or
+   a[...]=), or inside quotes or a ${ } within it?
    There the shell expands $( ) even inside '...' and bash evaluates a[...] subscripts, so no
    quoting keeps a value's bytes inert.  A $( ) or a heredoc body starts afresh. */
 static int in_arith(const struct shctx *sh)
@@ -310,6 +332,7 @@ static int in_arith(const struct shctx *sh)
     for (int k = sh->nf - 1; k >= 0; k--) {
         const struct shctx_frame *f = &sh->f[k];
         if (f->kind == SF_HD || f->kind == SF_HDQ) return 0;
+        if ((f->kind == SF_CMD || f->kind == SF_PARAM) && f->sub) return 1;
         if (f->kind == SF_CMD && (f->arith || f->subst)) return f->arith != 0;
     }
     return 0;

@@ -24,6 +24,8 @@ struct shctx_frame {
     unsigned char pure;          /* CMD: the word so far is all name bytes (may be a keyword) */
     unsigned char lastc;         /* CMD: the previous byte (for << and (( ) */
     unsigned char arith;         /* CMD: 1 + the depth of an open (( or $(( (no heredocs there) */
+    unsigned char nameword;      /* CMD: the word so far is a shell name (a[ may follow) */
+    unsigned char sub;           /* CMD, PARAM: depth of [ ] in a bash array subscript a[...] */
     int depth;                   /* CMD: open '(' ; PARAM: open '{' */
     unsigned char cases[8];      /* depth of each open 'case' */
     char wbuf[6];                /* the word being read, if short (for case/esac/then...) */

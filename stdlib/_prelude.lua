@@ -143,7 +143,7 @@ local escapes = {
   c = function(s) return s end,                            -- a # comment (no newline, below)
 }
 
--- Inside shell arithmetic ($(( )), (( )), and quotes within them) the shell expands $( )
+-- Inside shell arithmetic ($(( )), (( )), a[...], and quotes within them) the shell expands $( )
 -- even inside '...', and bash evaluates a[...] subscripts: no quoting keeps bytes inert
 -- there, so only integers go in (a Lua integer, an integral float, or a string of decimal
 -- digits with an optional '-'), written in decimal, negatives in parentheses.
@@ -152,7 +152,7 @@ local function arith_int(v, src)
   if type(v) == "number" then n = math.tointeger(v)
   elseif type(v) == "string" and v:find("^%s*%-?%d+%s*$") then n = math.tointeger(tonumber(v:match("%S+"))) end
   if not n then
-    user_error("#{" .. src .. "} is inside shell arithmetic ($(( )) or (( ))) and is not an integer")
+    user_error("#{" .. src .. "} is inside shell arithmetic ($(( )), (( )) or an array subscript a[...]) and is not an integer")
   end
   if n == math.mininteger then return "(-9223372036854775807-1)" end   -- dash misreads the literal
   return n < 0 and ("(" .. n .. ")") or tostring(n)
