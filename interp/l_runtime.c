@@ -94,6 +94,13 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
     for (int i = 0; i < opt->n_exclude; i++) { lua_pushstring(L, opt->exclude[i]); lua_rawseti(L, -2, i + 1); }
     lua_setfield(L, -2, "exclude");
     lua_pushboolean(L, opt->repl); lua_setfield(L, -2, "repl");
+    const char *strings[][2] = {{"batch", opt->batch}, {"canary", opt->canary},
+                                {"max_fail", opt->max_fail}, {"output_dir", opt->output_dir}};
+    for (size_t i = 0; i < sizeof strings / sizeof *strings; i++)
+        if (strings[i][1]) { lua_pushstring(L, strings[i][1]); lua_setfield(L, -2, strings[i][0]); }
+    lua_pushboolean(L, opt->list_hosts); lua_setfield(L, -2, "list_hosts");
+    lua_pushboolean(L, opt->diff); lua_setfield(L, -2, "diff");
+    lua_pushboolean(L, opt->jsonl); lua_setfield(L, -2, "jsonl");
     lua_setfield(L, core_idx, "options");
     lua_pushliteral(L, SSHS_DATADIR);          /* where `make install` puts the stdlib */
     lua_setfield(L, core_idx, "datadir");

@@ -21,6 +21,14 @@ struct sshs_options {
     int n_exclude;
     const char *shard;        /* --shard I/N, N or auto */
     int repl;             /* enter the REPL (after the script with -i) */
+    /* Rollouts and fleet output (with -H). */
+    const char *batch;        /* --batch N or P% */
+    const char *canary;       /* --canary N */
+    const char *max_fail;     /* --max-fail N or P% */
+    const char *output_dir;   /* --output-dir DIR */
+    int list_hosts;           /* --list-hosts */
+    int diff;                 /* --diff (with -b) */
+    int jsonl;                /* --jsonl */
 };
 
 /* Opens the standard libraries, the scheduler, local commands, the remote layer and the

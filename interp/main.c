@@ -19,6 +19,8 @@
 
 #define SSHS_VERSION "0.1.0"
 
+/* Exit statuses (README "Exit status", sshs.1): with -H, 1 = some host failed, 3 = hosts were
+   unreachable and none failed, 4 = the failure budget stopped the rollout (set in _fleet.lua). */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
 
 struct args {
@@ -29,6 +31,9 @@ struct args {
     int argc;
     char **argv;
 };
+
+/* After a usage error's one line, instead of the whole help. */
+#define USAGE_HINT "Try 'sshs --help' for more information.\n"
 
 static void usage(FILE *f)
 {
@@ -52,9 +57,19 @@ static void usage(FILE *f)
           "  --shard I/N  run only the I-th of N slices of the -H hosts (N alone or 'auto':\n"
           "               I from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX)\n"
           "  --summary FILE...  the fleet summary of --json outputs (shards concatenate)\n"
+          "  --list-hosts print the hosts -H would run on (after -x and --shard) and exit\n"
+          "  --batch N|P% run -H hosts in batches of N (or P% of them), one batch after another\n"
+          "  --canary N   run the first N hosts alone first; a failed canary stops the run\n"
+          "  --max-fail N|P%  stop starting hosts once more than N (P%) have failed\n"
+          "  --output-dir DIR  write each host's output to DIR/HOST.stdout and DIR/HOST.stderr\n"
+          "  --diff       with -b: outputs that differ from the most common one, as unified diffs\n"
+          "  --jsonl      stream one JSON event per line (host started, output line, host ended)\n"
           "  --emit-lua   print the translated Lua and exit\n"
           "  --check      parse only; report syntax errors\n"
-          "  --version, --help\n", f);
+          "  --version, --help\n"
+          "exit status: 0 all succeeded, 1 a host (or the script) failed, 2 usage error,\n"
+          "  3 hosts unreachable (none failed), 4 stopped by the failure budget, 130 interrupted\n"
+          "@last:failed, @last:unreachable, @last:ok, @last:skipped name the hosts of the last run\n", f);
 }
 
 /* Strings made while parsing (ssh_config lines, the inventory list), freed at exit. */
@@ -137,10 +152,14 @@ static int parse_args(int argc, char **argv, struct args *a)
         if (strcmp(s, "-v") == 0) { a->opt.verbose = 1; continue; }
         if (strcmp(s, "-i") == 0) { a->interactive = a->opt.repl = 1; continue; }
         if (strcmp(s, "-b") == 0) { a->opt.gather = 1; continue; }
+        if (strcmp(s, "--list-hosts") == 0) { a->opt.list_hosts = 1; continue; }
+        if (strcmp(s, "--diff") == 0) { a->opt.diff = 1; continue; }
+        if (strcmp(s, "--jsonl") == 0) { a->opt.jsonl = 1; continue; }
         if (strcmp(s, "--summary") == 0) { a->summary = 1; i++; break; }
         if (strcmp(s, "-l") == 0 || strcmp(s, "-p") == 0 || strcmp(s, "-o") == 0 || strcmp(s, "-F") == 0 ||
             strcmp(s, "-x") == 0 || strcmp(s, "--identity") == 0 || strcmp(s, "--inventory") == 0 ||
-            strcmp(s, "--shard") == 0) {
+            strcmp(s, "--shard") == 0 || strcmp(s, "--batch") == 0 || strcmp(s, "--canary") == 0 ||
+            strcmp(s, "--max-fail") == 0 || strcmp(s, "--output-dir") == 0) {
             if (i + 1 >= argc) { fprintf(stderr, "sshs: %s needs an argument\n", s); return -1; }
             const char *v = argv[++i];
             int r = 0;
@@ -150,6 +169,10 @@ static int parse_args(int argc, char **argv, struct args *a)
             else if (strcmp(s, "-o") == 0) r = add_ssh_option(a, s, NULL, v);
             else if (strcmp(s, "-F") == 0) a->opt.ssh_config = v;
             else if (strcmp(s, "--shard") == 0) a->opt.shard = v;
+            else if (strcmp(s, "--batch") == 0) a->opt.batch = v;       /* checked in _fleet.lua */
+            else if (strcmp(s, "--canary") == 0) a->opt.canary = v;
+            else if (strcmp(s, "--max-fail") == 0) a->opt.max_fail = v;
+            else if (strcmp(s, "--output-dir") == 0) a->opt.output_dir = v;
             else if (strcmp(s, "--inventory") == 0) add_inventory(v, inventories++ == 0);
             else if (a->opt.n_exclude < SSHS_MAX_SSH_OPTIONS) a->opt.exclude[a->opt.n_exclude++] = v;
             else { fprintf(stderr, "sshs: too many -x options\n"); r = -1; }
@@ -180,6 +203,15 @@ static int parse_args(int argc, char **argv, struct args *a)
     if (!a->chunk && i < argc) a->opt.script = argv[i];
     if (a->opt.shard && !a->opt.hosts) { fprintf(stderr, "sshs: --shard needs -H HOSTS\n"); return -1; }
     if (a->opt.n_exclude && !a->opt.hosts) { fprintf(stderr, "sshs: -x needs -H HOSTS\n"); return -1; }
+    const char *fleet_only = a->opt.list_hosts ? "--list-hosts" : a->opt.batch ? "--batch" :
+        a->opt.canary ? "--canary" : a->opt.max_fail ? "--max-fail" : a->opt.output_dir ? "--output-dir" :
+        a->opt.jsonl ? "--jsonl" : a->opt.diff ? "--diff" : NULL;
+    if (fleet_only && !a->opt.hosts) { fprintf(stderr, "sshs: %s needs -H HOSTS\n", fleet_only); return -1; }
+    if (a->opt.diff && !a->opt.gather) { fprintf(stderr, "sshs: --diff needs -b\n"); return -1; }
+    if (a->opt.jsonl && (a->opt.json || a->opt.gather)) {
+        fprintf(stderr, "sshs: --jsonl cannot be combined with %s\n", a->opt.json ? "--json" : "-b");
+        return -1;
+    }
     return 0;
 }
 
@@ -276,7 +308,7 @@ static int pmain(lua_State *L)
     if (a->chunk) { lua_pushstring(L, "-e"); lua_rawseti(L, -2, 0); }
     lua_setglobal(L, "arg");
 
-    if (repl_only) {
+    if (repl_only || a->opt.list_hosts) {
         lua_pushnil(L);                 /* no chunk: the runtime starts the REPL alone */
     } else if (load_main(L, a) != LUA_OK) {
         fprintf(stderr, "sshs: %s\n", lua_tostring(L, -1));
@@ -320,15 +352,15 @@ static int pmain(lua_State *L)
 int main(int argc, char **argv)
 {
     struct args a;
-    if (parse_args(argc, argv, &a) != 0) { usage(stderr); return EXIT_USAGE; }
+    if (parse_args(argc, argv, &a) != 0) { fputs(USAGE_HINT, stderr); return EXIT_USAGE; }
     if (a.interactive && !isatty(0)) {
-        fprintf(stderr, "sshs: -i needs a terminal on stdin\n");
+        fprintf(stderr, "sshs: -i needs a terminal on stdin\n" USAGE_HINT);
         return EXIT_USAGE;
     }
     if (a.interactive && !a.chunk && !a.opt.script) a.interactive = 0;   /* plain `sshs -i` */
     if (a.interactive && a.opt.hosts) {
         fprintf(stderr, "sshs: -i after a script cannot be combined with -H "
-                        "(sshs -H HOSTS without a script is the fleet REPL)\n");
+                        "(sshs -H HOSTS without a script is the fleet REPL)\n" USAGE_HINT);
         return EXIT_USAGE;
     }
     lua_State *L = luaL_newstate();

@@ -36,7 +36,8 @@ end
 
 local each_options = {limit = "number", handshakes = "number", retries = "number",
                       host_timeout = "number", idle_timeout = "number", prefix = "boolean",
-                      gather = "boolean", exclude = "string"}
+                      gather = "boolean", exclude = "string", canary = "number",
+                      count_unreachable = "boolean", batch = "amount", max_fail = "amount"}
 
 local function split_options(opts)
   if opts == nil then return {}, {} end
@@ -44,7 +45,14 @@ local function split_options(opts)
   local own, conn = {}, {}
   for k, v in pairs(opts) do
     if each_options[k] then
-      if type(v) ~= each_options[k] then S.user_error("each: option " .. k .. " must be a " .. each_options[k]) end
+      local want = each_options[k]
+      if want == "amount" then
+        if type(v) ~= "number" and type(v) ~= "string" then
+          S.user_error("each: option " .. k .. ' must be a number or a percentage such as "10%"')
+        end
+      elseif type(v) ~= want then
+        S.user_error("each: option " .. k .. " must be a " .. want)
+      end
       own[k] = v
     else
       conn[k] = v
@@ -253,8 +261,68 @@ local function record_failure(o, e)
   end
 end
 
--- Runs fn(host) on every host with its session pushed; returns {[host] = outcome}.
--- hooks (for -H): started(host), finished(host, outcome), sink(host) -> table or nil.
+---------------------------------------------------------------------------- rollouts
+
+-- v (a count N, or "N" / "P%" as text) of total hosts, as a whole number; nil and why when v is
+-- not one. A percentage of a batch rounds up (at least 1 host), of a failure budget down.
+function M.amount(v, total, what, round_up)
+  local n, pct
+  if type(v) == "number" then n = v
+  elseif type(v) == "string" then
+    local num, sign = v:match("^%s*([%d.]+)%s*(%%?)%s*$")
+    n = num and tonumber(num)
+    pct = sign == "%"
+  end
+  if not n or n ~= n or n < 0 or (not pct and n ~= math.floor(n)) or (pct and n > 100) then
+    return nil, what .. ": expected a whole number or a percentage from 0% to 100%, got '" .. tostring(v) .. "'"
+  end
+  if pct then
+    local x = total * n / 100
+    n = round_up and math.ceil(x) or math.floor(x + 1e-9)
+  end
+  n = math.tointeger(n) or n
+  if round_up and n < 1 then
+    if pct then n = 1 else return nil, what .. ": must be at least 1, got '" .. tostring(v) .. "'" end
+  end
+  return n
+end
+
+-- The stages of a rollout: the canary hosts, then batches of the rest (one stage of all
+-- without batch). Returns stages, the failure budget (nil: none) and an error (nil: fine).
+function M.rollout_plan(list, own)
+  local total = #list
+  local budget, batch, canary, err
+  if own.max_fail ~= nil then
+    budget, err = M.amount(own.max_fail, total, "max_fail", false)
+    if not budget then return nil, nil, err end
+  end
+  if own.batch ~= nil then
+    batch, err = M.amount(own.batch, total, "batch", true)
+    if not batch then return nil, nil, err end
+  end
+  if own.canary ~= nil then
+    canary, err = M.amount(own.canary, total, "canary", false)
+    if not canary then return nil, nil, err end
+  end
+  local stages, pos = {}, 1
+  if canary and canary > 0 then
+    stages[1] = table.move(list, 1, math.min(canary, total), 1, {})
+    stages[1].canary = true
+    pos = canary + 1
+  end
+  batch = batch or math.max(1, total - pos + 1)
+  while pos <= total do
+    stages[#stages + 1] = table.move(list, pos, math.min(pos + batch - 1, total), 1, {})
+    pos = pos + batch
+  end
+  return stages, budget
+end
+
+-- Runs fn(host) on every host with its session pushed; returns {[host] = outcome} and the
+-- host list. A rollout (batch, canary, max_fail) runs stage after stage and stops starting
+-- hosts once the budget is spent; the hosts it did not start get outcomes with not_started.
+-- hooks (for -H): started(host), finished(host, outcome), sink(host) -> table or nil,
+-- streams(host) -> {stdout =, stderr =} or nil (line callbacks for the host's commands).
 function M.each(hosts, fn, opts, hooks)
   if type(fn) ~= "function" then S.user_error("each: expected a function, got " .. type(fn)) end
   local own, conn_opts = split_options(opts)
@@ -263,19 +331,24 @@ function M.each(hosts, fn, opts, hooks)
   hooks = hooks or {}
   local limit = own.limit or 64
   if limit < 1 then S.user_error("each: limit must be at least 1") end
+  local stages, budget, plan_err = M.rollout_plan(list, own)
+  if not stages then S.user_error("each: " .. plan_err) end
+  local count_unreachable = own.count_unreachable ~= false
   local slots = semaphore(limit)
   local window = {size = own.handshakes or 32, max = own.handshakes or 32}
   local handshakes = semaphore(window.size)
   local retries = own.retries or 6
   local results, threads = {}, {}
+  local failures, stopped = 0, nil
   -- Inside `with connect(jump)`, every host is reached through the jump host.
   local outer = S.current_session()
   if outer == S.LOCAL then outer = nil end
 
-  watch_start()
-  local _ <close> = setmetatable({}, {__close = watch_stop})
-  for _, host in ipairs(list) do
-    slots.acquire()
+  local function counts(o)
+    return not o.ok and not o.interrupted and (count_unreachable or not o.unreachable)
+  end
+
+  local function start_host(host)
     local finished = core.event()
     local t = thread(function()
       local t0 = core.clock()
@@ -291,6 +364,7 @@ function M.each(hosts, fn, opts, hooks)
       if own.prefix ~= false then st.prefix = host .. ": " end
       st.host = host
       st.sink = hooks.sink and hooks.sink(host)
+      st.streams = hooks.streams and hooks.streams(host)
       if own.host_timeout then st.deadline = t0 + own.host_timeout end
       if own.idle_timeout then st.idle_timeout = own.idle_timeout end
       -- An inventory's ansible_host / _port / _user / _ssh_private_key_file for this host.
@@ -324,6 +398,7 @@ function M.each(hosts, fn, opts, hooks)
       end
       watch.running[host] = watch.running[host] > 1 and watch.running[host] - 1 or nil
       outcome.duration = core.clock() - t0
+      if counts(outcome) then failures = failures + 1 end
       finished:set()
       slots.release()
       if hooks.finished then hooks.finished(host, outcome) end
@@ -332,12 +407,45 @@ function M.each(hosts, fn, opts, hooks)
     if own.host_timeout then
       -- A watchdog: past the limit the host's thread raises at its next wait (a command,
       -- sleep, connect), and whatever it was running is stopped.
-      local limit = own.host_timeout
+      local tlimit = own.host_timeout
       thread(function()
-        if not finished:wait(limit) then
-          core.cancel(t, "host time limit of " .. limit .. "s exceeded on " .. host)
+        if not finished:wait(tlimit) then
+          core.cancel(t, "host time limit of " .. tlimit .. "s exceeded on " .. host)
         end
       end)
+    end
+    return t
+  end
+
+  local function over_budget()
+    if budget and failures > budget then
+      stopped = string.format("the failure budget (max_fail %d) was exceeded: %d host%s failed",
+        budget, failures, failures == 1 and "" or "s")
+    end
+    return stopped
+  end
+
+  watch_start()
+  local _ <close> = setmetatable({}, {__close = watch_stop})
+  for _, stage in ipairs(stages) do
+    local started = {}
+    for _, host in ipairs(stage) do
+      if over_budget() then break end
+      slots.acquire()
+      if over_budget() then slots.release(); break end
+      started[#started + 1] = start_host(host)
+    end
+    if stopped then break end
+    if #stages > 1 then                  -- a rollout: the stage ends before the next begins
+      for _, t in ipairs(started) do pcall(t.join, t) end
+      if stage.canary then
+        local bad = {}
+        for _, host in ipairs(stage) do
+          if counts(results[host]) then bad[#bad + 1] = host end
+        end
+        if #bad > 0 then stopped = "the canary failed on " .. nodeset.fold(bad) end
+      end
+      if stopped or over_budget() or core.interrupted() then break end
     end
   end
   for _, t in ipairs(threads) do pcall(t.join, t) end
@@ -348,7 +456,14 @@ function M.each(hosts, fn, opts, hooks)
       elseif o.ok == nil then o.ok, o.error, o.interrupted = false, "interrupted", true end
     end
   end
-  return results, list
+  for _, host in ipairs(list) do
+    if not results[host] then
+      results[host] = {host = host, ok = false, not_started = true, error = "not started: " .. (stopped or "stopped")}
+    end
+  end
+  local fine, err = pcall(S.builtin("_last").record, list, results)
+  if not fine then core.write(2, "sshs: warning: @last: " .. tostring(err) .. "\n") end
+  return results, list, stopped
 end
 
 ---------------------------------------------------------------------------- the -H driver
@@ -376,21 +491,24 @@ end
 
 -- The summary: one count line (after head, e.g. "in 2.1s"), then one line per cause.
 local function summary(list, results, head)
-  local n_ok, n_failed, n_unreach, n_intr = 0, 0, 0, 0
+  local n_ok, n_failed, n_unreach, n_intr, n_skip = 0, 0, 0, 0, 0
   for _, host in ipairs(list) do
     local o = results[host]
     if o.ok then n_ok = n_ok + 1
     elseif o.interrupted then n_intr = n_intr + 1
+    elseif o.not_started then n_skip = n_skip + 1
     elseif o.unreachable then n_unreach = n_unreach + 1
     else n_failed = n_failed + 1 end
   end
-  local out = {string.format("sshs: %d host%s %s: %d ok, %d failed, %d unreachable%s",
+  local out = {string.format("sshs: %d host%s %s: %d ok, %d failed, %d unreachable%s%s",
     #list, #list == 1 and "" or "s", head, n_ok, n_failed, n_unreach,
-    n_intr > 0 and (", " .. n_intr .. " interrupted") or "")}
+    n_intr > 0 and (", " .. n_intr .. " interrupted") or "",
+    n_skip > 0 and (", " .. n_skip .. " not started") or "")}
   local groups, order = group_by(list, results, function(host, o)
     if o.ok then return nil end
-    local kind = o.interrupted and "interrupted" or o.unreachable and "unreachable" or "failed"
-    return kind .. "\0" .. cause_of(host, o)
+    local kind = o.interrupted and "interrupted" or o.not_started and "not started"
+      or o.unreachable and "unreachable" or "failed"
+    return kind .. "\0" .. cause_of(host, o):gsub("^not started: ", "")
   end)
   for _, k in ipairs(order) do
     local kind, cause = k:match("^(.-)%z(.*)$")
@@ -400,18 +518,29 @@ local function summary(list, results, head)
   return table.concat(out, "\n") .. "\n"
 end
 
-local function json_line(json, o)
+-- A value as JSON can hold it: nil as null, what cannot be encoded as its tostring.
+local function json_safe(json, v)
+  if v == nil then return json.null end
+  local fine = pcall(json.encode, v)
+  return fine and v or tostring(v)
+end
+
+-- The JSON record of an outcome (a --json line, the "end" event of --jsonl).
+local function json_record(json, o)
   local rec = {host = o.host, ok = o.ok, exitcode = o.exitcode, signal = o.signal, error = o.error, kind = o.kind,
                unreachable = o.unreachable or nil, interrupted = o.interrupted or nil,
+               not_started = o.not_started or nil,
                timed_out = o.timed_out, cmd = o.cmd, stdout = o.stdout, stderr = o.stderr,
                duration = o.duration, output = o.output}
-  local v = o.value
-  if v ~= nil and type(v) ~= "function" and type(v) ~= "userdata" and type(v) ~= "thread" then
-    local fine = pcall(json.encode, v)
-    rec.value = fine and v or tostring(v)
+  if o.value ~= nil then rec.value = json_safe(json, o.value) end
+  if o.values then
+    rec.values = {}
+    for i = 1, o.values.n do rec.values[i] = json_safe(json, o.values[i]) end
   end
-  return json.encode(rec) .. "\n"
+  return rec
 end
+
+local function json_line(json, o) return json.encode(json_record(json, o)) .. "\n" end
 
 local function print_gathered(list, results)
   local groups, order = group_by(list, results, function(_, o) return o.output or "" end)
@@ -425,34 +554,74 @@ local function print_gathered(list, results)
   end
 end
 
+-- The exit status of a fleet run (README "Exit status"): 4 when the failure budget stopped it
+-- (hosts were left not started), 1 when a host failed, 3 when hosts were unreachable and none
+-- failed, 0 when all succeeded.
+function M.run_status(list, results)
+  local failed, unreachable, skipped = false, false, false
+  for _, host in ipairs(list) do
+    local o = results[host]
+    if o.not_started then skipped = true
+    elseif o.unreachable then unreachable = true
+    elseif not o.ok then failed = true end
+  end
+  return skipped and 4 or failed and 1 or unreachable and 3 or 0
+end
+
+-- The hosts of -H after node sets, groups, -x and --shard; nil and a usage error's text.
+function M.cli_hosts(options)
+  local ok, list = pcall(nodeset.expand, options.hosts)
+  if ok then ok, list = pcall(exclude_hosts, list, options.exclude) end
+  if not ok then return nil, "-H: " .. tostring(list) end
+  if #list == 0 then
+    return nil, "-H: no hosts in '" .. options.hosts .. "'" .. (#options.exclude > 0 and " once -x is applied" or "")
+  end
+  if options.shard then
+    local fine, i, n = pcall(M.parse_shard, options.shard)
+    if not fine then return nil, tostring(i) end
+    list = M.shard(list, i, n)
+  end
+  return list
+end
+
+-- The rollout options of the command line (--batch, --canary, --max-fail) as each() options.
+local function cli_rollout(options, list)
+  local own = {batch = options.batch, max_fail = options.max_fail}
+  if options.canary then
+    local n = M.amount(options.canary, #list, "--canary", false)
+    if not n then return nil, "--canary: expected a whole number, got '" .. options.canary .. "'" end
+    own.canary = n
+  end
+  local stages, _, err = M.rollout_plan(list, own)
+  if not stages then
+    return nil, "--" .. err:gsub("^max_fail", "max-fail")
+  end
+  return own
+end
+
 -- Runs the main chunk once per host (sshs -H). Returns the driver thread's handle.
 function M.start(chunk, ...)
   local options = core.options
   local args = table.pack(...)
-  local gather = options.gather or options.json
-  local json
-  if options.json then
-    json = S.builtin("json")
-    if not pcall(json.encode, 1) then error("--json needs the lua-cjson package (apt install lua-cjson)", 0) end
+  local list, why = M.cli_hosts(options)
+  if not list then return S.usage_exit(why) end
+  if options.list_hosts then
+    return thread(function()
+      if #list > 0 then core.write(1, table.concat(list, "\n") .. "\n") end
+    end)
   end
+  local rollout, bad = cli_rollout(options, list)
+  if not rollout then return S.usage_exit(bad) end
+  local gather = options.gather or options.json
+  local json = (options.json or options.jsonl) and S.builtin("json")
+  local fout = S.builtin("_fleetout")
+  local per_host_out = fout.new(options, json)     -- --output-dir, --jsonl (nil: neither)
   return thread(function()
-    local ok, list = pcall(nodeset.expand, options.hosts)
-    if ok then ok, list = pcall(exclude_hosts, list, options.exclude) end
-    if not ok then error("sshs: -H: " .. tostring(list), 0) end
-    if #list == 0 then
-      error("sshs: -H: no hosts in '" .. options.hosts .. "'" .. (#options.exclude > 0 and " once -x is applied" or ""), 0)
-    end
-    if options.shard then
-      local fine, i, n = pcall(M.parse_shard, options.shard)
-      if not fine then error("sshs: " .. tostring(i), 0) end
-      list = M.shard(list, i, n)
-    end
     local t0, done, failed = core.clock(), 0, 0
     local sinks = {}
     local tty = core.isatty(2)
 
     -- Progress on a terminal, for runs longer than a second.
-    local finished_all = false
     local progress_done = core.event()
     -- Transfers in flight (upload/download in the script) join the same line.
     S.fleet_progress = true
@@ -477,9 +646,12 @@ function M.start(chunk, ...)
         if not gather and not o.ok then
           core.write(2, host .. ": " .. (o.error or "failed"):gsub("\n", "\n" .. host .. ": ") .. "\n")
         end
-        if json then core.write(1, json_line(json, o)) end
+        if options.json then core.write(1, json_line(json, o)) end
+        if per_host_out then per_host_out.finished(host, options.jsonl and json_record(json, o)) end
       end,
       sink = gather and function(host) local t = {}; sinks[host] = t; return t end or nil,
+      started = per_host_out and per_host_out.started,
+      streams = per_host_out and per_host_out.streams,
     }
     -- Every host runs its own instance of the script: globals it sets stay its own.
     local code = string.dump(chunk)
@@ -489,15 +661,20 @@ function M.start(chunk, ...)
       local fn = assert(load(code, name, "b", env))
       return fn(table.unpack(args, 1, args.n))
     end
-    local results = M.each(list, per_host, {limit = options.limit}, hooks)
-    finished_all = true
+    rollout.limit = options.limit
+    local results, _, stopped = M.each(list, per_host, rollout, hooks)
     progress_done:set()
     core.status("")
-    if options.gather and not options.json then print_gathered(list, results) end
+    for _, host in ipairs(list) do          -- the hosts a stopped rollout never started
+      local o = results[host]
+      if o.not_started and options.json then core.write(1, json_line(json, o)) end
+      if o.not_started and options.jsonl then per_host_out.finished(host, json_record(json, o)) end
+    end
+    if options.diff then fout.print_diff(list, results, group_by)
+    elseif options.gather and not options.json then print_gathered(list, results) end
     core.write(2, summary(list, results, string.format("in %.1fs", core.clock() - t0)))
-    local all_ok = true
-    for _, host in ipairs(list) do if not results[host].ok then all_ok = false end end
-    S.exit_status_value = all_ok and 0 or 1
+    if stopped then core.write(2, "sshs: stopped: " .. stopped .. "\n") end
+    S.exit_status_value = M.run_status(list, results)
   end)
 end
 
@@ -534,8 +711,7 @@ function M.summary_files(files)
     if f ~= io.stdin then f:close() end
   end
   core.write(2, summary(list, results, "from " .. #files .. " file" .. (#files == 1 and "" or "s")))
-  for _, host in ipairs(list) do if not results[host].ok then return 1 end end
-  return 0
+  return M.run_status(list, results)
 end
 
 -- For the fleet REPL (stdlib/_repl.lua).

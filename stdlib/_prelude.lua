@@ -540,6 +540,36 @@ function LOCAL:exec(cmd, o, show, prefix)
   return S.collect(op, o, nil, feed)
 end
 
+-- Hands a shown command's output to the fleet's streams as it arrives (on_stdout/on_stderr,
+-- the user's own still called). Streamed output is not kept by the command, so the last
+-- keep_shown bytes are kept here; returns the function that puts them in the result.
+local function tee_streams(o, streams)
+  local bound = o.keep_shown or 1024 * 1024
+  local tails = {stdout = {n = 0}, stderr = {n = 0}}
+  local user = {stdout = o.on_stdout, stderr = o.on_stderr}
+  for _, name in ipairs{"stdout", "stderr"} do
+    local t, send, own = tails[name], streams[name], user[name]
+    o["on_" .. name] = function(chunk)
+      send(chunk)
+      if own then return own(chunk) end
+      t[#t + 1], t.n = chunk, t.n + #chunk
+      if t.n > 2 * bound + 4096 then
+        local s = table.concat(t):sub(-bound)
+        for i = #t, 1, -1 do t[i] = nil end
+        t[1], t.n = s, #s
+      end
+    end
+  end
+  return function(r)
+    for _, name in ipairs{"stdout", "stderr"} do
+      if not user[name] then
+        local s = table.concat(tails[name])
+        r[name] = #s > bound and s:sub(-bound) or s
+      end
+    end
+  end
+end
+
 -- Runs one command on session sess with the thread's contexts (and extra options) applied.
 local function exec(sess, cmd, show, extra, test)
   local st = state()
@@ -560,7 +590,11 @@ local function exec(sess, cmd, show, extra, test)
     show = true
   end
   local sink = show and st.sink
-  local r = sess:exec(cmd, o, show and not sink, prefix)
+  local streams = show and st.streams         -- -H --output-dir / --jsonl: a copy as it comes
+  local kept
+  if streams then kept = tee_streams(o, streams) end
+  local r = sess:exec(cmd, o, show and not sink and not (streams and streams.quiet), prefix)
+  if kept then kept(r) end
   if sink then sink[#sink + 1] = r.stdout; sink[#sink + 1] = r.stderr end
   r.cmd, r.host, r.ok, r.timeout = cmd, sess.host, r.exitcode == 0, o.timeout
   r.timed_out = r.timed_out or false      -- the same (false) locally and remotely
@@ -887,6 +921,10 @@ function print(...)
   local parts = {}
   for i = 1, n do parts[i] = tostring((select(i, ...))) end
   local text = table.concat(parts, "\t") .. "\n"
+  if st.streams then
+    st.streams.stdout(text)
+    if st.streams.quiet then return end
+  end
   if st.sink then st.sink[#st.sink + 1] = text; return end
   if st.prefix then text = st.prefix .. text:gsub("\n(.)", "\n" .. st.prefix:gsub("%%", "%%%%") .. "%1") end
   core.write(1, text)
@@ -1076,10 +1114,19 @@ local function check_connection_flags()
   end
 end
 
+-- A mistake on the command line: its one line and a hint (not the whole help), exit status 2,
+-- nothing run. Returns the (empty) main thread.
+function S.usage_exit(msg)
+  core.write(2, "sshs: " .. msg .. "\nTry 'sshs --help' for more information.\n")
+  S.exit_status_value = 2
+  return thread(function() end)
+end
+
 function S.start_main(chunk, ...)
-  check_connection_flags()
+  local fine, err = pcall(check_connection_flags)
+  if not fine then return S.usage_exit(tostring(err)) end
+  if options.hosts and (options.list_hosts or not options.repl) then return S.builtin("_fleet").start(chunk, ...) end
   if options.repl and options.hosts then return thread(S.builtin("_repl").fleet) end
-  if options.hosts then return S.builtin("_fleet").start(chunk, ...) end
   if options.repl then
     -- The REPL runs on the main thread's own state, after the script (-i) if there is one,
     -- so the script's globals and session stack stay.

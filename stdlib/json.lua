@@ -3,9 +3,10 @@
 --                      the 64-bit range); JSON null becomes json.null; objects and arrays
 --                      become tables.
 --   json.null          the sentinel for null (also the global `null`): `v == null`
---   json.encode(value) text (lua-cjson underneath); json.null is written as null
--- r:json() and sshs --summary use this decoder. A pure-Lua reader, so the exact digits of a
--- large integer (an id, a byte count) are kept, which lua-cjson 2.1's strtod cannot do.
+--   json.encode(value) text: integers exactly, floats as the shortest text that reads back
+--                      the same, object keys sorted; json.null is written as null
+-- r:json(), sshs --json and --summary use these. Pure Lua, so the exact digits of a large
+-- integer (an id, a byte count) are kept both ways, which lua-cjson 2.1 cannot do.
 local M = {}
 
 M.null = setmetatable({}, {
@@ -119,18 +120,69 @@ function M.decode(text)
   return v
 end
 
-local function to_cjson(v, cjson, depth)
-  if v == M.null then return cjson.null end
-  if type(v) ~= "table" or depth > MAX_DEPTH then return v end
-  local t = {}
-  for k, x in pairs(v) do t[k] = to_cjson(x, cjson, depth + 1) end
-  return t
+local escaped = {['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
+                 ["\r"] = "\\r", ["\t"] = "\\t"}
+local function quote(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    return escaped[c] or string.format("\\u%04x", c:byte())
+  end) .. '"'
+end
+
+-- Integers as their digits (exact at any size Lua holds); floats with the fewest digits that
+-- read back as the same number.
+local function number(v)
+  if math.type(v) == "integer" then return string.format("%d", v) end
+  if v ~= v or v == math.huge or v == -math.huge then error("json.encode: cannot encode " .. tostring(v), 0) end
+  local s = string.format("%.14g", v)
+  if tonumber(s) ~= v then s = string.format("%.17g", v) end
+  return s
+end
+
+local function encode(v, out, depth)
+  local t = type(v)
+  if v == nil or v == M.null then out[#out + 1] = "null"
+  elseif t == "boolean" then out[#out + 1] = tostring(v)
+  elseif t == "number" then out[#out + 1] = number(v)
+  elseif t == "string" then out[#out + 1] = quote(v)
+  elseif t == "table" then
+    if depth >= MAX_DEPTH then error("json.encode: nested too deep (a cycle?)", 0) end
+    local n, count = #v, 0
+    for _ in pairs(v) do count = count + 1 end
+    if n > 0 and n == count then                  -- an array: keys 1..n and nothing else
+      out[#out + 1] = "["
+      for i = 1, n do
+        if i > 1 then out[#out + 1] = "," end
+        encode(v[i], out, depth + 1)
+      end
+      out[#out + 1] = "]"
+      return
+    end
+    local keys, texts = {}, {}
+    for k in pairs(v) do
+      if type(k) ~= "string" and type(k) ~= "number" then
+        error("json.encode: cannot encode a " .. type(k) .. " key", 0)
+      end
+      keys[#keys + 1] = k
+      texts[k] = type(k) == "number" and number(k) or k
+    end
+    table.sort(keys, function(a, b) return texts[a] < texts[b] end)   -- same value, same text
+    out[#out + 1] = "{"
+    for i, k in ipairs(keys) do
+      if i > 1 then out[#out + 1] = "," end
+      out[#out + 1] = quote(texts[k])
+      out[#out + 1] = ":"
+      encode(v[k], out, depth + 1)
+    end
+    out[#out + 1] = "}"
+  else
+    error("json.encode: cannot encode a " .. t, 0)
+  end
 end
 
 function M.encode(v)
-  local ok, cjson = pcall(require, "cjson")
-  if not ok then error("json.encode needs the lua-cjson package (apt install lua-cjson)", 2) end
-  return cjson.encode(to_cjson(v, cjson, 0))
+  local out = {}
+  encode(v, out, 0)
+  return table.concat(out)
 end
 
 return M

@@ -11,6 +11,8 @@
 --             the inventory; @* or @all is every host of every inventory
 --   @path     (whole item) otherwise a file of specs, one per line, '#' comments; each line
 --             is a spec of its own and the lines are unioned
+--   @last:failed (also :unreachable, :ok, :skipped, :all) the hosts of the previous fleet
+--             run (stdlib/_last.lua)
 -- Everything else (user@, :port, dots, dashes) is literal text copied onto every name.
 local M = {}
 
@@ -177,6 +179,13 @@ end
 local function expand_at(item, st, depth)
   local body = item:sub(2)
   if body == "" then fail('empty host file name in "%s"', item) end
+  local last = body:match("^last:(.*)$")
+  if last and _SSHS then                  -- @last:failed ...: the hosts of the previous run
+    local list, why = _SSHS.builtin("_last").hosts(last)
+    if not list then fail('%s in "%s"', why, item) end
+    add_names(st, list)
+    return
+  end
   local inventory = (_SSHS and _SSHS.builtin or require)("inventory")
   local looks_like_path = body:find("/", 1, true) or body:sub(1, 1) == "~"
   if not looks_like_path then

@@ -49,7 +49,7 @@ check "-H, a command fails on two hosts: one summary line names them as a node s
   grep -qE '^ +failed +127\.0\.0\.\[5-6\] \(2\): .*exit 1' "$TMP/err"
 
 hs -H '127.0.0.1,127.0.0.2:1' -e '$ true'
-check "-H, one host unreachable, the other ok: exit status 1" [ "$rc" = 1 ]
+check "-H, one host unreachable, the other ok: exit status 3 (unreachable, none failed)" [ "$rc" = 3 ]
 
 # ---------------------------------------------------------------- -b
 # block_after HEADER: the first line after the header line that is not a rule of dashes.

@@ -35,7 +35,7 @@ check "200 hosts: stderr holds only the summary (no progress line when not a ter
 
 # ---------------------------------------------------------------- 10% on a closed port
 QUIET=1 hs -H '127.0.0.[1-180],127.0.0.[181-200]:1' -e '$ echo ok'
-check "180 ok + 20 closed ports: exit status 1" [ "$rc" = 1 ]
+check "180 ok + 20 closed ports: exit status 3 (unreachable, none failed)" [ "$rc" = 3 ]
 expected=$(hostlines 1 180 ok)
 got=$(sort "$TMP/out")
 if [ "$got" = "$expected" ]; then

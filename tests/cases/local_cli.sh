@@ -103,7 +103,7 @@ expect_err_has "$TMP/bad.sshs:3:" "--check: FILE:LINE: message"
 run_sshs --no-such-option
 expect_rc 2 "unknown option: exit 2"
 expect_err_has "no-such-option" "unknown option: named"
-expect_err_has "usage" "unknown option: usage shown"
+expect_err_has "Try 'sshs --help' for more information." "unknown option: a hint to --help (not the whole help)"
 run_sshs -e
 expect_rc 2 "-e without its argument: exit 2"
 run_sshs -f zero "$TMP/good.sshs"
