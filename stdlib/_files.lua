@@ -484,7 +484,7 @@ end
 ---------------------------------------------------------------------------- the calls
 
 local copy_options = {recursive = "boolean", mode = "mode", mkdir = "boolean", preserve = "boolean",
-                      progress = "boolean", per_host = "boolean"}
+                      progress = "boolean", per_host = "boolean", sudo = "sudo", owner = "name", group = "name"}
 
 -- mode = "0640" (octal digits, as chmod takes them) or a number (Lua has no octal literals:
 -- 0640 in Lua is decimal 640, so a number must be the value, e.g. tonumber("640", 8)).
@@ -506,6 +506,14 @@ local function check_options(verb, opts, allowed)
     local want = (allowed or copy_options)[k]
     if not want then S.user_error(verb .. ": unknown option '" .. tostring(k) .. "'") end
     if want == "mode" then v = parse_mode(verb, v)
+    elseif want == "sudo" then
+      if type(v) ~= "boolean" and type(v) ~= "table" then
+        S.user_error(verb .. ": option sudo must be true or a table {user =, password =}, got " .. type(v))
+      end
+    elseif want == "name" then
+      if type(v) ~= "string" and math.type(v) ~= "integer" then
+        S.user_error(verb .. ": option " .. k .. " must be a name or a numeric id, got " .. type(v))
+      end
     elseif type(v) ~= want then S.user_error(verb .. ": option " .. k .. " must be a " .. want .. ", got " .. type(v)) end
     out[k] = v
   end
@@ -559,6 +567,55 @@ local function per_host_suffix(opts)
   return ""
 end
 
+---------------------------------------------------------------------------- as root
+
+-- upload / put_text with sudo = true: the file is written as the login user into a private
+-- folder (stdlib/_asroot.lua), then one sudo command installs it over the destination.
+-- write(tmp) writes it; sa: its attributes (mode, mtime) when it comes from a local file.
+local function place_as_root(ctx, sess, d, opts, sa, write)
+  local asroot = S.builtin("_asroot")
+  local sudo = asroot.sudo_of(sess, opts.sudo)
+  local ep = sess == S.LOCAL and Local or remote_ep(sess)
+  if d:sub(-1) == "/" then fail(ctx, d, "is a folder name (a file name is needed)") end
+  if opts.mkdir then
+    local r = asroot.as_root(sess, sudo, "mkdir -p -- " .. S.quote(dirname(d)))
+    if not r.ok then fail(ctx, dirname(d), "as " .. sudo.user .. " through sudo: " .. (r.stderr:match("[^\n]+") or "mkdir failed")) end
+  end
+  local dir = asroot.private_dir(sess, function(cause) fail(ctx, d, cause) end)
+  local _ <close> = setmetatable({}, {__close = function() asroot.remove_dir(sess, dir) end})
+  local tmp = join(dir, "file")
+  ctx.dst = ep
+  write(tmp, ep)
+  local ok, why = asroot.install(sess, sudo, {{src = tmp, dst = d, mode = opts.mode or (opts.preserve and sa and sa.mode),
+    owner = opts.owner and tostring(opts.owner), group = opts.group and tostring(opts.group),
+    mtime = opts.preserve and sa and sa.mtime, default_mode = sa and sa.mode and (sa.mode & ~18) or 420}})
+  if not ok then fail(ctx, d, why) end
+end
+
+-- upload{sudo = true}: one local file to the current session as root.
+local function upload_as_root(ctx, sess, src_path, dst_path, opts)
+  if opts.recursive then fail(ctx, src_path, "sudo = true copies one file (sync{sudo = true} copies a folder)") end
+  local sp = local_path(src_path)
+  local sa, err = Local.stat(sp)
+  if not sa then fail(ctx, sp, err) end
+  if sa.type ~= "file" then fail(ctx, sp, "not a regular file (sudo = true copies one file)") end
+  local d = with_cwd(sess, dst_path, sess == S.LOCAL and local_path or remote_path)
+  local ep = sess == S.LOCAL and Local or remote_ep(sess)
+  if d:sub(-1) == "/" then d = join(strip_slashes(d), basename(sp))
+  else
+    local da = ep.stat(d)
+    if da and da.type == "dir" then d = join(d, basename(sp)) end
+  end
+  ctx.src = Local
+  progress_begin(ctx)
+  local _ <close> = setmetatable({}, {__close = function() progress_end(ctx) end})
+  place_as_root(ctx, sess, d, opts, sa, function(tmp)
+    ctx.opts = {preserve = opts.preserve}
+    copy_file(ctx, sp, sa, tmp, nil)
+  end)
+  return done(ctx)
+end
+
 -- upload and download: the same steps with the remote end on one side or the other (on the
 -- local session both ends are local). A download in a fan-out gets the host suffix.
 local function move(what, usage, src_path, dst_path, opts, remote_src)
@@ -568,6 +625,11 @@ local function move(what, usage, src_path, dst_path, opts, remote_src)
   opts = check_options(what, opts)
   local sess = S.current_session()
   local ctx = new_ctx(what, sess, opts)
+  if (opts.owner or opts.group) and not opts.sudo then S.user_error(what .. ": owner and group need sudo = true") end
+  if opts.sudo then
+    if remote_src then S.user_error("download: sudo is for writing files (upload, put_text, sync)") end
+    return upload_as_root(ctx, sess, src_path, dst_path, opts)
+  end
   local suffix = remote_src and per_host_suffix(opts) or ""
   if sess == S.LOCAL then
     ctx.src, ctx.dst = Local, Local
@@ -590,7 +652,7 @@ function M.download(src_path, dst_path, opts)
   return move("download", "(remote path, local path [, options])", src_path, dst_path, opts, true)
 end
 
-local text_options = {mode = "mode", mkdir = "boolean"}
+local text_options = {mode = "mode", mkdir = "boolean", sudo = "sudo", owner = "name", group = "name"}
 
 -- put_text(path, text [, {mode =, mkdir =}]): the file holds exactly text, whole or not at all.
 function M.put_text(path, text, opts)
@@ -602,6 +664,21 @@ function M.put_text(path, text, opts)
   local remote = sess ~= S.LOCAL
   local ep = remote and remote_ep(sess) or Local
   local p = with_cwd(sess, path, remote and remote_path or local_path)
+  if (opts.owner or opts.group) and not opts.sudo then S.user_error("put_text: owner and group need sudo = true") end
+  if opts.sudo then
+    place_as_root(ctx, sess, p, opts, nil, function(tmp)
+      if remote then
+        local v, err = sftp_call(ep.conn, "put", {path = tmp .. ".part", path2 = tmp, data = text, mode = 384,
+                                                  set_mode = true, timeout = time_left(ctx, p)})
+        if not v then fail(ctx, p, err) end
+      else
+        local ok, err = core.fs_write(tmp, text, 384)
+        if not ok then fail(ctx, p, cause_of(err)) end
+      end
+    end)
+    ctx.summary.files, ctx.summary.bytes = 1, #text
+    return done(ctx)
+  end
   if p:sub(-1) == "/" then fail(ctx, p, "is a folder name (put_text needs a file name)") end
   local existing = ep.stat(p)
   if existing and existing.type == "dir" then fail(ctx, p, "is a folder") end
@@ -625,6 +702,14 @@ function M.put_text(path, text, opts)
   ctx.summary.files, ctx.summary.bytes = 1, #text
   return done(ctx)
 end
+
+-- The pieces sync (stdlib/_sync.lua) builds on.
+M.parts = {Local = Local, remote_ep = remote_ep, new_ctx = new_ctx, fail = fail, cause_of = cause_of,
+           copy_file = copy_file, copy_link = copy_link, spawn = spawn, finish_workers = finish_workers,
+           mkdir_p = mkdir_p, with_cwd = with_cwd, remote_path = remote_path, local_path = local_path,
+           join = join, dirname = dirname, basename = basename, strip_slashes = strip_slashes,
+           check_options = check_options, progress_begin = progress_begin, progress_end = progress_end,
+           temp_name = temp_name, done = done}
 
 -- get_text(path) -> the file's content as a string.
 function M.get_text(path)

@@ -340,6 +340,7 @@ function M.each(hosts, fn, opts, hooks)
   local retries = own.retries or 6
   local results, threads = {}, {}
   local failures, stopped = 0, nil
+  local shared = {}           -- what the hosts of this run share (sync's reading of the local tree)
   -- Inside `with connect(jump)`, every host is reached through the jump host.
   local outer = S.current_session()
   if outer == S.LOCAL then outer = nil end
@@ -363,6 +364,7 @@ function M.each(hosts, fn, opts, hooks)
       end
       if own.prefix ~= false then st.prefix = host .. ": " end
       st.host = host
+      st.fleet_shared = shared
       st.sink = hooks.sink and hooks.sink(host)
       st.streams = hooks.streams and hooks.streams(host)
       if own.host_timeout then st.deadline = t0 + own.host_timeout end

@@ -990,6 +990,7 @@ function upload(src, dst, opts) return S.builtin("_files").upload(src, dst, opts
 function download(src, dst, opts) return S.builtin("_files").download(src, dst, opts) end
 function put_text(path, text, opts) return S.builtin("_files").put_text(path, text, opts) end
 function get_text(path) return S.builtin("_files").get_text(path) end
+function sync(src, dst, opts) return S.builtin("_sync").sync(src, dst, opts) end
 
 ---------------------------------------------------------------------------- loading
 
