@@ -8,7 +8,7 @@
 # Prints markdown tables as it goes and writes them all to build/bench.md.
 # Sections: 1 start-up, 2 local commands, 3 commands on one SSH connection,
 # 4 streaming stdout, 5 memory per idle connection, 6 fan-out (200 and 1000 hosts),
-# 7 file transfer (SFTP up/down, many small files, one file to 50 hosts, memory),
+# 7 file transfer (SFTP up/down, many small files, re-sync vs rsync, one file to 50 hosts, memory),
 # 8 liveness and memory bounds (ticker lateness during a capture, RSS of a shown command),
 # 9 port forwards (bulk through -L and 100 short connections, against ssh -L).
 #
@@ -740,9 +740,13 @@ EOF
   cat > "$X/small.sshs" <<EOF
 with connect("127.0.0.1", $XC) do upload("$X/small", "$RD/small_sshs", {recursive = true}) end
 EOF
+  cat > "$X/resync.sshs" <<EOF
+with connect("127.0.0.1", $XC) do sync("$X/small", "$RD/resync_sshs") end
+EOF
   cat > "$X/huge.sshs" <<EOF
 with connect("127.0.0.1") do download("$RD/huge", "$X/huge") end
 EOF
+  declare -A ERR7
   # run7 NAME: one transfer; the target is removed first so every run writes a new file.
   run7() {
     case "$1" in
@@ -757,14 +761,24 @@ EOF
       small_sshs) rm -rf "$RD/small_sshs"; "$SSHS" "$X/small.sshs" ;;
       small_sftp) rm -rf "$RD/small_sftp"; sftp -F "$SSH_CONFIG" "${CIPH[@]}" -b "$X/putr.batch" 127.0.0.1 ;;
       small_scp) rm -rf "$RD/small_scp"; scp -F "$SSH_CONFIG" "${CIPH[@]}" -r "$X/small" "127.0.0.1:$RD/small_scp" ;;
+      resync_sshs) "$SSHS" "$X/resync.sshs" ;;          # the tree is already there, unchanged
+      resync_rsync) rsync -a -e "ssh -F $SSH_CONFIG ${CIPH[*]}" "$X/small/" "127.0.0.1:$RD/resync_rsync/" ;;
     esac
   }
-  declare -A ERR7
-  T7LIST="up_sshs up_sftp up_scp up_sftpdef down_sshs down_sftp down_scp down_sftpdef small_sshs small_sftp small_scp"
+  # The re-sync rows measure a second, identical sync: the first copy is made here.
+  "$SSHS" "$X/resync.sshs" >/dev/null 2>&1 || ERR7[resync_sshs]="the first sync failed"
+  if command -v rsync >/dev/null; then
+    rsync -a -e "ssh -F $SSH_CONFIG ${CIPH[*]}" "$X/small/" "127.0.0.1:$RD/resync_rsync/" >/dev/null 2>&1 \
+      || ERR7[resync_rsync]="the first rsync failed"
+  else
+    ERR7[resync_rsync]="rsync not installed"
+  fi
+  T7LIST="up_sshs up_sftp up_scp up_sftpdef down_sshs down_sftp down_scp down_sftpdef small_sshs small_sftp small_scp resync_sshs resync_rsync"
   for t in $T7LIST; do rm -f "$WORK/s7_$t.runs"; done
   for r in $(seq 1 "$XFER_RUNS"); do      # interleaved rounds
     for t in $T7LIST; do
       log "  round $r: $t"
+      [ -n "${ERR7[$t]:-}" ] && continue
       trun "s7_$t" 300 bash -c "$(declare -f run7); $(declare -p SSHS X RD SSH_CONFIG CIPH); run7 $t" || ERR7[$t]=$TRUN_ERR
     done
   done
@@ -801,6 +815,11 @@ EOF
     tgt="—"; [ $t = small_sshs ] && tgt=$(verdict 'faster than both' 'a < b' a="${W7[small_sshs]}" b="$fastest")
     md "| | $l | $(or_na "${W7[$t]}" "${ERR7[$t]:-}") | $(calc '%.0f' 'n / w' n="$N_SMALL" w="${W7[$t]}") | $(ratio "${W7[$t]}" "$fastest") | ${C7[$t]} | $(calc '%.1f' 'x / 1024' x="${R7[$t]}") | $tgt |"
   done
+  md ""
+  md "| $N_SMALL unchanged files of 4 KiB, re-synced | client | wall s | ratio (÷ rsync) | ÷ sshs full upload | client CPU s | max RSS MB | target |"
+  md "|---|---|---|---|---|---|---|---|"
+  md "| | sshs \`sync\` (nothing to send) | $(or_na "${W7[resync_sshs]}" "${ERR7[resync_sshs]:-}") | $(ratio "${W7[resync_sshs]}" "${W7[resync_rsync]}") | $(ratio "${W7[resync_sshs]}" "${W7[small_sshs]}") | ${C7[resync_sshs]} | $(calc '%.1f' 'x / 1024' x="${R7[resync_sshs]}") | $(verdict 'under ½ a full upload' 'a < b / 2' a="${W7[resync_sshs]}" b="${W7[small_sshs]}") |"
+  md "| | \`rsync -a\` over ssh | $(or_na "${W7[resync_rsync]}" "${ERR7[resync_rsync]:-}") | 1.00× | $(ratio "${W7[resync_rsync]}" "${W7[small_sshs]}") | ${C7[resync_rsync]} | $(calc '%.1f' 'x / 1024' x="${R7[resync_rsync]}") | — |"
   md ""
 
   # 10 MiB to N hosts at once (every 127.0.0.X is this one sshd: the same target path).
