@@ -208,6 +208,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         a->opt.jsonl ? "--jsonl" : a->opt.diff ? "--diff" : NULL;
     if (fleet_only && !a->opt.hosts) { fprintf(stderr, "sshs: %s needs -H HOSTS\n", fleet_only); return -1; }
     if (a->opt.diff && !a->opt.gather) { fprintf(stderr, "sshs: --diff needs -b\n"); return -1; }
+    if (a->opt.diff && a->opt.json) { fprintf(stderr, "sshs: --diff cannot be combined with --json\n"); return -1; }
     if (a->opt.jsonl && (a->opt.json || a->opt.gather)) {
         fprintf(stderr, "sshs: --jsonl cannot be combined with %s\n", a->opt.json ? "--json" : "-b");
         return -1;

@@ -5,7 +5,7 @@
 source "$TESTROOT/lib.sh"
 source "$TESTROOT/fleet_lib.bash"
 need_sshd
-plan 20
+plan 21
 export XDG_STATE_HOME=$TMP/state
 
 cond() { eval "$1"; }
@@ -64,6 +64,8 @@ diff -u --label '127.0.0.[1-4]' --label 127.0.0.5 "$TMP/a" "$TMP/b" > "$TMP/thei
 check "-b --diff: the diff is the one diff -u gives" cond 'head -n "$(wc -l < "$TMP/theirs")" "$TMP/ours" | cmp -s - "$TMP/theirs"'
 hs -H '127.0.0.1' --diff -e 'x = 1'
 check "--diff without -b: usage error" cond '[ "$rc" = 2 ] && grep -q -- "--diff needs -b" "$TMP/err"'
+hs -H '127.0.0.1' -b --diff --json -e 'x = 1'
+check "--diff with --json: usage error" cond '[ "$rc" = 2 ] && grep -q -- "--diff cannot be combined with --json" "$TMP/err"'
 
 # ---------------------------------------------------------------- --jsonl
 script ev.sshs <<'EOF'
