@@ -141,8 +141,8 @@ local function edits(a, b)
   local i, j = 1, 1
   while i <= n or j <= m do
     if i <= n and j <= m and a[i] == b[j] then ops[#ops + 1] = {" ", a[i]}; i, j = i + 1, j + 1
-    elseif j <= m and (i > n or lcs[i][j + 1] >= lcs[i + 1][j]) then ops[#ops + 1] = {"+", b[j]}; j = j + 1
-    else ops[#ops + 1] = {"-", a[i]}; i = i + 1 end
+    elseif i <= n and (j > m or lcs[i + 1][j] >= lcs[i][j + 1]) then ops[#ops + 1] = {"-", a[i]}; i = i + 1
+    else ops[#ops + 1] = {"+", b[j]}; j = j + 1 end        -- removals before additions, as diff -u
   end
   return ops
 end
