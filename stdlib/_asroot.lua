@@ -41,16 +41,16 @@ function M.remove_dir(sess, dir)
   pcall(plain, sess, "rm -rf -- " .. S.quote(dir))
 end
 
--- The script run as root: for each NUL-separated record "SRC DST MODE OWNER GROUP MTIME DEFMODE"
--- on stdin, install SRC at a temporary beside DST (mode, owner, group; an existing DST's when
--- not given, else DEFMODE / the sudo user), set its mtime, rename it over DST. A failure stops
--- the script and removes that temporary; files before it are in place.
+-- The script run as root (POSIX sh; stat -c, touch -d @ and install as in GNU coreutils): for
+-- each record of seven lines "SRC DST MODE OWNER GROUP MTIME DEFMODE" on stdin, install SRC at
+-- a temporary beside DST (mode, owner, group; an existing DST's when not given, else DEFMODE /
+-- the sudo user), set its mtime, rename it over DST. A failure stops the script and removes
+-- that temporary; the files before it are in place, each whole.
 local INSTALL = [=[
 set -u
 status=0
-while IFS= read -r -d '' src && IFS= read -r -d '' dst && IFS= read -r -d '' mode &&
-      IFS= read -r -d '' owner && IFS= read -r -d '' group && IFS= read -r -d '' mtime &&
-      IFS= read -r -d '' defmode; do
+while IFS= read -r src && IFS= read -r dst && IFS= read -r mode && IFS= read -r owner &&
+      IFS= read -r group && IFS= read -r mtime && IFS= read -r defmode; do
   [ "$status" = 0 ] || continue
   dir=$(dirname -- "$dst"); base=$(basename -- "$dst")
   tmp="$dir/.$base.sshs-root-$$.tmp"
@@ -74,8 +74,7 @@ done
 exit "$status"
 ]=]
 
--- bash for read -d ''; the records come on stdin.
-local INSTALL_CMD = "bash -c " .. S.quote(INSTALL)
+local INSTALL_CMD = "sh -c " .. S.quote(INSTALL)
 
 -- Installs items ({src =, dst =, mode =, owner =, group =, mtime =, default_mode =}) as root
 -- in one command.
@@ -86,8 +85,8 @@ function M.install(sess, sudo, items)
     for _, v in ipairs{it.src, it.dst, it.mode and string.format("%o", it.mode) or "", it.owner or "",
                        it.group or "", it.mtime and tostring(it.mtime) or "",
                        it.default_mode and string.format("%o", it.default_mode) or ""} do
-      if v:find("\0", 1, true) then return nil, "a NUL byte in " .. it.dst end
-      recs[#recs + 1] = v .. "\0"
+      if v:find("[%z\n]") then return nil, "a newline in a path is not supported with sudo: " .. it.dst end
+      recs[#recs + 1] = v .. "\n"
     end
   end
   local r = as_root(sess, sudo, INSTALL_CMD, table.concat(recs))

@@ -11,7 +11,7 @@ DROPIN=/etc/sudoers.d/sshs_files1
 if [ "$(id -u)" != 0 ] || ! command -v sudo >/dev/null || ! command -v useradd >/dev/null; then
   echo "1..0 # SKIP need root, sudo and useradd"; exit 0
 fi
-plan 18
+plan 20
 CLEANUP+=("rm -f $DROPIN" "userdel -f $U" "rm -rf /run/sudo/ts/$U")
 userdel -f "$U" >/dev/null 2>&1
 useradd -M -d / -s /bin/sh "$U" || { not_ok "useradd $U"; exit 1; }
@@ -60,6 +60,10 @@ with connect("$U@127.0.0.1", {port = $X_PORT, key = "$X_KEY", known_hosts = "$X_
     upload(SRC .. "/app.conf", R .. "/existing.conf", {sudo = true})
     T.eq("over an existing root file: its owner and mode (0600) are kept", stat(R .. "/existing.conf"), "root root 600")
   end
+  put_text(R .. "/it's a \"name\" \$x.txt", "odd\n", {sudo = {password = pw}})
+  T.eq("put_text{sudo}: a name with quotes, spaces and \$ arrives as written", T.read(R .. "/it's a \"name\" \$x.txt"), "odd\n")
+  msg = T.fails(put_text, R .. "/two\nlines", "x", {sudo = {password = pw}})
+  T.has("a newline in the name with sudo: a clear error, nothing written", msg, "a newline in a path is not supported")
   put_text(R .. "/motd", "hello from sshs\n", {sudo = {user = "root", password = pw}, mode = "0644", owner = "nobody"})
   T.eq("put_text{sudo = {password =}}: the text, whole", T.read(R .. "/motd"), "hello from sshs\n")
   T.eq("... owner and mode as given", stat(R .. "/motd"), "nobody root 644")
