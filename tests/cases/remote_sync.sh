@@ -5,7 +5,7 @@
 # tree is read once, and a sync interrupted halfway leaves no partial file (the next one
 # completes it). The test server runs on this machine, so "remote" paths are checked directly.
 source "$TESTROOT/remote_lib.sh"
-plan 33
+plan 34
 
 D=$TMP/data
 mkdir -p "$D/src/a/b" "$D/src/empty"
@@ -104,6 +104,19 @@ T.eq("each() over 3 hosts: the local files were hashed once (new destinations: n
 T.ok("each host's copy is the tree", same_tree(D .. "/src", D .. "/fleet-127.0.0.2"))
 EOF
 lua_checks sync.sshs
+
+# From the command line: -H runs the sync on every host; a second run sends nothing.
+cat > "$TMP/cli.sshs" <<'EOF'
+local ip = $(set -- $SSH_CONNECTION; echo $3)
+print("sent " .. sync(os.getenv("D") .. "/src", os.getenv("D") .. "/cli-" .. ip).sent)
+EOF
+HOME=$SSHS_TEST_HOME "$SSHS" -H '127.0.0.[1-2]' "$TMP/cli.sshs" > "$TMP/cli1" 2>&1
+HOME=$SSHS_TEST_HOME "$SSHS" -H '127.0.0.[1-2]' "$TMP/cli.sshs" > "$TMP/cli2" 2>&1
+if grep -qx '127.0.0.2: sent 4' "$TMP/cli1" && grep -qx '127.0.0.1: sent 0' "$TMP/cli2" && grep -qx '127.0.0.2: sent 0' "$TMP/cli2"; then
+  ok "sshs -H HOSTS with sync: every host gets the tree; the second run sends nothing"
+else
+  not_ok "sshs -H HOSTS with sync: every host gets the tree; the second run sends nothing" "$(cat "$TMP/cli1" "$TMP/cli2")"
+fi
 
 # Interrupted halfway: no partial file, no temporary; the next sync completes it.
 mkdir -p "$D/many"
