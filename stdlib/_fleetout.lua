@@ -113,37 +113,43 @@ local function split_lines(s)
   return t
 end
 
-local MAX_CELLS = 4000000   -- past this the diff is "all removed, all added" (no LCS table)
+local MAX_CELLS = 1000000   -- past this the middle is "all removed, all added" (no LCS table)
 
--- The edit script from a to b (arrays of lines): {op, line} with op " ", "-" or "+".
+-- The edit script from a to b (arrays of lines): {op, line} with op " ", "-" or "+". The
+-- common head and tail are taken off first, so a few changed lines in long outputs stay cheap.
 local function edits(a, b)
-  local n, m = #a, #b
   local ops = {}
+  local lo, ha, hb = 1, #a, #b
+  while lo <= ha and lo <= hb and a[lo] == b[lo] do lo = lo + 1 end
+  while ha >= lo and hb >= lo and a[ha] == b[hb] do ha, hb = ha - 1, hb - 1 end
+  for i = 1, lo - 1 do ops[#ops + 1] = {" ", a[i]} end
+  local n, m = ha - lo + 1, hb - lo + 1
   if n * m > MAX_CELLS then
-    for i = 1, n do ops[#ops + 1] = {"-", a[i]} end
-    for j = 1, m do ops[#ops + 1] = {"+", b[j]} end
-    return ops
-  end
-  -- lcs[i][j]: the longest common subsequence of a[i..n] and b[j..m]
-  local lcs = {}
-  for i = n + 1, 1, -1 do
-    local row, below = {}, lcs[i + 1]
-    for j = m + 1, 1, -1 do
-      if i > n or j > m then row[j] = 0
-      elseif a[i] == b[j] then row[j] = below[j + 1] + 1
-      else
-        local x, y = below[j], row[j + 1]
-        row[j] = x > y and x or y
+    for i = lo, ha do ops[#ops + 1] = {"-", a[i]} end
+    for j = lo, hb do ops[#ops + 1] = {"+", b[j]} end
+  else
+    -- lcs[i][j]: the longest common subsequence of a[i..ha] and b[j..hb]
+    local lcs = {}
+    for i = ha + 1, lo, -1 do
+      local row, below = {}, lcs[i + 1]
+      for j = hb + 1, lo, -1 do
+        if i > ha or j > hb then row[j] = 0
+        elseif a[i] == b[j] then row[j] = below[j + 1] + 1
+        else
+          local x, y = below[j], row[j + 1]
+          row[j] = x > y and x or y
+        end
       end
+      lcs[i] = row
     end
-    lcs[i] = row
+    local i, j = lo, lo
+    while i <= ha or j <= hb do
+      if i <= ha and j <= hb and a[i] == b[j] then ops[#ops + 1] = {" ", a[i]}; i, j = i + 1, j + 1
+      elseif i <= ha and (j > hb or lcs[i + 1][j] >= lcs[i][j + 1]) then ops[#ops + 1] = {"-", a[i]}; i = i + 1
+      else ops[#ops + 1] = {"+", b[j]}; j = j + 1 end        -- removals before additions, as diff -u
+    end
   end
-  local i, j = 1, 1
-  while i <= n or j <= m do
-    if i <= n and j <= m and a[i] == b[j] then ops[#ops + 1] = {" ", a[i]}; i, j = i + 1, j + 1
-    elseif i <= n and (j > m or lcs[i + 1][j] >= lcs[i][j + 1]) then ops[#ops + 1] = {"-", a[i]}; i = i + 1
-    else ops[#ops + 1] = {"+", b[j]}; j = j + 1 end        -- removals before additions, as diff -u
-  end
+  for i = ha + 1, #a do ops[#ops + 1] = {" ", a[i]} end
   return ops
 end
 
