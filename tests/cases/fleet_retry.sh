@@ -7,7 +7,7 @@
 source "$TESTROOT/lib.sh"
 source "$TESTROOT/fleet_lib.bash"
 need_sshd
-plan 25
+plan 26
 export XDG_STATE_HOME=$TMP/state
 
 cond() { eval "$1"; }
@@ -86,3 +86,17 @@ usage_case "--shard 4/3: expected I/N" -H 'web[1-3]' --shard 4/3 -e 'x = 1'
 usage_case "reversed range 5-1" -H 'web[5-1]' -e 'x = 1'
 usage_case "-o 'Foo=bar'" -o Foo=bar -e 'x = 1'
 usage_case "-f needs a number" -f 0 -e 'x = 1'
+
+# Interrupted (two Ctrl-C): the hosts that did not finish are @last:failed, ready for the retry.
+DUR="32.$$"
+trap 'cleanup_remote; rm -rf "$TMP"' EXIT
+HOME=$SSHS_TEST_HOME "$SSHS" -H '127.0.0.[1-3]' -e "\$ sleep $DUR" > "$TMP/out" 2> "$TMP/err" < /dev/null &
+pid=$!
+started=$(wait_sleeps 3)
+kill -INT "$pid"; sleep 0.3; kill -INT "$pid"
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+wait "$pid"; irc=$?
+hs -H @last:failed --list-hosts
+check "an interrupted run (exit 130, $started started): its unfinished hosts are @last:failed" \
+  cond '[ "$irc" = 130 ] && [ "$(words)" = "127.0.0.1 127.0.0.2 127.0.0.3" ]'
