@@ -33,7 +33,7 @@ static int command_wait_k(lua_State *L, int status, lua_KContext ctx)
         c->type->resume(c);
     }
     if (n == 1 && c->done) {
-        if (sched_interrupted) sched_check_interrupt(L);      /* stopped by Ctrl-C */
+        if (sched_interrupted()) sched_check_interrupt(L);      /* stopped by Ctrl-C */
         if (c->error[0]) {
             lua_pushstring(L, c->error);   /* no position: the runtime names the user's line */
             return lua_error(L);

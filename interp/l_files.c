@@ -96,10 +96,10 @@ static int req_wait_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct sftp_req *r = check_req(L);
     if (!r->done) {
-        if (sched_cancel_pending(L) || sched_interrupted) sftp_req_stop(r);
+        if (sched_cancel_pending(L) || sched_interrupted()) sftp_req_stop(r);
         return sched_wait(L, &r->w, req_wait_k, 0);
     }
-    if (sched_cancel_pending(L) || (sched_interrupted && r->failed)) sched_check_interrupt(L);
+    if (sched_cancel_pending(L) || (sched_interrupted() && r->failed)) sched_check_interrupt(L);
     return push_outcome(L, r);
 }
 

@@ -66,7 +66,7 @@ static int l_forward(lua_State *L)
 static int remote_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct fwd_ud *ud = lua_touserdata(L, (int)ctx);
-    if (sched_cancel_pending(L) || sched_interrupted) {
+    if (sched_cancel_pending(L) || sched_interrupted()) {
         if (ud->f) { fwd_close(ud->f); ud->f = NULL; }
         sched_check_interrupt(L);
         return luaL_error(L, "interrupted");

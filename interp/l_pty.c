@@ -316,7 +316,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
         return 2;
     }
     if (p->timer_fired) { lua_pushliteral(L, ""); return 1; }
-    if (sched_interrupted || sched_cancel_pending(L)) {
+    if (sched_interrupted() || sched_cancel_pending(L)) {
         uv_timer_stop(&p->timer);
         sched_check_interrupt(L);
     }
@@ -461,7 +461,7 @@ static void bridge_end(void)
 static int bridge_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct lpty *p = check_pty(L);
-    if (!p->eof && !sched_interrupted && !sched_cancel_pending(L)) return sched_wait(L, &p->w, bridge_k, 0);
+    if (!p->eof && !sched_interrupted() && !sched_cancel_pending(L)) return sched_wait(L, &p->w, bridge_k, 0);
     bridge_end();
     sched_check_interrupt(L);
     return 0;

@@ -139,7 +139,7 @@ static int connect_k(lua_State *L, int status, lua_KContext ctx)
         lua_pushvalue(L, (int)ctx);
         return 1;
     case C_DEAD: {
-        if (sched_interrupted) sched_check_interrupt(L);
+        if (sched_interrupted()) sched_check_interrupt(L);
         lua_pushstring(L, conn_error(ud->c));
         conn_release(ud->c);
         ud->c = NULL;

@@ -35,10 +35,10 @@ static int core_clock(lua_State *L)
     return 1;
 }
 
+/* core.interrupted() -> whether Ctrl-C (or SIGTERM, SIGHUP) interrupted the run. */
 static int core_interrupted(lua_State *L)
 {
-    if (lua_isboolean(L, 1)) sched_interrupted = lua_toboolean(L, 1);
-    lua_pushboolean(L, sched_interrupted);
+    lua_pushboolean(L, sched_interrupted());
     return 1;
 }
 

@@ -329,9 +329,9 @@ static int pmain(lua_State *L)
 
     int unobserved = sched_run(L);
     if (sched_main_error(L)) {
-        if (!sched_interrupted) report_error(L, verbose, "");
-        *exit_status = sched_interrupted ? EXIT_INTERRUPTED : EXIT_FAIL;
-    } else if (sched_interrupted) {
+        if (!sched_interrupted()) report_error(L, verbose, "");
+        *exit_status = sched_interrupted() ? EXIT_INTERRUPTED : EXIT_FAIL;
+    } else if (sched_interrupted()) {
         *exit_status = EXIT_INTERRUPTED;
     } else {
         sched_push_runtime(L);
@@ -345,8 +345,8 @@ static int pmain(lua_State *L)
             if (*exit_status == EXIT_OK) *exit_status = EXIT_FAIL;
         }
     }
-    if (sched_exit_override >= 0) *exit_status = sched_exit_override;
-    else if (sched_interrupted) fputs("sshs: interrupted\n", stderr);
+    if (sched_exit_override() >= 0) *exit_status = sched_exit_override();
+    else if (sched_interrupted()) fputs("sshs: interrupted\n", stderr);
     return 0;
 }
 

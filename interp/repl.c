@@ -86,7 +86,7 @@ static int on_sigint(void)
 
 static int readline_k(lua_State *L, int status, lua_KContext ctx)
 {
-    if (R.result == R_NONE && (sched_interrupted || sched_cancel_pending(L))) {
+    if (R.result == R_NONE && (sched_interrupted() || sched_cancel_pending(L))) {
         stop_reading();
         sched_check_interrupt(L);
     }
@@ -307,7 +307,7 @@ static int l_running(lua_State *L)
     if (lua_toboolean(L, 1)) {
         sched_set_sigint_hook(NULL);
     } else {
-        if (sched_interrupted) sched_interrupt_reset();
+        if (sched_interrupted()) sched_interrupt_reset();
         sched_set_sigint_hook(on_sigint);
     }
     return 0;

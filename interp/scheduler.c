@@ -11,7 +11,10 @@
 
 enum thread_state { T_READY, T_RUNNING, T_PARKED, T_DONE, T_FAILED };
 
+struct scheduler;
+
 struct sched_thread {
+    struct scheduler *sched;          /* the scheduler that runs it */
     lua_State *co;
     enum thread_state state;
     int id;
@@ -28,6 +31,82 @@ struct sched_thread {
     int cancel_locate;                /* prefix the error with the user's file:line */
 };
 
+struct sched_event;
+struct sleeper;
+
+#define MAX_INTERRUPT_HOOKS 8
+
+/* Everything the scheduler owns, in one place (as Redis's aeEventLoop holds its loop's state).
+   Functions reach it from the Lua state (sched_of, as luv's luv_context), from a thread
+   (t->sched) or from a handle's data, and pass it on. Signals are per process, so there is one
+   per process: process_sched, named directly only where nothing else leads to it (the signal
+   handler and its hook, and the entry points called without a Lua state: loop callbacks in
+   other files, teardown, the REPL's Ctrl-C settings). Fields written by the signal handler
+   are volatile sig_atomic_t (or volatile pointers it only reads). */
+struct scheduler {
+    uv_loop_t *loop;
+
+    /* Threads: the ready queue (FIFO), every unfinished thread, pending sleep() timers. */
+    struct sched_thread *ready_head, *ready_tail;
+    struct sched_thread *live_head;
+    int live_count, next_id;
+    struct sleeper *sleepers;         /* closed at shutdown */
+    /* Active while a thread is ready to run. A timer that is already due fires in the timers
+       phase that opens a loop iteration, before the poll; libuv knows nothing of our ready
+       queue and would then poll with no time limit (with no other timer: forever), the woken
+       thread waiting for some unrelated event. An active idle handle makes that poll return
+       at once. */
+    uv_idle_t ready_idle;
+    int ready_idle_open;
+
+    /* What runs Lua right now: the signal handler hooks it. */
+    lua_State *volatile running_thread;   /* the thread resume() is running, or NULL */
+    lua_State *volatile running_co;       /* the innermost coroutine running: that thread, or a
+                                             plain coroutine it resumed; or NULL */
+    lua_State *volatile interrupt_target; /* the REPL's state while it runs a chunk on it */
+    lua_State *ended_co;                  /* the coroutine the budget hook yielded out of */
+
+    /* The interrupt (sched_interrupted(), sched_exit_override()) and the functions that stop
+       children and remote commands when it comes (sched_on_interrupt). */
+    volatile sig_atomic_t interrupted;
+    volatile sig_atomic_t exit_override;  /* -1, or the exit status asked for */
+    void (*interrupt_hooks[MAX_INTERRUPT_HOOKS])(void);
+    int n_interrupt_hooks;
+
+    /* What Ctrl-C does: interrupt; or, in fan-outs, first report who is still running (a Lua
+       thread waits on sigint_event) and interrupt on a second press within a second (or set
+       the event every time: sigint_report_always); or ask the REPL's function (sigint_hook)
+       on the loop first. */
+    volatile sig_atomic_t sigint_report, sigint_report_always, sigint_ask;
+    volatile sig_atomic_t sigint_count;   /* Ctrl-Cs so far (core.sigints) */
+    uint64_t last_sigint;                 /* touched by the handler only */
+    struct sched_event *sigint_event;
+    int sigint_event_ref;
+    int (*sigint_hook)(void);
+
+    /* The signal handler's hand-over to the loop: what it recorded, the async that wakes the
+       loop, the loop's thread (libuv's pool threads pass signals on to it). */
+    volatile sig_atomic_t pending_interrupt, pending_report, pending_call;
+    pthread_t loop_thread;
+    uv_async_t signal_async;
+    int signals_installed;
+};
+
+static struct scheduler process_sched = {
+    .exit_override = -1, .sigint_event_ref = LUA_NOREF,
+};
+
+static const char sched_key;        /* its address keys the scheduler in the registry */
+
+/* The scheduler of the Lua state L. */
+static struct scheduler *sched_of(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &sched_key);
+    struct scheduler *s = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return s;
+}
+
 #define THREAD_MT   "sshs.thread"
 #define REG_BY_CO   "sshs.threads"      /* [lightuserdata co] = handle, while alive */
 #define REG_MAIN    "sshs.main"         /* the main chunk's handle */
@@ -35,34 +114,25 @@ struct sched_thread {
 #define REG_TRACES  "sshs.tracebacks"   /* [error value] = traceback of the thread it ended */
 enum { UV_CO = 1, UV_STATE, UV_RESULT, UV_NUSER = 3 };
 
-static uv_loop_t *loop;
-static struct sched_thread *ready_head, *ready_tail;
-static struct sched_thread *live_head;
-static int live_count, next_id;
+static const int handled_signals[] = {SIGINT, SIGTERM, SIGHUP};
 
-#define MAX_INTERRUPT_HOOKS 8
-static void (*interrupt_hooks[MAX_INTERRUPT_HOOKS])(void);
-static int n_interrupt_hooks;
+uv_loop_t *sched_loop(void) { return process_sched.loop; }
 
-uv_loop_t *sched_loop(void) { return loop; }
+int sched_interrupted(void) { return process_sched.interrupted; }
 
-/* Active while a thread is ready to run. A timer that is already due fires in the timers
-   phase that opens a loop iteration, before the poll; libuv knows nothing of our ready queue
-   and would then poll with no time limit (with no other timer: forever), the woken thread
-   waiting for some unrelated event. An active idle handle makes that poll return at once. */
-static uv_idle_t ready_idle;
-static int ready_idle_open;
+int sched_exit_override(void) { return process_sched.exit_override; }
 
 static void ready_idle_cb(uv_idle_t *h) { (void)h; }
 
 static void enqueue(struct sched_thread *t)
 {
+    struct scheduler *s = t->sched;
     t->state = T_READY;
     t->next_ready = NULL;
-    if (ready_tail) ready_tail->next_ready = t; else ready_head = t;
-    ready_tail = t;
-    if (ready_idle_open && !uv_is_active((uv_handle_t *)&ready_idle))
-        uv_idle_start(&ready_idle, ready_idle_cb);
+    if (s->ready_tail) s->ready_tail->next_ready = t; else s->ready_head = t;
+    s->ready_tail = t;
+    if (s->ready_idle_open && !uv_is_active((uv_handle_t *)&s->ready_idle))
+        uv_idle_start(&s->ready_idle, ready_idle_cb);
 }
 
 void sched_wake(struct sched_waiter *w)
@@ -89,36 +159,11 @@ struct sched_event {
     struct event_timer *timer;     /* a wait with a time limit in progress */
 };
 
-volatile sig_atomic_t sched_interrupted;
-volatile sig_atomic_t sched_exit_override = -1;
-
 /* Once interrupted, each resume may run this many VM instructions. Past that, the thread is
    ended where it stands (its to-be-closed variables still close): a script whose pcall
    swallowed "interrupted" still stops, while the short Lua that runs after an interrupt
    (closing blocks, the fan-out summary) has ample room. */
 #define INTERRUPT_BUDGET 1000000
-
-/* What Ctrl-C does: interrupt; or, in fan-outs, first report who is still running (a Lua
-   thread waits on sigint_event) and interrupt on a second press within a second (or set the
-   event every time: sigint_report_always); or ask the REPL's function (sched_set_sigint_hook)
-   on the loop first. */
-static volatile sig_atomic_t sigint_report, sigint_report_always, sigint_ask;
-static volatile sig_atomic_t pending_interrupt, pending_report, pending_call;
-static volatile sig_atomic_t sigint_count;    /* Ctrl-Cs so far (core.sigints) */
-static lua_State *volatile running_thread;    /* the thread resume() is running, or NULL */
-static lua_State *volatile running_co;        /* the innermost coroutine running: that thread,
-                                                 or a plain coroutine it resumed; or NULL */
-static lua_State *ended_co;                   /* the coroutine the budget hook yielded out of */
-static lua_State *volatile interrupt_target;  /* the REPL's state while it runs a chunk on it */
-static uint64_t last_sigint;                  /* touched by the handler only */
-static pthread_t loop_thread;
-static uv_async_t signal_async;
-static int signals_installed;
-static const int handled_signals[] = {SIGINT, SIGTERM, SIGHUP};
-
-static struct sched_event *sigint_event;
-static int sigint_event_ref = LUA_NOREF;
-static int (*sigint_hook)(void);
 
 /* Set by the signal handler: raises "interrupted" in the Lua code that is running (pcall
    can catch it, as in lua.c), then stays set as a count hook with INTERRUPT_BUDGET. When
@@ -128,11 +173,12 @@ static int (*sigint_hook)(void);
    yield is impossible (a C call boundary) it raises again instead. */
 static void interrupt_hook(lua_State *L, lua_Debug *ar)
 {
-    if (!sched_interrupted) { lua_sethook(L, NULL, 0, 0); return; }   /* reset since (REPL) */
+    struct scheduler *s = &process_sched;
+    if (!s->interrupted) { lua_sethook(L, NULL, 0, 0); return; }   /* reset since (REPL) */
     int budget_spent = ar->event == LUA_HOOKCOUNT && lua_gethookcount(L) == INTERRUPT_BUDGET;
     lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
-    if (budget_spent && L == running_co && lua_isyieldable(L)) {
-        ended_co = L;
+    if (budget_spent && L == s->running_co && lua_isyieldable(L)) {
+        s->ended_co = L;
         lua_yield(L, 0);
         return;
     }
@@ -142,117 +188,122 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar)
 
 static void on_signal(int sig)
 {
+    struct scheduler *s = &process_sched;
     int saved_errno = errno;
     /* Threads of libuv's pool may receive it: only the loop's thread may touch Lua. */
-    if (!pthread_equal(pthread_self(), loop_thread)) {
-        pthread_kill(loop_thread, sig);
+    if (!pthread_equal(pthread_self(), s->loop_thread)) {
+        pthread_kill(s->loop_thread, sig);
         errno = saved_errno;
         return;
     }
-    if (sig == SIGINT) sigint_count++;
-    if (sig == SIGINT && sigint_report) {
+    if (sig == SIGINT) s->sigint_count++;
+    if (sig == SIGINT && s->sigint_report) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-        if (sigint_report_always || last_sigint == 0 || now - last_sigint > 1000000000u) {
-            last_sigint = now;
-            pending_report = 1;
+        if (s->sigint_report_always || s->last_sigint == 0 || now - s->last_sigint > 1000000000u) {
+            s->last_sigint = now;
+            s->pending_report = 1;
             goto wake;
         }
     }
-    if (sig == SIGINT && sigint_ask) {     /* the REPL decides, on the loop */
-        pending_call = 1;
+    if (sig == SIGINT && s->sigint_ask) {     /* the REPL decides, on the loop */
+        s->pending_call = 1;
         goto wake;
     }
-    int again = sched_interrupted;
+    int again = s->interrupted;
     if (!again) {
         /* SIGTERM and SIGHUP exit with the status a shell reports for that signal. */
-        if (sig != SIGINT) sched_exit_override = 128 + sig;
-        sched_interrupted = 1;
+        if (sig != SIGINT) s->exit_override = 128 + sig;
+        s->interrupted = 1;
     }
-    pending_interrupt = 1;
-    lua_State *L = running_co ? running_co : interrupt_target;
+    s->pending_interrupt = 1;
+    lua_State *L = s->running_co ? s->running_co : s->interrupt_target;
     /* lua_sethook may be called from a signal handler (lua.c's laction does). Code that
        already runs on a budget keeps it: more signals must not renew it. */
     if (L && !(again && lua_gethook(L) == interrupt_hook))
         lua_sethook(L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
-    if (running_thread && running_thread != L && lua_gethook(running_thread) != interrupt_hook)
-        lua_sethook(running_thread, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
+    lua_State *thread = s->running_thread;
+    if (thread && thread != L && lua_gethook(thread) != interrupt_hook)
+        lua_sethook(thread, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
 wake:
-    uv_async_send(&signal_async);     /* async-signal-safe */
+    uv_async_send(&s->signal_async);     /* async-signal-safe */
     errno = saved_errno;
 }
 
 /* Wakes every parked thread; their continuations see the flag and raise. */
-static void wake_all_parked(void)
+static void wake_all_parked(struct scheduler *s)
 {
-    for (struct sched_thread *t = live_head; t; t = t->next_live)
+    for (struct sched_thread *t = s->live_head; t; t = t->next_live)
         if (t->state == T_PARKED && t->parked_on) sched_wake(t->parked_on);
 }
 
 void sched_on_interrupt(void (*fn)(void))
 {
-    if (n_interrupt_hooks < MAX_INTERRUPT_HOOKS) interrupt_hooks[n_interrupt_hooks++] = fn;
+    struct scheduler *s = &process_sched;
+    if (s->n_interrupt_hooks < MAX_INTERRUPT_HOOKS) s->interrupt_hooks[s->n_interrupt_hooks++] = fn;
 }
 
-static void interrupt_now(void)
+static void interrupt_now(struct scheduler *s)
 {
-    for (int i = 0; i < n_interrupt_hooks; i++) interrupt_hooks[i]();
-    wake_all_parked();
+    for (int i = 0; i < s->n_interrupt_hooks; i++) s->interrupt_hooks[i]();
+    wake_all_parked(s);
 }
 
 void sched_abort(int status)
 {
-    if (sched_interrupted) return;
-    sched_exit_override = status;
-    sched_interrupted = 1;
-    interrupt_now();
+    struct scheduler *s = &process_sched;
+    if (s->interrupted) return;
+    s->exit_override = status;
+    s->interrupted = 1;
+    interrupt_now(s);
 }
 
 /* On the loop: does what the signal handler recorded. A flag is cleared before acting on
    it, so a signal arriving meanwhile is acted on next time. */
-static void take_signals(void)
+static void take_signals(struct scheduler *s)
 {
-    if (pending_report) {
-        pending_report = 0;
-        if (sigint_event) {
-            sigint_event->set = 1;
-            sched_wake(&sigint_event->w);
+    if (s->pending_report) {
+        s->pending_report = 0;
+        if (s->sigint_event) {
+            s->sigint_event->set = 1;
+            sched_wake(&s->sigint_event->w);
         } else {                              /* the fan-out ended meanwhile */
-            pending_call = 1;
+            s->pending_call = 1;
         }
     }
-    if (pending_call) {
-        pending_call = 0;
-        if (!(sigint_hook && sigint_hook()) && !sched_interrupted) {   /* not the REPL's */
-            sched_interrupted = 1;
-            pending_interrupt = 1;
+    if (s->pending_call) {
+        s->pending_call = 0;
+        if (!(s->sigint_hook && s->sigint_hook()) && !s->interrupted) {   /* not the REPL's */
+            s->interrupted = 1;
+            s->pending_interrupt = 1;
         }
     }
-    if (pending_interrupt) {
-        pending_interrupt = 0;
-        interrupt_now();
+    if (s->pending_interrupt) {
+        s->pending_interrupt = 0;
+        interrupt_now(s);
     }
 }
 
-static void signal_async_cb(uv_async_t *h) { take_signals(); }
+static void signal_async_cb(uv_async_t *h) { take_signals(h->data); }
 
 void sched_set_sigint_hook(int (*fn)(void))
 {
-    sigint_hook = fn;
-    sigint_ask = fn != NULL;
+    process_sched.sigint_hook = fn;
+    process_sched.sigint_ask = fn != NULL;
 }
 
 void sched_interrupt_target(lua_State *L)
 {
-    interrupt_target = L;
+    process_sched.interrupt_target = L;
 }
 
 void sched_interrupt_reset(void)
 {
-    take_signals();                  /* what is still pending belongs to the old interrupt */
-    sched_interrupted = 0;
-    sched_exit_override = -1;
+    struct scheduler *s = &process_sched;
+    take_signals(s);                 /* what is still pending belongs to the old interrupt */
+    s->interrupted = 0;
+    s->exit_override = -1;
 }
 
 static struct sched_thread *thread_of(lua_State *L);
@@ -280,7 +331,7 @@ void sched_check_interrupt(lua_State *L)
         if (locate) lua_concat(L, 2);
         lua_error(L);
     }
-    if (sched_interrupted) {                /* exactly "interrupted", wherever it is raised */
+    if (sched_of(L)->interrupted) {         /* exactly "interrupted", wherever it is raised */
         lua_pushliteral(L, "interrupted");
         lua_error(L);
     }
@@ -331,8 +382,10 @@ void sched_spawn(lua_State *L, int fn_idx, int nargs, int state_idx)
 {
     fn_idx = lua_absindex(L, fn_idx);
     if (state_idx) state_idx = lua_absindex(L, state_idx);
+    struct scheduler *s = sched_of(L);
     struct sched_thread *t = lua_newuserdatauv(L, sizeof *t, UV_NUSER);
     memset(t, 0, sizeof *t);
+    t->sched = s;
     t->self_ref = LUA_NOREF;
     t->cancel_ref = LUA_NOREF;
     luaL_setmetatable(L, THREAD_MT);
@@ -349,7 +402,7 @@ void sched_spawn(lua_State *L, int fn_idx, int nargs, int state_idx)
     for (int i = 0; i <= nargs; i++) lua_pushvalue(L, fn_idx + i);
     lua_xmove(L, t->co, nargs + 1);
     t->nargs = nargs;
-    t->id = next_id++;
+    t->id = s->next_id++;
 
     lua_getfield(L, LUA_REGISTRYINDEX, REG_BY_CO);
     lua_pushvalue(L, h);
@@ -358,10 +411,10 @@ void sched_spawn(lua_State *L, int fn_idx, int nargs, int state_idx)
     lua_pushvalue(L, h);
     t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
-    t->next_live = live_head;
-    if (live_head) live_head->prev_live = t;
-    live_head = t;
-    live_count++;
+    t->next_live = s->live_head;
+    if (s->live_head) s->live_head->prev_live = t;
+    s->live_head = t;
+    s->live_count++;
     enqueue(t);
 }
 
@@ -381,10 +434,11 @@ static void record_traceback(lua_State *L, lua_State *co, int err_idx)
 
 static void unlink_live(struct sched_thread *t)
 {
-    if (t->prev_live) t->prev_live->next_live = t->next_live; else live_head = t->next_live;
+    struct scheduler *s = t->sched;
+    if (t->prev_live) t->prev_live->next_live = t->next_live; else s->live_head = t->next_live;
     if (t->next_live) t->next_live->prev_live = t->prev_live;
     t->prev_live = t->next_live = NULL;
-    live_count--;
+    s->live_count--;
 }
 
 /* The thread returned or raised: keep its results (or error) on the handle, run its <close>
@@ -451,16 +505,17 @@ static void finish(lua_State *L, struct sched_thread *t, int status, int nres)
 
 static void resume(lua_State *L, struct sched_thread *t)
 {
+    struct scheduler *s = t->sched;
     int nres = 0, nargs = t->nargs;
     t->nargs = 0;
     t->state = T_RUNNING;
     /* After an interrupt nothing runs unbounded: see INTERRUPT_BUDGET. */
-    if (sched_interrupted) lua_sethook(t->co, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
-    running_thread = running_co = t->co;
+    if (s->interrupted) lua_sethook(t->co, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
+    s->running_thread = s->running_co = t->co;
     int status = lua_resume(t->co, L, nargs, &nres);
-    running_thread = running_co = NULL;
-    if (status == LUA_YIELD && ended_co == t->co) {   /* out of interrupt budget: it ends */
-        ended_co = NULL;
+    s->running_thread = s->running_co = NULL;
+    if (status == LUA_YIELD && s->ended_co == t->co) {   /* out of interrupt budget: it ends */
+        s->ended_co = NULL;
         lua_pop(t->co, nres);
         lua_checkstack(t->co, 1);
         lua_pushliteral(t->co, "interrupted");
@@ -488,23 +543,24 @@ static int main_finished(lua_State *L, int *failed)
 
 int sched_run(lua_State *L)
 {
+    struct scheduler *s = sched_of(L);
     int main_failed = 0;
     for (;;) {
-        while (ready_head) {
-            struct sched_thread *t = ready_head;
-            ready_head = t->next_ready;
-            if (!ready_head) ready_tail = NULL;
+        while (s->ready_head) {
+            struct sched_thread *t = s->ready_head;
+            s->ready_head = t->next_ready;
+            if (!s->ready_head) s->ready_tail = NULL;
             resume(L, t);
-            take_signals();       /* a hook may have stopped it: stop children before anything ends */
+            take_signals(s);      /* a hook may have stopped it: stop children before anything ends */
         }
-        if (ready_idle_open) uv_idle_stop(&ready_idle);
+        if (s->ready_idle_open) uv_idle_stop(&s->ready_idle);
         if (main_finished(L, &main_failed) && main_failed) break;   /* the script failed: stop */
-        if (live_count == 0) break;
-        if (!uv_loop_alive(loop)) {
+        if (s->live_count == 0) break;
+        if (!uv_loop_alive(s->loop)) {
             /* Everyone is parked on something no event can complete (a join cycle). One of
                them (the newest) raises; that may free the others, else the next round
                picks another. */
-            struct sched_thread *t = live_head;
+            struct sched_thread *t = s->live_head;
             while (t && !(t->state == T_PARKED && t->parked_on)) t = t->next_live;
             if (!t) break;
             luaL_unref(L, LUA_REGISTRYINDEX, t->cancel_ref);
@@ -514,7 +570,7 @@ int sched_run(lua_State *L)
             sched_wake(t->parked_on);
             continue;
         }
-        uv_run(loop, UV_RUN_ONCE);
+        uv_run(s->loop, UV_RUN_ONCE);
     }
     /* Count failures nobody joined; the caller reports them. */
     lua_getfield(L, LUA_REGISTRYINDEX, REG_UNSEEN);
@@ -628,46 +684,47 @@ static int thread_tostring(lua_State *L)
 struct sleeper {
     uv_timer_t timer;
     struct sched_waiter w;
+    struct scheduler *sched;
     struct sleeper *prev, *next;   /* pending sleeps, closed at shutdown */
 };
-static struct sleeper *sleepers;
 
 static void sleeper_closed(uv_handle_t *h) { free(h->data); }
 
 static void sleeper_fired(uv_timer_t *timer)
 {
-    struct sleeper *s = timer->data;
-    if (s->prev) s->prev->next = s->next; else sleepers = s->next;
-    if (s->next) s->next->prev = s->prev;
-    sched_wake(&s->w);
-    uv_close((uv_handle_t *)&s->timer, sleeper_closed);
+    struct sleeper *sl = timer->data;
+    if (sl->prev) sl->prev->next = sl->next; else sl->sched->sleepers = sl->next;
+    if (sl->next) sl->next->prev = sl->prev;
+    sched_wake(&sl->w);
+    uv_close((uv_handle_t *)&sl->timer, sleeper_closed);
 }
 
 void sched_drain(int (*done)(void), unsigned ms)
 {
     uint64_t deadline = uv_hrtime() + (uint64_t)ms * 1000000u;
     while (!done() && uv_hrtime() < deadline) {
-        uv_run(loop, UV_RUN_NOWAIT);
+        uv_run(process_sched.loop, UV_RUN_NOWAIT);
         if (!done()) nanosleep(&(struct timespec){0, 2000000}, NULL);
     }
 }
 
 void sched_shutdown(void)
 {
-    while (sleepers) {
-        struct sleeper *s = sleepers;
-        sleepers = s->next;
-        uv_close((uv_handle_t *)&s->timer, sleeper_closed);
+    struct scheduler *s = &process_sched;
+    while (s->sleepers) {
+        struct sleeper *sl = s->sleepers;
+        s->sleepers = sl->next;
+        uv_close((uv_handle_t *)&sl->timer, sleeper_closed);
     }
-    if (ready_idle_open) {
-        ready_idle_open = 0;
-        uv_close((uv_handle_t *)&ready_idle, NULL);
+    if (s->ready_idle_open) {
+        s->ready_idle_open = 0;
+        uv_close((uv_handle_t *)&s->ready_idle, NULL);
     }
-    if (signals_installed) {             /* the default actions again, then the wake-up goes */
+    if (s->signals_installed) {          /* the default actions again, then the wake-up goes */
         for (size_t i = 0; i < sizeof handled_signals / sizeof *handled_signals; i++)
             signal(handled_signals[i], SIG_DFL);
-        signals_installed = 0;
-        uv_close((uv_handle_t *)&signal_async, NULL);
+        s->signals_installed = 0;
+        uv_close((uv_handle_t *)&s->signal_async, NULL);
     }
 }
 
@@ -684,14 +741,16 @@ int sched_lua_sleep(lua_State *L)
     if (!isnum) return luaL_error(L, "sleep: expected a number of seconds, got %s", luaL_typename(L, 1));
     if (s < 0 || s != s) return luaL_error(L, "sleep: seconds must be >= 0, got %f", (double)s);
     if (s > 1e9) s = 1e9;
+    struct scheduler *sched = sched_of(L);
     struct sleeper *sl = malloc(sizeof *sl);
     if (!sl) return luaL_error(L, "sleep: out of memory");
     sl->w.thread = NULL;
+    sl->sched = sched;
     sl->prev = NULL;
-    sl->next = sleepers;
-    if (sleepers) sleepers->prev = sl;
-    sleepers = sl;
-    uv_timer_init(loop, &sl->timer);
+    sl->next = sched->sleepers;
+    if (sched->sleepers) sched->sleepers->prev = sl;
+    sched->sleepers = sl;
+    uv_timer_init(sched->loop, &sl->timer);
     sl->timer.data = sl;
     uv_timer_start(&sl->timer, sleeper_fired, (uint64_t)llround(s * 1000.0), 0);
     return sched_wait(L, &sl->w, sleep_k, 0);
@@ -788,7 +847,7 @@ static int event_wait_k(lua_State *L, int status, lua_KContext ctx)
         lua_pushboolean(L, 0);
         return 1;
     }
-    if (sched_interrupted || sched_cancel_pending(L)) event_timer_done(ev);
+    if (sched_of(L)->interrupted || sched_cancel_pending(L)) event_timer_done(ev);
     sched_check_interrupt(L);
     return sched_wait(L, &ev->w, event_wait_k, 0);
 }
@@ -804,7 +863,7 @@ static int event_wait(lua_State *L)
         if (!t) return luaL_error(L, "out of memory");
         t->ev = ev;
         t->fired = 0;
-        uv_timer_init(loop, &t->timer);
+        uv_timer_init(sched_of(L)->loop, &t->timer);
         t->timer.data = t;
         uv_timer_start(&t->timer, event_timer_fired, s > 0 ? (uint64_t)(s * 1000.0) : 0, 0);
         ev->timer = t;
@@ -824,17 +883,18 @@ static int event_set(lua_State *L)
    within a second interrupts; with `always`, every Ctrl-C sets it. nil: back to normal. */
 static int on_sigint_event(lua_State *L)
 {
-    luaL_unref(L, LUA_REGISTRYINDEX, sigint_event_ref);
-    sigint_event_ref = LUA_NOREF;
-    sigint_event = NULL;
-    sigint_report = 0;
+    struct scheduler *s = sched_of(L);
+    luaL_unref(L, LUA_REGISTRYINDEX, s->sigint_event_ref);
+    s->sigint_event_ref = LUA_NOREF;
+    s->sigint_event = NULL;
+    s->sigint_report = 0;
     if (!lua_isnoneornil(L, 1)) {
-        sigint_event = luaL_checkudata(L, 1, EVENT_MT);
+        s->sigint_event = luaL_checkudata(L, 1, EVENT_MT);
         lua_pushvalue(L, 1);
-        sigint_event_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        s->sigint_event_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
-    sigint_report_always = sigint_event && lua_toboolean(L, 2);
-    sigint_report = sigint_event != NULL;
+    s->sigint_report_always = s->sigint_event && lua_toboolean(L, 2);
+    s->sigint_report = s->sigint_event != NULL;
     return 0;
 }
 
@@ -845,19 +905,20 @@ static int on_sigint_event(lua_State *L)
    stack, co being the coroutine it runs; returns its results, or raises its error. */
 static int co_call(lua_State *L, lua_State *co, int fn_idx)
 {
-    if (sched_interrupted) lua_sethook(co, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
-    lua_State *outer = running_co;
+    struct scheduler *s = sched_of(L);
+    if (s->interrupted) lua_sethook(co, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
+    lua_State *outer = s->running_co;
     lua_pushvalue(L, fn_idx);
     lua_insert(L, 1);
-    running_co = co;
+    s->running_co = co;
     int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
-    running_co = outer;
+    s->running_co = outer;
     /* Interrupted meanwhile: the caller gets a budget too (only once: a loop calling this
        again and again must not renew it). */
-    if (sched_interrupted && lua_gethook(L) != interrupt_hook)
+    if (s->interrupted && lua_gethook(L) != interrupt_hook)
         lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
-    if (ended_co == co) {                    /* out of interrupt budget: close it, raise here */
-        ended_co = NULL;
+    if (s->ended_co == co) {                 /* out of interrupt budget: close it, raise here */
+        s->ended_co = NULL;
         lua_sethook(co, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
         lua_resetthread(co);
         lua_pushliteral(L, "interrupted");
@@ -907,11 +968,12 @@ static void wrap_coroutine_library(lua_State *L)
 }
 
 /* Ctrl-C, SIGTERM and SIGHUP go to on_signal (children get the default actions back at exec). */
-static void install_signals(void)
+static void install_signals(struct scheduler *s)
 {
-    loop_thread = pthread_self();
-    uv_async_init(loop, &signal_async, signal_async_cb);
-    uv_unref((uv_handle_t *)&signal_async);    /* it must not keep the loop alive */
+    s->loop_thread = pthread_self();
+    uv_async_init(s->loop, &s->signal_async, signal_async_cb);
+    s->signal_async.data = s;
+    uv_unref((uv_handle_t *)&s->signal_async);    /* it must not keep the loop alive */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -921,17 +983,20 @@ static void install_signals(void)
         sigaddset(&sa.sa_mask, handled_signals[i]);   /* one handler at a time */
     for (size_t i = 0; i < sizeof handled_signals / sizeof *handled_signals; i++)
         sigaction(handled_signals[i], &sa, NULL);
-    signals_installed = 1;
+    s->signals_installed = 1;
 }
 
 void sched_init(lua_State *L)
 {
-    loop = uv_default_loop();
-    if (!ready_idle_open) {
-        uv_idle_init(loop, &ready_idle);
-        ready_idle_open = 1;
+    struct scheduler *s = &process_sched;
+    s->loop = uv_default_loop();
+    if (!s->ready_idle_open) {
+        uv_idle_init(s->loop, &s->ready_idle);
+        s->ready_idle_open = 1;
     }
-    install_signals();
+    install_signals(s);
+    lua_pushlightuserdata(L, s);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &sched_key);
     wrap_coroutine_library(L);
 
     lua_newtable(L); lua_setfield(L, LUA_REGISTRYINDEX, REG_BY_CO);
@@ -949,7 +1014,7 @@ void sched_init(lua_State *L)
 /* core.sigints() -> how many Ctrl-Cs arrived so far (tells them from other event sets). */
 static int sigints(lua_State *L)
 {
-    lua_pushinteger(L, (lua_Integer)sigint_count);
+    lua_pushinteger(L, (lua_Integer)sched_of(L)->sigint_count);
     return 1;
 }
 

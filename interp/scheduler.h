@@ -12,6 +12,7 @@ struct sched_waiter {
     struct sched_thread *thread; /* who is parked here, NULL when nobody */
 };
 
+/* The loop every handle lives on (the scheduler's; one per process). */
 uv_loop_t *sched_loop(void);
 
 /* Creates the scheduler's registry tables and the `thread` metatable. */
@@ -44,22 +45,22 @@ int sched_run(lua_State *L);
 
 /* ---- Interrupts: Ctrl-C (SIGINT), SIGTERM, SIGHUP ----
    The scheduler owns these signals (nothing else may install handlers for them). A signal
-   sets sched_interrupted, then:
+   makes sched_interrupted() true, then:
    - Lua code running at that moment gets a hook that raises "interrupted" in it (as lua.c
      does), so `while true do end` stops too; after an interrupt every resume may run only a
      bounded number of instructions before "interrupted" is raised again, so a pcall that
      swallows the error does not keep the script alive;
    - on the loop (woken with uv_async), the sched_on_interrupt functions stop children and
      remote commands, and every waiting thread is woken: its wait raises "interrupted".
-   SIGTERM and SIGHUP also set sched_exit_override to 128 + the signal. */
-extern volatile sig_atomic_t sched_interrupted;
+   SIGTERM and SIGHUP also set sched_exit_override() to 128 + the signal. */
+int sched_interrupted(void);
 /* Raises "interrupted" if Ctrl-C was pressed. Call from continuation functions. */
 void sched_check_interrupt(lua_State *L);
 /* Was the running thread cancelled (core.cancel)? Its waits should end and raise. */
 int sched_cancel_pending(lua_State *L);
 /* Stops the run as Ctrl-C does, but exits with status (e.g. 141 when stdout is gone). */
 void sched_abort(int status);
-extern volatile sig_atomic_t sched_exit_override;   /* -1, or the exit status asked for */
+int sched_exit_override(void);   /* -1, or the exit status asked for */
 /* Registers a function run on Ctrl-C (kills children, closes channels). */
 void sched_on_interrupt(void (*fn)(void));
 
@@ -69,7 +70,7 @@ void sched_on_interrupt(void (*fn)(void));
      interrupts as usual. While fn is set, a signal cannot stop busy Lua (fn decides later, on
      the loop): clear it (NULL) while a chunk runs, so that Ctrl-C stops `while true do end`.
    - sched_interrupt_reset(): after the interrupted chunk has ended, forget the interrupt so
-     the next chunk runs normally (clears sched_interrupted and sched_exit_override; hooks
+     the next chunk runs normally (clears sched_interrupted() and sched_exit_override(); hooks
      left on coroutines remove themselves when they next fire).
    - sched_interrupt_target(L): while the REPL runs a chunk on L directly (lua_pcall, not as
      a thread), a signal hooks L when no thread is running; NULL when the chunk is done.

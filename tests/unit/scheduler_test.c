@@ -128,11 +128,11 @@ static void interrupt_checks(lua_State *L)
     r = result_string(L);
     check(strcmp(r, "true false interrupted") == 0,
           "SIGINT raises 'interrupted' in a busy loop (pcall catches it there)", "got %s", r);
-    check(sched_interrupted && sched_exit_override == -1, "... and sets sched_interrupted",
-          "%d %d", (int)sched_interrupted, (int)sched_exit_override);
+    check(sched_interrupted() && sched_exit_override() == -1, "... and sets sched_interrupted()",
+          "%d %d", (int)sched_interrupted(), (int)sched_exit_override());
 
     sched_interrupt_reset();
-    check(!sched_interrupted, "sched_interrupt_reset clears sched_interrupted", NULL);
+    check(!sched_interrupted(), "sched_interrupt_reset clears sched_interrupted()", NULL);
     run_thread(L, "local n = 0 for i = 1, 3000000 do n = n + 1 end return n");
     r = result_string(L);
     check(strcmp(r, "true 3000000") == 0, "after a reset, a long loop runs to its end", "got %s", r);
@@ -142,10 +142,10 @@ static void interrupt_checks(lua_State *L)
     r = result_string(L);
     check(strcmp(r, "false interrupted") == 0,
           "SIGTERM ends a thread that swallows 'interrupted' with pcall", "got %s", r);
-    check(sched_exit_override == 128 + SIGTERM, "... and asks for exit status 143",
-          "%d", (int)sched_exit_override);
+    check(sched_exit_override() == 128 + SIGTERM, "... and asks for exit status 143",
+          "%d", (int)sched_exit_override());
     sched_interrupt_reset();
-    check(!sched_interrupted && sched_exit_override == -1,
+    check(!sched_interrupted() && sched_exit_override() == -1,
           "sched_interrupt_reset clears the exit status too", NULL);
 
     sigint_handled = 1;
@@ -153,13 +153,13 @@ static void interrupt_checks(lua_State *L)
     run_thread(L, "raise('INT') wake_later(0, 5, 20) local v = park(0)"
                   "local n = 0 for i = 1, 2000000 do n = n + 1 end return v, n");
     r = result_string(L);
-    check(strcmp(r, "true 5 2000000") == 0 && sigint_calls == 1 && !sched_interrupted,
+    check(strcmp(r, "true 5 2000000") == 0 && sigint_calls == 1 && !sched_interrupted(),
           "with sched_set_sigint_hook, Ctrl-C calls it on the loop; handled, it interrupts nothing",
           "got %s; calls %d", r, sigint_calls);
     sigint_handled = 0;
     run_thread(L, "raise('INT') wake_later(0, 6, 20) return park(0)");
     r = result_string(L);
-    check(strcmp(r, "false interrupted") == 0 && sigint_calls == 2 && sched_interrupted,
+    check(strcmp(r, "false interrupted") == 0 && sigint_calls == 2 && sched_interrupted(),
           "... not handled, Ctrl-C interrupts (the waiting thread raises)",
           "got %s; calls %d", r, sigint_calls);
     sched_interrupt_reset();
@@ -228,7 +228,7 @@ static const char *script =
 
 int main(void)
 {
-    plan(26);
+    plan(27);
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
     sched_init(L);
@@ -255,9 +255,13 @@ int main(void)
     lua_settop(L, 0);
     interrupt_checks(L);
 
+    /* The scheduler owns its handles (the ready idle, the signal wake-up): shutdown closes
+       them all, so the loop can be closed (uv_loop_close fails with UV_EBUSY otherwise). */
     sched_shutdown();
     lua_close(L);
     uv_run(sched_loop(), UV_RUN_DEFAULT);
-    uv_loop_close(sched_loop());
+    int closed = uv_loop_close(sched_loop());
+    check(closed == 0, "after sched_shutdown no handle of the scheduler is left on the loop",
+          "uv_loop_close returned %d", closed);
     return failures ? 1 : 0;
 }
