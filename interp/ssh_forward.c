@@ -1,5 +1,6 @@
 /* Local port forwards (see ssh_forward.h). */
 #include "ssh_forward.h"
+#include "compiler.h"
 #include "ssh_conn.h"
 #include "ssh_tunnel.h"
 #include <arpa/inet.h>
@@ -265,7 +266,7 @@ static enum ssh_step rf_step(struct ssh_op *op)
         op->progress = 1;
         rf_settle(f, 1);
     }
-        /* fall through */
+        FALLTHROUGH;
     case RF_ACCEPT:
         /* A bounded slice of the server's connections per step. */
         for (int i = 0; i < 64 && !f->closed && f->open < FWD_MAX_CONNS; i++) {
@@ -296,7 +297,7 @@ static enum ssh_step rf_step(struct ssh_op *op)
         }
         if (!f->closed) return SSH_STEP_AGAIN;
         f->rstage = RF_CANCEL;
-        /* fall through */
+        FALLTHROUGH;
     case RF_CANCEL:
         if (libssh2_channel_forward_cancel(f->listener) == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
         f->listener = NULL;

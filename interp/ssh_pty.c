@@ -1,6 +1,7 @@
 /* A remote pty: a session channel (through the channel helper) with pty-req and shell/exec,
    pumped to and from a socketpair as jump-host tunnels are. */
 #include "ssh_pty.h"
+#include "compiler.h"
 #include "ssh_bridge.h"
 #include "ssh_chan.h"
 #include <errno.h>
@@ -73,19 +74,19 @@ static enum ssh_step pty_step(struct ssh_op *op)
             return r;
         }
         p->stage = P_PTY;
-        /* fall through */
+        FALLTHROUGH;
     case P_PTY:
         r = chan_request_pty(&p->chan, p->term, p->cols, p->rows, NULL, 0);
         if (r == SSH_STEP_AGAIN || r == SSH_STEP_WAITING) return r;
         if (r != SSH_STEP_DONE) return failed(p, r);
         p->stage = P_START;
-        /* fall through */
+        FALLTHROUGH;
     case P_START:
         r = p->cmd ? chan_request(&p->chan, "exec", p->cmd) : chan_request(&p->chan, "shell", NULL);
         if (r == SSH_STEP_AGAIN || r == SSH_STEP_WAITING) return r;
         if (r != SSH_STEP_DONE) return failed(p, r);
         p->stage = P_PUMP;
-        /* fall through */
+        FALLTHROUGH;
     case P_PUMP: {
         if (p->resize_pending) {
             r = chan_pty_size(&p->chan, p->new_cols, p->new_rows);
@@ -98,7 +99,7 @@ static enum ssh_step pty_step(struct ssh_op *op)
         if (rc < -1 && conn_step_of(rc) == SSH_STEP_LOST) return SSH_STEP_LOST;
         p->stage = P_CLOSE;
     }
-        /* fall through */
+        FALLTHROUGH;
     case P_CLOSE:
         r = chan_close(&p->chan);
         if (r != SSH_STEP_DONE) return r;

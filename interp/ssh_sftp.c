@@ -16,6 +16,7 @@
    flight as the buffer it is given holds; reads ask ahead up to 4× the buffer (capped at
    8 MiB). So the buffers are several MiB, a multiple of 30000. */
 #include "ssh_sftp.h"
+#include "compiler.h"
 #include "ssh_conn.h"
 #include "ssh_chan.h"
 #include <libssh2_sftp.h>
@@ -695,7 +696,7 @@ static int step_once(struct xop *o)
         }
         if (r->what != SFTP_PUT) { finish(o); return 0; }
         o->stage = X_RENAME;
-        /* fall through */
+        FALLTHROUGH;
     case X_RENAME:
         CALL_LOCKED(o);
 #if LIBSSH2_VERSION_NUM >= 0x010b01
@@ -713,7 +714,7 @@ static int step_once(struct xop *o)
 #else
         o->stage = X_RENAME_PLAIN;
 #endif
-        /* fall through */
+        FALLTHROUGH;
     case X_RENAME_PLAIN:
         /* SFTP v3 rename refuses an existing destination (OpenSSH links, then unlinks). */
         CALL_LOCKED(o);
@@ -756,7 +757,7 @@ static int step_once(struct xop *o)
             return NEXT;
         }
         o->stage = X_RENAME2;
-        /* fall through */
+        FALLTHROUGH;
     case X_RENAME2:
         CALL_LOCKED(o);
         rc = libssh2_sftp_rename_ex(l->sftp, r->path, (unsigned)strlen(r->path), r->path2,
@@ -772,7 +773,7 @@ static int step_once(struct xop *o)
         if (rc) { record(o, "renaming into place", rc); fail_path(o); return NEXT; }
         o->tmp_made = 0;
         o->stage = X_DROP_OLD;
-        /* fall through */
+        FALLTHROUGH;
     case X_DROP_OLD:
         CALL_LOCKED(o);
         rc = libssh2_sftp_unlink_ex(l->sftp, o->aside, (unsigned)strlen(o->aside));
@@ -874,7 +875,7 @@ static int step_once(struct xop *o)
         o->h = NULL;
         if (!o->tmp_made) { finish(o); return -1; }
         o->stage = X_FAIL_UNLINK;
-        /* fall through */
+        FALLTHROUGH;
     case X_FAIL_UNLINK:
         CALL_LOCKED(o);
         rc = libssh2_sftp_unlink_ex(l->sftp, r->path, (unsigned)strlen(r->path));

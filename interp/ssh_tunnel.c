@@ -1,6 +1,7 @@
 /* Jump-host tunnels and port forwards' connections: a direct-tcpip (or forwarded-tcpip)
    channel, opened through the channel helper, bridged to a socket (ssh_bridge.c). */
 #include "ssh_tunnel.h"
+#include "compiler.h"
 #include "ssh_bridge.h"
 #include "ssh_chan.h"
 #include <errno.h>
@@ -74,7 +75,7 @@ static enum ssh_step tunnel_step(struct ssh_op *op)
         }
         if (t->inner) { conn_release(t->inner); t->inner = NULL; }
         t->stage = T_PUMP;
-        /* fall through */
+        FALLTHROUGH;
     case T_PUMP: {
         int rc = t->stop ? 0 : bridge_pump(&t->br, t->chan.ch);
         if (rc == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
@@ -82,7 +83,7 @@ static enum ssh_step tunnel_step(struct ssh_op *op)
         if (rc < -1 && conn_step_of(rc) == SSH_STEP_LOST) return SSH_STEP_LOST;
         t->stage = T_CLOSE;
     }
-        /* fall through */
+        FALLTHROUGH;
     case T_CLOSE:
         r = chan_close(&t->chan);
         if (r != SSH_STEP_DONE) return r;
