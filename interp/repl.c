@@ -185,22 +185,41 @@ static int no_local_stat(char **name)
 static const char lua_breaks[] = " \t\n\"'`@$><=;|&{(,+*%^~#[]!";
 static const char shell_breaks[] = " \t\n\"'`@$><=;|&{(";
 
-static int in_shell_part(const char *line, int point)
+/* The REPL's one rule for "is this position in a shell part": the offset where the shell text
+   that `point` is in starts (after a leading "$ ", or after a "$(" / "$?(" not closed before
+   point), or -1 when point is in Lua. Readline's word breaks (word_breaks) and what to complete
+   (_repl.lua, through core.repl_shell_start) both ask it. */
+static int shell_start(const char *line, int point)
 {
     int i = 0;
     while (i < point && (line[i] == ' ' || line[i] == '\t')) i++;
-    if (i + 1 < point && line[i] == '$' && (line[i + 1] == ' ' || line[i + 1] == '\t')) return 1;
-    int open = 0;
-    for (int k = 0; k + 1 < point; k++) {
-        if (line[k] == '$' && (line[k + 1] == '(' || (line[k + 1] == '?' && k + 2 < point && line[k + 2] == '('))) open = 1;
-        else if (line[k] == ')') open = 0;
+    if (i + 1 < point && line[i] == '$' && (line[i + 1] == ' ' || line[i + 1] == '\t')) return i + 2;
+    int start = -1;
+    for (int k = 0; k < point; k++) {
+        if (line[k] == '$' && k + 1 < point && line[k + 1] == '(') start = k + 2;
+        else if (line[k] == '$' && k + 2 < point && line[k + 1] == '?' && line[k + 2] == '(') start = k + 3;
+        else if (line[k] == ')') start = -1;
     }
-    return open;
+    return start;
 }
 
 static char *word_breaks(void)
 {
-    return (char *)(in_shell_part(rl_line_buffer, rl_point) ? shell_breaks : lua_breaks);
+    return (char *)(shell_start(rl_line_buffer, rl_point) >= 0 ? shell_breaks : lua_breaks);
+}
+
+/* core.repl_shell_start(line, pos) -> the 0-based offset where the shell part that position
+   pos (0-based) is in starts, or nil when pos is in Lua: shell_start for the completer. */
+static int l_shell_start(lua_State *L)
+{
+    size_t n;
+    const char *line = luaL_checklstring(L, 1, &n);
+    lua_Integer pos = luaL_checkinteger(L, 2);
+    if (pos < 0) pos = 0;
+    if ((size_t)pos > n) pos = (lua_Integer)n;
+    int start = shell_start(line, (int)pos);
+    if (start < 0) lua_pushnil(L); else lua_pushinteger(L, start);
+    return 1;
 }
 
 static int backslash_quoted(char *line, int index)
@@ -347,7 +366,7 @@ void repl_open(lua_State *L, int core_idx)
     static const luaL_Reg fns[] = {
         {"readline", l_readline}, {"repl_setup", l_setup}, {"history_add", l_history_add},
         {"repl_retry_complete", l_retry_complete}, {"repl_end", l_end},
-        {"repl_running", l_running}, {NULL, NULL}};
+        {"repl_running", l_running}, {"repl_shell_start", l_shell_start}, {NULL, NULL}};
     lua_pushvalue(L, core_idx);
     luaL_setfuncs(L, fns, 0);
     lua_pop(L, 1);

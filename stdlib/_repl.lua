@@ -313,9 +313,10 @@ local function completer(st)
   return function(line, start, stop)
     local fine, res, append, paths = pcall(function()
       local word = line:sub(start + 1, stop)
-      local before = line:sub(1, start)
-      local shell_part = before:match("^%s*%$%s(.*)$") or before:match("%$%??%(([^)]*)$")
-      if shell_part then
+      -- In a shell part ("$ …", "$(…")? The rule is C's, as readline's word breaks use it.
+      local shell_from = core.repl_shell_start(line, start)
+      if shell_from then
+        local shell_part = line:sub(shell_from + 1, start)
         local cmd_pos = shell_part:match("^%s*$") or shell_part:match("[|;&(]%s*$")
                         or shell_part:match("sudo%s+$")
         -- The word as typed may hold backslash-escaped characters ("my\ dir/"); the

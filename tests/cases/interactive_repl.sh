@@ -3,7 +3,7 @@
 # Ctrl-D, and the fleet REPL on 5 addresses of the test server.
 source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/tmux_lib.sh"
-plan 55
+plan 57
 CLEANUP+=("tm_stop")
 
 # A private HOME (history file) that reaches the test server like $SSHS_TEST_HOME does.
@@ -116,6 +116,15 @@ tm_send C-u
 tm_settle
 tm_send 's:al' Tab
 tm_expect "Tab completes methods of a session (s:al -> s:alive)" 's:alive$'
+tm_send C-u
+tm_settle
+# Inside "$(" a word is a shell word and a remote path; after its ")", Lua again.
+tm_send 'x = $(ls c++' Tab
+tm_expect "Tab inside \$( completes a remote path (one shell word past +)" 'x = \$\(ls c\+\+dir/$'
+tm_send C-u
+tm_settle
+tm_send 'x = $(ls c++dir) .. s:al' Tab
+tm_expect "... and after its ), Lua names again" 'x = \$\(ls c\+\+dir\) \.\. s:alive$'
 tm_send C-u
 tm_type '$ sleep 4712; echo late2'
 sleep 1.5
