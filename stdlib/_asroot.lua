@@ -3,7 +3,16 @@
 -- installs every file beside its destination and renames it into place (whole or not at
 -- all), and the private folder is removed. sudo runs through the prelude's own handling
 -- (S.shell_command): a password, when one is given, goes only to sudo's prompt.
-local S = _SSHS
+local builtin = ...
+-- The runtime's parts this module uses (stdlib/_results.lua, _contexts.lua, _quoting.lua,
+-- _commands.lua), by the names it had on _SSHS.
+local S
+do
+  local contexts, commands = builtin("_contexts"), builtin("_commands")
+  S = {user_error = builtin("_results").user_error, quote = builtin("_quoting").quote,
+       state = contexts.state, effective = contexts.effective,
+       run_on = commands.run_on, shell_command = commands.shell_command}
+end
 local M = {}
 
 -- The sudo context for opts.sudo: true (the thread's `with sudo{}` on this session, else root

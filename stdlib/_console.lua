@@ -12,8 +12,16 @@
 -- (even a line that looks like a marker) nor an echo of the command line (it holds the
 -- format, not the joined marker) can end a command early. Everything before the marker is
 -- the command's output, byte for byte.
-local S = _SSHS
-local core = S.core
+local builtin, core = ...
+-- The runtime's parts this module uses (stdlib/_results.lua, _contexts.lua, _quoting.lua,
+-- _commands.lua), by the names it had on _SSHS.
+local S
+do
+  local results, contexts = builtin("_results"), builtin("_contexts")
+  S = {user_error = results.user_error, user_where = results.user_where, ConnectError = results.ConnectError,
+       state = contexts.state, current_session = contexts.current_session, LOCAL = contexts.LOCAL,
+       quote = builtin("_quoting").quote, shell_command = builtin("_commands").shell_command}
+end
 local M = {}
 
 local Console = {__name = "sshs.console"}

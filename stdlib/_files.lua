@@ -2,8 +2,17 @@
 -- Remote sessions go over SFTP (core.sftp, interp/ssh_sftp.c); the local session makes plain
 -- copies with the same rules. Every file lands whole or not at all: it is written to a
 -- temporary name beside the destination and renamed into place; a failure removes it.
-local S = _SSHS
-local core = S.core
+local builtin, core = ...
+-- The runtime's parts this module uses (stdlib/_results.lua, _contexts.lua, _commands.lua,
+-- _quoting.lua), by the names it had on _SSHS.
+local S
+do
+  local results, contexts = builtin("_results"), builtin("_contexts")
+  S = {user_error = results.user_error, user_where = results.user_where, builtin = builtin,
+       state = contexts.state, current_session = contexts.current_session, LOCAL = contexts.LOCAL,
+       effective = contexts.effective, home_path = builtin("_commands").home_path,
+       quote = builtin("_quoting").quote}
+end
 local M = {}
 
 ---------------------------------------------------------------------------- errors
@@ -192,7 +201,7 @@ local function progress_begin(ctx)
   P.calls = P.calls + 1
   P.hosts[ctx.host] = (P.hosts[ctx.host] or 0) + 1
   -- The -H driver draws the fleet's line itself and includes ours.
-  if ctx.progress and not P.ticker and not S.fleet_progress then
+  if ctx.progress and not P.ticker and not builtin("_outcome").fleet_progress then
     local ev = core.event()
     P.ticker = ev
     core.thread(function()

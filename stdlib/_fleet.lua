@@ -1,7 +1,16 @@
 -- Many hosts at once: each(), and the -H driver (live "host: " lines, -b gathering, --json,
 -- the summary, progress on a terminal, Ctrl-C). Loaded on first use.
-local S = _SSHS
-local core = S.core
+local builtin, core = ...
+-- The runtime's parts this module uses (stdlib/_results.lua, _contexts.lua, _sessions.lua,
+-- _outcome.lua), by the names it had on _SSHS.
+local S
+local run_outcome = builtin("_outcome")
+do
+  local results, contexts, sessions = builtin("_results"), builtin("_contexts"), builtin("_sessions")
+  S = {user_error = results.user_error, builtin = builtin, usage_exit = run_outcome.usage_exit,
+       state = contexts.state, current_session = contexts.current_session, LOCAL = contexts.LOCAL,
+       open_session = sessions.open_session, check_connect_options = sessions.check_connect_options}
+end
 local nodeset = S.builtin("nodeset")
 local M = {}
 
@@ -626,10 +635,10 @@ function M.start(chunk, ...)
     -- Progress on a terminal, for runs longer than a second.
     local progress_done = core.event()
     -- Transfers in flight (upload/download in the script) join the same line.
-    S.fleet_progress = true
+    run_outcome.fleet_progress = true
     local function progress_text()
       local text = string.format("[%d/%d done, %d failed]", done, #list, failed)
-      local files = package.loaded["_files"]
+      local files = builtin("_loader").loaded("_files")
       local xfer = files and files.status_text()
       return xfer and (text .. " " .. xfer) or text
     end
@@ -676,7 +685,7 @@ function M.start(chunk, ...)
     elseif options.gather and not options.json then print_gathered(list, results) end
     core.write(2, summary(list, results, string.format("in %.1fs", core.clock() - t0)))
     if stopped then core.write(2, "sshs: stopped: " .. stopped .. "\n") end
-    S.exit_status_value = M.run_status(list, results)
+    run_outcome.exit_status = M.run_status(list, results)
   end)
 end
 

@@ -2,9 +2,8 @@
 -- stderr in DIR/HOST.stdout and DIR/HOST.stderr, as parallel-ssh's -o/-e), --jsonl (one JSON
 -- event per line: a host started, a line of its output, a host ended with its outcome) and
 -- -b --diff (outputs other than the most common one as unified diffs against it).
-local S = _SSHS
-local core = S.core
-local nodeset = S.builtin("nodeset")
+local builtin, core = ...
+local nodeset = builtin("nodeset")
 local M = {}
 
 local LINE_MAX = 64 * 1024     -- a --jsonl line event carries at most this much of a long line

@@ -3,8 +3,7 @@
 -- Kept in $XDG_STATE_HOME/sshs/last (default ~/.local/state/sshs/last): one "KIND HOST" line
 -- per host, in the run's order. A new file replaces the old one by rename, so a reader sees
 -- one whole run or the other, never a mix.
-local S = _SSHS
-local core = S.core
+local _, core = ...
 local M = {}
 
 M.kinds = {ok = true, failed = true, unreachable = true, skipped = true, all = true}

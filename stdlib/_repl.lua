@@ -1,8 +1,18 @@
 -- The interactive REPL (sshs on a terminal, -i, and the fleet REPL of -H without a script).
 -- The terminal side (readline on the loop, history, Tab) is C (interp/repl.c); this is the
 -- loop: read a whole chunk, run it as a thread sharing the REPL's session stack, print values.
-local S = _SSHS
-local core = S.core
+local builtin, core = ...
+-- The runtime's parts this module uses (stdlib/_results.lua, _contexts.lua, _quoting.lua,
+-- _commands.lua, _sessions.lua, _loader.lua), by the names it had on _SSHS.
+local S
+do
+  local results, contexts = builtin("_results"), builtin("_contexts")
+  S = {Result = results.Result, error_text = results.error_text,
+       state = contexts.state, current_session = contexts.current_session, LOCAL = contexts.LOCAL,
+       effective = contexts.effective, Context = contexts.Context,
+       quote = builtin("_quoting").quote, run_on = builtin("_commands").run_on,
+       open_session = builtin("_sessions").open_session, builtin = builtin}
+end
 local M = {}
 
 local HISTORY = (os.getenv("HOME") or ".") .. "/.sshs_history"

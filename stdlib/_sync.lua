@@ -5,8 +5,15 @@
 -- root (stdlib/_asroot.lua). Each file lands whole or not at all (a temporary renamed into
 -- place), so an interrupted sync leaves no partial file and the next one completes it.
 -- Inside each() / -H the local tree is read (and hashed) once for all hosts.
-local S = _SSHS
-local core = S.core
+local builtin, core = ...
+-- The runtime's parts this module uses (stdlib/_results.lua, _contexts.lua, _quoting.lua), by
+-- the names it had on _SSHS.
+local S
+do
+  local contexts = builtin("_contexts")
+  S = {user_error = builtin("_results").user_error, quote = builtin("_quoting").quote, builtin = builtin,
+       state = contexts.state, current_session = contexts.current_session, LOCAL = contexts.LOCAL}
+end
 local F = S.builtin("_files").parts
 local asroot = S.builtin("_asroot")
 local M = {}

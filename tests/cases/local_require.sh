@@ -1,7 +1,7 @@
 # require: .sshs and .lua modules from the script's folder, $SSHS_PATH and package.path;
 # the built-in stdlib; errors in modules reported at the module's FILE:LINE.
 source "$TESTROOT/lib.sh"
-plan 25
+plan 26
 
 mkdir -p "$TMP/proj" "$TMP/lib1" "$TMP/lib2" "$TMP/elsewhere"
 cat > "$TMP/proj/helpers.sshs" <<'EOF'
@@ -111,3 +111,13 @@ expect_out_has "nodeset:	n2" "require('nodeset') is the built-in one"
 expect_out_has "files:	function	true" "require('_files') is the built-in one"
 case "$out" in *SHADOW*) not_ok "no file named like a built-in module was loaded" "$(show)";;
   *) ok "no file named like a built-in module was loaded";; esac
+# Built-in modules loaded after a script reassigned _SSHS still work: they are loaded on first
+# use, after the script started, and reach each other through the loader, not the global.
+mkdir -p "$TMP/reassign"
+cat > "$TMP/reassign/main.lua" <<EOF
+_SSHS = nil
+put_text("$TMP/reassign/out.txt", "after reassigning")
+print("text:", get_text("$TMP/reassign/out.txt"))
+EOF
+run_sshs "$TMP/reassign/main.lua"
+expect_out_has "text:	after reassigning" "built-in modules loaded after a script reassigned _SSHS still work"

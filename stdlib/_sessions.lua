@@ -1,0 +1,276 @@
+-- Remote sessions: targets, connect options merged with ~/.ssh/config and the defaults,
+-- opening a connection (through jump hosts), the session object, connect() and close(),
+-- and port forwards on the current session.
+local builtin, core = ...
+local results, contexts, commands = builtin("_results"), builtin("_contexts"), builtin("_commands")
+local user_error, user_where, without_runtime_where = results.user_error, results.user_where, results.without_runtime_where
+local ConnectError = results.ConnectError
+local LOCAL, state, current_session, effective = contexts.LOCAL, contexts.state, contexts.current_session, contexts.effective
+local check_run_args, run_on, home_path = commands.check_run_args, commands.run_on, commands.home_path
+local options = core.options
+local type, setmetatable, getmetatable, error = type, setmetatable, getmetatable, error
+local M = {}
+
+local Session = {__name = "sshs.session"}
+Session.__index = Session
+M.Session = Session
+
+-- "user@host:port", "[v6]:port", "host" -> user, host, port (user and port may be nil).
+-- A bare IPv6 address: hex groups and colons (with "::" or all eight groups), maybe a zone.
+local function is_ipv6(s)
+  local addr = s:match("^([%x:.]+)%%?[%w]*$")
+  if not addr or not addr:find(":", 1, true) then return false end
+  local _, colons = addr:gsub(":", "")
+  return addr:find("::", 1, true) ~= nil or colons == 7
+end
+
+local function port_number(p, where)
+  local n = math.tointeger(tonumber(p))
+  if not n or n < 1 or n > 65535 then
+    user_error(where .. ": port " .. tostring(p) .. " is out of range (1-65535)")
+  end
+  return n
+end
+M.port_number = port_number
+
+local function parse_target(target)
+  local user, rest = target:match("^(.*)@(.*)$")
+  if user == "" or rest == "" then return nil end
+  rest = rest or target
+  local host, port
+  if rest:sub(1, 1) == "[" then
+    host, port = rest:match("^%[([^%]]+)%]:?(%d*)$")
+  else
+    host, port = rest:match("^([^:]+):(%d+)$")
+    if not host and not rest:find(":", 1, true) then host = rest end
+    if not host and is_ipv6(rest) then host = rest end
+  end
+  if not host or host == "" or host:find("[%s/@]") then return nil end
+  if port and port ~= "" then port = port_number(port, "connect('" .. target .. "')") else port = nil end
+  return user, host, port
+end
+
+-- Connection defaults, decided here only: C takes every value from the params table.
+local connect_defaults = {port = 22, timeout = 30, keepalive = 0, keepalive_max = 3, max_sessions = 10}
+
+local connect_options = {user = "string", port = "number", password = "string", key = "string",
+  passphrase = "string", agent = "boolean", timeout = "number", keepalive = "number",
+  known_hosts = "string", host_key_check = "string", via = true, max_sessions = "number",
+  ssh_config = "string", ciphers = "string", macs = "string", kex = "string"}
+
+local function check_connect_options(opts, where)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then user_error(where .. ": options must be a table") end
+  for k, v in pairs(opts) do
+    local want = connect_options[k]
+    if not want then user_error(where .. ": unknown option '" .. tostring(k) .. "'") end
+    if want ~= true and type(v) ~= want then
+      user_error(where .. ": option " .. k .. " must be a " .. want .. ", got " .. type(v))
+    end
+  end
+  local hk = opts.host_key_check
+  if hk and hk ~= "yes" and hk ~= "accept-new" and hk ~= "no" then
+    user_error(where .. ": host_key_check must be \"yes\", \"accept-new\" or \"no\"")
+  end
+  local ms = opts.max_sessions
+  if ms and (ms < 1 or ms % 1 ~= 0) then user_error(where .. ": max_sessions must be a whole number >= 1") end
+  return opts
+end
+M.check_connect_options = check_connect_options
+
+local hostkey_modes = {yes = "yes", ask = "yes", ["accept-new"] = "accept-new", no = "no", off = "no"}
+
+-- `with timeout(s)` and each{host_timeout} also bound connecting inside them.
+local function connect_timeout(t)
+  local st = state()
+  local eff = effective(st, nil)
+  for _, bound in ipairs{eff.timeout or false, eff.idle_timeout or false, st.idle_timeout or false} do
+    if bound and bound < t then t = bound end
+  end
+  if st.deadline then
+    local left = st.deadline - core.clock()
+    if left < t then t = math.max(left, 0.001) end
+  end
+  return t
+end
+
+-- Opens one SSH connection (through `outer`, a session, when given) and returns a session.
+function M.open_session(target, opts, outer)
+  local tuser, alias, tport = parse_target(target)
+  if not alias then user_error("connect: bad target '" .. target .. "' (expected host, user@host, user@host:port or [v6addr]:port)") end
+  local home = os.getenv("HOME") or ""
+  local cfg_path = home_path(opts.ssh_config or options.ssh_config) or (home .. "/.ssh/config")
+  local ok, cfg = pcall(core.sshconfig, alias, cfg_path, options.ssh_options)
+  if not ok then user_error("connect: " .. tostring(cfg)) end
+  local user = opts.user or tuser or cfg.user or os.getenv("USER") or os.getenv("LOGNAME") or "root"
+  local port = opts.port or tport or cfg.port or connect_defaults.port
+  port = port_number(port, "connect('" .. target .. "')")
+  local hostname = cfg.hostname or alias
+  local keys = {}
+  if opts.key then keys[#keys + 1] = {path = home_path(opts.key), given = true} end
+  for _, f in ipairs(cfg.identity_files) do keys[#keys + 1] = {path = f, given = true} end
+  if #cfg.identity_files == 0 then
+    for _, name in ipairs{"id_ed25519", "id_ecdsa", "id_rsa"} do
+      keys[#keys + 1] = {path = home .. "/.ssh/" .. name}
+    end
+  end
+  local shown = alias:find(":", 1, true) and ("[" .. alias .. "]") or alias
+  local display = user .. "@" .. shown .. (port ~= connect_defaults.port and tport and (":" .. port) or "")
+  local agent = opts.agent
+  if agent == nil then agent = os.getenv("SSH_AUTH_SOCK") ~= nil end
+
+  -- Jump hosts: opts.via, else ProxyJump, else the session we are inside of.
+  local jumps, via = {}, outer
+  local chain = opts.via
+  if chain == nil and cfg.proxyjump and cfg.proxyjump ~= "none" then chain = cfg.proxyjump end
+  if type(chain) == "string" then
+    for hop in chain:gmatch("[^,%s]+") do
+      local jopts = {agent = opts.agent, known_hosts = opts.known_hosts, host_key_check = opts.host_key_check,
+                     timeout = opts.timeout, ssh_config = opts.ssh_config}
+      via = M.open_session(hop, jopts, via)
+      jumps[#jumps + 1] = via
+    end
+  elseif type(chain) == "table" and getmetatable(chain) == Session then
+    via = chain
+    chain:retain()
+    jumps[#jumps + 1] = chain
+  elseif chain ~= nil then
+    user_error("connect: via must be a target string or a session")
+  end
+
+  local params = {
+    display = display, hostname = hostname, hostkey_name = hostname, user = user, port = port,
+    password = opts.password, passphrase = opts.passphrase, keys = keys, agent = agent,
+    known_hosts = home_path(opts.known_hosts) or cfg.user_known_hosts_file or (home .. "/.ssh/known_hosts"),
+    global_known_hosts = cfg.global_known_hosts_files or {"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"},
+    host_key_check = opts.host_key_check or hostkey_modes[cfg.strict_host_key_checking or "yes"] or "yes",
+    timeout = connect_timeout(opts.timeout or cfg.connect_timeout or connect_defaults.timeout),
+    keepalive = opts.keepalive or cfg.server_alive_interval or connect_defaults.keepalive,
+    keepalive_max = cfg.server_alive_count_max or connect_defaults.keepalive_max,
+    max_channels = opts.max_sessions or connect_defaults.max_sessions,
+    ciphers = opts.ciphers or cfg.ciphers, macs = opts.macs or cfg.macs, kex = opts.kex or cfg.kexalgorithms,
+    interactive = core.isatty(0) and core.isatty(2),
+    via = via and via.conn,
+  }
+  local fine, conn = pcall(core.connect, params)
+  if not fine then
+    for i = #jumps, 1, -1 do jumps[i]:release() end
+    if type(conn) == "string" and conn == "interrupted" then error(conn, 0) end
+    error(setmetatable({message = user_where() .. tostring(conn), host = display, kind = "connect"}, ConnectError), 0)
+  end
+  return setmetatable({conn = conn, host = display, target = target, refs = 1, jumps = jumps,
+                       kind = "remote"}, Session)
+end
+
+function Session:retain() self.refs = self.refs + 1 end
+
+-- The last user lets go: close the connection, then the jump hosts it rode on.
+function Session:release()
+  self.refs = self.refs - 1
+  if self.refs > 0 then return end
+  self.conn:close()
+  for i = #self.jumps, 1, -1 do self.jumps[i]:release() end
+end
+
+-- Pops the session from this thread's stack (wherever it is) and lets go of it.
+function Session:close()
+  local st = state()
+  for i = #st.stack, 2, -1 do
+    if st.stack[i] == self then
+      table.remove(st.stack, i)
+      self:release()
+      return
+    end
+  end
+end
+Session.__close = function(s) s:close() end
+Session.__tostring = function(s) return "session " .. s.host end
+
+function Session:alive() return self.conn:alive() end
+function Session:run(cmd, opts)
+  check_run_args(cmd, opts)
+  return run_on(self, cmd, opts)
+end
+
+-- Runs cmd on the remote host: cd/env/sudo as commands.shell_command says.
+-- libssh2 sends a request in one packet of at most 35000 bytes: longer command lines fail
+-- with a bare "Unable to send channel request", so they are refused here, saying why.
+local REMOTE_LINE_MAX = 32768
+
+function Session:exec(cmd, o, show, prefix)
+  local line, stdin, feed = commands.shell_command(commands.own_parse(cmd), o)
+  if #line > REMOTE_LINE_MAX then
+    user_error("the command line for " .. self.host .. " is " .. #line .. " bytes; a remote command line " ..
+      "is limited to " .. REMOTE_LINE_MAX .. " (one SSH packet in libssh2): pass the data on stdin " ..
+      "(run(cmd, {stdin = data})) or upload() it; the command starts: " .. cmd:sub(1, 60))
+  end
+  -- A lost or closed connection is reported at the user's line, not in here.
+  local function lost(err)
+    if err == "interrupted" then error(err, 0) end
+    err = without_runtime_where(err)
+    error(setmetatable({message = user_where() .. err, host = self.host, cmd = cmd,
+                        kind = "connection"}, ConnectError), 0)
+  end
+  local fine, started = pcall(self.conn.exec, self.conn, line,
+                              commands.op_options(o, stdin, show, prefix, feed))
+  if not fine then lost(started) end
+  local op <close> = started
+  return commands.collect(op, o, lost, feed)
+end
+
+function M.connect(target, opts)
+  if type(target) ~= "string" then user_error("connect: expected a target string, got " .. type(target)) end
+  opts = check_connect_options(opts, "connect")
+  local st = state()
+  local top = current_session(st)
+  local s = M.open_session(target, opts, top ~= LOCAL and top or nil)
+  st.stack[#st.stack + 1] = s
+  return s
+end
+
+-- close(): pops the current session.
+function M.close()
+  local s = current_session()
+  if s == LOCAL then user_error("close: no remote session is open") end
+  s:close()
+end
+
+-- forward{listen = "[host:]port", to = "host:port"} (ssh -L) on the current session; the
+-- object has .port (the one chosen for port 0) and closes with `with` or :close().
+-- forward{remote = "[host:]port", to = "host:port"} (ssh -R): the server listens and its
+-- connections come back here to `to` (numeric or localhost); .port is the server's port.
+local function split_hostport(s, what, default_host)
+  if type(s) == "number" then return default_host, math.tointeger(s) end
+  if type(s) ~= "string" then user_error("forward: " .. what .. " must be \"host:port\" or a port number") end
+  local h, p = s:match("^%[([^%]]+)%]:(%d+)$")
+  if not h then h, p = s:match("^([^:]*):(%d+)$") end
+  if not h and s:match("^%d+$") then h, p = default_host, s end
+  if not h or p == nil then user_error("forward: bad " .. what .. " \"" .. s .. "\" (want host:port)") end
+  if h == "" then h = default_host end
+  return h, tonumber(p)
+end
+function M.forward(spec)
+  if type(spec) ~= "table" then user_error("forward: expected a table {listen = …, to = …}") end
+  if (spec.listen == nil) == (spec.remote == nil) or spec.to == nil then
+    user_error("forward: needs listen = \"[host:]port\" (ssh -L) or remote = \"[host:]port\" (ssh -R), and to = \"host:port\"")
+  end
+  local s = current_session()
+  if not s or not s.conn then user_error("forward: no remote session (use it inside `with connect(…)`)") end
+  if spec.remote ~= nil then
+    local rh, rp = split_hostport(spec.remote, "remote", "127.0.0.1")
+    local th, tp = split_hostport(spec.to, "to", "localhost")
+    local ok, f = pcall(core.forward_remote, s.conn, rh, rp, th, tp)
+    if not ok then
+      if f == "interrupted" then error(f, 0) end
+      user_error((tostring(f):gsub("^[^:]*:%d+: ", "")))
+    end
+    return f
+  end
+  local lh, lp = split_hostport(spec.listen, "listen", "127.0.0.1")
+  local th, tp = split_hostport(spec.to, "to", "localhost")
+  local ok, f = pcall(core.forward, s.conn, lh, lp, th, tp)
+  if not ok then user_error((tostring(f):gsub("^[^:]*:%d+: ", ""))) end
+  return f
+end
+
+return M
