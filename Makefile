@@ -75,7 +75,7 @@ $(BUILD)/unit/%_test: $(BUILD)/unit/%_test.o $(BUILD)/obj/%.o
 	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 .SECONDARY: $(UNIT:%=%.o)
 # The scheduler registers its metatables through l_util.c.
-$(BUILD)/unit/scheduler_test: $(BUILD)/obj/l_util.o
+$(BUILD)/unit/scheduler_test: $(BUILD)/obj/l_util.o $(BUILD)/obj/sched_interrupt.o
 
 -include $(OBJ:.o=.d) $(UNIT:%=%.d)
 

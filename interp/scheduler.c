@@ -1,105 +1,20 @@
 /* Threads as coroutines on one libuv loop. The rules (DESIGN.md): a callback never resumes,
    it only queues; sched_run() is the one place that calls lua_resume, so resumes never nest. */
-#include "scheduler.h"
+#include "sched_internal.h"
 #include "l_util.h"
-#include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
 #include <time.h>
 
-enum thread_state { T_READY, T_RUNNING, T_PARKED, T_DONE, T_FAILED };
-
-struct scheduler;
-
-struct sched_thread {
-    struct scheduler *sched;          /* the scheduler that runs it */
-    lua_State *co;
-    enum thread_state state;
-    int id;
-    int self_ref;                     /* keeps the handle alive until it finishes */
-    int nargs;                        /* values to pass to the next lua_resume */
-    struct sched_waiter *parked_on;   /* what it waits on, while T_PARKED */
-    struct sched_waiter self_wait;    /* used for join */
-    struct sched_thread *joiners;     /* threads parked in join() on this one */
-    struct sched_thread *next_joiner;
-    struct sched_thread *joining;     /* the thread this one waits to join */
-    struct sched_thread *next_ready;
-    struct sched_thread *prev_live, *next_live;
-    int cancel_ref;                   /* core.cancel: the error to raise at its next wait */
-    int cancel_locate;                /* prefix the error with the user's file:line */
-};
-
-struct sched_event;
-struct sleeper;
-
-#define MAX_INTERRUPT_HOOKS 8
-
-/* Everything the scheduler owns, in one place (as Redis's aeEventLoop holds its loop's state).
-   Functions reach it from the Lua state (sched_of, as luv's luv_context), from a thread
-   (t->sched) or from a handle's data, and pass it on. Signals are per process, so there is one
-   per process: process_sched, named directly only where nothing else leads to it (the signal
-   handler and its hook, and the entry points called without a Lua state: loop callbacks in
-   other files, teardown, the REPL's Ctrl-C settings). Fields written by the signal handler
-   are volatile sig_atomic_t (or volatile pointers it only reads). */
-struct scheduler {
-    uv_loop_t *loop;
-
-    /* Threads: the ready queue (FIFO), every unfinished thread, pending sleep() timers. */
-    struct sched_thread *ready_head, *ready_tail;
-    struct sched_thread *live_head;
-    int live_count, next_id;
-    struct sleeper *sleepers;         /* closed at shutdown */
-    /* Active while a thread is ready to run. A timer that is already due fires in the timers
-       phase that opens a loop iteration, before the poll; libuv knows nothing of our ready
-       queue and would then poll with no time limit (with no other timer: forever), the woken
-       thread waiting for some unrelated event. An active idle handle makes that poll return
-       at once. */
-    uv_idle_t ready_idle;
-    int ready_idle_open;
-
-    /* What runs Lua right now: the signal handler hooks it. */
-    lua_State *volatile running_thread;   /* the thread resume() is running, or NULL */
-    lua_State *volatile running_co;       /* the innermost coroutine running: that thread, or a
-                                             plain coroutine it resumed; or NULL */
-    lua_State *volatile interrupt_target; /* the REPL's state while it runs a chunk on it */
-    lua_State *ended_co;                  /* the coroutine the budget hook yielded out of */
-
-    /* The interrupt (sched_interrupted(), sched_exit_override()) and the functions that stop
-       children and remote commands when it comes (sched_on_interrupt). */
-    volatile sig_atomic_t interrupted;
-    volatile sig_atomic_t exit_override;  /* -1, or the exit status asked for */
-    void (*interrupt_hooks[MAX_INTERRUPT_HOOKS])(void);
-    int n_interrupt_hooks;
-
-    /* What Ctrl-C does: interrupt; or, in fan-outs, first report who is still running (a Lua
-       thread waits on sigint_event) and interrupt on a second press within a second (or set
-       the event every time: sigint_report_always); or ask the REPL's function (sigint_hook)
-       on the loop first. */
-    volatile sig_atomic_t sigint_report, sigint_report_always, sigint_ask;
-    volatile sig_atomic_t sigint_count;   /* Ctrl-Cs so far (core.sigints) */
-    uint64_t last_sigint;                 /* touched by the handler only */
-    struct sched_event *sigint_event;
-    int sigint_event_ref;
-    int (*sigint_hook)(void);
-
-    /* The signal handler's hand-over to the loop: what it recorded, the async that wakes the
-       loop, the loop's thread (libuv's pool threads pass signals on to it). */
-    volatile sig_atomic_t pending_interrupt, pending_report, pending_call;
-    pthread_t loop_thread;
-    uv_async_t signal_async;
-    int signals_installed;
-};
-
-static struct scheduler process_sched = {
+struct scheduler sched_process = {
     .exit_override = -1, .sigint_event_ref = LUA_NOREF,
 };
 
 static const char sched_key;        /* its address keys the scheduler in the registry */
 
 /* The scheduler of the Lua state L. */
-static struct scheduler *sched_of(lua_State *L)
+struct scheduler *sched_of(lua_State *L)
 {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &sched_key);
     struct scheduler *s = lua_touserdata(L, -1);
@@ -114,13 +29,7 @@ static struct scheduler *sched_of(lua_State *L)
 #define REG_TRACES  "sshs.tracebacks"   /* [error value] = traceback of the thread it ended */
 enum { UV_CO = 1, UV_STATE, UV_RESULT, UV_NUSER = 3 };
 
-static const int handled_signals[] = {SIGINT, SIGTERM, SIGHUP};
-
-uv_loop_t *sched_loop(void) { return process_sched.loop; }
-
-int sched_interrupted(void) { return process_sched.interrupted; }
-
-int sched_exit_override(void) { return process_sched.exit_override; }
+uv_loop_t *sched_loop(void) { return sched_process.loop; }
 
 static void ready_idle_cb(uv_idle_t *h) { (void)h; }
 
@@ -142,168 +51,6 @@ void sched_wake(struct sched_waiter *w)
     w->thread = NULL;
     t->parked_on = NULL;
     enqueue(t);
-}
-
-/* ---- Interrupts: Ctrl-C, SIGTERM, SIGHUP ----
-   The signal handler does only async-signal-safe work, as lua.c's laction does: it records
-   what happened, sets a hook on the Lua code running right now (if any), and wakes the loop
-   with uv_async_send. The hook raises "interrupted" inside that code, so a busy loop stops;
-   take_signals(), on the loop, stops children and remote commands (sched_on_interrupt) and
-   wakes every waiting thread, whose wait raises "interrupted" in turn. */
-
-struct event_timer;
-
-struct sched_event {
-    struct sched_waiter w;
-    int set;
-    struct event_timer *timer;     /* a wait with a time limit in progress */
-};
-
-/* Once interrupted, each resume may run this many VM instructions. Past that, the thread is
-   ended where it stands (its to-be-closed variables still close): a script whose pcall
-   swallowed "interrupted" still stops, while the short Lua that runs after an interrupt
-   (closing blocks, the fan-out summary) has ample room. */
-#define INTERRUPT_BUDGET 1000000
-
-/* Set by the signal handler: raises "interrupted" in the Lua code that is running (pcall
-   can catch it, as in lua.c), then stays set as a count hook with INTERRUPT_BUDGET. When
-   that budget runs out, the thread is ended: a yield from the hook goes through any pcall
-   straight to resume(), which finishes the thread with the error "interrupted" (a plain
-   coroutine the thread runs is closed and "interrupted" raised in the thread). Where a
-   yield is impossible (a C call boundary) it raises again instead. */
-static void interrupt_hook(lua_State *L, lua_Debug *ar)
-{
-    struct scheduler *s = &process_sched;
-    if (!s->interrupted) { lua_sethook(L, NULL, 0, 0); return; }   /* reset since (REPL) */
-    int budget_spent = ar->event == LUA_HOOKCOUNT && lua_gethookcount(L) == INTERRUPT_BUDGET;
-    lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
-    if (budget_spent && L == s->running_co && lua_isyieldable(L)) {
-        s->ended_co = L;
-        lua_yield(L, 0);
-        return;
-    }
-    lua_pushliteral(L, "interrupted");
-    lua_error(L);
-}
-
-static void on_signal(int sig)
-{
-    struct scheduler *s = &process_sched;
-    int saved_errno = errno;
-    /* Threads of libuv's pool may receive it: only the loop's thread may touch Lua. */
-    if (!pthread_equal(pthread_self(), s->loop_thread)) {
-        pthread_kill(s->loop_thread, sig);
-        errno = saved_errno;
-        return;
-    }
-    if (sig == SIGINT) s->sigint_count++;
-    if (sig == SIGINT && s->sigint_report) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-        if (s->sigint_report_always || s->last_sigint == 0 || now - s->last_sigint > 1000000000u) {
-            s->last_sigint = now;
-            s->pending_report = 1;
-            goto wake;
-        }
-    }
-    if (sig == SIGINT && s->sigint_ask) {     /* the REPL decides, on the loop */
-        s->pending_call = 1;
-        goto wake;
-    }
-    int again = s->interrupted;
-    if (!again) {
-        /* SIGTERM and SIGHUP exit with the status a shell reports for that signal. */
-        if (sig != SIGINT) s->exit_override = 128 + sig;
-        s->interrupted = 1;
-    }
-    s->pending_interrupt = 1;
-    lua_State *L = s->running_co ? s->running_co : s->interrupt_target;
-    /* lua_sethook may be called from a signal handler (lua.c's laction does). Code that
-       already runs on a budget keeps it: more signals must not renew it. */
-    if (L && !(again && lua_gethook(L) == interrupt_hook))
-        lua_sethook(L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
-    lua_State *thread = s->running_thread;
-    if (thread && thread != L && lua_gethook(thread) != interrupt_hook)
-        lua_sethook(thread, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
-wake:
-    uv_async_send(&s->signal_async);     /* async-signal-safe */
-    errno = saved_errno;
-}
-
-/* Wakes every parked thread; their continuations see the flag and raise. */
-static void wake_all_parked(struct scheduler *s)
-{
-    for (struct sched_thread *t = s->live_head; t; t = t->next_live)
-        if (t->state == T_PARKED && t->parked_on) sched_wake(t->parked_on);
-}
-
-void sched_on_interrupt(void (*fn)(void))
-{
-    struct scheduler *s = &process_sched;
-    if (s->n_interrupt_hooks < MAX_INTERRUPT_HOOKS) s->interrupt_hooks[s->n_interrupt_hooks++] = fn;
-}
-
-static void interrupt_now(struct scheduler *s)
-{
-    for (int i = 0; i < s->n_interrupt_hooks; i++) s->interrupt_hooks[i]();
-    wake_all_parked(s);
-}
-
-void sched_abort(int status)
-{
-    struct scheduler *s = &process_sched;
-    if (s->interrupted) return;
-    s->exit_override = status;
-    s->interrupted = 1;
-    interrupt_now(s);
-}
-
-/* On the loop: does what the signal handler recorded. A flag is cleared before acting on
-   it, so a signal arriving meanwhile is acted on next time. */
-static void take_signals(struct scheduler *s)
-{
-    if (s->pending_report) {
-        s->pending_report = 0;
-        if (s->sigint_event) {
-            s->sigint_event->set = 1;
-            sched_wake(&s->sigint_event->w);
-        } else {                              /* the fan-out ended meanwhile */
-            s->pending_call = 1;
-        }
-    }
-    if (s->pending_call) {
-        s->pending_call = 0;
-        if (!(s->sigint_hook && s->sigint_hook()) && !s->interrupted) {   /* not the REPL's */
-            s->interrupted = 1;
-            s->pending_interrupt = 1;
-        }
-    }
-    if (s->pending_interrupt) {
-        s->pending_interrupt = 0;
-        interrupt_now(s);
-    }
-}
-
-static void signal_async_cb(uv_async_t *h) { take_signals(h->data); }
-
-void sched_set_sigint_hook(int (*fn)(void))
-{
-    process_sched.sigint_hook = fn;
-    process_sched.sigint_ask = fn != NULL;
-}
-
-void sched_interrupt_target(lua_State *L)
-{
-    process_sched.interrupt_target = L;
-}
-
-void sched_interrupt_reset(void)
-{
-    struct scheduler *s = &process_sched;
-    take_signals(s);                 /* what is still pending belongs to the old interrupt */
-    s->interrupted = 0;
-    s->exit_override = -1;
 }
 
 static struct sched_thread *thread_of(lua_State *L);
@@ -509,18 +256,16 @@ static void resume(lua_State *L, struct sched_thread *t)
     int nres = 0, nargs = t->nargs;
     t->nargs = 0;
     t->state = T_RUNNING;
-    /* After an interrupt nothing runs unbounded: see INTERRUPT_BUDGET. */
-    if (s->interrupted) lua_sethook(t->co, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
+    /* After an interrupt nothing runs unbounded (sched_interrupt.c). */
+    sched_budget_start(s, t->co);
     s->running_thread = s->running_co = t->co;
     int status = lua_resume(t->co, L, nargs, &nres);
     s->running_thread = s->running_co = NULL;
-    if (status == LUA_YIELD && s->ended_co == t->co) {   /* out of interrupt budget: it ends */
-        s->ended_co = NULL;
+    if (status == LUA_YIELD && sched_budget_spent(s, t->co)) {   /* out of interrupt budget: it ends */
         lua_pop(t->co, nres);
         lua_checkstack(t->co, 1);
         lua_pushliteral(t->co, "interrupted");
-        /* A fresh budget for its closing blocks (a hook that yielded leaves its count at 1). */
-        lua_sethook(t->co, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
+        sched_budget_renew(t->co);               /* for its closing blocks */
         finish(L, t, LUA_ERRRUN, 0);
         return;
     }
@@ -551,7 +296,7 @@ int sched_run(lua_State *L)
             s->ready_head = t->next_ready;
             if (!s->ready_head) s->ready_tail = NULL;
             resume(L, t);
-            take_signals(s);      /* a hook may have stopped it: stop children before anything ends */
+            sched_take_signals(s); /* a hook may have stopped it: stop children before anything ends */
         }
         if (s->ready_idle_open) uv_idle_stop(&s->ready_idle);
         if (main_finished(L, &main_failed) && main_failed) break;   /* the script failed: stop */
@@ -703,14 +448,14 @@ void sched_drain(int (*done)(void), unsigned ms)
 {
     uint64_t deadline = uv_hrtime() + (uint64_t)ms * 1000000u;
     while (!done() && uv_hrtime() < deadline) {
-        uv_run(process_sched.loop, UV_RUN_NOWAIT);
+        uv_run(sched_process.loop, UV_RUN_NOWAIT);
         if (!done()) nanosleep(&(struct timespec){0, 2000000}, NULL);
     }
 }
 
 void sched_shutdown(void)
 {
-    struct scheduler *s = &process_sched;
+    struct scheduler *s = &sched_process;
     while (s->sleepers) {
         struct sleeper *sl = s->sleepers;
         s->sleepers = sl->next;
@@ -720,12 +465,7 @@ void sched_shutdown(void)
         s->ready_idle_open = 0;
         uv_close((uv_handle_t *)&s->ready_idle, NULL);
     }
-    if (s->signals_installed) {          /* the default actions again, then the wake-up goes */
-        for (size_t i = 0; i < sizeof handled_signals / sizeof *handled_signals; i++)
-            signal(handled_signals[i], SIG_DFL);
-        s->signals_installed = 0;
-        uv_close((uv_handle_t *)&s->signal_async, NULL);
-    }
+    sched_signals_uninstall(s);
 }
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx)
@@ -795,8 +535,6 @@ static int thread_cancel(lua_State *L)
     if (t->state == T_PARKED && t->parked_on) sched_wake(t->parked_on);
     return 0;
 }
-
-#define EVENT_MT "sshs.event"
 
 /* core.event() -> an event: ev:wait() parks until ev:set(); one thread waits at a time. */
 static int event_new(lua_State *L)
@@ -879,125 +617,18 @@ static int event_set(lua_State *L)
     return 0;
 }
 
-/* core.on_sigint(ev [, always]): the first Ctrl-C sets ev instead of interrupting, a second
-   within a second interrupts; with `always`, every Ctrl-C sets it. nil: back to normal. */
-static int on_sigint_event(lua_State *L)
-{
-    struct scheduler *s = sched_of(L);
-    luaL_unref(L, LUA_REGISTRYINDEX, s->sigint_event_ref);
-    s->sigint_event_ref = LUA_NOREF;
-    s->sigint_event = NULL;
-    s->sigint_report = 0;
-    if (!lua_isnoneornil(L, 1)) {
-        s->sigint_event = luaL_checkudata(L, 1, EVENT_MT);
-        lua_pushvalue(L, 1);
-        s->sigint_event_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-    s->sigint_report_always = s->sigint_event && lua_toboolean(L, 2);
-    s->sigint_report = s->sigint_event != NULL;
-    return 0;
-}
-
-/* coroutine.resume and coroutine.wrap, wrapped so that running_co names the plain coroutine
-   a thread runs: a busy loop inside one is interrupted too. */
-
-/* Calls fn (the original resume, or the original wrap's function) with the arguments on the
-   stack, co being the coroutine it runs; returns its results, or raises its error. */
-static int co_call(lua_State *L, lua_State *co, int fn_idx)
-{
-    struct scheduler *s = sched_of(L);
-    if (s->interrupted) lua_sethook(co, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
-    lua_State *outer = s->running_co;
-    lua_pushvalue(L, fn_idx);
-    lua_insert(L, 1);
-    s->running_co = co;
-    int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
-    s->running_co = outer;
-    /* Interrupted meanwhile: the caller gets a budget too (only once: a loop calling this
-       again and again must not renew it). */
-    if (s->interrupted && lua_gethook(L) != interrupt_hook)
-        lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
-    if (s->ended_co == co) {                 /* out of interrupt budget: close it, raise here */
-        s->ended_co = NULL;
-        lua_sethook(co, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
-        lua_resetthread(co);
-        lua_pushliteral(L, "interrupted");
-        return lua_error(L);
-    }
-    if (status != LUA_OK) return lua_error(L);
-    return lua_gettop(L);
-}
-
-/* coroutine.resume(co, ...); upvalue 1: the original. */
-static int co_resume(lua_State *L)
-{
-    lua_State *co = lua_tothread(L, 1);
-    luaL_argexpected(L, co, 1, "coroutine");
-    return co_call(L, co, lua_upvalueindex(1));
-}
-
-/* The function coroutine.wrap returned; upvalues: the original's function, its coroutine. */
-static int co_wrapped_call(lua_State *L)
-{
-    return co_call(L, lua_tothread(L, lua_upvalueindex(2)), lua_upvalueindex(1));
-}
-
-/* coroutine.wrap(f); upvalue 1: the original. */
-static int co_wrap(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);         /* the original's function, its coroutine is */
-    if (!lua_getupvalue(L, -1, 1) || !lua_isthread(L, -1))   /* its first upvalue */
-        return luaL_error(L, "coroutine.wrap: unexpected Lua version");
-    lua_pushcclosure(L, co_wrapped_call, 2);
-    return 1;
-}
-
-static void wrap_coroutine_library(lua_State *L)
-{
-    if (lua_getglobal(L, "coroutine") != LUA_TTABLE) { lua_pop(L, 1); return; }
-    lua_getfield(L, -1, "resume");
-    lua_pushcclosure(L, co_resume, 1);
-    lua_setfield(L, -2, "resume");
-    lua_getfield(L, -1, "wrap");
-    lua_pushcclosure(L, co_wrap, 1);
-    lua_setfield(L, -2, "wrap");
-    lua_pop(L, 1);
-}
-
-/* Ctrl-C, SIGTERM and SIGHUP go to on_signal (children get the default actions back at exec). */
-static void install_signals(struct scheduler *s)
-{
-    s->loop_thread = pthread_self();
-    uv_async_init(s->loop, &s->signal_async, signal_async_cb);
-    s->signal_async.data = s;
-    uv_unref((uv_handle_t *)&s->signal_async);    /* it must not keep the loop alive */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < sizeof handled_signals / sizeof *handled_signals; i++)
-        sigaddset(&sa.sa_mask, handled_signals[i]);   /* one handler at a time */
-    for (size_t i = 0; i < sizeof handled_signals / sizeof *handled_signals; i++)
-        sigaction(handled_signals[i], &sa, NULL);
-    s->signals_installed = 1;
-}
-
 void sched_init(lua_State *L)
 {
-    struct scheduler *s = &process_sched;
+    struct scheduler *s = &sched_process;
     s->loop = uv_default_loop();
     if (!s->ready_idle_open) {
         uv_idle_init(s->loop, &s->ready_idle);
         s->ready_idle_open = 1;
     }
-    install_signals(s);
+    sched_signals_install(s);
     lua_pushlightuserdata(L, s);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &sched_key);
-    wrap_coroutine_library(L);
+    sched_wrap_coroutine_library(L);
 
     lua_newtable(L); lua_setfield(L, LUA_REGISTRYINDEX, REG_BY_CO);
     lua_newtable(L); lua_setfield(L, LUA_REGISTRYINDEX, REG_UNSEEN);
@@ -1011,13 +642,6 @@ void sched_init(lua_State *L)
     lutil_newmeta(L, EVENT_MT, event_methods, NULL);
 }
 
-/* core.sigints() -> how many Ctrl-Cs arrived so far (tells them from other event sets). */
-static int sigints(lua_State *L)
-{
-    lua_pushinteger(L, (lua_Integer)sched_of(L)->sigint_count);
-    return 1;
-}
-
 /* core.spawn_in(state, fn, ...): a thread whose state table (session stack, contexts, `$`)
    is `state` itself, shared with its creator: the REPL runs each chunk so. */
 static int spawn_in(lua_State *L)
@@ -1029,6 +653,6 @@ static int spawn_in(lua_State *L)
 }
 
 static const luaL_Reg lua_functions[] = {
-    {"event", event_new}, {"on_sigint", on_sigint_event}, {"cancel", thread_cancel},
-    {"spawn_in", spawn_in}, {"sigints", sigints}, {NULL, NULL}};
+    {"event", event_new}, {"on_sigint", sched_lua_on_sigint}, {"cancel", thread_cancel},
+    {"spawn_in", spawn_in}, {"sigints", sched_lua_sigints}, {NULL, NULL}};
 const luaL_Reg *const sched_lua_functions = lua_functions;
