@@ -8,7 +8,7 @@ script secrets.sshs <<'EOF2'
 local T = require "t"
 local secret = "s3cr3t-" .. math.random(100000, 999999) .. " 'q' \"d\" $x\nline2"
 local marker = "sshs-secret-probe-" .. math.random(100000, 999999)
-with connect("127.0.0.1") do
+with connect("127.0.0.1") as s do
   with env{DB_PASS = secret, SSHS_MARK = marker} do
     local h = thread(function() return $ sleep 2; printf '%s' "$DB_PASS" end)
     local seen, listed = false, ""
@@ -57,7 +57,7 @@ with connect("127.0.0.1") do
     T.check("... under sudo with pty = true", function() return refused({pty = true}) end)
   end
   T.check("... and s:run too", function()
-    local e = T.fails(function() _SSHS.current_session():run("true", {env = {["A=1 B"] = "x"}}) end)
+    local e = T.fails(function() s:run("true", {env = {["A=1 B"] = "x"}}) end)
     return e and e:find('"A=1 B"', 1, true), T.show(e)
   end)
   os.remove(canary)
