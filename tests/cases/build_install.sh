@@ -23,8 +23,8 @@ out=$(cd / && "$P/bin/sshs" -e 'print(require("inst_mod").hi()) print(require("i
 print(select(2, require("nodeset")))' 2>&1)
 if [ "$out" = "lua from datadir
 sshs from datadir
-$P/share/sshs/nodeset.lua" ]; then ok "require finds .lua and .sshs modules in PREFIX/share/sshs, the installed stdlib first"
-else not_ok "require finds .lua and .sshs modules in PREFIX/share/sshs, the installed stdlib first" "$out"; fi
+sshs/nodeset.lua" ]; then ok "require finds .lua and .sshs modules in PREFIX/share/sshs; a built-in module is the built-in one"
+else not_ok "require finds .lua and .sshs modules in PREFIX/share/sshs; a built-in module is the built-in one" "$out"; fi
 out=$("$P/bin/sshs" -e 'require "no_such_module_x"' 2>&1)
 case "$out" in *"$P/share/sshs/no_such_module_x.sshs"*"no file"*) ok "a missing module's message lists PREFIX/share/sshs";;
   *) not_ok "a missing module's message lists PREFIX/share/sshs" "$out";; esac
