@@ -16,7 +16,17 @@ do
   end
   -- The installed stdlib folder (make install: PREFIX/share/sshs, compiled in as core.datadir).
   local data = core.datadir .. "/?.sshs;" .. core.datadir .. "/?.lua"
-  package.path = extra .. package.path .. tail .. ";" .. data
+  -- The user's LuaRocks tree (luarocks --local --lua-version 5.4 install), ahead of the
+  -- system's as `luarocks path` puts it; the system tree (/usr/local/…/5.4) is on Lua's
+  -- default paths already.
+  local home = os.getenv("HOME")
+  local rocks, crocks = "", ""
+  if home and home ~= "" then
+    rocks = home .. "/.luarocks/share/lua/5.4/?.lua;" .. home .. "/.luarocks/share/lua/5.4/?/init.lua;"
+    crocks = home .. "/.luarocks/lib/lua/5.4/?.so;"
+  end
+  package.path = extra .. rocks .. package.path .. tail .. ";" .. data
+  package.cpath = crocks .. package.cpath
 end
 
 -- Every "?.lua" template on package.path is also tried as "?.sshs".
