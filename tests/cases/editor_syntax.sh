@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Editor support (issue 22 item 3): the Vim syntax + ftdetect (editors/vim) and the TextMate
+# grammar (editors/textmate/sshs.tmLanguage.json), each checked on tests/editor/sample.sshs at
+# the positions of tests/editor/expect.txt: Lua stays Lua, $ …, $(…), $?(…), $[[…]] are shell,
+# #{…} inside them is Lua again. Vim: vim -es with synstack(). TextMate: vscode-textmate +
+# vscode-oniguruma (the engine VS Code uses) with the Lua and shell grammars of tm-grammars,
+# pinned versions from npm, installed once into build/npm-textmate.
+source "$TESTROOT/lib.sh"
+REPO=$(cd "$TESTROOT/.." && pwd)
+ED=$REPO/tests/editor
+rows=$(grep -cvE '^#|^\s*$' "$ED/expect.txt")
+vimrows=$(grep -vE '^#|^\s*$' "$ED/expect.txt" | awk '$3 != "-"' | wc -l)
+plan $((vimrows + 2 + rows))
+
+# ---- Vim
+printf '#!/usr/bin/env sshs\n$ uptime\n' > "$TMP/deploy"
+if command -v vim >/dev/null; then
+  SAMPLE=$ED/sample.sshs EXPECT=$ED/expect.txt SHEBANG=$TMP/deploy OUT=$TMP/vim.tap \
+    timeout 60 vim -es -N -u NONE -i NONE --cmd "set rtp^=$REPO/editors/vim" -S "$ED/vim_groups.vim" < /dev/null > "$TMP/vim.err" 2>&1
+  if [ -s "$TMP/vim.tap" ]; then cat "$TMP/vim.tap"
+  else not_ok "vim checks ran" "$(cat "$TMP/vim.err")"; skip_checks $((vimrows + 1)) "vim did not run"; fi
+else
+  skip_checks $((vimrows + 2)) "vim is not installed (scripts/install-deps.sh installs it)"
+fi
+
+# ---- TextMate
+NM=$REPO/build/npm-textmate
+PKGS="vscode-textmate@9.4.0 vscode-oniguruma@2.0.1 tm-grammars@1.32.22"
+if [ "$(cat "$NM/.pkgs" 2>/dev/null)" != "$PKGS" ] && command -v npm >/dev/null; then
+  rm -rf "$NM.tmp"; mkdir -p "$NM.tmp"
+  # shellcheck disable=SC2086
+  if (cd "$NM.tmp" && timeout 300 npm install --no-audit --no-fund --ignore-scripts --no-save $PKGS) > "$TMP/npm.log" 2>&1; then
+    echo "$PKGS" > "$NM.tmp/.pkgs"; rm -rf "$NM"; mv "$NM.tmp" "$NM"
+  fi
+fi
+if ! command -v node >/dev/null; then
+  skip_checks "$rows" "node is not installed"
+elif [ "$(cat "$NM/.pkgs" 2>/dev/null)" != "$PKGS" ]; then
+  not_ok "npm install $PKGS" "$(tail -n 5 "$TMP/npm.log" 2>/dev/null)"; skip_checks $((rows - 1)) "npm packages missing"
+else
+  node "$ED/textmate_scopes.js" "$NM/node_modules" "$REPO/editors/textmate/sshs.tmLanguage.json" "$ED/sample.sshs" "$ED/expect.txt" | grep -v '^1\.\.'
+fi
