@@ -159,16 +159,47 @@ demo: all
 # Public stdlib modules only: _prelude and _fleet are the runtime's own (built into the binary).
 STDLIB_PUBLIC := $(filter-out stdlib/_%,$(STDLIB))
 MANPAGE := $(wildcard sshs.1 doc/sshs.1 man/sshs.1)
-install: all
+# Completions and editor files where bash-completion, zsh and Vim look: zsh's vendor folder for
+# a distribution's /usr, its site-functions otherwise; the TextMate grammar has no common
+# place and goes next to the stdlib (DATADIR/editors).
+BASHCOMPDIR := $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  := $(PREFIX)/share/zsh/$(if $(filter /usr,$(PREFIX)),vendor-completions,site-functions)
+VIMDIR      := $(PREFIX)/share/vim/vimfiles
+VIMFILES    := syntax/sshs.vim ftdetect/sshs.vim ftplugin/sshs.vim
+install: $(BUILD)/sshs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)
 	install -m 755 $(BUILD)/sshs $(DESTDIR)$(BINDIR)/sshs
 	$(if $(STDLIB_PUBLIC),install -m 644 $(STDLIB_PUBLIC) $(DESTDIR)$(DATADIR)/)
 	$(if $(MANPAGE),install -d $(DESTDIR)$(MANDIR) && install -m 644 $(firstword $(MANPAGE)) $(DESTDIR)$(MANDIR)/sshs.1)
+	install -D -m 644 completions/sshs.bash $(DESTDIR)$(BASHCOMPDIR)/sshs
+	install -D -m 644 completions/_sshs $(DESTDIR)$(ZSHCOMPDIR)/_sshs
+	for f in $(VIMFILES); do install -D -m 644 editors/vim/$$f $(DESTDIR)$(VIMDIR)/$$f || exit 1; done
+	install -D -m 644 editors/textmate/sshs.tmLanguage.json $(DESTDIR)$(DATADIR)/editors/sshs.tmLanguage.json
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sshs $(DESTDIR)$(MANDIR)/sshs.1
 	rm -f $(addprefix $(DESTDIR)$(DATADIR)/,$(notdir $(STDLIB_PUBLIC)))
-	-rmdir $(DESTDIR)$(DATADIR) 2>/dev/null
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/sshs $(DESTDIR)$(ZSHCOMPDIR)/_sshs $(addprefix $(DESTDIR)$(VIMDIR)/,$(VIMFILES))
+	rm -f $(DESTDIR)$(DATADIR)/editors/sshs.tmLanguage.json
+	-rmdir $(DESTDIR)$(DATADIR)/editors $(DESTDIR)$(DATADIR) 2>/dev/null
+
+# make deb: a binary .deb built by Debian's own tools (debian/, debhelper, dpkg-buildpackage)
+# from a copy of the tracked files in $(DEBDIR) (dpkg-buildpackage writes its results next to
+# the source folder; this keeps them in build/). The bundled libssh2 is linked static from
+# $(DEPS) (reused, not rebuilt); dh_shlibdeps declares the shared libraries. Then lintian.
+DEBDIR  ?= build/debian-pkg
+DEB_VERSION = $(shell dpkg-parsechangelog -S Version 2>/dev/null)
+.PHONY: deb
+deb: $(if $(filter bundled,$(LIBSSH2)),$(SSH2_A))
+	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null && command -v lintian >/dev/null || \
+	  { echo "make deb: needs dpkg-dev, debhelper and lintian (make deps installs them)"; exit 1; }
+	rm -rf $(DEBDIR) && mkdir -p $(DEBDIR)/sshs-$(DEB_VERSION)
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(DEBDIR)/sshs-$(DEB_VERSION)
+	cd $(DEBDIR)/sshs-$(DEB_VERSION) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	  SSHS_DEB_DEPS=$(abspath $(DEPS)) SSHS_DEB_LIBSSH2=$(LIBSSH2) dpkg-buildpackage -b -us -uc
+	lintian --fail-on error $(DEBDIR)/sshs_$(DEB_VERSION)_*.deb
+	mkdir -p $(BUILD) && cp $(DEBDIR)/sshs_$(DEB_VERSION)_*.deb $(BUILD)/
+	@echo "make deb: $$(ls $(BUILD)/sshs_$(DEB_VERSION)_*.deb)"
 
 clean:
 	rm -rf build build-asan build-fuzz
