@@ -58,10 +58,12 @@ _sshs() {
         if [[ $cur == @* && ( $cur == */* || $cur == .* || $cur == @~* || $cur == @.* ) ]]; then
           mapfile -t reply < <(compgen -f -- "${cur#@}" | sed 's/^/@/')
         else
-          local env_inv=${SSHS_INVENTORY:-}
+          local env_inv=${SSHS_INVENTORY:-} user=
           [ -n "$inv" ] && env_inv=${env_inv:+$env_inv:}$inv
+          if [[ $cur == [!@]*@* ]]; then user=${cur%%@*}@; cur=${cur#*@}; fi    # user@host
           mapfile -t reply < <(SSHS_INVENTORY=$env_inv "$sshs" -e 'require("_complete").hosts(...)' "$cfg" 2>/dev/null |
-                               grep -F -- "$cur" | awk -v c="$cur" 'index($0, c) == 1')
+                               awk -v c="$cur" -v u="$user" 'index($0, c) == 1 && !(u != "" && /^@/)')
+          head+=$user
         fi
         reply=("${reply[@]/#/$head}")
         ;;
@@ -95,11 +97,13 @@ _sshs() {
         ;;
     esac
   fi
-  # readline replaces the text after the word's last = or : (of COMP_WORDBREAKS; an @ there
-  # splits COMP_WORDS but not what readline replaces): drop what lies before it.
+  # readline replaces the text after the word's last = or : (of COMP_WORDBREAKS): drop what
+  # lies before it.
   local before= tail=$word
   [[ $COMP_WORDBREAKS == *=* ]] && tail=${tail##*=}
   [[ $COMP_WORDBREAKS == *:* ]] && tail=${tail##*:}
+  # An @ breaks the word too but stays in it (bash's special prefixes: user@host replaces @host).
+  [[ $COMP_WORDBREAKS == *@* && $tail == *@* ]] && tail=@${tail##*@}
   before=${word%"$tail"}
   COMPREPLY=()
   for w in "${reply[@]}"; do COMPREPLY+=("${w#"$before"}"); done

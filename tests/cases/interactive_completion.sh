@@ -6,7 +6,7 @@
 source "$TESTROOT/lib.sh"
 source "$TESTROOT/tmux_lib.sh"
 REPO=$(cd "$TESTROOT/.." && pwd)
-plan 25
+plan 27
 H=$TMP/home
 mkdir -p "$H/.ssh/conf.d" "$H/proj/scripts"
 cat > "$H/.ssh/config" <<'EOF'
@@ -55,6 +55,7 @@ if start_shell "bash --noprofile --rcfile $(printf %q "$H/bashrc") -i" bash; the
   comp "bash: -H from ssh config Host names" "sshs -H dbp" 'sshs -H dbprimary'
   comp "bash: -H from an Included config file" "sshs -H cach" 'sshs -H cacheone'
   comp "bash: -H from known_hosts ([host]:port too)" "sshs -H jum" 'sshs -H jumpbox'
+  comp "bash: user@host" "sshs -H deploy@dbp" 'sshs -H deploy@dbprimary'
   comp "bash: -x after a comma" "sshs -H web1 -x web2,old" 'sshs -H web1 -x web2,oldbox'
   comp "bash: @group of --inventory" "sshs --inventory hosts.ini -H @webf" 'sshs --inventory hosts.ini -H @webfarm'
   comp "bash: @source:group (a : inside the word)" "sshs --inventory hosts.ini -H @hosts:dbf" 'sshs --inventory hosts.ini -H @hosts:dbfarm'
@@ -80,6 +81,7 @@ if start_shell "ZDOTDIR=$(printf %q "$H/zdot") zsh -i" zsh; then
   comp "zsh: -H from ssh config Host names" "sshs -H dbp" 'sshs -H dbprimary'
   comp "zsh: -H from known_hosts" "sshs -H jum" 'sshs -H jumpbox'
   comp "zsh: -H after a comma" "sshs -H web1,cach" 'sshs -H web1,cacheone'
+  comp "zsh: user@host" "sshs -H deploy@dbp" 'sshs -H deploy@dbprimary'
   comp "zsh: @group of --inventory" "sshs --inventory hosts.ini -H @dbf" 'sshs --inventory hosts\.ini -H @dbfarm'
   comp "zsh: -o keywords" "sshs -o Proxy" 'sshs -o ProxyJump='
   comp "zsh: -o values" "sshs -o StrictHostKeyChecking=acc" 'sshs -o StrictHostKeyChecking=accept-new'

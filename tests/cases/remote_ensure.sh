@@ -6,7 +6,7 @@
 # file), so nothing is installed or started on this machine; the real apt detection and
 # dpkg query run read-only. Users: a throw-away user (root only), removed at exit.
 source "$TESTROOT/remote_lib.sh"
-plan 67
+plan 68
 U=sshs_ens$$
 CLEANUP+=("userdel -r -f $U")
 
@@ -72,7 +72,14 @@ end
 
 local L = tmp .. "/local"
 steps("local", L)
-with connect("127.0.0.1") do steps("remote", tmp .. "/remote") end
+with connect("127.0.0.1") do
+  steps("remote", tmp .. "/remote")
+  -- ~/ is the login folder on the host
+  local name = ".sshs-ensure-test-" .. T.pid
+  local r = ensure.line("~/" .. name, "x=1")
+  T.ok("remote: ~/path is in the login folder", r.changed and $(cat ~/#{name}) == "x=1", T.show(r.commands[1]))
+  $ rm -f ~/#{name}
+end
 
 -- A fleet: dry run first (nothing written), then the change, then nothing to do.
 local hosts = "127.0.0.[1-3]"
