@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config liblua5.4-dev lua5.4 lua-cjson libssh2-1-dev li
       pdsh clustershell pssh python3-paramiko bc iproute2 openssl bsdutils util-linux passwd
       cmake dpkg-dev debian-archive-keyring dropbear-bin
       clang libclang-rt-14-dev valgrind
-      libreadline-dev tmux sudo zsh rsync vim
+      libreadline-dev tmux sudo zsh rsync vim neovim
       debhelper fakeroot lintian"
 missing=""
 for p in $PKGS; do

@@ -2,7 +2,7 @@
 # Editor support (issue 22 item 3): the Vim syntax + ftdetect (editors/vim) and the TextMate
 # grammar (editors/textmate/sshs.tmLanguage.json), each checked on tests/editor/sample.sshs at
 # the positions of tests/editor/expect.txt: Lua stays Lua, $ …, $(…), $?(…), $[[…]] are shell,
-# #{…} inside them is Lua again. Vim: vim -es with synstack(). TextMate: vscode-textmate +
+# #{…} inside them is Lua again. Vim (vim -es) and Neovim (nvim --headless): synstack(). TextMate: vscode-textmate +
 # vscode-oniguruma (the engine VS Code uses) with the Lua and shell grammars of tm-grammars,
 # pinned versions from npm, installed once into build/npm-textmate.
 source "$TESTROOT/lib.sh"
@@ -10,18 +10,23 @@ REPO=$(cd "$TESTROOT/.." && pwd)
 ED=$REPO/tests/editor
 rows=$(grep -cvE '^#|^\s*$' "$ED/expect.txt")
 vimrows=$(grep -vE '^#|^\s*$' "$ED/expect.txt" | awk '$3 != "-"' | wc -l)
-plan $((vimrows + 2 + rows))
+plan $((2 * (vimrows + 2) + rows))
 
-# ---- Vim
+# ---- Vim and Neovim (the same files; Neovim's own lua.vim differs from Vim's)
 printf '#!/usr/bin/env sshs\n$ uptime\n' > "$TMP/deploy"
-if command -v vim >/dev/null; then
+vim_checks() { # NAME COMMAND...
+  local name=$1; shift
+  if ! command -v "$1" >/dev/null; then
+    skip_checks $((vimrows + 2)) "$name is not installed (scripts/install-deps.sh installs it)"; return
+  fi
+  rm -f "$TMP/vim.tap"
   SAMPLE=$ED/sample.sshs EXPECT=$ED/expect.txt SHEBANG=$TMP/deploy OUT=$TMP/vim.tap \
-    timeout 60 vim -es -N -u NONE -i NONE --cmd "set rtp^=$REPO/editors/vim" -S "$ED/vim_groups.vim" < /dev/null > "$TMP/vim.err" 2>&1
-  if [ -s "$TMP/vim.tap" ]; then cat "$TMP/vim.tap"
-  else not_ok "vim checks ran" "$(cat "$TMP/vim.err")"; skip_checks $((vimrows + 1)) "vim did not run"; fi
-else
-  skip_checks $((vimrows + 2)) "vim is not installed (scripts/install-deps.sh installs it)"
-fi
+    timeout 60 "$@" --cmd "set rtp^=$REPO/editors/vim" -S "$ED/vim_groups.vim" < /dev/null > "$TMP/vim.err" 2>&1
+  if [ -s "$TMP/vim.tap" ]; then sed "s/^\(\(not \)\?ok - \)vim: /\1$name: /" "$TMP/vim.tap"
+  else not_ok "$name checks ran" "$(cat "$TMP/vim.err")"; skip_checks $((vimrows + 1)) "$name did not run"; fi
+}
+vim_checks vim vim -es -N -u NONE -i NONE
+vim_checks nvim nvim --headless -u NONE -i NONE
 
 # ---- TextMate
 NM=$REPO/build/npm-textmate

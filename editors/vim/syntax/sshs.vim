@@ -23,12 +23,13 @@ syn match shQuickComment contained "#{\@!.*$" contains=@shCommentGroup
 syn region sshsCommand matchgroup=sshsDollar
       \ start=/\%(^\s*\|[=(,{]\s*\|\<return\s\+\|\<\%(and\|or\|not\)\s\+\|\.\.\s*\)\@<=\$\ze\s/
       \ skip=/\\$/ end=/$/ keepend contains=sshsInterp,@sshsShell
-syn region sshsSubst matchgroup=sshsDollar start=/\$?\=(/ end=/)/ contains=sshsInterp,sshsParen,@sshsShell
-syn region sshsParen contained transparent start=/(/ end=/)/ contains=sshsInterp,sshsParen,@sshsShell
+" Parentheses inside are the shell's own (subshells, $(…)), which sh.vim pairs.
+syn region sshsSubst matchgroup=sshsDollar start=/\$?\=(/ end=/)/ contains=sshsInterp,@sshsShell
 syn region sshsBlock matchgroup=sshsDollar start=/\$\[\z(=*\)\[/ end=/\]\z1\]/ keepend contains=sshsInterp,@sshsShell
 " #{expr} (Lua) in any shell part; \#{ stays text.
-syn region sshsInterp matchgroup=sshsInterpDelim start=/\\\@<!#{/ end=/}/ contained contains=TOP,sshsBrace
-syn region sshsBrace contained transparent start=/{/ end=/}/ contains=TOP,sshsBrace
+" Braces inside are Lua's table constructors, which lua.vim pairs. (Only contained groups
+" here: Neovim's lua.vim regions take ALLBUT, which would pull in any other contained one.)
+syn region sshsInterp matchgroup=sshsInterpDelim start=/\\\@<!#{/ end=/}/ contained contains=TOP
 
 hi def link sshsDollar      PreProc
 hi def link sshsInterpDelim Special
