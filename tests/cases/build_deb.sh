@@ -12,7 +12,7 @@ REPO=$(cd "$TESTROOT/.." && pwd)
 for t in dpkg-buildpackage dh lintian fakeroot; do
   command -v "$t" >/dev/null || { echo "1..0 # SKIP $t missing (make deps installs dpkg-dev, debhelper, lintian)"; exit 0; }
 done
-plan 15
+plan 16
 DEPS=${DEPS:-$REPO/build/deps}
 libssh2=()
 [ -f "$DEPS/lib/libssh2.a" ] || libssh2=(LIBSSH2=system)
@@ -23,7 +23,7 @@ if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL DEB_BUILD_OPTIONS="noopt nocheck" tim
   ok "make deb builds the package with dpkg-buildpackage (and lintian --fail-on error passes)"
 else
   not_ok "make deb builds the package with dpkg-buildpackage (and lintian --fail-on error passes)" "$(tail -n 25 "$TMP/make.log")"
-  skip_checks 14 "no package was built"; exit 0
+  skip_checks 15 "no package was built"; exit 0
 fi
 DEB=$(ls "$B"/sshs_*.deb | head -n 1)
 
@@ -46,6 +46,9 @@ check_files "completions for bash-completion and zsh" /usr/share/bash-completion
   /usr/share/zsh/vendor-completions/_sshs
 check_files "Vim files and the TextMate grammar" /usr/share/vim/vimfiles/syntax/sshs.vim \
   /usr/share/vim/vimfiles/ftdetect/sshs.vim /usr/share/sshs/editors/sshs.tmLanguage.json
+v_pkg=$(dpkg-deb -f "$DEB" Version); v_bin=$("$SSHS" --version | awk '{print $2}')
+if [ "$v_pkg" = "$v_bin" ]; then ok "the package's version is sshs --version's ($v_pkg)"
+else not_ok "the package's version is sshs --version's" "debian/changelog: $v_pkg, sshs --version: $v_bin"; fi
 deps=$(dpkg-deb -f "$DEB" Depends)
 case "$deps" in *liblua5.4-0*libssl3*libuv1*|*liblua5.4-0*libuv1*) ok "shared libraries declared (shlibs): $deps";;
   *) not_ok "shared libraries declared (shlibs)" "Depends: $deps";; esac
