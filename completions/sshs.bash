@@ -1,9 +1,11 @@
 # bash completion for sshs (installed as /usr/share/bash-completion/completions/sshs; or
 # `source` it from ~/.bashrc). The flags come from `sshs --help`, so new ones complete too.
 #   -H/-x    node sets: ~/.ssh/config Host names, ~/.ssh/known_hosts, @group of inventories
-#            (SSHS_INVENTORY, --inventory on the line), @FILE; after a comma, the next host
+#            (SSHS_INVENTORY, --inventory on the line), @last:KIND of the last run, @FILE;
+#            after a comma, the next host
 #   -o       the ssh_config keywords sshs knows (KEY=), then values of a few of them
-#   --shard  auto, I/N;  -F, --identity, --inventory, --summary: files;  -l: users
+#   --shard  auto, I/N;  -F, --identity, --inventory, --summary: files;  --output-dir:
+#            folders;  -l: users
 #   else     script files (*.sshs, *.lua) and folders; after the script, its arguments: files
 
 # "FLAG" or "FLAG ARG" for each flag of `sshs --help` (ARG: the flag takes a value).
@@ -86,6 +88,7 @@ _sshs() {
         ;;
       -l) mapfile -t reply < <(compgen -u -- "$word") ;;
       -F|--identity|--inventory|--summary) mapfile -t reply < <(compgen -f -- "$word") ;;
+      --output-dir) mapfile -t reply < <(compgen -d -S / -- "$word"); compopt -o nospace 2>/dev/null ;;
       -e|-f|-p) ;;
       *)
         if [[ $word == -* ]]; then

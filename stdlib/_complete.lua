@@ -2,7 +2,8 @@
 --   sshs -e 'require("_complete").hosts(...)' [SSH_CONFIG]
 -- prints one per line: the Host names of the ssh config (~/.ssh/config or -F's file, and the
 -- files it Includes), the names in ~/.ssh/known_hosts (not hashed ones), and "@group" and
--- "@source:group" for every group of the inventories (SSHS_INVENTORY / --inventory).
+-- "@source:group" for every group of the inventories (SSHS_INVENTORY / --inventory), and
+-- "@last:KIND" for the kinds of hosts the last fleet run recorded (stdlib/_last.lua).
 -- Unreadable files are skipped: completion never fails loudly.
 local M = {}
 
@@ -77,11 +78,28 @@ local function groups(out, seen)
   end
 end
 
+local function last_run(out, seen)
+  local ok, last = pcall(require, "_last")
+  local dir = ok and last.dir()
+  if not dir then return end
+  local kinds = {}
+  for line in lines(dir .. "/last") do
+    local k = line:match("^(%a+) ")
+    if k then kinds[k] = true end
+  end
+  if not next(kinds) then return end
+  add(out, seen, "@last:all")
+  for _, k in ipairs({"failed", "unreachable", "ok", "skipped"}) do
+    if kinds[k] then add(out, seen, "@last:" .. k) end
+  end
+end
+
 function M.hosts(config)
   local out, seen = {}, {}
   config_hosts(config and config ~= "" and expand(config) or home .. "/.ssh/config", out, seen, 0)
   known_hosts(home .. "/.ssh/known_hosts", out, seen)
   groups(out, seen)
+  last_run(out, seen)
   io.stdout:write(table.concat(out, "\n"), #out > 0 and "\n" or "")
 end
 

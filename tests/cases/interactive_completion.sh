@@ -6,7 +6,7 @@
 source "$TESTROOT/lib.sh"
 source "$TESTROOT/tmux_lib.sh"
 REPO=$(cd "$TESTROOT/.." && pwd)
-plan 27
+plan 30
 H=$TMP/home
 mkdir -p "$H/.ssh/conf.d" "$H/proj/scripts"
 cat > "$H/.ssh/config" <<'EOF'
@@ -19,6 +19,8 @@ printf 'Host cacheone\n' > "$H/.ssh/conf.d/extra.conf"
 printf 'oldbox,10.9.8.7 ssh-ed25519 AAAA\n[jumpbox]:2222 ssh-ed25519 AAAA\n|1|aGFzaA==|aGFzaA== ssh-ed25519 AAAA\n' > "$H/.ssh/known_hosts"
 printf '[webfarm]\nweb1\n[dbfarm]\ndb1\n' > "$H/proj/hosts.ini"
 printf 'web1\nweb2\n' > "$H/proj/hostlist.txt"
+mkdir -p "$H/.local/state/sshs" "$H/proj/outdir"
+printf 'ok web1\nfailed web2\n' > "$H/.local/state/sshs/last"      # the last fleet run (stdlib/_last.lua)
 touch "$H/proj/deploy.sshs" "$H/proj/helpers.lua" "$H/proj/notes.txt" "$H/proj/custom_cfg"
 BIN=$(dirname "$SSHS")
 tm_cleanup() { tm_stop; rm -rf "$TMP"; }
@@ -59,6 +61,8 @@ if start_shell "bash --noprofile --rcfile $(printf %q "$H/bashrc") -i" bash; the
   comp "bash: -x after a comma" "sshs -H web1 -x web2,old" 'sshs -H web1 -x web2,oldbox'
   comp "bash: @group of --inventory" "sshs --inventory hosts.ini -H @webf" 'sshs --inventory hosts.ini -H @webfarm'
   comp "bash: @source:group (a : inside the word)" "sshs --inventory hosts.ini -H @hosts:dbf" 'sshs --inventory hosts.ini -H @hosts:dbfarm'
+  comp "bash: @last:KIND of the last run" "sshs -H @last:fa" 'sshs -H @last:failed'
+  comp "bash: --output-dir takes a folder" "sshs --output-dir outd" 'sshs --output-dir outdir/'
   comp "bash: @FILE" "sshs -H @./hostl" 'sshs -H @\./hostlist\.txt'
   comp "bash: -o keywords" "sshs -o StrictH" 'sshs -o StrictHostKeyChecking='
   comp "bash: -o values" "sshs -o StrictHostKeyChecking=acc" 'sshs -o StrictHostKeyChecking=accept-new'
@@ -83,6 +87,7 @@ if start_shell "ZDOTDIR=$(printf %q "$H/zdot") zsh -i" zsh; then
   comp "zsh: -H after a comma" "sshs -H web1,cach" 'sshs -H web1,cacheone'
   comp "zsh: user@host" "sshs -H deploy@dbp" 'sshs -H deploy@dbprimary'
   comp "zsh: @group of --inventory" "sshs --inventory hosts.ini -H @dbf" 'sshs --inventory hosts\.ini -H @dbfarm'
+  comp "zsh: @last:KIND of the last run" "sshs -H @last:fa" 'sshs -H @last:failed'
   comp "zsh: -o keywords" "sshs -o Proxy" 'sshs -o ProxyJump='
   comp "zsh: -o values" "sshs -o StrictHostKeyChecking=acc" 'sshs -o StrictHostKeyChecking=accept-new'
   comp "zsh: --shard" "sshs --shard au" 'sshs --shard auto'
