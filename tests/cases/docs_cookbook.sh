@@ -7,7 +7,7 @@ source "$TESTROOT/fleet_lib.bash"
 need_sshd
 REPO=$(cd "$TESTROOT/.." && pwd)
 CB=$REPO/docs/cookbook
-plan 27
+plan 31
 W=$TMP/w; mkdir -p "$W"; chmod 755 "$TMP" "$W"
 # The address a remote command was reached at: its host's name here.
 ME='$(echo $SSH_CONNECTION | cut -d" " -f3)'
@@ -65,6 +65,22 @@ echo v2 > "$TMP/app.conf"
 hs "$CB/push_config.sshs" '127.0.0.1' "$TMP/app.conf" "$W/pc/app.conf.127.0.0.1" "echo reload >> $W/pc/reloads.127.0.0.1" "grep -q v3 {}"
 check "push_config: a failed validation keeps the old file and does not reload" \
   eval '[ $rc = 1 ] && has "validation failed" && [ "$(cat "$W/pc/app.conf.127.0.0.1")" = v1 ] && [ ! -e "$W/pc/app.conf.127.0.0.1.sshs-new" ]'
+
+# ---- sync_configs: dry run, sync + reload, nothing to do, one file changed
+mkdir -p "$TMP/conf.d"; echo "a=1" > "$TMP/conf.d/a.conf"; echo "b=1" > "$TMP/conf.d/b.conf"
+SC=$W/sc; mkdir -p "$SC"
+sync_run() { hs "$CB/sync_configs.sshs" 127.0.0.1 "$TMP/conf.d/" "$SC/conf.d" "echo reload >> $SC/reloads" "$@"; }
+sync_run --dry-run
+check "sync_configs: the dry run lists the changes and writes nothing" \
+  eval '[ $rc = 0 ] && has "(dry run)" && has "a.conf (new)" && [ ! -e "$SC/conf.d" ] && [ ! -e "$SC/reloads" ]'
+sync_run
+check "sync_configs: synced and reloaded" eval '[ $rc = 0 ] && has "reloaded" && [ "$(cat "$SC/conf.d/b.conf")" = b=1 ] && [ "$(wc -l < "$SC/reloads")" = 1 ]'
+sync_run
+check "sync_configs: up to date, not reloaded" eval '[ $rc = 0 ] && has "127.0.0.1: up to date" && [ "$(wc -l < "$SC/reloads")" = 1 ]'
+echo "a=2" > "$TMP/conf.d/a.conf"
+sync_run
+check "sync_configs: one changed file sent, reloaded once more" \
+  eval '[ $rc = 0 ] && has "1 change(s), reloaded" && has "a.conf (" && [ "$(cat "$SC/conf.d/a.conf")" = a=2 ] && [ "$(wc -l < "$SC/reloads")" = 2 ]'
 
 # ---- odd_one_out
 mkdir -p "$W/odd"; for i in 1 2 3 4; do echo same > "$W/odd/conf.127.0.0.$i"; done; echo different > "$W/odd/conf.127.0.0.3"
