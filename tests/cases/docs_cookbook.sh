@@ -7,7 +7,7 @@ source "$TESTROOT/fleet_lib.bash"
 need_sshd
 REPO=$(cd "$TESTROOT/.." && pwd)
 CB=$REPO/docs/cookbook
-plan 31
+plan 32
 W=$TMP/w; mkdir -p "$W"; chmod 755 "$TMP" "$W"
 # The address a remote command was reached at: its host's name here.
 ME='$(echo $SSH_CONNECTION | cut -d" " -f3)'
@@ -153,5 +153,8 @@ awk '/^```lua$/ {f = 1; next} /^```$/ {if (f) exit} f' "$REPO/docs/tutorial.md" 
 (cd "$TMP" && "$SSHS" hello.sshs > "$TMP/out" 2> "$TMP/err"); rc=$?; out=$(cat "$TMP/out")
 check "docs/tutorial.md: the first script runs" eval '[ $rc = 0 ] && [[ $out == *"caught: "*"ls /nope"* ]] && [[ $out == *"a folder; with spaces"* ]]'
 rm -rf "/tmp/a folder; with spaces"
+# the tutorial's rollout line, on four loopback hosts
+hs -H '127.0.0.[1-4]' --canary 1 --batch 25% --max-fail 0 -e '$ echo restarted'
+check "docs/tutorial.md: the --canary/--batch/--max-fail line runs" eval '[ $rc = 0 ] && [ "$(grep -c ": restarted" <<< "$out")" = 4 ]'
 n=$(ls "$CB"/*.sshs | wc -l)
 if [ "$n" -ge 10 ]; then ok "at least ten recipes ($n)"; else fail "at least ten recipes ($n)"; fi
