@@ -106,12 +106,15 @@ asan: deps
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  SSHS=build-asan/sshs UNITDIR=build-asan/unit SSHS_ASAN=1 bash tests/run.sh
 
-# Long versions: a bigger random run of the interpolation round trip (a new seed each time;
+# Long versions: bigger random runs of the interpolation and console round trips (a new seed each time;
 # printed), and the fault_* tests at full size (a 1,000-host fan-out with dead hosts).
 soak: deps all
 	seed=$$(date +%s); echo "soak seed $$seed"; \
 	SSHS_ROUNDTRIP_N=1000000 SSHS_ROUNDTRIP_REMOTE_N=50000 SSHS_ROUNDTRIP_SEED=$$seed \
 	  SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh interp_roundtrip
+	seed=$$(date +%s); echo "console soak seed $$seed"; \
+	SSHS_CONSOLE_RT_N=100000 SSHS_CONSOLE_RT_REMOTE_N=20000 SSHS_ROUNDTRIP_SEED=$$seed \
+	  SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh console_roundtrip
 	SSHS_SOAK=1 SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh fault_
 
 bench: deps all

@@ -51,15 +51,33 @@ end
 
 local function escape(s) return (s:gsub("%p", "%%%0")) end
 
--- A terminal in canonical mode keeps at most 4095 bytes of a line (the rest is dropped until
--- the newline), so CMD goes as one shell word in physical lines of a few KB: quoted pieces
--- joined by backslash-newline, which the shell removes. 900 bytes quote to at most 3.6 KB.
-local PIECE = 900
-local function word_in_lines(s)
-  if #s <= PIECE then return S.quote(s) end
-  local parts = {}
-  for i = 1, #s, PIECE do parts[#parts + 1] = S.quote(s:sub(i, i + PIECE - 1)) end
-  return table.concat(parts, "\\\n")
+-- What crosses the pty for a command is printable ASCII only: the terminal's line discipline
+-- acts on control bytes (^U erases the line, ^C/^Z/^\ signal, ^D/^W/^V/DEL edit it, CR turns
+-- into a newline, ^S stops output), so a byte of a value must never reach it as one. The
+-- command goes as printf octal escapes, which the shell decodes itself:
+--   command eval "$(printf 'LINE1'<newline>printf 'LINE2'<newline>...)"
+-- Letters, digits and ` ,./:=@_+` go as they are; every other byte is \ooo (so also quotes,
+-- `\`, `%`, `!`, which bash's history expansion would read even here, and `-`: a format
+-- starting with it would be an option to printf). Lines stay
+-- under 3000 bytes: a terminal in canonical mode keeps at most 4095 bytes of a line. The
+-- command's trailing newlines, which $( ) would drop, follow as newlines of their own.
+local LINE = 3000
+local function encoded(s)
+  return (s:gsub("[^A-Za-z0-9 ,./:=@_+]", function(ch) return string.format("\\%03o", ch:byte()) end))
+end
+local function command_word(s)
+  local last = #s
+  while s:byte(last) == 10 do last = last - 1 end
+  local e, lines, pos = encoded(s:sub(1, last)), {}, 1
+  while pos <= #e do
+    local stop = math.min(pos + LINE - 1, #e)
+    -- never cut an escape (\ooo: a backslash in the last three bytes starts a cut one)
+    local cut = stop < #e and e:sub(stop - 2, stop):find("\\", 1, true)
+    if cut then stop = stop - 4 + cut end
+    lines[#lines + 1] = "printf '" .. e:sub(pos, stop) .. "'"
+    pos = stop + 1
+  end
+  return '"$(' .. table.concat(lines, "\n") .. ")" .. s:sub(last + 1) .. '"'
 end
 
 -- The marker line for token tok, ending the command list before it.
@@ -134,63 +152,96 @@ function Console:_recover()
   self:_alive()
 end
 
+-- sudo{password =} in a console: the password must reach sudo and nothing else, so it never
+-- crosses the pty (whatever prints a prompt there could read it). A separate command on the
+-- session (its stdin a pipe) makes a private folder D (0700, a fresh random name: mkdir fails
+-- on anything already there) holding the password (pw, 0600) and a helper script (a); the
+-- console runs `SUDO_ASKPASS=/bin/sh sudo -A -p D/a`, so sudo, when it needs the password,
+-- runs `/bin/sh D/a` as the calling user: the helper opens pw, removes it, and prints it to
+-- sudo. Once only: a second call (the password was wrong) finds no pw, leaves `again` and
+-- fails, and sudo gives up. The command sudo runs (another user) cannot enter D; D is removed
+-- when the command ends. /bin/sh runs the helper, so a noexec /tmp does not matter.
+local ASKPASS = 'exec 2>/dev/null; { rm -f "${0%/*}/pw" && cat; } <"${0%/*}/pw" || ' ..
+                '{ : >"${0%/*}/again"; exit 1; }'
+local MAKE_DIR = 'umask 077 && case ${TMPDIR-} in /*) t=$TMPDIR;; *) t=/tmp;; esac && ' ..
+  'case $t in *[!A-Za-z0-9/._-]*) t=/tmp;; esac && d=${t%/}/sshs-sudo-TOKEN && mkdir "$d" && ' ..
+  'cat >"$d/pw" && printf "%s\\n" HELPER >"$d/a" && printf %s "$d"'
+
+local function session_run(sess, script, stdin)
+  local fine, r = pcall(sess.exec, sess, "/bin/sh -c " .. S.quote(script), {stdin = stdin, timeout = 30}, false)
+  if fine and r.exitcode == 0 then return r.stdout end
+  return nil, fine and ((r.stderr ~= "" and r.stderr or r.stdout):gsub("%s+$", "")) or
+              tostring(type(r) == "table" and r.message or r)
+end
+
+function Console:_askpass_dir(password)
+  local script = MAKE_DIR:gsub("TOKEN", random_token(), 1):gsub("HELPER", function() return S.quote(ASKPASS) end, 1)
+  local d, why = session_run(self.console_session, script, tostring(password))
+  if not d or not d:match("^/[A-Za-z0-9/._-]+$") then
+    S.user_error("console: sudo: could not make the password's private folder on " .. self.host ..
+      ": " .. tostring(why or d))
+  end
+  return d
+end
+
+-- Removes D; true when the helper was called again (sudo refused the password).
+function Console:_askpass_done(d)
+  local out = session_run(self.console_session, "test -e " .. S.quote(d .. "/again") ..
+    " && echo again; rm -rf " .. S.quote(d))
+  if not out then self.leftover = d end     -- tried again after the next command, and at close
+  return out ~= nil and out:find("again", 1, true) ~= nil
+end
+
+-- The line the console's shell runs for cmd under sudo, and the password folder (if any).
+-- env{} values stay off sudo's command line (where ps shows them): they go as a heredoc on
+-- sudo's stdin (typed into the console's shell, encoded as every command is), which the
+-- shell sudo starts reads before it takes the terminal back as its stdin.
+function Console:_sudo_line(cmd, o)
+  local u = S.quote(o.sudo.user)
+  local inner = S.shell_command(cmd, {cwd = o.cwd, pty = true})          -- cd only
+  local heredoc = ""
+  if o.env and next(o.env) then
+    local assignments = S.shell_command("", {env = o.env, pty = true})  -- "export K='v'; ..."
+    local delim
+    repeat delim = "SSHS_ENV_" .. random_token() until not assignments:find(delim, 1, true)
+    inner = 'eval "$(cat)"; exec </dev/tty; ' .. inner
+    heredoc = " <<'" .. delim .. "'\n" .. assignments .. "\n" .. delim
+  end
+  local run = " -u " .. u .. " -- /bin/sh -c " .. S.quote(inner) .. heredoc
+  if not o.sudo.password then return "sudo -n" .. run end
+  local d = self:_askpass_dir(o.sudo.password)
+  return "SUDO_ASKPASS=/bin/sh sudo -A -p " .. S.quote(d .. "/a") .. run, d
+end
+
 -- `$cmd` in a console block: runs cmd in the console's shell. Returns the raw result.
--- (cd/env blocks opened inside apply in a subshell; sudo answers sudo's prompt.)
+-- (cd/env blocks opened inside apply in a subshell; sudo as above.)
 function Console:exec(cmd, o, show, prefix)
   self:_alive()
-  if self.need_sync then self:_recover() end
-  self.buf = ""                         -- output nobody expect()ed is dropped
-  local inner = S.shell_command(cmd, {cwd = o.cwd, env = o.env, pty = true})
-  local line = cmd
-  local sudo_prompt
-  if o.sudo then
-    local u = S.quote(o.sudo.user)
-    if o.sudo.password then
-      sudo_prompt = random_token()
-      line = "sudo -p \"$(printf '\\036SUDO-%s\\036' '" .. sudo_prompt .. "')\" -u " .. u ..
-             " -- /bin/sh -c " .. S.quote(inner)
-    else
-      line = "sudo -n -u " .. u .. " -- /bin/sh -c " .. S.quote(inner)
-    end
-  elseif inner ~= cmd then
-    line = "( " .. inner .. "\n)"       -- a block's cd/env stay in the block
-  end
   if o.stdin then S.user_error("console: stdin= is not available in a console (use c:send)") end
+  if self.need_sync then self:_recover() end
+  if self.leftover then
+    local d = self.leftover
+    self.leftover = nil
+    self:_askpass_done(d)
+  end
+  self.buf = ""                         -- output nobody expect()ed is dropped
+  local line, askpass_dir = cmd, nil
+  if o.sudo then
+    line, askpass_dir = self:_sudo_line(cmd, o)
+  else
+    local inner = S.shell_command(cmd, {cwd = o.cwd, env = o.env, pty = true})
+    if inner ~= cmd then line = "( " .. inner .. "\n)" end   -- a block's cd/env stay in the block
+  end
   self.seq = self.seq + 1
   local tok = self.token .. "-" .. self.seq
   local pat = "\030SSHS%-" .. escape(tok) .. ":(%d+)\030"
-  local prompt_pat = sudo_prompt and ("\030SUDO%-" .. sudo_prompt .. "\030")
   local t0 = core.clock()
   local deadline = o.timeout and (t0 + o.timeout)
-  self.pty:write("command eval " .. word_in_lines(line) .. "; " .. marker_line(tok))
   local shown, out, status, timed_out = 0, nil, nil, false
-  local answered, refused, newline_at = false, false, nil
   self.collecting = true
   local fine, err = pcall(function()
+    self.pty:write("command eval " .. command_word(line) .. "; " .. marker_line(tok))
     while true do
-      if prompt_pat then
-        local s, e = self.buf:find(prompt_pat)
-        if s and answered then
-          -- Asked again: the password was wrong. Stop sudo rather than let it ask twice more.
-          local before = self.buf:sub(1, s - 1)
-          self.buf = ""
-          self:_recover()
-          out, status, refused = before, 1, true
-          break
-        end
-        if s then
-          self.buf = self.buf:sub(1, s - 1) .. self.buf:sub(e + 1)
-          self.pty:write(tostring(o.sudo.password) .. "\n")
-          answered, newline_at = true, s
-        end
-      end
-      -- sudo ends its (silent) password line with a newline of its own: not output.
-      if newline_at and #self.buf >= newline_at then
-        if self.buf:sub(newline_at, newline_at) == "\n" then
-          self.buf = self.buf:sub(1, newline_at - 1) .. self.buf:sub(newline_at + 1)
-        end
-        newline_at = nil
-      end
       local s, e, code = self.buf:find(pat)
       if s then
         out, status = self.buf:sub(1, s - 1), tonumber(code)
@@ -217,6 +268,10 @@ function Console:exec(cmd, o, show, prefix)
     end
   end)
   self.collecting = false
+  local refused = false
+  if askpass_dir then
+    if fine then refused = self:_askpass_done(askpass_dir) else self.leftover = askpass_dir end
+  end
   if not fine then
     if not self.dead then self.need_sync = true; self.pty:write("\003") end
     if type(err) == "string" and err == "interrupted" then error(err, 0) end
@@ -282,6 +337,9 @@ function Console:close()
     end
   end
   self.pty:close()
+  local d = self.leftover                 -- a password folder a stopped command left
+  self.leftover = nil
+  if d then self:_askpass_done(d) end
 end
 Console.__close = function(c) c:close() end
 function Console:retain() end
