@@ -2,16 +2,16 @@
 -- `cd` and variables persist; shell(): the user's terminal handed to a shell there.
 --
 -- How a command's end is found without guessing from timing: the command is sent as
---   command eval 'CMD'; printf '\036SSHS-%s:%d\036' 'TOKEN-N' "$?"
--- and the shell's output is read until "\036SSHS-TOKEN-N:<status>\036" appears. The shell
--- parses the whole line (CMD is one quoted word, however many lines it has) before it runs
--- any of it, so a program that reads the terminal cannot take the marker's part as input;
--- a syntax error in CMD (an unbalanced quote or brace, a bad heredoc) is eval's failure
--- (status 2) and `command` keeps it from aborting the line (dash would skip the marker). TOKEN is
--- 128 random bits per console and N counts commands, so neither the command's own output
--- (even a line that looks like a marker) nor an echo of the command line (it holds the
--- format, not the joined marker) can end a command early. Everything before the marker is
--- the command's output, byte for byte.
+--   command eval "$(printf 'CMD as octal escapes')"; printf '\036SSHS-%s:%d\036' 'TOKEN-N' "$?"
+-- (only printable ASCII crosses the pty: see command_word) and the shell's output is read until
+-- "\036SSHS-TOKEN-N:<status>\036" appears. The shell parses the whole line (the $( ) spans
+-- as many lines as CMD needs) before it runs any of it, so a program that reads the terminal
+-- cannot take the marker's part as input; a syntax error in CMD (an unbalanced quote or
+-- brace, a bad heredoc) is eval's failure (status 2) and `command` keeps it from aborting the
+-- line (dash would skip the marker). TOKEN is 128 random bits per console and N counts
+-- commands, so neither the command's own output (even a line that looks like a marker) nor
+-- an echo of the command line (it holds the format, not the joined marker) can end a command
+-- early. Everything before the marker is the command's output, byte for byte.
 local builtin, core = ...
 -- The runtime's parts this module uses (stdlib/_results.lua, _contexts.lua, _quoting.lua,
 -- _commands.lua), by the names it had on _SSHS.
