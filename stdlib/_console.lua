@@ -346,10 +346,12 @@ function Console:retain() end
 function Console:release() end
 
 -- zsh: its line editor echoes on its own, and its `command` runs only programs unless
--- POSIX_BUILTINS is set (the wrapper needs `command eval`).
+-- POSIX_BUILTINS is set (the wrapper needs `command eval`). bash: no history (it joins the
+-- lines of a long command into one entry, line by line: seconds for a command of 1 MB).
 local SETUP = "[ -n \"${ZSH_VERSION-}\" ] && { unsetopt zle prompt_cr prompt_sp; " ..
   "setopt posix_builtins no_bang_hist; PROMPT_EOL_MARK=''; RPROMPT=''; } 2>/dev/null; " ..
   "stty -echo -onlcr 2>/dev/null; set +o emacs +o vi 2>/dev/null; " ..
+  "[ -n \"${BASH_VERSION-}\" ] && set +o history; " ..
   "unset HISTFILE PROMPT_COMMAND 2>/dev/null; PS1=''; PS2=''; export TERM=dumb PAGER=cat GIT_PAGER=cat; "
 
 -- console(): opens the shell and pushes it on this thread's session stack.
