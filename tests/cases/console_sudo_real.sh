@@ -7,7 +7,8 @@
 #   nothing; it cannot read the password's private folder either, and that folder is gone
 #   after the command.
 # - env{} values under sudo are on no command line (ps and /proc/*/cmdline sampled while the
-#   command runs), yet the command gets them, and its stdin is the terminal.
+#   command runs), yet the command gets them, and its stdin is the terminal; also with sudo -n
+#   (no password: root to that user).
 source "$TESTROOT/remote_lib.sh"
 U=sshs_csudo1
 T=sshs_csudo2
@@ -19,7 +20,7 @@ if [ "$(id -u)" != 0 ] || ! command -v sudo >/dev/null || ! command -v useradd >
   echo "1..0 # SKIP need root, sudo and useradd"; exit 0
 fi
 CLEANUP+=("rm -f $DROPIN" "userdel -f $U" "userdel -f $T" "rm -rf /run/sudo/ts/$U")
-plan 24
+plan 26
 chmod 711 "$TMP"
 for u in "$U" "$T"; do userdel -f "$u" >/dev/null 2>&1; done
 useradd -m -d "$TMP/uhome" -s /bin/sh "$U" && useradd -M -d / -s /bin/sh "$T" || { not_ok "useradd"; exit 1; }
@@ -132,3 +133,18 @@ run_sampled runuser -u "$U" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$
   sh -c 'SSHS_SUDO_PW=$(cat "$HOME/pw") SSHS_CSECRET=$(cat "$HOME/secret") exec "$0" "$1" local' \
   "$SSHS" "$TMP/csudo.sshs"
 checks local
+
+# sudo without a password (root to $T: sudo -n): env{} values go the same way.
+script nopw.sshs <<EOF2
+with console() do
+  \$ cd /
+  with sudo{user = "$T"} do with env{SSHS_CSECRET = os.getenv("SSHS_CSECRET")} do
+    print("nopw:" .. \$(id -un) .. ":" .. tostring(\$(printf '%s' "\$SSHS_CSECRET") == os.getenv("SSHS_CSECRET")))
+    \$ sleep $NAP
+  end end
+end
+EOF2
+run_sampled "$SSHS" "$TMP/nopw.sshs"
+expect_out_has "nopw:$T:true" "sudo -n in a console (root): env{} reaches the command as the sudo user"
+grep -q "sleep $NAP" "$TMP/ps.log" && nowhere "$SECRET" "sudo -n in a console: the env{} value is on no command line" \
+  || not_ok "sudo -n in a console: the env{} value is on no command line" "the command was never seen in ps"
