@@ -2,6 +2,7 @@
    as nil, message, code (as io.open does) so the Lua side can name host, path and cause. */
 #include "l_files.h"
 #include "l_remote.h"
+#include "ssh.h"
 #include "ssh_sftp.h"
 #include "scheduler.h"
 #include "l_util.h"
@@ -380,10 +381,10 @@ void files_open(lua_State *L, int core_idx)
     lua_pushvalue(L, core_idx);
     luaL_setfuncs(L, fns, 0);
     lua_pop(L, 1);
-    sched_on_interrupt(sftp_interrupt_all);
 }
 
+/* Transfers end (their temporaries removed) before the forwards and connections go. */
 void files_shutdown(void)
 {
-    sftp_shutdown();
+    ops_shutdown();
 }

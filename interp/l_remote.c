@@ -322,11 +322,11 @@ void remote_open(lua_State *L, int core_idx)
     luaL_setfuncs(L, fns, 0);
     lua_pop(L, 1);
     sched_on_interrupt(conn_interrupt_all);
-    sched_on_interrupt(exec_interrupt_all);
+    sched_on_interrupt(ops_interrupt_all);
 }
 
 void remote_shutdown(void)
 {
-    exec_shutdown();
+    ops_shutdown();
     conn_shutdown_all();
 }

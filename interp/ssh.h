@@ -31,6 +31,10 @@ void conn_forget_waiter(struct conn *c, struct sched_waiter *w);
    SIGHUP when they have a pty). */
 void conn_interrupt_all(void);
 void conn_shutdown_all(void);
+/* Ctrl-C: every operation that can be stopped (commands, transfers) is; each ends within its
+   own bounded escalation. At exit: the same, with up to 2 s for the clean-up (ssh_op.c). */
+void ops_interrupt_all(void);
+void ops_shutdown(void);
 
 /* (ssh_auth.c) Reads a secret from the terminal without echo; NULL when there is no
    terminal. */

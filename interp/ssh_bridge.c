@@ -1,13 +1,18 @@
-/* Channel <-> socket pumping (see ssh_bridge.h). */
+/* The bridged-channel op (see ssh_bridge.h). */
 #include "ssh_bridge.h"
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+enum stage { B_OPEN, B_PTY, B_START, B_PUMP, B_CLOSE };
 
 static void on_fd(uv_poll_t *h, int status, int events)
 {
     struct bridge *b = h->data;
-    conn_kick(b->conn);
+    conn_kick(b->op.conn);
 }
 
 /* Polls for what is wanted now: the socket's input while there is room for it, its output
@@ -23,32 +28,12 @@ static void watch(struct bridge *b)
     }
 }
 
-void bridge_init(struct bridge *b, struct ssh_op *op, struct conn *conn, int fd, int turns,
-                 void *owner)
-{
-    b->op = op;
-    b->conn = conn;
-    b->owner = owner;
-    b->fd = fd;
-    b->turns = turns;
-    uv_poll_init(sched_loop(), &b->poll, fd);
-    b->poll.data = b;
-}
-
-void bridge_finish(struct bridge *b, uv_close_cb closed)
-{
-    uv_poll_stop(&b->poll);
-    close(b->fd);
-    b->fd = -1;
-    uv_close((uv_handle_t *)&b->poll, closed);
-}
-
 /* With half_close, our side's EOF becomes the channel's EOF and the channel's EOF a shutdown
    of the socket's write side, so a client that half-closes (shutdown(SHUT_WR), nc -N) still
    gets its answer; the bridge ends when both directions have ended. Without it (jump
    tunnels, whose inner session closes its socket outright; ptys), either side's end ends
    it. An error on the socket ends it at once. */
-int bridge_pump(struct bridge *b, LIBSSH2_CHANNEL *ch)
+static int pump(struct bridge *b, LIBSSH2_CHANNEL *ch)
 {
     for (int turn = 0; turn < b->turns; turn++) {
         int moved = 0;
@@ -58,7 +43,7 @@ int bridge_pump(struct bridge *b, LIBSSH2_CHANNEL *ch)
             if (r < 0) return r;
             b->eof_pending = 0;
             b->eof_sent = moved = 1;
-            b->op->progress = 1;
+            b->op.progress = 1;
         }
         if (b->up_len == 0 && !b->local_eof) {
             ssize_t n = read(b->fd, b->up, sizeof b->up);
@@ -91,7 +76,7 @@ int bridge_pump(struct bridge *b, LIBSSH2_CHANNEL *ch)
                 b->down_off = b->down_len = 0;
             }
         }
-        if (moved) b->op->progress = 1;
+        if (moved) b->op.progress = 1;
         if (b->broken) return 0;
         int up_done = b->local_eof && b->up_len == 0, down_done = b->remote_eof && b->down_len == 0;
         if (!b->half_close && (up_done || down_done)) return 0;
@@ -100,16 +85,180 @@ int bridge_pump(struct bridge *b, LIBSSH2_CHANNEL *ch)
             if (r == LIBSSH2_ERROR_EAGAIN) { b->eof_pending = 1; watch(b); return r; }
             if (r < 0) return r;
             b->eof_sent = moved = 1;
-            b->op->progress = 1;
+            b->op.progress = 1;
         }
         if (down_done && !b->shut_sent) {
             shutdown(b->fd, SHUT_WR);
             b->shut_sent = moved = 1;
-            b->op->progress = 1;
+            b->op.progress = 1;
         }
         if (b->eof_sent && b->shut_sent) return 0;
         if (!moved) break;
     }
     watch(b);
     return LIBSSH2_ERROR_EAGAIN;
+}
+
+/* ---- the stages ---- */
+
+static struct bridge *bridge_of(struct ssh_op *op) { return (struct bridge *)op; }
+
+/* The open failed or the connection was lost before the channel ran: the reason stays. */
+static void set_error(struct bridge *b, const char *why)
+{
+    if (!b->error[0]) snprintf(b->error, sizeof b->error, "%s", why);
+}
+
+static enum ssh_step st_open(struct ssh_op *op)
+{
+    struct bridge *b = bridge_of(op);
+    if (b->stop && !chan_busy(&b->chan)) { op_finish(op); return SSH_STEP_DONE; }
+    enum ssh_step r = b->how == BRIDGE_SESSION ? chan_open_session(&b->chan, 0)
+                    : chan_open_direct_tcpip(&b->chan, b->host, b->port, NULL, 0);
+    if (r == SSH_STEP_AGAIN || r == SSH_STEP_WAITING || r == SSH_STEP_REQUEUED) return r;
+    if (r != SSH_STEP_DONE) {
+        set_error(b, b->chan.error);
+        if (b->hooks->open_failed) b->hooks->open_failed(b);
+        op_finish(op);                 /* the socket's other end reads EOF */
+        return r;
+    }
+    if (b->hooks->opened) b->hooks->opened(b);
+    op_set_stage(op, b->how != BRIDGE_SESSION ? B_PUMP : b->term ? B_PTY : B_START);
+    return SSH_STEP_DONE;
+}
+
+/* pty-req or the start refused: close the channel, then end (FAILED). */
+static enum ssh_step start_failed(struct bridge *b, enum ssh_step r)
+{
+    set_error(b, b->chan.error[0] ? b->chan.error : "the shell could not start");
+    if (r == SSH_STEP_LOST) return r;
+    op_set_stage(&b->op, B_CLOSE);
+    return SSH_STEP_DONE;
+}
+
+static enum ssh_step st_pty(struct ssh_op *op)
+{
+    struct bridge *b = bridge_of(op);
+    enum ssh_step r = chan_request_pty(&b->chan, b->term, b->cols, b->rows, NULL, 0);
+    if (r == SSH_STEP_AGAIN || r == SSH_STEP_WAITING) return r;
+    if (r != SSH_STEP_DONE) return start_failed(b, r);
+    op_set_stage(op, B_START);
+    return SSH_STEP_DONE;
+}
+
+static enum ssh_step st_start(struct ssh_op *op)
+{
+    struct bridge *b = bridge_of(op);
+    enum ssh_step r = b->cmd ? chan_request(&b->chan, "exec", b->cmd) : chan_request(&b->chan, "shell", NULL);
+    if (r == SSH_STEP_AGAIN || r == SSH_STEP_WAITING) return r;
+    if (r != SSH_STEP_DONE) return start_failed(b, r);
+    op_set_stage(op, B_PUMP);
+    return SSH_STEP_DONE;
+}
+
+static enum ssh_step st_pump(struct ssh_op *op)
+{
+    struct bridge *b = bridge_of(op);
+    if (b->resize_pending) {
+        enum ssh_step r = chan_pty_size(&b->chan, b->new_cols, b->new_rows);
+        if (r == SSH_STEP_AGAIN || r == SSH_STEP_LOST) return r;
+        b->resize_pending = 0;             /* a refused resize is not worth ending for */
+    }
+    int rc = b->stop ? 0 : pump(b, b->chan.ch);
+    if (rc == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
+    /* A transport error ends the connection; any other ends the bridge. */
+    if (rc < -1 && conn_step_of(rc) == SSH_STEP_LOST) return SSH_STEP_LOST;
+    op_set_stage(op, B_CLOSE);
+    return SSH_STEP_DONE;
+}
+
+static enum ssh_step st_close(struct ssh_op *op)
+{
+    struct bridge *b = bridge_of(op);
+    enum ssh_step r = chan_close(&b->chan);
+    if (r != SSH_STEP_DONE) return r;
+    op_finish(op);
+    return b->error[0] ? SSH_STEP_FAILED : SSH_STEP_DONE;
+}
+
+static const struct op_stage stages[] = {
+    [B_OPEN] = {"open", st_open},  [B_PTY] = {"pty", st_pty},     [B_START] = {"start", st_start},
+    [B_PUMP] = {"pump", st_pump},  [B_CLOSE] = {"close", st_close},
+};
+
+static void bridge_abort(struct ssh_op *op, const char *why)
+{
+    struct bridge *b = bridge_of(op);
+    chan_forget(&b->chan);
+    if (op->stage < B_PUMP) set_error(b, why);
+    if (b->hooks->lost) b->hooks->lost(b, why);
+    op_finish(op);
+}
+
+static void poll_closed(uv_handle_t *h) { op_handle_closed(&((struct bridge *)h->data)->op); }
+
+/* Done with the channel: stop polling, close the socket (the other side reads EOF). */
+static void bridge_finished(struct ssh_op *op)
+{
+    struct bridge *b = bridge_of(op);
+    uv_poll_stop(&b->poll);
+    close(b->fd);
+    b->fd = -1;
+    uv_close((uv_handle_t *)&b->poll, poll_closed);
+}
+
+static void bridge_free(struct ssh_op *op)
+{
+    struct bridge *b = bridge_of(op);
+    free(b->host);
+    free(b->term);
+    free(b->cmd);
+    b->hooks->free(b);
+}
+
+/* Session channels count against MaxSessions; direct-tcpip ones do not. */
+static const struct ssh_op_type session_type = {
+    .name = "pty", .stages = stages, .uses_channel = 1, .abort = bridge_abort,
+    .finished = bridge_finished, .free = bridge_free};
+static const struct ssh_op_type tcpip_type = {
+    .name = "tunnel", .stages = stages, .abort = bridge_abort,
+    .finished = bridge_finished, .free = bridge_free};
+
+void bridge_init(struct bridge *b, const struct bridge_hooks *hooks, struct conn *c,
+                 enum bridge_open how, int fd, int turns)
+{
+    op_init(&b->op, how == BRIDGE_SESSION ? &session_type : &tcpip_type, c);
+    chan_init(&b->chan, &b->op);
+    b->hooks = hooks;
+    b->how = how;
+    b->fd = fd;
+    b->turns = turns;
+    uv_poll_init(sched_loop(), &b->poll, fd);
+    b->poll.data = b;
+    op_handle_opened(&b->op);
+}
+
+void bridge_start(struct bridge *b, LIBSSH2_CHANNEL *ch)
+{
+    if (b->how == BRIDGE_ACCEPTED) {
+        b->chan.ch = ch;
+        b->op.stage = B_PUMP;
+    }
+    op_start(&b->op);
+}
+
+void bridge_stop(struct bridge *b)
+{
+    if (b->op.finished || b->stop) return;
+    b->stop = 1;
+    conn_kick(b->op.conn);
+}
+
+void bridge_resize(struct bridge *b, int cols, int rows)
+{
+    if (b->op.finished || b->op.stage >= B_CLOSE) return;
+    b->new_cols = cols;
+    b->new_rows = rows;
+    b->resize_pending = 1;
+    conn_kick(b->op.conn);
 }

@@ -1,17 +1,48 @@
-/* A channel pumped to and from a socket: jump-host tunnels and port forwards (ssh_tunnel.c)
-   and remote ptys (ssh_pty.c) all move bytes this way, on the loop, through two bounded
-   buffers, so a slow side backs the other one up and nothing grows. */
+/* The bridged-channel op: a channel pumped to and from a socket, on the loop, through two
+   bounded buffers, so a slow side backs the other one up and nothing grows. Jump-host tunnels
+   and port forwards' connections (ssh_tunnel.c) and remote ptys (ssh_pty.c) are this one op,
+   configured:
+
+     open (a session channel, a direct-tcpip one, or one the server opened)
+       → [pty] → [start: shell or exec]  (session channels)
+       → pump → close
+
+   Its lifecycle is the op base's (ssh_op.h): the stages trace under SSHS_TRACE=1, it is freed
+   once finished and released (a tunnel releases itself when created; a pty when Lua lets go),
+   after its socket's poll handle has closed. */
 #ifndef SSHS_SSH_BRIDGE_H
 #define SSHS_SSH_BRIDGE_H
-#include "ssh_conn.h"
+#include "ssh_chan.h"
 
 #define BRIDGE_BUF 65536
 
+enum bridge_open { BRIDGE_SESSION, BRIDGE_DIRECT_TCPIP, BRIDGE_ACCEPTED };
+
+struct bridge;
+
+/* What the configuring file hears (each may be NULL). */
+struct bridge_hooks {
+    void (*opened)(struct bridge *b);              /* the channel is open */
+    void (*open_failed)(struct bridge *b);         /* refused: b->chan.error / .reason say why */
+    void (*lost)(struct bridge *b, const char *why); /* the connection died under it */
+    void (*free)(struct bridge *b);                /* the end: free the containing object */
+};
+
 struct bridge {
-    struct ssh_op *op;                 /* its progress flag is set when bytes move */
-    struct conn *conn;                 /* kicked when the socket is ready */
-    void *owner;                       /* for the owner's close callback (poll.data is us) */
-    int fd;                            /* the socket, ours (closed by bridge_finish) */
+    struct ssh_op op;
+    struct chan chan;
+    const struct bridge_hooks *hooks;
+    enum bridge_open how;
+    char *host;                        /* BRIDGE_DIRECT_TCPIP: host:port, seen from the server */
+    int port;
+    char *term;                        /* BRIDGE_SESSION: a pty of cols x rows (NULL: none) */
+    int cols, rows;
+    char *cmd;                         /* BRIDGE_SESSION: exec cmd, or a shell when NULL */
+    int resize_pending, new_cols, new_rows;
+    int stop;                          /* bridge_stop: end at the next step */
+    char error[600];                   /* why it ended before it ran ("" when it did not fail) */
+    /* the pump */
+    int fd;                            /* the socket, ours (closed when the op finishes) */
     uv_poll_t poll;
     int poll_events;
     int turns;                         /* rounds per pump: the slice bound, turns x 2 buffers */
@@ -26,17 +57,15 @@ struct bridge {
     int broken;                        /* the socket failed (a read or write error) */
 };
 
-/* Takes fd (made non-blocking by its creator) and starts its poll handle. */
-void bridge_init(struct bridge *b, struct ssh_op *op, struct conn *conn, int fd, int turns,
-                 void *owner);
-
-/* Moves bytes both ways, at most b->turns rounds: LIBSSH2_ERROR_EAGAIN while the bridge
-   lives, 0 once it has ended (one side gone; with half_close, both directions ended, or an
-   error on the socket), or a libssh2 error. */
-int bridge_pump(struct bridge *b, LIBSSH2_CHANNEL *ch);
-
-/* Stops polling, closes the socket (the other side reads EOF) and closes the poll handle;
-   closed(h) runs when libuv lets go of it (h->data is the bridge). */
-void bridge_finish(struct bridge *b, uv_close_cb closed);
+/* Sets up b (zeroed, inside its user's object) on c with fd (non-blocking, taken over) and
+   turns rounds per step; the caller fills in host/port or term/cmd, then bridge_start. */
+void bridge_init(struct bridge *b, const struct bridge_hooks *hooks, struct conn *c,
+                 enum bridge_open how, int fd, int turns);
+/* Queues it on its connection. BRIDGE_ACCEPTED: ch is the channel the server opened. */
+void bridge_start(struct bridge *b, LIBSSH2_CHANNEL *ch);
+/* Ends it soon (its channel closes, then its socket); the hooks still run. */
+void bridge_stop(struct bridge *b);
+/* A new pty size for the remote side (BRIDGE_SESSION with a pty). */
+void bridge_resize(struct bridge *b, int cols, int rows);
 
 #endif

@@ -306,7 +306,7 @@ void conn_add_op(struct conn *c, struct ssh_op *op)
         return;
     }
     activate(c, op);
-    process(c);
+    conn_kick(c);                        /* it runs on the loop's next turn, never nested */
 }
 
 int conn_request_begin(struct conn *c, struct ssh_op *op)
@@ -441,7 +441,7 @@ static void process(struct conn *c)
             while (op && c->state != C_DEAD) {
                 struct ssh_op *next = op->next;
                 op->progress = 0;
-                enum ssh_step r = op->type->step(op);
+                enum ssh_step r = op_run(op);
                 if (c->state == C_DEAD) break;
                 if (r == SSH_STEP_REQUEUED || r == SSH_STEP_WAITING) { waiting = 1; op = next; continue; }
                 if (r == SSH_STEP_AGAIN) {
@@ -528,8 +528,9 @@ static void keepalive_abort(struct ssh_op *op, const char *why)
     op->conn->keepalive_pending = 0;
 }
 
+static const struct op_stage keepalive_stages[] = {{"keepalive", keepalive_step}};
 static const struct ssh_op_type keepalive_type = {
-    .name = "keepalive", .step = keepalive_step, .abort = keepalive_abort};
+    .name = "keepalive", .stages = keepalive_stages, .abort = keepalive_abort};
 
 /* libssh2's socket reads, counted: any byte from the server shows it is alive. */
 /* Within one wake-up (process()) at most rx_budget bytes are taken from the socket: past
@@ -634,9 +635,8 @@ static enum ssh_step connect_step(struct ssh_op *op)
     return SSH_STEP_DONE;
 }
 
-static void connect_abort(struct ssh_op *op, const char *why) {}
-static const struct ssh_op_type connect_type = {
-    .name = "connect", .step = connect_step, .abort = connect_abort};
+static const struct op_stage connect_stages[] = {{"handshake", connect_step}};
+static const struct ssh_op_type connect_type = {.name = "connect", .stages = connect_stages};
 
 static void start_handshake(struct conn *c)
 {
@@ -841,9 +841,8 @@ static enum ssh_step close_step(struct ssh_op *op)
     return SSH_STEP_DONE;
 }
 
-static void close_abort(struct ssh_op *op, const char *why) {}
-static const struct ssh_op_type close_type = {
-    .name = "disconnect", .step = close_step, .abort = close_abort};
+static const struct op_stage close_stages[] = {{"disconnect", close_step}};
+static const struct ssh_op_type close_type = {.name = "disconnect", .stages = close_stages};
 
 /* The last user let go: say goodbye in the background, bounded by CLOSE_TIMEOUT_MS. */
 static void begin_close(struct conn *c)
@@ -860,7 +859,7 @@ static void begin_close(struct conn *c)
     c->close_op.type = &close_type;
     c->close_op.conn = c;
     activate(c, &c->close_op);
-    process(c);
+    conn_kick(c);                        /* from the loop: a release never re-enters process() */
 }
 
 void conn_interrupt_all(void)

@@ -9,32 +9,8 @@
 #include <libssh2.h>
 #include <uv.h>
 #include "ssh.h"
+#include "ssh_op.h"
 
-
-struct conn;
-struct ssh_op;
-
-/* What a step function returns, kept apart from libssh2's codes (a libssh2 code never
-   leaves the op that got it: conn_step_of() turns one into a step result). */
-enum ssh_step {
-    SSH_STEP_DONE,      /* finished: the connection removes the op */
-    SSH_STEP_FAILED,    /* finished with an error the op recorded itself; the connection is fine */
-    SSH_STEP_AGAIN,     /* libssh2 said EAGAIN: step again (same call, same arguments) when the
-                           socket is ready; if it blocked half-way sending, only this op runs */
-    SSH_STEP_WAITING,   /* waits for another op (the request lock) or for Lua; did no I/O, so it
-                           holds no half-sent packet */
-    SSH_STEP_REQUEUED,  /* moved itself back to the queue (its channel open was refused) */
-    SSH_STEP_LOST,      /* the transport failed: the connection dies with libssh2's last error */
-};
-
-struct ssh_op_type {
-    const char *name;       /* for messages and -v */
-    /* Advances the op. Sets op->progress when it moved data. */
-    enum ssh_step (*step)(struct ssh_op *op);
-    /* The connection died: record why, wake whoever waits. The op is already detached. */
-    void (*abort)(struct ssh_op *op, const char *why);
-    int uses_channel;       /* counts against max_channels (session channels: MaxSessions) */
-};
 
 /* A libssh2 return code as a step result: 0 DONE, EAGAIN AGAIN, a transport/crypto error
    LOST, any other negative code FAILED (the caller records the message first). */
@@ -49,20 +25,10 @@ void conn_trace(const struct conn *c, const char *op, unsigned id, const char *f
    not in a root session. */
 int conn_signals_work(struct conn *c);
 
-struct ssh_op {
-    const struct ssh_op_type *type;
-    struct conn *conn;
-    struct ssh_op *next;    /* in the active list or the queue */
-    int progress;
-    int queued, active;
-    int idle;               /* holds its channel but waits on nothing (the SFTP channel between
-                               transfers): not polled for, no bar to a polite close */
-};
-
 /* The libssh2 session, for the ops' calls (only from a step function). */
 LIBSSH2_SESSION *conn_session(struct conn *c);
 
-/* Adds an op: it runs at once if a slot is free, else waits its turn (MaxSessions). */
+/* Adds an op: it runs on the loop's next turn if a slot is free, else waits its turn (MaxSessions). */
 void conn_add_op(struct conn *c, struct ssh_op *op);
 /* Removes a finished or abandoned op; frees its channel slot and starts a queued op. */
 void conn_remove_op(struct conn *c, struct ssh_op *op);

@@ -11,9 +11,8 @@
 /* A large window lets bulk output stream at full speed (throughput <= window / RTT). */
 #define CHANNEL_WINDOW (16u * 1024 * 1024)
 
-/* The stages in order; a stage function either returns a step result for the connection, or
-   moves the op to a later stage and returns SSH_STEP_DONE to run that one at once. */
-enum stage { S_OPEN, S_PTY, S_EXEC, S_IO, S_CLOSE, S_WAIT_CLOSED, S_FREE, S_DONE };
+/* The stages in order (the table `stages`, run by op_run: see struct op_stage). */
+enum stage { S_OPEN, S_PTY, S_EXEC, S_IO, S_CLOSE, S_WAIT_CLOSED, S_FREE };
 
 /* Stopping a running command (timeout, Ctrl-C, abandoned). libssh2 1.10 has no
    channel_signal and refuses a second request of that kind on a channel, and closing a
@@ -31,10 +30,8 @@ enum stop { STOP_NONE, STOP_TERM_SENT, STOP_KILL_SENT, STOP_CLOSE };
 
 struct exec_op {
     struct command cmd;              /* first: what the Lua object sees */
-    struct ssh_op op;
-    struct conn *conn;               /* retained while the op lives */
+    struct ssh_op op;                /* the lifecycle: stage, timer, live list (ssh_op.h) */
     struct chan chan;
-    enum stage stage;
     enum stop stop;
     char *line;                      /* the command line sent */
     char *in_data;
@@ -43,52 +40,26 @@ struct exec_op {
     int in_hold;                     /* stdin_open: more stdin may come (op:write) */
     int stop_pending;
     double timeout;                  /* seconds; 0: none */
-    uv_timer_t timer;                /* the timeout, then the stop escalation */
-    int finished;                    /* the connection is done with the op */
-    int closing;
-    unsigned id;                     /* for SSHS_TRACE lines */
-    int internal;                    /* a kill command of ours: no Lua side */
     int want_pid;                    /* stderr starts with the pid marker */
     char pidbuf[24];
     size_t pidlen;
     long remote_pid;
     const char *sig_pending;         /* a signal request to send from the io stage */
     int signalled;                   /* stopping by signal requests (not kill commands) */
-    struct exec_op *prev_live, *next_live;   /* unfinished ops, for Ctrl-C and exit */
 };
-
-static struct exec_op *live;
 
 static struct exec_op *exec_of(struct ssh_op *op)
 {
     return (struct exec_op *)((char *)op - offsetof(struct exec_op, op));
 }
 
-static void unlink_live(struct exec_op *e)
+static void exec_free(struct ssh_op *op)
 {
-    if (e->prev_live) e->prev_live->next_live = e->next_live; else if (live == e) live = e->next_live;
-    if (e->next_live) e->next_live->prev_live = e->prev_live;
-    e->prev_live = e->next_live = NULL;
-}
-
-static void exec_free(struct exec_op *e)
-{
+    struct exec_op *e = exec_of(op);
     cmdout_free(&e->cmd.co);
     free(e->line);
     free(e->in_data);
-    if (e->conn) conn_release(e->conn);
     free(e);
-}
-
-static void timer_closed(uv_handle_t *h) { exec_free(h->data); }
-
-/* Freed once Lua has let go and the connection is done with it (after the timer closes,
-   so never under a running step). */
-static void maybe_free(struct exec_op *e)
-{
-    if (e->cmd.lua_owned || !e->finished || e->closing) return;
-    e->closing = 1;
-    uv_close((uv_handle_t *)&e->timer, timer_closed);
 }
 
 /* The result is ready: wake the waiter. The channel may still be closing behind it. */
@@ -103,16 +74,8 @@ static void complete(struct exec_op *e)
     sched_wake(&e->cmd.w);
 }
 
-/* The connection is done with the op (it returns a final code from step, or was aborted). */
-static void finish(struct exec_op *e)
-{
-    e->stage = S_DONE;
-    e->finished = 1;
-    unlink_live(e);
-    uv_timer_stop(&e->timer);
-    complete(e);
-    maybe_free(e);
-}
+/* The connection is done with the op (op_finish). */
+static void exec_finished(struct ssh_op *op) { complete(exec_of(op)); }
 
 /* The channel helper failed: its message becomes the command's error. */
 static void take_error(struct exec_op *e)
@@ -180,7 +143,7 @@ static enum ssh_step drain(struct exec_op *e)
                 enum ssh_step r = conn_step_of((int)n);
                 if (r == SSH_STEP_FAILED && !e->cmd.error[0])
                     snprintf(e->cmd.error, sizeof e->cmd.error, "reading the output of a command on %s "
-                             "failed (%d)", conn_display(e->conn), (int)n);
+                             "failed (%d)", conn_display(e->op.conn), (int)n);
                 return r;
             }
             break;                                   /* 0: nothing more on this stream */
@@ -189,7 +152,7 @@ static enum ssh_step drain(struct exec_op *e)
     return libssh2_channel_eof(e->chan.ch) ? SSH_STEP_DONE : SSH_STEP_AGAIN;
 }
 
-static struct exec_op *exec_start(struct conn *c, const char *cmd, int internal);
+static void exec_start(struct conn *c, const char *cmd, int internal);
 
 /* Runs `kill -SIG -PID` on a new channel of the same connection (no "--": dash's kill
    rejects it, and a negative number after the signal is a process group in every shell).
@@ -200,60 +163,63 @@ static void send_kill(struct exec_op *e, const char *sig)
     char cmd[200];
     snprintf(cmd, sizeof cmd, "kill -%s -%ld 2>/dev/null || { pkill -%s -P %ld; kill -%s %ld; } 2>/dev/null",
              sig, e->remote_pid, sig, e->remote_pid, sig, e->remote_pid);
-    exec_start(e->conn, cmd, 1);
+    exec_start(e->op.conn, cmd, 1);
 }
 
-static void on_stop_timer(uv_timer_t *t)
+static void on_stop_timer(struct ssh_op *op)
 {
-    struct exec_op *e = t->data;
-    if (e->finished) return;
+    struct exec_op *e = exec_of(op);
     if (e->stop == STOP_TERM_SENT) {
         e->stop = STOP_KILL_SENT;
-        if (e->signalled) { e->sig_pending = "KILL"; conn_kick(e->conn); }
+        if (e->signalled) { e->sig_pending = "KILL"; conn_kick(op->conn); }
         if (e->remote_pid > 0) send_kill(e, "KILL");
-        uv_timer_start(&e->timer, on_stop_timer, GIVE_UP_AFTER_MS, 0);
+        op_arm(op, GIVE_UP_AFTER_MS, on_stop_timer);
         return;
     }
     e->stop = STOP_CLOSE;                /* it would not die: close, and stop waiting for it */
     e->stop_pending = 1;
     complete(e);
-    conn_kick(e->conn);
+    conn_kick(op->conn);
 }
 
-static enum ssh_step st_open(struct exec_op *e)
+static enum ssh_step st_open(struct ssh_op *op)
 {
+    struct exec_op *e = exec_of(op);
     enum ssh_step r = chan_open_session(&e->chan, CHANNEL_WINDOW);
     if (r == SSH_STEP_DONE) {
-        e->stage = e->pty ? S_PTY : S_EXEC;
+        op_set_stage(op, e->pty ? S_PTY : S_EXEC);
     } else if (r == SSH_STEP_FAILED || r == SSH_STEP_LOST) {
         take_error(e);
-        finish(e);
+        op_finish(op);
     }
     return r;
 }
 
 /* pty-req and exec wait for a reply: the helper takes the request lock for them. */
-static enum ssh_step st_pty(struct exec_op *e)
+static enum ssh_step st_pty(struct ssh_op *op)
 {
+    struct exec_op *e = exec_of(op);
     enum ssh_step r = chan_request_pty(&e->chan, "xterm", 200, 50, NULL, 0);
-    if (r == SSH_STEP_FAILED) { take_error(e); e->stage = S_CLOSE; return SSH_STEP_DONE; }
-    if (r == SSH_STEP_DONE) e->stage = S_EXEC;
+    if (r == SSH_STEP_FAILED) { take_error(e); op_set_stage(op, S_CLOSE); return SSH_STEP_DONE; }
+    if (r == SSH_STEP_DONE) op_set_stage(op, S_EXEC);
     else if (r == SSH_STEP_LOST) take_error(e);
     return r;
 }
 
-static enum ssh_step st_exec(struct exec_op *e)
+static enum ssh_step st_exec(struct ssh_op *op)
 {
+    struct exec_op *e = exec_of(op);
     enum ssh_step r = chan_request(&e->chan, "exec", e->line);
-    if (r == SSH_STEP_FAILED) { take_error(e); e->stage = S_CLOSE; return SSH_STEP_DONE; }
-    if (r == SSH_STEP_DONE) e->stage = S_IO;
+    if (r == SSH_STEP_FAILED) { take_error(e); op_set_stage(op, S_CLOSE); return SSH_STEP_DONE; }
+    if (r == SSH_STEP_DONE) op_set_stage(op, S_IO);
     else if (r == SSH_STEP_LOST) take_error(e);
     return r;
 }
 
 /* stdin out, then EOF, while stdout and stderr are drained; to S_CLOSE at the command's EOF. */
-static enum ssh_step st_io(struct exec_op *e)
+static enum ssh_step st_io(struct ssh_op *op)
 {
+    struct exec_op *e = exec_of(op);
     LIBSSH2_CHANNEL *ch = e->chan.ch;
     if (e->sig_pending) {
         enum ssh_step r = chan_signal(&e->chan, e->sig_pending);
@@ -265,13 +231,13 @@ static enum ssh_step st_io(struct exec_op *e)
         if (n == LIBSSH2_ERROR_EAGAIN) {
             /* Half-sent: nothing else may send until this call gets through. A full window
                instead (the command is not reading yet): read meanwhile. */
-            if (libssh2_session_block_directions(conn_session(e->conn)) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+            if (libssh2_session_block_directions(conn_session(op->conn)) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
                 return SSH_STEP_AGAIN;
             break;
         }
         if (n < 0) { e->in_off = e->in_len; break; }     /* the command closed its stdin */
         e->in_off += (size_t)n;
-        e->op.progress = 1;
+        op->progress = 1;
     }
     if (!e->eof_sent && !e->in_hold && e->in_off >= e->in_len) {
         int r = libssh2_channel_send_eof(ch);
@@ -281,20 +247,21 @@ static enum ssh_step st_io(struct exec_op *e)
     enum ssh_step r = drain(e);
     if (r == SSH_STEP_AGAIN || r == SSH_STEP_WAITING || r == SSH_STEP_LOST) return r;
     e->in_off = e->in_len;               /* it ended without reading all its stdin */
-    e->stage = S_CLOSE;
+    op_set_stage(op, S_CLOSE);
     return SSH_STEP_DONE;
 }
 
-static enum ssh_step st_close(struct exec_op *e)
+static enum ssh_step st_close(struct ssh_op *op)
 {
-    enum ssh_step r = chan_send_close(&e->chan);
-    if (r == SSH_STEP_DONE) e->stage = S_WAIT_CLOSED;
+    enum ssh_step r = chan_send_close(&exec_of(op)->chan);
+    if (r == SSH_STEP_DONE) op_set_stage(op, S_WAIT_CLOSED);
     return r;
 }
 
 /* The server's close: then the exit status (or signal) is final. */
-static enum ssh_step st_wait_closed(struct exec_op *e)
+static enum ssh_step st_wait_closed(struct ssh_op *op)
 {
+    struct exec_op *e = exec_of(op);
     if (e->stop != STOP_CLOSE) {
         enum ssh_step r = drain(e);                  /* late stderr after EOF */
         if (r == SSH_STEP_WAITING || r == SSH_STEP_LOST) return r;
@@ -311,76 +278,50 @@ static enum ssh_step st_wait_closed(struct exec_op *e)
             e->cmd.exitcode = libssh2_channel_get_exit_status(e->chan.ch);
             e->cmd.has_exit = 1;
         }
-        if (sig) libssh2_free(conn_session(e->conn), sig);
+        if (sig) libssh2_free(conn_session(op->conn), sig);
     }
-    e->stage = S_FREE;
+    op_set_stage(op, S_FREE);
     return SSH_STEP_DONE;
 }
 
-static enum ssh_step st_free(struct exec_op *e)
+static enum ssh_step st_free(struct ssh_op *op)
 {
-    enum ssh_step r = chan_close(&e->chan);
-    if (r == SSH_STEP_DONE) finish(e);
+    enum ssh_step r = chan_close(&exec_of(op)->chan);
+    if (r == SSH_STEP_DONE) op_finish(op);
     return r;
 }
 
-static enum ssh_step st_done(struct exec_op *e) { return SSH_STEP_DONE; }
-
-static const struct {
-    const char *name;
-    enum ssh_step (*run)(struct exec_op *e);
-} stages[] = {
+static const struct op_stage stages[] = {
     [S_OPEN] = {"open", st_open},          [S_PTY] = {"pty", st_pty},
     [S_EXEC] = {"exec", st_exec},          [S_IO] = {"io", st_io},
     [S_CLOSE] = {"close", st_close},       [S_WAIT_CLOSED] = {"wait-closed", st_wait_closed},
-    [S_FREE] = {"free", st_free},          [S_DONE] = {"done", st_done},
+    [S_FREE] = {"free", st_free},
 };
 
 /* A stop request (timeout, Ctrl-C, abandoned) acts between calls, never half-way through one:
    mid-open, mid-request or mid-send it waits. */
-static void apply_stop(struct exec_op *e)
+static void apply_stop(struct ssh_op *op)
 {
-    if (!e->stop_pending || chan_busy(&e->chan) || conn_is_owner(e->conn, &e->op)) return;
+    struct exec_op *e = exec_of(op);
+    if (!e->stop_pending || chan_busy(&e->chan) || conn_is_owner(op->conn, op)) return;
     e->stop_pending = 0;
-    if (e->stage < S_IO) {
-        if (!e->chan.ch) { finish(e); return; }
-        e->stage = S_CLOSE;              /* opened, nothing started: just close */
-    } else if (e->stage == S_IO && e->stop == STOP_NONE && conn_signals_work(e->conn)) {
+    if (op->stage < S_IO) {
+        if (!e->chan.ch) { op_finish(op); return; }
+        op_set_stage(op, S_CLOSE);       /* opened, nothing started: just close */
+    } else if (op->stage == S_IO && e->stop == STOP_NONE && conn_signals_work(op->conn)) {
         e->stop = STOP_TERM_SENT;        /* a signal request; keep draining meanwhile */
         e->signalled = 1;
         e->sig_pending = "TERM";
-        uv_timer_start(&e->timer, on_stop_timer, KILL_AFTER_MS, 0);
-    } else if (e->stage == S_IO && e->stop == STOP_NONE && e->remote_pid > 0) {
+        op_arm(op, KILL_AFTER_MS, on_stop_timer);
+    } else if (op->stage == S_IO && e->stop == STOP_NONE && e->remote_pid > 0) {
         e->stop = STOP_TERM_SENT;        /* keep draining while the kill does its work */
         send_kill(e, "TERM");
-        uv_timer_start(&e->timer, on_stop_timer, KILL_AFTER_MS, 0);
-    } else if (e->stage == S_IO) {
+        op_arm(op, KILL_AFTER_MS, on_stop_timer);
+    } else if (op->stage == S_IO) {
         e->stop = STOP_CLOSE;            /* no pid (pty, or not reported yet): close */
-        e->stage = S_CLOSE;
+        op_set_stage(op, S_CLOSE);
         complete(e);
     }
-}
-
-static void trace(struct exec_op *e, enum stage from, enum stage to)
-{
-    conn_trace(e->conn, e->internal ? "kill" : "exec", e->id, stages[from].name, stages[to].name);
-}
-
-static enum ssh_step exec_step(struct ssh_op *op)
-{
-    struct exec_op *e = exec_of(op);
-    enum stage at = e->stage;
-    enum ssh_step r;
-    apply_stop(e);
-    for (;;) {
-        enum stage s = e->stage;
-        trace(e, at, s);
-        at = s;
-        r = stages[s].run(e);
-        if (r != SSH_STEP_DONE || e->stage == S_DONE || e->stage == s) break;
-    }
-    trace(e, at, e->stage);
-    return r;
 }
 
 static void exec_abort(struct ssh_op *op, const char *why)
@@ -388,38 +329,34 @@ static void exec_abort(struct ssh_op *op, const char *why)
     struct exec_op *e = exec_of(op);
     chan_forget(&e->chan);
     if (!e->cmd.done && !e->cmd.error[0]) snprintf(e->cmd.error, sizeof e->cmd.error, "%s", why);
-    finish(e);
+    op_finish(op);
 }
+
+/* Timeout, Ctrl-C or an abandoned op (op_stop): stop the command (see enum stop) between
+   two calls, at the top of its next step. */
+static void exec_stop(struct ssh_op *op) { exec_of(op)->stop_pending = 1; }
 
 static const struct ssh_op_type exec_type = {
-    .name = "exec", .step = exec_step, .abort = exec_abort, .uses_channel = 1};
+    .name = "exec", .stages = stages, .uses_channel = 1, .before = apply_stop,
+    .abort = exec_abort, .stop = exec_stop, .finished = exec_finished, .free = exec_free};
+/* Our kill commands: not stopped by Ctrl-C (they are how a command is stopped). */
+static const struct ssh_op_type kill_type = {
+    .name = "kill", .stages = stages, .uses_channel = 1, .before = apply_stop,
+    .abort = exec_abort, .finished = exec_finished, .free = exec_free};
 
-/* Timeout, Ctrl-C or an abandoned op: stop the command (see enum stop). */
-static void request_stop(struct exec_op *e)
+static void on_timeout(struct ssh_op *op)
 {
-    if (e->finished || e->stop != STOP_NONE || e->internal) return;
-    if (!e->op.active) {                  /* still queued for a channel: nothing to stop */
-        conn_remove_op(e->conn, &e->op);
-        finish(e);
-        return;
-    }
-    e->stop_pending = 1;
-    conn_kick(e->conn);
-}
-
-static void on_timeout(uv_timer_t *t)
-{
-    struct exec_op *e = t->data;
+    struct exec_op *e = exec_of(op);
     if (e->cmd.done) return;
     uint64_t wait = cmdout_due(&e->cmd.co);     /* output since: the idle deadline moved on */
-    if (wait) { uv_timer_start(&e->timer, on_timeout, wait, 0); return; }
+    if (wait) { op_arm(op, wait, on_timeout); return; }
     e->cmd.timed_out = 1;
-    request_stop(e);
+    op_stop(op);
 }
 
 static void exec_resume(struct command *c)
 {
-    conn_kick(((struct exec_op *)c)->conn);
+    conn_kick(((struct exec_op *)c)->op.conn);
 }
 
 /* The Lua object let go: an abandoned command is stopped (as a timeout would). */
@@ -427,16 +364,16 @@ static void exec_release(struct command *c)
 {
     struct exec_op *e = (struct exec_op *)c;
     e->cmd.co.echo = 0;
-    if (e->cmd.paused) { e->cmd.paused = 0; conn_kick(e->conn); }
-    request_stop(e);
-    maybe_free(e);
+    if (e->cmd.paused) { e->cmd.paused = 0; conn_kick(e->op.conn); }
+    op_stop(&e->op);
+    op_release(&e->op);
 }
 
 /* op:write(): more stdin (see exec_opts.in_open); the IO stage sends it. */
 static void exec_write(struct command *c, const char *p, size_t n, int eof)
 {
     struct exec_op *e = (struct exec_op *)c;
-    if (e->eof_sent || e->finished) return;
+    if (e->eof_sent || e->op.finished) return;
     size_t left = e->in_len - e->in_off;
     char *d = malloc(left + n + 1);
     if (!d) return;
@@ -447,51 +384,36 @@ static void exec_write(struct command *c, const char *p, size_t n, int eof)
     e->in_len = left + n;
     e->in_off = 0;
     if (eof) e->in_hold = 0;
-    conn_kick(e->conn);
+    conn_kick(e->op.conn);
 }
 
 static const struct command_type remote_type = {
     .name = "remote", .resume = exec_resume, .release = exec_release, .write = exec_write};
 
-/* A new exec op for line on c, not yet queued. */
+/* A new exec op for line on c, not yet started. */
 static struct exec_op *exec_alloc(struct conn *c, const char *line, int internal)
 {
     struct exec_op *e = calloc(1, sizeof *e);
     if (!e || !(e->line = strdup(line))) { free(e); return NULL; }
-    static unsigned next_id;
-    e->id = ++next_id;
     e->cmd.type = &remote_type;
     /* No capture file yet: an internal op (the stop channel) never passes cmdout_init, and
        calloc's fd 0 would make cmdout_free close whatever fd 0 is by then (stdin, or a new
        connection's socket: it stalled in its handshake). */
     e->cmd.co.big[0].fd = e->cmd.co.big[1].fd = -1;
-    e->op.type = &exec_type;
+    op_init(&e->op, internal ? &kill_type : &exec_type, c);
     chan_init(&e->chan, &e->op);
-    e->conn = c;
-    e->internal = internal;
     e->cmd.lua_owned = !internal;
-    conn_retain(c);
-    uv_timer_init(sched_loop(), &e->timer);
-    e->timer.data = e;
     return e;
 }
 
-/* Queues e on its connection (it may start at once: set everything first). */
-static void queue(struct exec_op *e)
-{
-    e->cmd.t_start = uv_hrtime();
-    e->next_live = live;
-    if (live) live->prev_live = e;
-    live = e;
-    conn_add_op(e->conn, &e->op);
-}
-
-/* Internal ops (our kill commands) have no Lua side and free themselves when done. */
-static struct exec_op *exec_start(struct conn *c, const char *line, int internal)
+/* Our kill commands have no Lua side: released at once, freed when done. */
+static void exec_start(struct conn *c, const char *line, int internal)
 {
     struct exec_op *e = exec_alloc(c, line, internal);
-    if (e) queue(e);
-    return e;
+    if (!e) return;
+    e->cmd.t_start = uv_hrtime();
+    op_start(&e->op);
+    op_release(&e->op);
 }
 
 struct command *exec_new(struct conn *c, const char *line, const struct exec_opts *o)
@@ -528,22 +450,7 @@ void exec_submit(struct command *c)
 {
     struct exec_op *e = (struct exec_op *)c;
     uint64_t first = cmdout_arm(&e->cmd.co, e->timeout);
-    if (first) uv_timer_start(&e->timer, on_timeout, first, 0);
-    queue(e);
-}
-
-void exec_interrupt_all(void)
-{
-    for (struct exec_op *e = live, *next; e; e = next) {
-        next = e->next_live;
-        request_stop(e);
-    }
-}
-
-static int none_live(void) { return live == NULL; }
-
-void exec_shutdown(void)
-{
-    exec_interrupt_all();
-    sched_drain(none_live, 2000);      /* the stop signals reach the servers; bounded */
+    if (first) op_arm(&e->op, first, on_timeout);
+    e->cmd.t_start = uv_hrtime();
+    op_start(&e->op);
 }

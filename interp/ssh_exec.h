@@ -23,9 +23,5 @@ struct exec_opts {
 struct command *exec_new(struct conn *c, const char *line, const struct exec_opts *o);
 /* Starts its timeout and queues it on its connection (it may start at once). */
 void exec_submit(struct command *cmd);
-/* Ctrl-C: stop every running remote command (signal TERM, then KILL). */
-void exec_interrupt_all(void);
-/* At exit: stop what still runs and give the signals up to 2 s to reach the servers. */
-void exec_shutdown(void);
 
 #endif

@@ -1,6 +1,5 @@
 /* Local port forwards (see ssh_forward.h). */
 #include "ssh_forward.h"
-#include "compiler.h"
 #include "ssh_conn.h"
 #include "ssh_tunnel.h"
 #include <arpa/inet.h>
@@ -35,16 +34,15 @@ struct fwd {
     /* remote forwards (ssh -R) */
     int remote;
     struct ssh_op op;
-    enum { RF_LISTEN, RF_ACCEPT, RF_CANCEL, RF_DONE } rstage;
     LIBSSH2_LISTENER *listener;
     char *rhost;
     int rport;
     int state;                    /* 0 waiting for the server, 1 listening, -1 failed */
     char err[700];
     struct sched_waiter *waiter;
-    uv_timer_t reap;              /* freed in its close callback: never under the op's feet */
-    int reaping;
 };
+
+enum rf_stage { RF_LISTEN, RF_ACCEPT, RF_CANCEL };
 
 static struct fwd *all_fwds;
 
@@ -57,16 +55,13 @@ static void free_fwd(struct fwd *f)
     free(f);
 }
 
-static void reap_closed(uv_handle_t *h) { free_fwd(h->data); }
-
+/* Closed and its connections gone: a local forward is freed now (its listener's close
+   callback or a tunnel's end, never under a step); a remote one's op lets go, and the op
+   base frees it once the op has cancelled the listening too. */
 static void maybe_free(struct fwd *f)
 {
-    if (!f->closed || !f->poll_closed || f->links || (f->remote && f->rstage != RF_DONE)) return;
-    if (!f->remote) { free_fwd(f); return; }
-    if (!f->reaping) {
-        f->reaping = 1;
-        uv_close((uv_handle_t *)&f->reap, reap_closed);
-    }
+    if (!f->closed || !f->poll_closed || f->links) return;
+    if (f->remote) op_release(&f->op); else free_fwd(f);
 }
 
 static void on_accept(uv_poll_t *h, int status, int events);
@@ -193,7 +188,7 @@ void fwd_close(struct fwd *f)
         uv_close((uv_handle_t *)&f->poll, poll_closed);
     }
     for (struct fwd_link *l = f->links; l; l = l->next) tunnel_stop(l->t);
-    if (f->remote && f->rstage != RF_DONE) conn_kick(f->conn);   /* the op cancels, then ends */
+    if (f->remote && !f->op.finished) conn_kick(f->conn);   /* the op cancels, then ends */
     struct conn *c = f->conn;
     maybe_free(f);
     conn_release(c);
@@ -234,81 +229,90 @@ static int local_connect(const struct fwd *f)
 
 static struct fwd *fwd_of(struct ssh_op *op) { return (struct fwd *)((char *)op - offsetof(struct fwd, op)); }
 
-static enum ssh_step rf_step(struct ssh_op *op)
+static enum ssh_step rf_listen(struct ssh_op *op)
 {
     struct fwd *f = fwd_of(op);
     LIBSSH2_SESSION *s = conn_session(f->conn);
-    switch (f->rstage) {
-    case RF_LISTEN: {
-        if (f->closed) { f->rstage = RF_DONE; rf_settle(f, -1); maybe_free(f); return SSH_STEP_DONE; }
-        if (!conn_request_begin(f->conn, op)) return SSH_STEP_WAITING;
-        int bound = 0;
-        f->listener = libssh2_channel_forward_listen_ex(s, f->rhost, f->rport, &bound, 16);
-        if (!f->listener) {
-            int e = libssh2_session_last_errno(s);
-            if (e == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;      /* the lock stays ours */
-            conn_request_end(f->conn, op);
-            char *msg = NULL;
-            libssh2_session_last_error(s, &msg, NULL, 0);
-            snprintf(f->err, sizeof f->err, "%s: %s refused to listen on %s:%d (%s; is AllowTcpForwarding "
-                     "off, or the port in use there?)", f->label, conn_display(f->conn), f->rhost, f->rport,
-                     msg && *msg ? msg : "refused");
-            f->rstage = RF_DONE;
-            rf_settle(f, -1);
-            enum ssh_step r = conn_step_of(e) == SSH_STEP_LOST ? SSH_STEP_LOST : SSH_STEP_DONE;
-            maybe_free(f);
-            return r;
-        }
+    if (f->closed) { rf_settle(f, -1); op_finish(op); return SSH_STEP_DONE; }
+    if (!conn_request_begin(f->conn, op)) return SSH_STEP_WAITING;
+    int bound = 0;
+    f->listener = libssh2_channel_forward_listen_ex(s, f->rhost, f->rport, &bound, 16);
+    if (!f->listener) {
+        int e = libssh2_session_last_errno(s);
+        if (e == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;      /* the lock stays ours */
         conn_request_end(f->conn, op);
-        f->port = bound > 0 ? bound : f->rport;
-        snprintf(f->label, sizeof f->label, "forward remote %s:%d -> %s:%d", f->rhost, f->port, f->thost, f->tport);
-        f->rstage = RF_ACCEPT;
-        op->progress = 1;
-        rf_settle(f, 1);
+        char *msg = NULL;
+        libssh2_session_last_error(s, &msg, NULL, 0);
+        snprintf(f->err, sizeof f->err, "%s: %s refused to listen on %s:%d (%s; is AllowTcpForwarding "
+                 "off, or the port in use there?)", f->label, conn_display(f->conn), f->rhost, f->rport,
+                 msg && *msg ? msg : "refused");
+        rf_settle(f, -1);
+        op_finish(op);
+        return conn_step_of(e) == SSH_STEP_LOST ? SSH_STEP_LOST : SSH_STEP_DONE;
     }
-        FALLTHROUGH;
-    case RF_ACCEPT:
-        /* A bounded slice of the server's connections per step. */
-        for (int i = 0; i < 64 && !f->closed && f->open < FWD_MAX_CONNS; i++) {
-            LIBSSH2_CHANNEL *ch = libssh2_channel_forward_accept(f->listener);
-            if (!ch) {
-                int e = libssh2_session_last_errno(s);
-                if (e == LIBSSH2_ERROR_EAGAIN) break;
-                return conn_step_of(e);
-            }
-            op->progress = 1;
-            int fd = local_connect(f);
-            if (fd < 0) {
-                fprintf(stderr, "sshs: %s: cannot reach %s:%d from here (a numeric address or localhost)\n",
-                        f->label, f->thost, f->tport);
-                int sv[2];          /* a socket that reads as closed, so the tunnel closes the channel */
-                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) return SSH_STEP_AGAIN;
-                close(sv[1]);
-                fd = sv[0];
-            }
-            struct fwd_link *l = malloc(sizeof *l);
-            if (!l) { close(fd); break; }
-            l->t = tunnel_attach_channel(f->conn, fd, ch, f->label, on_tunnel_done, f);
-            if (!l->t) { free(l); break; }
-            l->next = f->links;
-            f->links = l;
-            f->open++;
-            f->accepted++;
-        }
-        if (!f->closed) return SSH_STEP_AGAIN;
-        f->rstage = RF_CANCEL;
-        FALLTHROUGH;
-    case RF_CANCEL:
-        if (libssh2_channel_forward_cancel(f->listener) == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
-        f->listener = NULL;
-        f->rstage = RF_DONE;
-        maybe_free(f);
-        return SSH_STEP_DONE;
-    case RF_DONE:
-        return SSH_STEP_DONE;
-    }
+    conn_request_end(f->conn, op);
+    f->port = bound > 0 ? bound : f->rport;
+    snprintf(f->label, sizeof f->label, "forward remote %s:%d -> %s:%d", f->rhost, f->port, f->thost, f->tport);
+    op->progress = 1;
+    rf_settle(f, 1);
+    op_set_stage(op, RF_ACCEPT);
     return SSH_STEP_DONE;
 }
+
+/* A socket that reads as closed, so the tunnel closes the channel at once. */
+static int closed_socket(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) return -1;
+    close(sv[1]);
+    return sv[0];
+}
+
+/* A bounded slice of the server's connections per step, each carried by a tunnel. */
+static enum ssh_step rf_accept(struct ssh_op *op)
+{
+    struct fwd *f = fwd_of(op);
+    for (int i = 0; i < 64 && !f->closed && f->open < FWD_MAX_CONNS; i++) {
+        LIBSSH2_CHANNEL *ch = libssh2_channel_forward_accept(f->listener);
+        if (!ch) {
+            int e = libssh2_session_last_errno(conn_session(f->conn));
+            if (e == LIBSSH2_ERROR_EAGAIN) break;
+            return conn_step_of(e);
+        }
+        op->progress = 1;
+        int fd = local_connect(f);
+        if (fd < 0) {
+            fprintf(stderr, "sshs: %s: cannot reach %s:%d from here (a numeric address or localhost)\n",
+                    f->label, f->thost, f->tport);
+            if ((fd = closed_socket()) < 0) return SSH_STEP_AGAIN;
+        }
+        struct fwd_link *l = malloc(sizeof *l);
+        if (!l) { close(fd); break; }
+        l->t = tunnel_attach_channel(f->conn, fd, ch, f->label, on_tunnel_done, f);
+        if (!l->t) { free(l); break; }
+        l->next = f->links;
+        f->links = l;
+        f->open++;
+        f->accepted++;
+    }
+    if (!f->closed) return SSH_STEP_AGAIN;
+    op_set_stage(op, RF_CANCEL);
+    return SSH_STEP_DONE;
+}
+
+static enum ssh_step rf_cancel(struct ssh_op *op)
+{
+    struct fwd *f = fwd_of(op);
+    if (libssh2_channel_forward_cancel(f->listener) == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
+    f->listener = NULL;
+    op_finish(op);
+    return SSH_STEP_DONE;
+}
+
+static const struct op_stage rf_stages[] = {
+    [RF_LISTEN] = {"listen", rf_listen}, [RF_ACCEPT] = {"accept", rf_accept},
+    [RF_CANCEL] = {"cancel", rf_cancel},
+};
 
 static void rf_abort(struct ssh_op *op, const char *why)
 {
@@ -318,11 +322,13 @@ static void rf_abort(struct ssh_op *op, const char *why)
         rf_settle(f, -1);
     }
     f->listener = NULL;           /* gone with the session */
-    f->rstage = RF_DONE;
-    maybe_free(f);
+    op_finish(op);
 }
 
-static const struct ssh_op_type rf_type = {.name = "forward", .step = rf_step, .abort = rf_abort};
+static void rf_free(struct ssh_op *op) { free_fwd(fwd_of(op)); }
+
+static const struct ssh_op_type rf_type = {
+    .name = "forward", .stages = rf_stages, .abort = rf_abort, .free = rf_free};
 
 struct fwd *fwd_remote(struct conn *c, const char *rhost, int rport, const char *thost, int tport,
                        char *err, size_t errlen)
@@ -341,12 +347,10 @@ struct fwd *fwd_remote(struct conn *c, const char *rhost, int rport, const char 
     snprintf(f->label, sizeof f->label, "forward remote %s:%d -> %s:%d", rhost, rport, thost, tport);
     f->conn = c;
     conn_retain(c);
-    f->op.type = &rf_type;
-    uv_timer_init(sched_loop(), &f->reap);
-    f->reap.data = f;
+    op_init(&f->op, &rf_type, c);
     f->next_all = all_fwds;
     all_fwds = f;
-    conn_add_op(c, &f->op);
+    op_start(&f->op);
     return f;
 }
 

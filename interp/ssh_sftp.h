@@ -57,17 +57,13 @@ struct sftp_req {
 struct sftp_req *sftp_new(enum sftp_what what);
 /* Starts r on c (it may finish at once: fill in everything first). */
 void sftp_submit(struct conn *c, struct sftp_req *r);
-/* Stops an unfinished request (as Ctrl-C does); it still ends through done/w. */
+/* Stops an unfinished request (as Ctrl-C does: ops_interrupt_all in ssh.h); it still ends
+   through done/w, at the latest OP_GIVE_UP_MS later (its clean-up may go on behind). */
 void sftp_req_stop(struct sftp_req *r);
 /* The caller lets go of r: an unfinished one is stopped (a PUT removes its temporary) and
    freed when the connection is done with it; a finished one is freed now. */
 void sftp_req_release(struct sftp_req *r);
 /* Words for an SFTP status code ("no such file or directory", "disk full" …). */
 const char *sftp_status_text(unsigned long status);
-
-/* Ctrl-C: stop every transfer (temporaries are removed). */
-void sftp_interrupt_all(void);
-/* At exit: stop what still runs and give the clean-up up to 2 s. */
-void sftp_shutdown(void);
 
 #endif

@@ -1,9 +1,7 @@
-/* Jump-host tunnels and port forwards' connections: a direct-tcpip (or forwarded-tcpip)
-   channel, opened through the channel helper, bridged to a socket (ssh_bridge.c). */
+/* Jump-host tunnels and port forwards' connections: the bridged-channel op (ssh_bridge.c)
+   configured with a direct-tcpip channel (or one the server opened), bridged to a socket. */
 #include "ssh_tunnel.h"
-#include "compiler.h"
 #include "ssh_bridge.h"
-#include "ssh_chan.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,160 +9,113 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum tstage { T_OPEN, T_PUMP, T_CLOSE, T_DONE };
+/* Rounds of the pump per step: a busy tunnel hands the loop back between slices (the
+   connection steps it again soon, as it made progress). */
+#define PUMP_TURNS 32
 
 struct tunnel {
-    struct ssh_op op;
-    struct conn *outer;                /* retained */
+    struct bridge b;                   /* first: the bridge's free hook frees the tunnel */
     struct conn *inner;                /* retained until the channel is open */
-    struct chan chan;
-    enum tstage stage;
-    char *host;
-    int port;
-    struct bridge br;                  /* the channel pumped to and from the socket */
-    int stop;                          /* tunnel_stop: end at the next step */
     char *label;                       /* a forward's name, for the refusal warning */
     void (*done)(void *arg, struct tunnel *t);
     void *done_arg;
 };
 
-static void tunnel_closed(uv_handle_t *h)
+static void drop_inner(struct tunnel *t, const char *why)
 {
-    struct tunnel *t = ((struct bridge *)h->data)->owner;
+    if (!t->inner) return;
+    if (why) conn_fail(t->inner, why);
+    conn_release(t->inner);
+    t->inner = NULL;
+}
+
+static void on_opened(struct bridge *b) { drop_inner((struct tunnel *)b, NULL); }
+
+static void on_open_failed(struct bridge *b)
+{
+    struct tunnel *t = (struct tunnel *)b;
+    const char *reason = b->chan.reason[0] ? b->chan.reason : "refused";
+    if (t->label)
+        fprintf(stderr, "sshs: %s: %s could not open a connection to %s:%d: %s\n", t->label,
+                conn_display(b->op.conn), b->host, b->port, reason);
+    char why[600];
+    snprintf(why, sizeof why, "jump host %s could not open a tunnel to %s:%d: %s",
+             conn_display(b->op.conn), b->host, b->port, reason);
+    drop_inner(t, why);                /* else its handshake fails with "closed the connection" */
+}
+
+static void on_lost(struct bridge *b, const char *why)
+{
+    char msg[600];
+    snprintf(msg, sizeof msg, "jump host connection lost: %s", why);
+    drop_inner((struct tunnel *)b, msg);
+}
+
+static void tunnel_free(struct bridge *b)
+{
+    struct tunnel *t = (struct tunnel *)b;
     if (t->done) t->done(t->done_arg, t);
-    conn_release(t->outer);
-    free(t->host);
     free(t->label);
     free(t);
 }
 
-static void finish(struct tunnel *t)
-{
-    t->stage = T_DONE;
-    bridge_finish(&t->br, tunnel_closed);      /* the inner session or client sees EOF */
-}
+static const struct bridge_hooks tunnel_hooks = {
+    .opened = on_opened, .open_failed = on_open_failed, .lost = on_lost, .free = tunnel_free};
 
-/* Rounds of bridge_pump() per step: a busy tunnel hands the loop back between slices (the
-   connection steps it again soon, as it made progress). */
-#define PUMP_TURNS 32
-
-static enum ssh_step tunnel_step(struct ssh_op *op)
-{
-    struct tunnel *t = (struct tunnel *)op;
-    enum ssh_step r;
-    switch (t->stage) {
-    case T_OPEN:
-        if (t->stop && !chan_busy(&t->chan)) { finish(t); return SSH_STEP_DONE; }
-        r = chan_open_direct_tcpip(&t->chan, t->host, t->port, NULL, 0);
-        if (r == SSH_STEP_AGAIN || r == SSH_STEP_WAITING) return r;
-        if (r != SSH_STEP_DONE && t->label)
-            fprintf(stderr, "sshs: %s: %s could not open a connection to %s:%d: %s\n", t->label,
-                    conn_display(t->outer), t->host, t->port, t->chan.reason[0] ? t->chan.reason : "refused");
-        if (r != SSH_STEP_DONE) {
-            if (t->inner) {
-                char why[600];
-                snprintf(why, sizeof why, "jump host %s could not open a tunnel to %s:%d: %s",
-                         conn_display(t->outer), t->host, t->port,
-                         t->chan.reason[0] ? t->chan.reason : "refused");
-                conn_fail(t->inner, why);
-                conn_release(t->inner);
-                t->inner = NULL;
-            }
-            finish(t);                 /* the inner handshake fails with "closed the connection" */
-            return r;
-        }
-        if (t->inner) { conn_release(t->inner); t->inner = NULL; }
-        t->stage = T_PUMP;
-        FALLTHROUGH;
-    case T_PUMP: {
-        int rc = t->stop ? 0 : bridge_pump(&t->br, t->chan.ch);
-        if (rc == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
-        /* A transport error ends the connection; any other ends the tunnel. */
-        if (rc < -1 && conn_step_of(rc) == SSH_STEP_LOST) return SSH_STEP_LOST;
-        t->stage = T_CLOSE;
-    }
-        FALLTHROUGH;
-    case T_CLOSE:
-        r = chan_close(&t->chan);
-        if (r != SSH_STEP_DONE) return r;
-        finish(t);
-        return SSH_STEP_DONE;
-    case T_DONE:
-        return SSH_STEP_DONE;
-    }
-    return SSH_STEP_DONE;
-}
-
-static void tunnel_abort(struct ssh_op *op, const char *why)
-{
-    struct tunnel *t = (struct tunnel *)op;
-    chan_forget(&t->chan);
-    if (t->inner) {
-        char msg[600];
-        snprintf(msg, sizeof msg, "jump host connection lost: %s", why);
-        conn_fail(t->inner, msg);
-        conn_release(t->inner);
-        t->inner = NULL;
-    }
-    if (t->stage != T_DONE) finish(t);
-}
-
-static const struct ssh_op_type tunnel_type = {
-    .name = "tunnel", .step = tunnel_step, .abort = tunnel_abort};
-
-static struct tunnel *tunnel_new(struct conn *c, int fd, const char *host, int port, const char *label,
-                                  void (*done)(void *arg, struct tunnel *t), void *arg)
+static struct tunnel *tunnel_new(struct conn *c, int fd, enum bridge_open how, const char *host,
+                                 int port, const char *label,
+                                 void (*done)(void *arg, struct tunnel *t), void *arg)
 {
     struct tunnel *t = calloc(1, sizeof *t);
-    if (!t || !(t->host = strdup(host)) || (label && !(t->label = strdup(label)))) {
-        if (t) free(t->host);
+    char *h = strdup(host), *l = label ? strdup(label) : NULL;
+    if (!t || !h || (label && !l)) {
         free(t);
+        free(h);
+        free(l);
         close(fd);
         return NULL;
     }
-    t->op.type = &tunnel_type;
-    chan_init(&t->chan, &t->op);
-    t->outer = c;
-    conn_retain(c);
-    t->port = port;
+    bridge_init(&t->b, &tunnel_hooks, c, how, fd, PUMP_TURNS);
+    t->b.host = h;
+    t->b.port = port;
+    t->label = l;
     t->done = done;
     t->done_arg = arg;
-    bridge_init(&t->br, &t->op, c, fd, PUMP_TURNS, t);
     return t;
+}
+
+/* Queues it; nobody owns a tunnel: it is freed once it has ended. */
+static void tunnel_go(struct tunnel *t, LIBSSH2_CHANNEL *ch)
+{
+    bridge_start(&t->b, ch);
+    op_release(&t->b.op);
 }
 
 struct tunnel *tunnel_attach(struct conn *c, int fd, const char *host, int port, const char *label,
                              void (*done)(void *arg, struct tunnel *t), void *arg)
 {
-    struct tunnel *t = tunnel_new(c, fd, host, port, label, done, arg);
+    struct tunnel *t = tunnel_new(c, fd, BRIDGE_DIRECT_TCPIP, host, port, label, done, arg);
     if (!t) return NULL;
-    t->br.half_close = 1;
-    conn_add_op(c, &t->op);
+    t->b.half_close = 1;               /* as ssh -L: each direction ends on its own */
+    tunnel_go(t, NULL);
     return t;
 }
 
 struct tunnel *tunnel_attach_channel(struct conn *c, int fd, LIBSSH2_CHANNEL *ch, const char *label,
                                      void (*done)(void *arg, struct tunnel *t), void *arg)
 {
-    struct tunnel *t = tunnel_new(c, fd, "", 0, label, done, arg);
+    struct tunnel *t = tunnel_new(c, fd, BRIDGE_ACCEPTED, "", 0, label, done, arg);
     if (!t) { libssh2_channel_free(ch); return NULL; }
-    t->chan.ch = ch;
-    t->stage = T_PUMP;
-    t->br.half_close = 1;
-    conn_add_op(c, &t->op);
+    t->b.half_close = 1;
+    tunnel_go(t, ch);
     return t;
 }
 
-void tunnel_stop(struct tunnel *t)
-{
-    if (t->stage == T_DONE || t->stop) return;
-    t->stop = 1;
-    conn_kick(t->outer);
-}
+void tunnel_stop(struct tunnel *t) { bridge_stop(&t->b); }
 
 void tunnel_set_inner(struct tunnel *t, struct conn *inner)
 {
-    if (t->stage != T_OPEN) return;    /* already open (or failed): nothing to report */
+    if (t->b.op.stage != 0 || t->b.op.finished) return;   /* already open (or failed) */
     t->inner = inner;
     conn_retain(inner);
 }
@@ -173,9 +124,10 @@ int tunnel_open(struct conn *outer, const char *host, int port, struct tunnel **
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) return -1;
-    struct tunnel *t = tunnel_new(outer, sv[1], host, port, NULL, NULL, NULL);
+    struct tunnel *t = tunnel_new(outer, sv[1], BRIDGE_DIRECT_TCPIP, host, port, NULL, NULL, NULL);
     if (!t) { close(sv[0]); errno = ENOMEM; return -1; }
+    /* No half-close: a jump tunnel ends on its inner session's EOF. */
     *out = t;
-    conn_add_op(outer, &t->op);
+    tunnel_go(t, NULL);
     return sv[0];
 }
