@@ -1,12 +1,8 @@
-#include "ssh_conn.h"
+/* A connection's lifetime and the operations multiplexed on it (see ssh_conn.h); how it
+   connects is ssh_connect.c. */
+#include "ssh_conn_impl.h"
 #include "ssh_auth.h"
-#include "ssh_alloc.h"
-#include "ssh_hostkey.h"
-#include "ssh_algs.h"
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,45 +16,15 @@
 #define PROCESS_RX_BUDGET (1024u * 1024)   /* socket bytes per wake-up (counting_recv) */
 #define CLOSE_TIMEOUT_MS 3000    /* a polite disconnect may take this long */
 
-struct conn {
-    enum conn_state state;
-    struct ssh_params p;
-    int fd;
-    uv_poll_t poll;
-    int poll_started, poll_events;
-    uv_poll_t *connect_poll;     /* watches a pending TCP connect; counted in open_handles */
-    uv_timer_t timer;            /* connect / close deadline */
-    uv_timer_t keepalive;
-    uv_idle_t kick;
-    uv_getaddrinfo_t gai;
-    struct addrinfo *ai_list, *ai_cur;
-    int last_connect_errno;
-    LIBSSH2_SESSION *session;
-    struct ssh_op connect_op, close_op, keepalive_op;
-    int keepalive_pending;
-    uint64_t last_rx;            /* loop time (ms) of the last byte from the server */
-    uint64_t rx_bytes;           /* bytes received so far (see process) */
-    int keepalive_missed;        /* keepalives sent since then */
-    struct ssh_op *active;
-    struct ssh_op *queue_head, *queue_tail;
-    struct ssh_op *requester;    /* holds the request lock (see conn_request_begin) */
-    int refusals;                /* channel opens refused in a row with nothing else open */
-    struct ssh_op *owner;        /* blocked half-way through sending a packet */
-    int channels;
-    int refs;
-    int open_handles;
-    int processing, again;
-    size_t rx_budget;            /* socket bytes this wake-up may still read (counting_recv) */
-    struct sched_waiter *connect_waiter;
-    struct auth_state *auth;
-    struct algs_seen algs;       /* our algorithm lists and the server's, for errors */
-    char err[1536];
-    struct conn *prev_all, *next_all;
-};
-
 static struct conn *all_conns;
 
-static void process(struct conn *c);
+void conn_register(struct conn *c)
+{
+    c->next_all = all_conns;
+    if (all_conns) all_conns->prev_all = c;
+    all_conns = c;
+}
+
 static void teardown(struct conn *c);
 static void on_poll(uv_poll_t *h, int status, int events);
 
@@ -79,7 +45,7 @@ LIBSSH2_SESSION *conn_session(struct conn *c) { return c->session; }
 
 /* ---- lifetime ---- */
 
-static void maybe_free(struct conn *c)
+void conn_maybe_free(struct conn *c)
 {
     if (c->refs > 0 || c->state != C_DEAD || c->open_handles > 0) return;
     if (c->prev_all) c->prev_all->next_all = c->next_all; else if (all_conns == c) all_conns = c->next_all;
@@ -93,7 +59,7 @@ static void handle_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
     c->open_handles--;
-    maybe_free(c);
+    conn_maybe_free(c);
 }
 
 static void close_handle(uv_handle_t *h)
@@ -108,7 +74,7 @@ static void begin_close(struct conn *c);
 void conn_release(struct conn *c)
 {
     if (--c->refs > 0) return;
-    if (c->state == C_DEAD) { maybe_free(c); return; }
+    if (c->state == C_DEAD) { conn_maybe_free(c); return; }
     if (c->state == C_CLOSING) return;     /* the close op or its deadline finishes it */
     begin_close(c);
 }
@@ -120,7 +86,7 @@ void conn_forget_waiter(struct conn *c, struct sched_waiter *w)
 
 /* ---- failing ---- */
 
-static void wake_connect_waiter(struct conn *c)
+void conn_wake_waiter(struct conn *c)
 {
     if (c->connect_waiter) {
         sched_wake(c->connect_waiter);
@@ -133,13 +99,13 @@ static void connect_poll_closed(uv_handle_t *h)
     struct conn *c = h->data;
     free(h);
     c->open_handles--;
-    maybe_free(c);
+    conn_maybe_free(c);
 }
 
 /* A pending connect's watcher goes before its socket does: libuv must forget the fd
    before the number can be reused by another connection (else "cannot watch a socket"),
    and the conn lives until the close callback (no late callback on freed memory). */
-static void stop_connect_poll(struct conn *c)
+void conn_stop_connect_poll(struct conn *c)
 {
     uv_poll_t *h = c->connect_poll;
     if (!h) return;
@@ -153,12 +119,12 @@ static void teardown(struct conn *c)
 {
     if (c->session) {
         libssh2_session_set_blocking(c->session, 1);   /* nothing left to wait for: don't EAGAIN */
-        c->rx_budget = SIZE_MAX;         /* teardown may run inside process(): no read budget */
+        c->rx_budget = SIZE_MAX;         /* teardown may run inside conn_process(): no read budget */
         if (c->fd >= 0) shutdown(c->fd, SHUT_RDWR);
         libssh2_session_free(c->session);
         c->session = NULL;
     }
-    stop_connect_poll(c);
+    conn_stop_connect_poll(c);
     if (c->poll.data) { uv_poll_stop(&c->poll); close_handle((uv_handle_t *)&c->poll); }
     close_handle((uv_handle_t *)&c->timer);
     close_handle((uv_handle_t *)&c->keepalive);
@@ -185,7 +151,7 @@ void conn_fail(struct conn *c, const char *why)
             if (op->type->abort) op->type->abort(op, c->err);
         }
     }
-    wake_connect_waiter(c);
+    conn_wake_waiter(c);
     teardown(c);
     conn_release(c);
 }
@@ -258,7 +224,7 @@ static void unlink_op(struct ssh_op **head, struct ssh_op *op)
         if (*head == op) { *head = op->next; op->next = NULL; return; }
 }
 
-static void activate(struct conn *c, struct ssh_op *op)
+void conn_activate(struct conn *c, struct ssh_op *op)
 {
     if (op->type->uses_channel) c->channels++;
     op->active = 1;
@@ -281,7 +247,7 @@ static void queue_op(struct conn *c, struct ssh_op *op, int front)
     c->queue_tail = op;
 }
 
-static void start_queued(struct conn *c)
+void conn_start_queued(struct conn *c)
 {
     if (c->refusals && uv_is_active((uv_handle_t *)&c->timer)) return;   /* a retry is pending */
     while (c->queue_head && c->state == C_READY && c->channels < c->p.max_channels) {
@@ -289,7 +255,7 @@ static void start_queued(struct conn *c)
         c->queue_head = op->next;
         if (!c->queue_head) c->queue_tail = NULL;
         op->queued = 0;
-        activate(c, op);
+        conn_activate(c, op);
     }
 }
 
@@ -305,7 +271,7 @@ void conn_add_op(struct conn *c, struct ssh_op *op)
         queue_op(c, op, 0);
         return;
     }
-    activate(c, op);
+    conn_activate(c, op);
     conn_kick(c);                        /* it runs on the loop's next turn, never nested */
 }
 
@@ -340,7 +306,7 @@ void conn_remove_op(struct conn *c, struct ssh_op *op)
         while (c->queue_tail && c->queue_tail->next) c->queue_tail = c->queue_tail->next;
         op->queued = 0;
     }
-    start_queued(c);
+    conn_start_queued(c);
 }
 
 #define MAX_REFUSALS 6           /* retries of a lone refused open: 10 ms doubling, ~0.6 s */
@@ -348,8 +314,8 @@ void conn_remove_op(struct conn *c, struct ssh_op *op)
 static void on_retry(uv_timer_t *t)
 {
     struct conn *c = t->data;
-    start_queued(c);
-    process(c);
+    conn_start_queued(c);
+    conn_process(c);
 }
 
 void conn_channel_opened(struct conn *c)
@@ -374,7 +340,7 @@ int conn_channel_refused(struct conn *c, struct ssh_op *op)
         c->refusals++;
         return 1;
     }
-    start_queued(c);
+    conn_start_queued(c);
     return 1;
 }
 
@@ -382,7 +348,7 @@ static void on_kick(uv_idle_t *h)
 {
     struct conn *c = h->data;
     uv_idle_stop(h);
-    process(c);
+    conn_process(c);
 }
 
 void conn_kick(struct conn *c)
@@ -419,7 +385,7 @@ static void update_poll(struct conn *c)
 /* Steps every active op until a whole pass makes no progress: libssh2 may read another
    channel's data while serving one, so one pass is not enough. The op that blocked on
    output is the only one stepped until it gets through (libssh2 1.10 rule). */
-static void process(struct conn *c)
+void conn_process(struct conn *c)
 {
     if (c->processing) { c->again = 1; return; }
     c->processing = 1;
@@ -482,7 +448,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
     if (status < 0) {
         /* POLLERR (reported as UV_EBADF): let libssh2 meet the error, so a dropped handshake
            reads as one; if nothing fails that way, fail with the socket's own error. */
-        process(c);
+        conn_process(c);
         if (c->state == C_DEAD) return;
         int err = 0;
         socklen_t len = sizeof err;
@@ -508,326 +474,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
         }
         return;
     }
-    process(c);
-}
-
-/* ---- keepalive ---- */
-
-static enum ssh_step keepalive_step(struct ssh_op *op)
-{
-    struct conn *c = op->conn;
-    int next;
-    int r = libssh2_keepalive_send(c->session, &next);
-    if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
-    c->keepalive_pending = 0;
-    return conn_step_of(r);
-}
-
-static void keepalive_abort(struct ssh_op *op, const char *why)
-{
-    op->conn->keepalive_pending = 0;
-}
-
-static const struct op_stage keepalive_stages[] = {{"keepalive", keepalive_step}};
-static const struct ssh_op_type keepalive_type = {
-    .name = "keepalive", .stages = keepalive_stages, .abort = keepalive_abort};
-
-/* libssh2's socket reads, counted: any byte from the server shows it is alive. */
-/* Within one wake-up (process()) at most rx_budget bytes are taken from the socket: past
-   it we say "would block", as a non-blocking socket may at any byte. libssh2 (1.10, 1.11) reads
-   every packet waiting on the socket inside each channel read, so a sender that keeps the
-   socket full would otherwise hold the loop for a whole channel window per call. */
-static ssize_t counting_recv(libssh2_socket_t fd, void *buf, size_t len, int flags, void **abstract)
-{
-    struct conn *c = *abstract;
-    if (c->processing) {
-        if (c->rx_budget == 0) return -EAGAIN;
-        if (len > c->rx_budget) len = c->rx_budget;
-    }
-    ssize_t n = recv(fd, buf, len, flags);
-    if (n < 0) return errno == ENOENT ? -EAGAIN : -errno;
-    if (n > 0) {
-        if (!c->algs.done) algs_capture(&c->algs, buf, (size_t)n);
-        c->last_rx = uv_now(sched_loop());
-        c->rx_bytes += (uint64_t)n;
-        c->keepalive_missed = 0;
-        if (c->processing) c->rx_budget -= (size_t)n;
-    }
-    return n;
-}
-
-/* ServerAliveInterval/CountMax: after a silent interval send a keepalive that asks for a
-   reply; after keepalive_max unanswered ones the server counts as gone. */
-static void on_keepalive(uv_timer_t *t)
-{
-    struct conn *c = t->data;
-    if (c->state != C_READY || c->keepalive_pending) return;
-    uint64_t interval_ms = (uint64_t)c->p.keepalive * 1000;
-    if (uv_now(sched_loop()) - c->last_rx + 50 < interval_ms) return;
-    int max = c->p.keepalive_max;
-    if (c->keepalive_missed >= max) {
-        char why[400];
-        snprintf(why, sizeof why, "connection to %s lost: no answer to %d keepalives in %ds "
-                 "(the server or the network is gone)", c->p.display, max, max * c->p.keepalive);
-        conn_fail(c, why);
-        return;
-    }
-    c->keepalive_missed++;
-    c->keepalive_pending = 1;
-    c->keepalive_op.type = &keepalive_type;
-    conn_add_op(c, &c->keepalive_op);
-}
-
-/* ---- connecting ---- */
-
-static enum ssh_step connect_step(struct ssh_op *op)
-{
-    struct conn *c = op->conn;
-    if (c->state == C_HANDSHAKE) {
-        int r = libssh2_session_handshake(c->session, c->fd);
-        if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
-        if (r) {
-            char *msg = NULL;
-            libssh2_session_last_error(c->session, &msg, NULL, 0);
-            char why[1500];
-            snprintf(why, sizeof why, "SSH handshake with %s failed: %s", c->p.display,
-                     r == LIBSSH2_ERROR_SOCKET_DISCONNECT || r == LIBSSH2_ERROR_BANNER_RECV
-                         ? "the server closed the connection (is it an SSH server? is it dropping "
-                           "connections, e.g. MaxStartups?)" : (msg ? msg : "unknown error"));
-            algs_explain(&c->algs, why, sizeof why);
-            conn_fail(c, why);
-            return SSH_STEP_FAILED;
-        }
-        if (hostkey_verify(c->session, &c->p, c->err, sizeof c->err) != 0) {
-            conn_fail(c, c->err);
-            return SSH_STEP_FAILED;
-        }
-        c->state = C_AUTH;
-        c->auth = auth_new(&c->p);
-    }
-    if (c->state == C_AUTH) {
-        char err[600] = "";
-        int r = auth_step(c->auth, c->session, err, sizeof err);
-        if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
-        if (r) {
-            char why[768];
-            snprintf(why, sizeof why, "authentication to %s failed: %s", c->p.display, err);
-            conn_fail(c, why);
-            return SSH_STEP_FAILED;
-        }
-        auth_free(c->auth);
-        c->auth = NULL;
-        c->state = C_READY;
-        ssh_trim_block(c->session);     /* an idle connection keeps only the pages it uses */
-        uv_timer_stop(&c->timer);
-        if (c->p.keepalive > 0) {
-            /* want_reply=1: the replies are what tell a live server from a dead one (libssh2
-               queues them unread: a few bytes per silent interval). */
-            libssh2_keepalive_config(c->session, 1, (unsigned)c->p.keepalive);
-            c->last_rx = uv_now(sched_loop());
-            uv_timer_start(&c->keepalive, on_keepalive, (uint64_t)c->p.keepalive * 1000,
-                           (uint64_t)c->p.keepalive * 1000);
-            uv_unref((uv_handle_t *)&c->keepalive);
-        }
-        wake_connect_waiter(c);
-        start_queued(c);
-    }
-    return SSH_STEP_DONE;
-}
-
-static const struct op_stage connect_stages[] = {{"handshake", connect_step}};
-static const struct ssh_op_type connect_type = {.name = "connect", .stages = connect_stages};
-
-static void start_handshake(struct conn *c)
-{
-    c->session = libssh2_session_init_ex(ssh_alloc, ssh_free, ssh_realloc, c);
-    if (!c->session) { conn_fail(c, "cannot create an SSH session (out of memory)"); return; }
-    libssh2_session_set_blocking(c->session, 0);
-#if LIBSSH2_VERSION_NUM >= 0x010b01
-    libssh2_session_callback_set2(c->session, LIBSSH2_CALLBACK_RECV, (libssh2_cb_generic *)counting_recv);
-#else
-    libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_RECV, (void *)counting_recv);
-#endif
-    /* Our algorithm order (ssh_algs.c), or the user's lists; a list with nothing this libssh2
-       has fails here, naming it. */
-    char alg_err[700];
-    if (algs_apply(c->session, &c->p, &c->algs, alg_err, sizeof alg_err) != 0) {
-        char msg[900];
-        snprintf(msg, sizeof msg, "cannot connect to %s: %s", c->p.display, alg_err);
-        conn_fail(c, msg);
-        return;
-    }
-    c->state = C_HANDSHAKE;
-    int r = uv_poll_init_socket(sched_loop(), &c->poll, c->fd);
-    if (r != 0) {
-        char why[300];
-        snprintf(why, sizeof why, "cannot watch the socket for %s: %s", c->p.display, uv_strerror(r));
-        conn_fail(c, why);
-        return;
-    }
-    c->poll.data = c;
-    c->open_handles++;
-    c->connect_op.type = &connect_type;
-    c->connect_op.conn = c;
-    activate(c, &c->connect_op);
-    process(c);
-}
-
-static void try_next_address(struct conn *c);
-
-static void on_tcp_connected(uv_poll_t *h, int status, int events)
-{
-    struct conn *c = h->data;
-    int err = 0;
-    socklen_t len = sizeof err;
-    /* libuv reports POLLERR as UV_EBADF: the real cause is in SO_ERROR. */
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    if (!err && status < 0) err = -status;
-    stop_connect_poll(c);
-    if (c->state == C_DEAD) return;
-    if (err) {
-        close(c->fd);
-        c->fd = -1;
-        c->last_connect_errno = err;
-        c->ai_cur = c->ai_cur->ai_next;
-        try_next_address(c);
-        return;
-    }
-    start_handshake(c);
-}
-
-static void try_next_address(struct conn *c)
-{
-    for (; c->ai_cur; c->ai_cur = c->ai_cur->ai_next) {
-        struct addrinfo *ai = c->ai_cur;
-        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) { c->last_connect_errno = errno; continue; }
-        int one = 1;
-        /* Without TCP_NODELAY every command pays Nagle + delayed ACK: ~40 ms. */
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (c->p.keepalive > 0) {
-            /* A peer that stops acknowledging our keepalives is dead after interval × count. */
-            unsigned ms = (unsigned)c->p.keepalive * (unsigned)c->p.keepalive_max * 1000u;
-            setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
-        }
-        c->fd = fd;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) { start_handshake(c); return; }
-        if (errno != EINPROGRESS) {
-            c->last_connect_errno = errno;
-            close(fd);
-            c->fd = -1;
-            continue;
-        }
-        uv_poll_t *h = malloc(sizeof *h);
-        int r = h ? uv_poll_init_socket(sched_loop(), h, fd) : UV_ENOMEM;
-        if (r != 0) {
-            free(h);
-            char why[300];
-            snprintf(why, sizeof why, "cannot watch the socket for %s: %s", c->p.display, uv_strerror(r));
-            conn_fail(c, why);
-            return;
-        }
-        h->data = c;
-        c->connect_poll = h;
-        c->open_handles++;
-        uv_poll_start(h, UV_WRITABLE, on_tcp_connected);
-        return;
-    }
-    char why[400];
-    snprintf(why, sizeof why, "cannot connect to %s (%s port %d): %s", c->p.display, c->p.hostname,
-             c->p.port, strerror(c->last_connect_errno ? c->last_connect_errno : ECONNREFUSED));
-    conn_fail(c, why);
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    struct conn *c = req->data;
-    c->open_handles--;          /* the request is over */
-    if (c->state == C_DEAD) {   /* timed out or interrupted meanwhile */
-        if (res) uv_freeaddrinfo(res);
-        maybe_free(c);
-        return;
-    }
-    if (status < 0) {
-        char why[400];
-        snprintf(why, sizeof why, "cannot resolve host name '%s' (for %s): %s", c->p.hostname,
-                 c->p.display, uv_strerror(status));
-        conn_fail(c, why);
-        return;
-    }
-    c->ai_list = c->ai_cur = res;
-    c->state = C_CONNECTING;
-    try_next_address(c);
-}
-
-static void on_deadline(uv_timer_t *t)
-{
-    struct conn *c = t->data;
-    static const char *const stage[] = {"resolving the host name", "connecting",
-                                        "in the SSH handshake", "authenticating"};
-    char why[400];
-    if (c->state == C_CLOSING) { conn_fail(c, "closed"); return; }
-    snprintf(why, sizeof why, "timed out after %gs %s (%s)", c->p.timeout,
-             c->state <= C_AUTH ? stage[c->state] : "", c->p.display);
-    conn_fail(c, why);
-}
-
-struct conn *conn_start(struct ssh_params *p, int transport_fd, struct sched_waiter *w)
-{
-    static int libssh2_ready;
-    if (!libssh2_ready) {                 /* OpenSSL's set-up costs ~1 ms: only when needed */
-        libssh2_init(0);
-        libssh2_ready = 1;
-    }
-    struct conn *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
-    c->p = *p;
-    memset(p, 0, sizeof *p);            /* the connection owns the strings now */
-    c->fd = -1;
-    c->refs = 1;
-    c->connect_waiter = w;
-    c->next_all = all_conns;
-    if (all_conns) all_conns->prev_all = c;
-    all_conns = c;
-
-    uv_timer_init(sched_loop(), &c->timer);
-    uv_timer_init(sched_loop(), &c->keepalive);
-    uv_idle_init(sched_loop(), &c->kick);
-    c->timer.data = c->keepalive.data = c->kick.data = c;
-    c->open_handles += 3;
-    if (c->p.timeout > 0) uv_timer_start(&c->timer, on_deadline, (uint64_t)(c->p.timeout * 1000), 0);
-
-    if (transport_fd >= 0) {
-        c->fd = transport_fd;
-        start_handshake(c);
-        return c;
-    }
-    char port[16];
-    snprintf(port, sizeof port, "%d", c->p.port);
-    /* A numeric address needs no DNS: resolve it here (AI_NUMERICHOST never blocks) and
-       skip the thread pool. */
-    struct addrinfo numeric = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                               .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    if (getaddrinfo(c->p.hostname, port, &numeric, &res) == 0) {
-        c->ai_list = c->ai_cur = res;
-        c->state = C_CONNECTING;
-        try_next_address(c);
-        return c;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_ADDRCONFIG};
-    c->gai.data = c;
-    c->state = C_RESOLVING;
-    c->open_handles++;
-    int r = uv_getaddrinfo(sched_loop(), &c->gai, on_resolved, c->p.hostname, port, &hints);
-    if (r) {
-        c->open_handles--;
-        char why[400];
-        snprintf(why, sizeof why, "cannot resolve host name '%s': %s", c->p.hostname, uv_strerror(r));
-        conn_fail(c, why);
-    }
-    return c;
+    conn_process(c);
 }
 
 /* ---- closing ---- */
@@ -844,6 +491,9 @@ static enum ssh_step close_step(struct ssh_op *op)
 static const struct op_stage close_stages[] = {{"disconnect", close_step}};
 static const struct ssh_op_type close_type = {.name = "disconnect", .stages = close_stages};
 
+/* The server did not take our goodbye in time: close regardless. */
+static void on_close_deadline(uv_timer_t *t) { conn_fail(t->data, "closed"); }
+
 /* The last user let go: say goodbye in the background, bounded by CLOSE_TIMEOUT_MS. */
 static void begin_close(struct conn *c)
 {
@@ -855,11 +505,11 @@ static void begin_close(struct conn *c)
     }
     c->state = C_CLOSING;
     c->refs--;
-    uv_timer_start(&c->timer, on_deadline, CLOSE_TIMEOUT_MS, 0);
+    uv_timer_start(&c->timer, on_close_deadline, CLOSE_TIMEOUT_MS, 0);
     c->close_op.type = &close_type;
     c->close_op.conn = c;
-    activate(c, &c->close_op);
-    conn_kick(c);                        /* from the loop: a release never re-enters process() */
+    conn_activate(c, &c->close_op);
+    conn_kick(c);                        /* from the loop: a release never re-enters conn_process() */
 }
 
 void conn_interrupt_all(void)

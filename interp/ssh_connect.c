@@ -1,0 +1,331 @@
+/* How a connection comes up (see ssh_conn.h): resolve (a numeric address without the thread
+   pool), non-blocking TCP connect with TCP_NODELAY over each address in turn, handshake, host
+   key check, auth, keepalive, all under the connect timeout. */
+#include "ssh_conn_impl.h"
+#include "ssh_auth.h"
+#include "ssh_alloc.h"
+#include "ssh_hostkey.h"
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- keepalive ---- */
+
+static enum ssh_step keepalive_step(struct ssh_op *op)
+{
+    struct conn *c = op->conn;
+    int next;
+    int r = libssh2_keepalive_send(c->session, &next);
+    if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
+    c->keepalive_pending = 0;
+    return conn_step_of(r);
+}
+
+static void keepalive_abort(struct ssh_op *op, const char *why)
+{
+    op->conn->keepalive_pending = 0;
+}
+
+static const struct op_stage keepalive_stages[] = {{"keepalive", keepalive_step}};
+static const struct ssh_op_type keepalive_type = {
+    .name = "keepalive", .stages = keepalive_stages, .abort = keepalive_abort};
+
+/* libssh2's socket reads, counted: any byte from the server shows it is alive. */
+/* Within one wake-up (conn_process()) at most rx_budget bytes are taken from the socket: past
+   it we say "would block", as a non-blocking socket may at any byte. libssh2 (1.10, 1.11) reads
+   every packet waiting on the socket inside each channel read, so a sender that keeps the
+   socket full would otherwise hold the loop for a whole channel window per call. */
+static ssize_t counting_recv(libssh2_socket_t fd, void *buf, size_t len, int flags, void **abstract)
+{
+    struct conn *c = *abstract;
+    if (c->processing) {
+        if (c->rx_budget == 0) return -EAGAIN;
+        if (len > c->rx_budget) len = c->rx_budget;
+    }
+    ssize_t n = recv(fd, buf, len, flags);
+    if (n < 0) return errno == ENOENT ? -EAGAIN : -errno;
+    if (n > 0) {
+        if (!c->algs.done) algs_capture(&c->algs, buf, (size_t)n);
+        c->last_rx = uv_now(sched_loop());
+        c->rx_bytes += (uint64_t)n;
+        c->keepalive_missed = 0;
+        if (c->processing) c->rx_budget -= (size_t)n;
+    }
+    return n;
+}
+
+/* ServerAliveInterval/CountMax: after a silent interval send a keepalive that asks for a
+   reply; after keepalive_max unanswered ones the server counts as gone. */
+static void on_keepalive(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    if (c->state != C_READY || c->keepalive_pending) return;
+    uint64_t interval_ms = (uint64_t)c->p.keepalive * 1000;
+    if (uv_now(sched_loop()) - c->last_rx + 50 < interval_ms) return;
+    int max = c->p.keepalive_max;
+    if (c->keepalive_missed >= max) {
+        char why[400];
+        snprintf(why, sizeof why, "connection to %s lost: no answer to %d keepalives in %ds "
+                 "(the server or the network is gone)", c->p.display, max, max * c->p.keepalive);
+        conn_fail(c, why);
+        return;
+    }
+    c->keepalive_missed++;
+    c->keepalive_pending = 1;
+    c->keepalive_op.type = &keepalive_type;
+    conn_add_op(c, &c->keepalive_op);
+}
+
+/* ---- connecting ---- */
+
+static enum ssh_step connect_step(struct ssh_op *op)
+{
+    struct conn *c = op->conn;
+    if (c->state == C_HANDSHAKE) {
+        int r = libssh2_session_handshake(c->session, c->fd);
+        if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
+        if (r) {
+            char *msg = NULL;
+            libssh2_session_last_error(c->session, &msg, NULL, 0);
+            char why[1500];
+            snprintf(why, sizeof why, "SSH handshake with %s failed: %s", c->p.display,
+                     r == LIBSSH2_ERROR_SOCKET_DISCONNECT || r == LIBSSH2_ERROR_BANNER_RECV
+                         ? "the server closed the connection (is it an SSH server? is it dropping "
+                           "connections, e.g. MaxStartups?)" : (msg ? msg : "unknown error"));
+            algs_explain(&c->algs, why, sizeof why);
+            conn_fail(c, why);
+            return SSH_STEP_FAILED;
+        }
+        if (hostkey_verify(c->session, &c->p, c->err, sizeof c->err) != 0) {
+            conn_fail(c, c->err);
+            return SSH_STEP_FAILED;
+        }
+        c->state = C_AUTH;
+        c->auth = auth_new(&c->p);
+    }
+    if (c->state == C_AUTH) {
+        char err[600] = "";
+        int r = auth_step(c->auth, c->session, err, sizeof err);
+        if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
+        if (r) {
+            char why[768];
+            snprintf(why, sizeof why, "authentication to %s failed: %s", c->p.display, err);
+            conn_fail(c, why);
+            return SSH_STEP_FAILED;
+        }
+        auth_free(c->auth);
+        c->auth = NULL;
+        c->state = C_READY;
+        ssh_trim_block(c->session);     /* an idle connection keeps only the pages it uses */
+        uv_timer_stop(&c->timer);
+        if (c->p.keepalive > 0) {
+            /* want_reply=1: the replies are what tell a live server from a dead one (libssh2
+               queues them unread: a few bytes per silent interval). */
+            libssh2_keepalive_config(c->session, 1, (unsigned)c->p.keepalive);
+            c->last_rx = uv_now(sched_loop());
+            uv_timer_start(&c->keepalive, on_keepalive, (uint64_t)c->p.keepalive * 1000,
+                           (uint64_t)c->p.keepalive * 1000);
+            uv_unref((uv_handle_t *)&c->keepalive);
+        }
+        conn_wake_waiter(c);
+        conn_start_queued(c);
+    }
+    return SSH_STEP_DONE;
+}
+
+static const struct op_stage connect_stages[] = {{"handshake", connect_step}};
+static const struct ssh_op_type connect_type = {.name = "connect", .stages = connect_stages};
+
+static void start_handshake(struct conn *c)
+{
+    c->session = libssh2_session_init_ex(ssh_alloc, ssh_free, ssh_realloc, c);
+    if (!c->session) { conn_fail(c, "cannot create an SSH session (out of memory)"); return; }
+    libssh2_session_set_blocking(c->session, 0);
+#if LIBSSH2_VERSION_NUM >= 0x010b01
+    libssh2_session_callback_set2(c->session, LIBSSH2_CALLBACK_RECV, (libssh2_cb_generic *)counting_recv);
+#else
+    libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_RECV, (void *)counting_recv);
+#endif
+    /* Our algorithm order (ssh_algs.c), or the user's lists; a list with nothing this libssh2
+       has fails here, naming it. */
+    char alg_err[700];
+    if (algs_apply(c->session, &c->p, &c->algs, alg_err, sizeof alg_err) != 0) {
+        char msg[900];
+        snprintf(msg, sizeof msg, "cannot connect to %s: %s", c->p.display, alg_err);
+        conn_fail(c, msg);
+        return;
+    }
+    c->state = C_HANDSHAKE;
+    int r = uv_poll_init_socket(sched_loop(), &c->poll, c->fd);
+    if (r != 0) {
+        char why[300];
+        snprintf(why, sizeof why, "cannot watch the socket for %s: %s", c->p.display, uv_strerror(r));
+        conn_fail(c, why);
+        return;
+    }
+    c->poll.data = c;
+    c->open_handles++;
+    c->connect_op.type = &connect_type;
+    c->connect_op.conn = c;
+    conn_activate(c, &c->connect_op);
+    conn_process(c);
+}
+
+static void try_next_address(struct conn *c);
+
+static void on_tcp_connected(uv_poll_t *h, int status, int events)
+{
+    struct conn *c = h->data;
+    int err = 0;
+    socklen_t len = sizeof err;
+    /* libuv reports POLLERR as UV_EBADF: the real cause is in SO_ERROR. */
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (!err && status < 0) err = -status;
+    conn_stop_connect_poll(c);
+    if (c->state == C_DEAD) return;
+    if (err) {
+        close(c->fd);
+        c->fd = -1;
+        c->last_connect_errno = err;
+        c->ai_cur = c->ai_cur->ai_next;
+        try_next_address(c);
+        return;
+    }
+    start_handshake(c);
+}
+
+static void try_next_address(struct conn *c)
+{
+    for (; c->ai_cur; c->ai_cur = c->ai_cur->ai_next) {
+        struct addrinfo *ai = c->ai_cur;
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) { c->last_connect_errno = errno; continue; }
+        int one = 1;
+        /* Without TCP_NODELAY every command pays Nagle + delayed ACK: ~40 ms. */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (c->p.keepalive > 0) {
+            /* A peer that stops acknowledging our keepalives is dead after interval × count. */
+            unsigned ms = (unsigned)c->p.keepalive * (unsigned)c->p.keepalive_max * 1000u;
+            setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+        }
+        c->fd = fd;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) { start_handshake(c); return; }
+        if (errno != EINPROGRESS) {
+            c->last_connect_errno = errno;
+            close(fd);
+            c->fd = -1;
+            continue;
+        }
+        uv_poll_t *h = malloc(sizeof *h);
+        int r = h ? uv_poll_init_socket(sched_loop(), h, fd) : UV_ENOMEM;
+        if (r != 0) {
+            free(h);
+            char why[300];
+            snprintf(why, sizeof why, "cannot watch the socket for %s: %s", c->p.display, uv_strerror(r));
+            conn_fail(c, why);
+            return;
+        }
+        h->data = c;
+        c->connect_poll = h;
+        c->open_handles++;
+        uv_poll_start(h, UV_WRITABLE, on_tcp_connected);
+        return;
+    }
+    char why[400];
+    snprintf(why, sizeof why, "cannot connect to %s (%s port %d): %s", c->p.display, c->p.hostname,
+             c->p.port, strerror(c->last_connect_errno ? c->last_connect_errno : ECONNREFUSED));
+    conn_fail(c, why);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct conn *c = req->data;
+    c->open_handles--;          /* the request is over */
+    if (c->state == C_DEAD) {   /* timed out or interrupted meanwhile */
+        if (res) uv_freeaddrinfo(res);
+        conn_maybe_free(c);
+        return;
+    }
+    if (status < 0) {
+        char why[400];
+        snprintf(why, sizeof why, "cannot resolve host name '%s' (for %s): %s", c->p.hostname,
+                 c->p.display, uv_strerror(status));
+        conn_fail(c, why);
+        return;
+    }
+    c->ai_list = c->ai_cur = res;
+    c->state = C_CONNECTING;
+    try_next_address(c);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    static const char *const stage[] = {"resolving the host name", "connecting",
+                                        "in the SSH handshake", "authenticating"};
+    char why[400];
+    snprintf(why, sizeof why, "timed out after %gs %s (%s)", c->p.timeout,
+             c->state <= C_AUTH ? stage[c->state] : "", c->p.display);
+    conn_fail(c, why);
+}
+
+struct conn *conn_start(struct ssh_params *p, int transport_fd, struct sched_waiter *w)
+{
+    static int libssh2_ready;
+    if (!libssh2_ready) {                 /* OpenSSL's set-up costs ~1 ms: only when needed */
+        libssh2_init(0);
+        libssh2_ready = 1;
+    }
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->p = *p;
+    memset(p, 0, sizeof *p);            /* the connection owns the strings now */
+    c->fd = -1;
+    c->refs = 1;
+    c->connect_waiter = w;
+    conn_register(c);
+
+    uv_timer_init(sched_loop(), &c->timer);
+    uv_timer_init(sched_loop(), &c->keepalive);
+    uv_idle_init(sched_loop(), &c->kick);
+    c->timer.data = c->keepalive.data = c->kick.data = c;
+    c->open_handles += 3;
+    if (c->p.timeout > 0) uv_timer_start(&c->timer, on_deadline, (uint64_t)(c->p.timeout * 1000), 0);
+
+    if (transport_fd >= 0) {
+        c->fd = transport_fd;
+        start_handshake(c);
+        return c;
+    }
+    char port[16];
+    snprintf(port, sizeof port, "%d", c->p.port);
+    /* A numeric address needs no DNS: resolve it here (AI_NUMERICHOST never blocks) and
+       skip the thread pool. */
+    struct addrinfo numeric = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                               .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(c->p.hostname, port, &numeric, &res) == 0) {
+        c->ai_list = c->ai_cur = res;
+        c->state = C_CONNECTING;
+        try_next_address(c);
+        return c;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_ADDRCONFIG};
+    c->gai.data = c;
+    c->state = C_RESOLVING;
+    c->open_handles++;
+    int r = uv_getaddrinfo(sched_loop(), &c->gai, on_resolved, c->p.hostname, port, &hints);
+    if (r) {
+        c->open_handles--;
+        char why[400];
+        snprintf(why, sizeof why, "cannot resolve host name '%s': %s", c->p.hostname, uv_strerror(r));
+        conn_fail(c, why);
+    }
+    return c;
+}
