@@ -123,8 +123,7 @@ static enum ssh_step st_open(struct ssh_op *op)
         return r;
     }
     if (b->hooks->opened) b->hooks->opened(b);
-    op_set_stage(op, b->how != BRIDGE_SESSION ? B_PUMP : b->term ? B_PTY : B_START);
-    return SSH_STEP_DONE;
+    return op_next(op, b->how != BRIDGE_SESSION ? B_PUMP : b->term ? B_PTY : B_START);
 }
 
 /* pty-req or the start refused: close the channel, then end (FAILED). */
@@ -132,8 +131,7 @@ static enum ssh_step start_failed(struct bridge *b, enum ssh_step r)
 {
     set_error(b, b->chan.error[0] ? b->chan.error : "the shell could not start");
     if (r == SSH_STEP_LOST) return r;
-    op_set_stage(&b->op, B_CLOSE);
-    return SSH_STEP_DONE;
+    return op_next(&b->op, B_CLOSE);
 }
 
 static enum ssh_step st_pty(struct ssh_op *op)
@@ -142,8 +140,7 @@ static enum ssh_step st_pty(struct ssh_op *op)
     enum ssh_step r = chan_request_pty(&b->chan, b->term, b->cols, b->rows, NULL, 0);
     if (r == SSH_STEP_AGAIN || r == SSH_STEP_WAITING) return r;
     if (r != SSH_STEP_DONE) return start_failed(b, r);
-    op_set_stage(op, B_START);
-    return SSH_STEP_DONE;
+    return op_next(op, B_START);
 }
 
 static enum ssh_step st_start(struct ssh_op *op)
@@ -152,8 +149,7 @@ static enum ssh_step st_start(struct ssh_op *op)
     enum ssh_step r = b->cmd ? chan_request(&b->chan, "exec", b->cmd) : chan_request(&b->chan, "shell", NULL);
     if (r == SSH_STEP_AGAIN || r == SSH_STEP_WAITING) return r;
     if (r != SSH_STEP_DONE) return start_failed(b, r);
-    op_set_stage(op, B_PUMP);
-    return SSH_STEP_DONE;
+    return op_next(op, B_PUMP);
 }
 
 static enum ssh_step st_pump(struct ssh_op *op)
@@ -168,8 +164,7 @@ static enum ssh_step st_pump(struct ssh_op *op)
     if (rc == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
     /* A transport error ends the connection; any other ends the bridge. */
     if (rc < -1 && conn_step_of(rc) == SSH_STEP_LOST) return SSH_STEP_LOST;
-    op_set_stage(op, B_CLOSE);
-    return SSH_STEP_DONE;
+    return op_next(op, B_CLOSE);
 }
 
 static enum ssh_step st_close(struct ssh_op *op)

@@ -247,8 +247,7 @@ static enum ssh_step st_io(struct ssh_op *op)
     enum ssh_step r = drain(e);
     if (r == SSH_STEP_AGAIN || r == SSH_STEP_WAITING || r == SSH_STEP_LOST) return r;
     e->in_off = e->in_len;               /* it ended without reading all its stdin */
-    op_set_stage(op, S_CLOSE);
-    return SSH_STEP_DONE;
+    return op_next(op, S_CLOSE);
 }
 
 static enum ssh_step st_close(struct ssh_op *op)
@@ -280,8 +279,7 @@ static enum ssh_step st_wait_closed(struct ssh_op *op)
         }
         if (sig) libssh2_free(conn_session(op->conn), sig);
     }
-    op_set_stage(op, S_FREE);
-    return SSH_STEP_DONE;
+    return op_next(op, S_FREE);
 }
 
 static enum ssh_step st_free(struct ssh_op *op)

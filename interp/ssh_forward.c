@@ -255,8 +255,7 @@ static enum ssh_step rf_listen(struct ssh_op *op)
     snprintf(f->label, sizeof f->label, "forward remote %s:%d -> %s:%d", f->rhost, f->port, f->thost, f->tport);
     op->progress = 1;
     rf_settle(f, 1);
-    op_set_stage(op, RF_ACCEPT);
-    return SSH_STEP_DONE;
+    return op_next(op, RF_ACCEPT);
 }
 
 /* A socket that reads as closed, so the tunnel closes the channel at once. */
@@ -296,8 +295,7 @@ static enum ssh_step rf_accept(struct ssh_op *op)
         f->accepted++;
     }
     if (!f->closed) return SSH_STEP_AGAIN;
-    op_set_stage(op, RF_CANCEL);
-    return SSH_STEP_DONE;
+    return op_next(op, RF_CANCEL);
 }
 
 static enum ssh_step rf_cancel(struct ssh_op *op)

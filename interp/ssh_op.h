@@ -90,6 +90,8 @@ void op_start(struct ssh_op *op);
 enum ssh_step op_run(struct ssh_op *op);
 /* Moves op to stage s; with SSHS_TRACE=1 the change is printed ("host exec#3: open -> exec"). */
 void op_set_stage(struct ssh_op *op, int s);
+/* op_set_stage(op, s), then SSH_STEP_DONE: a stage function's "run stage s now". */
+enum ssh_step op_next(struct ssh_op *op, int s);
 /* The connection is done with op (a final step, or abort): off the live list, its timer
    stopped, type->finished; freed once it is released too. Idempotent. */
 void op_finish(struct ssh_op *op);

@@ -77,8 +77,13 @@ enum ssh_step sftp_fail_path(struct xop *o)
 {
     int next = o->aside ? X_FAIL_RESTORE : o->h ? X_FAIL_CLOSE : o->tmp_made ? X_FAIL_UNLINK : -1;
     if (next < 0) { op_finish(&o->op); return SSH_STEP_FAILED; }
-    op_set_stage(&o->op, next);
-    return SSH_STEP_DONE;
+    return op_next(&o->op, next);
+}
+
+enum ssh_step sftp_refused(struct xop *o, const char *what, int rc)
+{
+    sftp_record(o, what, rc);
+    return sftp_fail_path(o);
 }
 
 enum ssh_step sftp_call_failed(struct xop *o, const char *what, int rc)
@@ -225,8 +230,7 @@ static enum ssh_step st_start(struct ssh_op *op)
         return SSH_STEP_FAILED;
     }
     int files = o->r.what == SFTP_PUT || o->r.what == SFTP_GET || o->r.what == SFTP_LIST;
-    op_set_stage(op, files ? X_OPEN : X_CALL);
-    return SSH_STEP_DONE;
+    return op_next(op, files ? X_OPEN : X_CALL);
 }
 
 static const struct op_stage stages[] = {

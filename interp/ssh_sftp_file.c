@@ -141,13 +141,12 @@ enum ssh_step st_open(struct ssh_op *op)
         return SSH_STEP_FAILED;
     }
     if (r->what == SFTP_PUT) o->tmp_made = 1;
-    if (r->what == SFTP_LIST) { op_set_stage(op, X_READDIR); return SSH_STEP_DONE; }
+    if (r->what == SFTP_LIST) return op_next(op, X_READDIR);
     if (take_buf(o) != 0) {
         sftp_fail(o, "out of memory");
         return sftp_fail_path(o);
     }
-    op_set_stage(op, r->what == SFTP_GET ? X_FSTAT : X_WRITE);
-    return SSH_STEP_DONE;
+    return op_next(op, r->what == SFTP_GET ? X_FSTAT : X_WRITE);
 }
 
 /* GET: the source's attributes (size for progress, mode and times for preserve). */
@@ -158,8 +157,7 @@ enum ssh_step st_fstat(struct ssh_op *op)
     int rc;
     SFTP_CALL(o, K_FSTAT, rc, libssh2_sftp_fstat_ex(o->h, &la, 0));
     if (rc == 0) sftp_fill_attrs(&o->r.attrs, &la);
-    op_set_stage(op, X_READ);
-    return SSH_STEP_DONE;
+    return op_next(op, X_READ);
 }
 
 /* GET: up to SLICE bytes per step, into the sink; a stop ends it between two reads. */
@@ -171,7 +169,7 @@ enum ssh_step st_read(struct ssh_op *op)
         ssize_t n;
         SFTP_CALL(o, K_DATA, n, libssh2_sftp_read(o->h, o->buf, o->cap));
         if (n < 0) return sftp_call_failed(o, "reading", (int)n);
-        if (n == 0) { op_set_stage(op, X_CLOSE); return SSH_STEP_DONE; }
+        if (n == 0) return op_next(op, X_CLOSE);
         if (sink(o, o->buf, (size_t)n) < 0) return sftp_fail_path(o);
         o->r.bytes += (uint64_t)n;
         moved += (size_t)n;
@@ -199,8 +197,7 @@ enum ssh_step st_write(struct ssh_op *op)
                 sftp_fail(o, "interrupted");
                 return sftp_fail_path(o);
             }
-            op_set_stage(op, r->set_mode || r->set_times ? X_FSETSTAT : X_CLOSE);
-            return SSH_STEP_DONE;
+            return op_next(op, r->set_mode || r->set_times ? X_FSETSTAT : X_CLOSE);
         }
         ssize_t n;
         SFTP_CALL(o, K_DATA, n, libssh2_sftp_write(o->h, o->buf + o->boff, o->blen - o->boff));
@@ -220,12 +217,8 @@ enum ssh_step st_fsetstat(struct ssh_op *op)
     int rc;
     sftp_to_attrs(&o->r, &la);
     SFTP_CALL(o, K_FSTAT, rc, libssh2_sftp_fstat_ex(o->h, &la, 1));
-    if (rc) {
-        sftp_record(o, "setting the mode", rc);
-        return sftp_fail_path(o);
-    }
-    op_set_stage(op, X_CLOSE);
-    return SSH_STEP_DONE;
+    if (rc) return sftp_refused(o, "setting the mode", rc);
+    return op_next(op, X_CLOSE);
 }
 
 enum ssh_step st_close(struct ssh_op *op)
@@ -234,13 +227,9 @@ enum ssh_step st_close(struct ssh_op *op)
     int rc;
     SFTP_CALL(o, K_READ, rc, libssh2_sftp_close_handle(o->h));
     o->h = NULL;                           /* freed even when the close failed */
-    if (rc) {
-        sftp_record(o, "closing", rc);
-        return sftp_fail_path(o);
-    }
+    if (rc) return sftp_refused(o, "closing", rc);
     if (o->r.what != SFTP_PUT) { op_finish(op); return SSH_STEP_DONE; }
-    op_set_stage(op, X_RENAME);
-    return SSH_STEP_DONE;
+    return op_next(op, X_RENAME);
 }
 
 /* posix-rename@openssh.com replaces the destination in one step; an older server (or
@@ -254,15 +243,11 @@ enum ssh_step st_rename(struct ssh_op *op)
     SFTP_CALL(o, K_PRENAME, rc, libssh2_sftp_posix_rename_ex(o->link->sftp, r->path, strlen(r->path),
                                                              r->path2, strlen(r->path2)));
     if (status_of(o, rc) != LIBSSH2_FX_OP_UNSUPPORTED) {
-        if (rc) {
-            sftp_record(o, "renaming into place", rc);
-            return sftp_fail_path(o);
-        }
+        if (rc) return sftp_refused(o, "renaming into place", rc);
         return committed(o);
     }
 #endif
-    op_set_stage(op, X_RENAME_PLAIN);
-    return SSH_STEP_DONE;
+    return op_next(op, X_RENAME_PLAIN);
 }
 
 /* SFTP v3 rename refuses an existing destination (OpenSSH links, then unlinks): then the old
@@ -277,14 +262,10 @@ enum ssh_step st_rename_plain(struct ssh_op *op)
         size_t n = strlen(o->r.path) + 8;
         if ((o->aside = malloc(n))) {
             snprintf(o->aside, n, "%s.old", o->r.path);
-            op_set_stage(op, X_ASIDE);
-            return SSH_STEP_DONE;
+            return op_next(op, X_ASIDE);
         }
     }
-    if (rc) {
-        sftp_record(o, "renaming into place", rc);
-        return sftp_fail_path(o);
-    }
+    if (rc) return sftp_refused(o, "renaming into place", rc);
     return committed(o);
 }
 
@@ -303,8 +284,7 @@ enum ssh_step st_aside(struct ssh_op *op)
         sftp_record(o, "renaming into place", rc);
         return sftp_fail_path(o);
     }
-    op_set_stage(op, X_RENAME2);
-    return SSH_STEP_DONE;
+    return op_next(op, X_RENAME2);
 }
 
 enum ssh_step st_rename2(struct ssh_op *op)
@@ -312,16 +292,13 @@ enum ssh_step st_rename2(struct ssh_op *op)
     struct xop *o = xop_of(op);
     int rc;
     SFTP_CALL(o, K_RENAME, rc, rename_paths(o, o->r.path, o->r.path2));
-    if (status_of(o, rc) == LIBSSH2_FX_FAILURE && o->renames++ < 5) {
+    if (status_of(o, rc) == LIBSSH2_FX_FAILURE && o->renames++ < 5)
         o->retry = 1;                      /* another writer's file took the name meanwhile */
-    } else if (rc) {
-        sftp_record(o, "renaming into place", rc);
-        return sftp_fail_path(o);
-    } else {
+    else if (rc)
+        return sftp_refused(o, "renaming into place", rc);
+    else
         o->tmp_made = 0;
-    }
-    op_set_stage(op, X_DROP_OLD);
-    return SSH_STEP_DONE;
+    return op_next(op, X_DROP_OLD);
 }
 
 enum ssh_step st_drop_old(struct ssh_op *op)
@@ -333,8 +310,7 @@ enum ssh_step st_drop_old(struct ssh_op *op)
     o->aside = NULL;
     if (!o->retry) { op_finish(op); return SSH_STEP_DONE; }
     o->retry = 0;
-    op_set_stage(op, X_RENAME_PLAIN);
-    return SSH_STEP_DONE;
+    return op_next(op, X_RENAME_PLAIN);
 }
 
 /* LIST: up to READDIR_SLICE names per step ("." and ".." left out). */
@@ -346,11 +322,8 @@ enum ssh_step st_readdir(struct ssh_op *op)
     for (int count = 0; count < READDIR_SLICE; count++) {
         int rc;
         SFTP_CALL(o, K_READDIR, rc, libssh2_sftp_readdir_ex(o->h, o->name, sizeof o->name, NULL, 0, &la));
-        if (rc < 0) {
-            sftp_record(o, "listing", rc);
-            return sftp_fail_path(o);
-        }
-        if (rc == 0) { op_set_stage(op, X_CLOSE); return SSH_STEP_DONE; }
+        if (rc < 0) return sftp_refused(o, "listing", rc);
+        if (rc == 0) return op_next(op, X_CLOSE);
         if (strcmp(o->name, ".") == 0 || strcmp(o->name, "..") == 0) continue;
         if (r->nentries % 64 == 0) {
             void *p = realloc(r->entries, (r->nentries + 64) * sizeof *r->entries);
@@ -375,8 +348,7 @@ enum ssh_step st_fail_close(struct ssh_op *op)
     SFTP_CALL(o, K_READ, rc, libssh2_sftp_close_handle(o->h));
     o->h = NULL;
     if (!o->tmp_made) { op_finish(op); return SSH_STEP_FAILED; }
-    op_set_stage(op, X_FAIL_UNLINK);
-    return SSH_STEP_DONE;
+    return op_next(op, X_FAIL_UNLINK);
 }
 
 enum ssh_step st_fail_unlink(struct ssh_op *op)

@@ -56,8 +56,7 @@ static enum ssh_step lk_open(struct ssh_op *op)
     }
     l->state = L_READY;
     op->idle = 1;
-    op_set_stage(op, LK_SERVE);
-    return SSH_STEP_DONE;
+    return op_next(op, LK_SERVE);
 }
 
 /* Idle while it serves; once broken (the SFTP channel failed under a request) and no call is

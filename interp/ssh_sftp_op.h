@@ -90,6 +90,8 @@ void sftp_record(struct xop *o, const char *what, int rc);
 /* A failed call: a transport error is SSH_STEP_LOST (the connection fails); any other goes
    to the clean-up (sftp_fail_path). */
 enum ssh_step sftp_call_failed(struct xop *o, const char *what, int rc);
+/* sftp_record, then the clean-up (sftp_fail_path). */
+enum ssh_step sftp_refused(struct xop *o, const char *what, int rc);
 /* A failure after the file was opened: close it, remove a PUT's temporary (or put the old
    file back), then finish. SSH_STEP_DONE to run that clean-up, SSH_STEP_FAILED when there
    was nothing to clean up (finished). */

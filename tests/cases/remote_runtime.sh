@@ -3,7 +3,7 @@
 # connects, runs remote commands (also in threads and nested connections) and gets their
 # failures reported; remote and local commands share one command object.
 source "$TESTROOT/remote_lib.sh"
-plan 12
+plan 13
 
 for v in '{}' 'nil'; do
   script ctx.sshs <<EOF
@@ -47,5 +47,26 @@ want="exec#1: open -> exec|exec#1: exec -> io|exec#1: io -> close|exec#1: close 
 got=$(printf '%s\n' "$err" | sed -n 's/^sshs: trace: [^ ]* //p' | paste -sd'|')
 if [ "$rc" = 0 ] && [ "$got" = "$want" ]; then ok "SSHS_TRACE=1: a command's stages in order, open to done"
 else not_ok "SSHS_TRACE=1: a command's stages in order, open to done" "got: $got" "$(show)"; fi
+# ... and of every other kind of op: SFTP (the channel and a request), a pty, a forward's
+# tunnel (-L, to the test server itself) and a remote forward (-R).
+script trace_all.sshs <<'EOF'
+with connect("127.0.0.1") do
+  local tmp = os.tmpname()
+  put_text(tmp, "x")
+  os.remove(tmp)
+  with console() as c do c:run("true") end
+  with forward{listen = 0, to = "127.0.0.1:" .. os.getenv("SSHS_TEST_PORT")} as f do
+    $ exec 3<>/dev/tcp/127.0.0.1/#{f.port}; head -c 4 <&3
+  end
+  with forward{remote = 0, to = "127.0.0.1:9"} do end
+end
+EOF
+SSHS_TRACE=1 run_remote trace_all.sshs
+missing=""
+for kind in "sftp#" "sftp-request#" "pty#" "tunnel#" "forward#"; do
+  case "$err" in *"trace: "*" $kind"*) ;; *) missing="$missing $kind";; esac
+done
+if [ "$rc" = 0 ] && [ -z "$missing" ]; then ok "SSHS_TRACE=1: SFTP, pty, tunnel and forward ops trace their stages too"
+else not_ok "SSHS_TRACE=1: SFTP, pty, tunnel and forward ops trace their stages too" "missing:$missing" "$(show)"; fi
 run_remote trace.sshs
 case "$err" in *"trace:"*) not_ok "without SSHS_TRACE: no trace lines" "$(show)";; *) ok "without SSHS_TRACE: no trace lines";; esac
