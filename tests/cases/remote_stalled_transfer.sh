@@ -13,6 +13,15 @@ STOPPED=$TMP/stopped
 CLEANUP+=('for p in $(cat "$STOPPED"); do kill -CONT $p; kill -KILL $p; done')
 export STOPPED
 
+# libssh2 frees an SFTP handle (with the reads and writes it still holds) only once the server
+# answers its close, which a stopped server never does: under ASan these stay at exit. Only
+# here: every other file keeps the full leak check.
+if [ -n "${SSHS_ASAN:-}" ]; then
+  { cat "$REPO/tests/lsan.supp"
+    printf 'leak:%s\n' sftp_open sftp_read sftp_write sftp_close_handle; } > "$TMP/lsan.supp"
+  export LSAN_OPTIONS="suppressions=$TMP/lsan.supp:print_suppressions=0"
+fi
+
 # The transfer's source: 2 GiB of holes (fast to read, far more than moves before the stop).
 truncate -s 2G "$TMP/big"
 
