@@ -235,14 +235,14 @@ static enum ssh_step st_start(struct ssh_op *op)
 
 static const struct op_stage stages[] = {
     [X_START] = {"start", st_start},        [X_CALL] = {"call", st_call},
-    [X_READDIR] = {"readdir", st_readdir},  [X_OPEN] = {"open", st_open},
-    [X_FSTAT] = {"fstat", st_fstat},        [X_READ] = {"read", st_read},
-    [X_WRITE] = {"write", st_write},        [X_FSETSTAT] = {"fsetstat", st_fsetstat},
-    [X_CLOSE] = {"close", st_close},        [X_RENAME] = {"rename", st_rename},
-    [X_RENAME_PLAIN] = {"rename-plain", st_rename_plain},  [X_ASIDE] = {"aside", st_aside},
-    [X_RENAME2] = {"rename2", st_rename2},  [X_DROP_OLD] = {"drop-old", st_drop_old},
-    [X_FAIL_CLOSE] = {"fail-close", st_fail_close},  [X_FAIL_UNLINK] = {"fail-unlink", st_fail_unlink},
-    [X_FAIL_RESTORE] = {"fail-restore", st_fail_restore},
+    [X_READDIR] = {"readdir", xf_readdir},  [X_OPEN] = {"open", xf_open},
+    [X_FSTAT] = {"fstat", xf_fstat},        [X_READ] = {"read", xf_read},
+    [X_WRITE] = {"write", xf_write},        [X_FSETSTAT] = {"fsetstat", xf_fsetstat},
+    [X_CLOSE] = {"close", xf_close},        [X_RENAME] = {"rename", xf_rename},
+    [X_RENAME_PLAIN] = {"rename-plain", xf_rename_plain},  [X_ASIDE] = {"aside", xf_aside},
+    [X_RENAME2] = {"rename2", xf_rename2},  [X_DROP_OLD] = {"drop-old", xf_drop_old},
+    [X_FAIL_CLOSE] = {"fail-close", xf_fail_close},  [X_FAIL_UNLINK] = {"fail-unlink", xf_fail_unlink},
+    [X_FAIL_RESTORE] = {"fail-restore", xf_fail_restore},
 };
 
 /* Before every step, between two calls (none half-way, no data phase open): a stop goes to

@@ -115,7 +115,7 @@ static int rename_paths(struct xop *o, const char *from, const char *to)
     return libssh2_sftp_rename_ex(o->link->sftp, from, (unsigned)strlen(from), to, (unsigned)strlen(to), 0);
 }
 
-enum ssh_step st_open(struct ssh_op *op)
+enum ssh_step xf_open(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);
     struct sftp_req *r = &o->r;
@@ -150,7 +150,7 @@ enum ssh_step st_open(struct ssh_op *op)
 }
 
 /* GET: the source's attributes (size for progress, mode and times for preserve). */
-enum ssh_step st_fstat(struct ssh_op *op)
+enum ssh_step xf_fstat(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);
     LIBSSH2_SFTP_ATTRIBUTES la;
@@ -161,7 +161,7 @@ enum ssh_step st_fstat(struct ssh_op *op)
 }
 
 /* GET: up to SLICE bytes per step, into the sink; a stop ends it between two reads. */
-enum ssh_step st_read(struct ssh_op *op)
+enum ssh_step xf_read(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);
     size_t moved = 0;
@@ -184,7 +184,7 @@ enum ssh_step st_read(struct ssh_op *op)
 
 /* PUT: up to SLICE bytes per step. Stopped: no more data, but what libssh2 holds is sent and
    acknowledged first (at most one buffer), so the channel is clean for the close and unlink. */
-enum ssh_step st_write(struct ssh_op *op)
+enum ssh_step xf_write(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);
     struct sftp_req *r = &o->r;
@@ -210,7 +210,7 @@ enum ssh_step st_write(struct ssh_op *op)
     return SSH_STEP_AGAIN;
 }
 
-enum ssh_step st_fsetstat(struct ssh_op *op)
+enum ssh_step xf_fsetstat(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);
     LIBSSH2_SFTP_ATTRIBUTES la;
@@ -221,7 +221,7 @@ enum ssh_step st_fsetstat(struct ssh_op *op)
     return op_next(op, X_CLOSE);
 }
 
-enum ssh_step st_close(struct ssh_op *op)
+enum ssh_step xf_close(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);
     int rc;
@@ -234,7 +234,7 @@ enum ssh_step st_close(struct ssh_op *op)
 
 /* posix-rename@openssh.com replaces the destination in one step; an older server (or
    libssh2 < 1.11.1) gets the plain rename. */
-enum ssh_step st_rename(struct ssh_op *op)
+enum ssh_step xf_rename(struct ssh_op *op)
 {
 #if LIBSSH2_VERSION_NUM >= 0x010b01
     struct xop *o = xop_of(op);
@@ -253,7 +253,7 @@ enum ssh_step st_rename(struct ssh_op *op)
 /* SFTP v3 rename refuses an existing destination (OpenSSH links, then unlinks): then the old
    file is moved aside, the new one renamed, the old one dropped (the name is missing between
    the two renames, never half-written). */
-enum ssh_step st_rename_plain(struct ssh_op *op)
+enum ssh_step xf_rename_plain(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);
     int rc;
@@ -269,7 +269,7 @@ enum ssh_step st_rename_plain(struct ssh_op *op)
     return committed(o);
 }
 
-enum ssh_step st_aside(struct ssh_op *op)
+enum ssh_step xf_aside(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);
     int rc;
@@ -287,7 +287,7 @@ enum ssh_step st_aside(struct ssh_op *op)
     return op_next(op, X_RENAME2);
 }
 
-enum ssh_step st_rename2(struct ssh_op *op)
+enum ssh_step xf_rename2(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);
     int rc;
@@ -301,7 +301,7 @@ enum ssh_step st_rename2(struct ssh_op *op)
     return op_next(op, X_DROP_OLD);
 }
 
-enum ssh_step st_drop_old(struct ssh_op *op)
+enum ssh_step xf_drop_old(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);
     int rc;
@@ -314,7 +314,7 @@ enum ssh_step st_drop_old(struct ssh_op *op)
 }
 
 /* LIST: up to READDIR_SLICE names per step ("." and ".." left out). */
-enum ssh_step st_readdir(struct ssh_op *op)
+enum ssh_step xf_readdir(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);
     struct sftp_req *r = &o->r;
@@ -341,7 +341,7 @@ enum ssh_step st_readdir(struct ssh_op *op)
 
 /* ---- the clean-up after a failure (sftp_fail_path chooses where it starts) ---- */
 
-enum ssh_step st_fail_close(struct ssh_op *op)
+enum ssh_step xf_fail_close(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);
     int rc;
@@ -351,7 +351,7 @@ enum ssh_step st_fail_close(struct ssh_op *op)
     return op_next(op, X_FAIL_UNLINK);
 }
 
-enum ssh_step st_fail_unlink(struct ssh_op *op)
+enum ssh_step xf_fail_unlink(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);
     int rc;
@@ -362,7 +362,7 @@ enum ssh_step st_fail_unlink(struct ssh_op *op)
 }
 
 /* The old file was moved aside and the new one could not take its place: put it back. */
-enum ssh_step st_fail_restore(struct ssh_op *op)
+enum ssh_step xf_fail_restore(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);
     int rc;

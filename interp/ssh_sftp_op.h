@@ -101,23 +101,23 @@ void sftp_fail(struct xop *o, const char *why);
 void sftp_fill_attrs(struct sftp_attrs *a, const LIBSSH2_SFTP_ATTRIBUTES *la);
 void sftp_to_attrs(const struct sftp_req *r, LIBSSH2_SFTP_ATTRIBUTES *la);
 
-/* ---- the file stages (ssh_sftp_file.c) ---- */
+/* ---- the file stages (ssh_sftp_file.c: xf_ for transfer) ---- */
 
-enum ssh_step st_open(struct ssh_op *op);
-enum ssh_step st_fstat(struct ssh_op *op);
-enum ssh_step st_read(struct ssh_op *op);
-enum ssh_step st_write(struct ssh_op *op);
-enum ssh_step st_fsetstat(struct ssh_op *op);
-enum ssh_step st_close(struct ssh_op *op);
-enum ssh_step st_rename(struct ssh_op *op);
-enum ssh_step st_rename_plain(struct ssh_op *op);
-enum ssh_step st_aside(struct ssh_op *op);
-enum ssh_step st_rename2(struct ssh_op *op);
-enum ssh_step st_drop_old(struct ssh_op *op);
-enum ssh_step st_readdir(struct ssh_op *op);
-enum ssh_step st_fail_close(struct ssh_op *op);
-enum ssh_step st_fail_unlink(struct ssh_op *op);
-enum ssh_step st_fail_restore(struct ssh_op *op);
+enum ssh_step xf_open(struct ssh_op *op);
+enum ssh_step xf_fstat(struct ssh_op *op);
+enum ssh_step xf_read(struct ssh_op *op);
+enum ssh_step xf_write(struct ssh_op *op);
+enum ssh_step xf_fsetstat(struct ssh_op *op);
+enum ssh_step xf_close(struct ssh_op *op);
+enum ssh_step xf_rename(struct ssh_op *op);
+enum ssh_step xf_rename_plain(struct ssh_op *op);
+enum ssh_step xf_aside(struct ssh_op *op);
+enum ssh_step xf_rename2(struct ssh_op *op);
+enum ssh_step xf_drop_old(struct ssh_op *op);
+enum ssh_step xf_readdir(struct ssh_op *op);
+enum ssh_step xf_fail_close(struct ssh_op *op);
+enum ssh_step xf_fail_unlink(struct ssh_op *op);
+enum ssh_step xf_fail_restore(struct ssh_op *op);
 /* The transfer buffer goes back to the shared budget. */
 void sftp_release_buf(struct xop *o);
 
