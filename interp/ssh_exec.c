@@ -178,6 +178,7 @@ static void on_stop_timer(struct ssh_op *op)
     }
     e->stop = STOP_CLOSE;                /* it would not die: close, and stop waiting for it */
     e->stop_pending = 1;
+    op->given_up = 1;
     complete(e);
     conn_kick(op->conn);
 }

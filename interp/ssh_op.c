@@ -157,7 +157,7 @@ void ops_interrupt_all(void)
 static int none_stoppable(void)
 {
     for (struct ssh_op *op = live; op; op = op->next_live)
-        if (op->type->stop) return 0;
+        if (op->type->stop && !op->given_up) return 0;
     return 1;
 }
 

@@ -75,6 +75,8 @@ struct ssh_op {
     unsigned id;                        /* for trace lines: "host exec#3" */
     const char *label;                  /* the trace's name when not type->name ("kill") */
     int started, stopping, finished, released, freeing;
+    int given_up;                       /* reported as ended while its clean-up still waits on
+                                           the server: exit does not wait for it */
     int handles;                        /* open libuv handles tied to the op (the timer, …) */
     uv_timer_t timer;                   /* op_arm: the time limit, then the stop escalation */
     void (*on_timer)(struct ssh_op *op);

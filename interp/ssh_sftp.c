@@ -310,6 +310,7 @@ static void give_up(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);
     sftp_fail(o, "interrupted");
+    op->given_up = 1;
     report(o);
 }
 
