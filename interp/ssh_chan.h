@@ -28,7 +28,7 @@
    is gone). Don't stop an op half-way through a call: chan_busy() says one is in flight. */
 #ifndef SSHS_SSH_CHAN_H
 #define SSHS_SSH_CHAN_H
-#include "ssh_conn.h"
+#include "ssh_op.h"
 #include <stddef.h>
 
 struct chan {

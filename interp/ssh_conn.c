@@ -382,6 +382,18 @@ static void update_poll(struct conn *c)
     }
 }
 
+/* Runs op's stages from op->stage until one waits (see struct op_stage). */
+static enum ssh_step run_op(struct ssh_op *op)
+{
+    if (op->type->before) op->type->before(op);
+    for (;;) {
+        if (op->finished) return SSH_STEP_DONE;
+        int s = op->stage;
+        enum ssh_step r = op->type->stages[s].run(op);
+        if (r != SSH_STEP_DONE || op->finished || op->stage == s) return r;
+    }
+}
+
 /* Steps every active op until a whole pass makes no progress: libssh2 may read another
    channel's data while serving one, so one pass is not enough. The op that blocked on
    output is the only one stepped until it gets through (libssh2 1.10 rule). */
@@ -407,7 +419,7 @@ void conn_process(struct conn *c)
             while (op && c->state != C_DEAD) {
                 struct ssh_op *next = op->next;
                 op->progress = 0;
-                enum ssh_step r = op_run(op);
+                enum ssh_step r = run_op(op);
                 if (c->state == C_DEAD) break;
                 if (r == SSH_STEP_REQUEUED || r == SSH_STEP_WAITING) { waiting = 1; op = next; continue; }
                 if (r == SSH_STEP_AGAIN) {

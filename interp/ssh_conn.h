@@ -9,8 +9,73 @@
 #include <libssh2.h>
 #include <uv.h>
 #include "ssh.h"
-#include "ssh_op.h"
 
+struct ssh_op;
+
+/* ---- an op: what a connection multiplexes (its lifecycle functions: ssh_op.h) ---- */
+
+/* What a step returns, kept apart from libssh2's codes (a libssh2 code never leaves the op
+   that got it: conn_step_of() turns one into a step result). */
+enum ssh_step {
+    SSH_STEP_DONE,      /* finished (or, from a stage that moved the op on: run the next stage) */
+    SSH_STEP_FAILED,    /* finished with an error the op recorded itself; the connection is fine */
+    SSH_STEP_AGAIN,     /* libssh2 said EAGAIN: step again (same call, same arguments) when the
+                           socket is ready; if it blocked half-way sending, only this op runs */
+    SSH_STEP_WAITING,   /* waits for another op (the request lock) or for Lua; did no I/O, so it
+                           holds no half-sent packet */
+    SSH_STEP_REQUEUED,  /* moved itself back to the queue (its channel open was refused) */
+    SSH_STEP_LOST,      /* the transport failed: the connection dies with libssh2's last error */
+};
+
+/* One stage: its name (for the trace) and the function that runs it. A stage function either
+   returns a step result for the connection, or moves the op on (op_set_stage) and returns
+   SSH_STEP_DONE to run the next stage at once. */
+struct op_stage {
+    const char *name;
+    enum ssh_step (*run)(struct ssh_op *op);
+};
+
+struct ssh_op_type {
+    const char *name;                   /* for traces and messages */
+    const struct op_stage *stages;      /* indexed by op->stage; stage 0 runs first */
+    int uses_channel;                   /* counts against max_channels (MaxSessions) */
+    int weak;                           /* lives as long as its connection (the SFTP channel):
+                                           holds no reference, so the connection can close */
+    /* Each hook may be NULL. */
+    void (*before)(struct ssh_op *op);  /* on every step, before the stages (a pending stop) */
+    /* The connection died: record why, op_finish. The op is already detached. */
+    void (*abort)(struct ssh_op *op, const char *why);
+    /* Stop politely (a time limit, Ctrl-C, the owner gone); NULL: Ctrl-C leaves it alone. */
+    void (*stop)(struct ssh_op *op);
+    /* The connection is done with the op (op_finish): wake whoever waits. */
+    void (*finished)(struct ssh_op *op);
+    /* Finished, released and every handle closed: free what the op owns (not the conn). */
+    void (*free)(struct ssh_op *op);
+};
+
+struct ssh_op {
+    const struct ssh_op_type *type;
+    struct conn *conn;                  /* retained from op_start until the op is freed (not weak) */
+    /* the connection's scheduling (ssh_conn.c) */
+    struct ssh_op *next;                /* in the active list or the queue */
+    int progress;
+    int queued, active;
+    int idle;                           /* holds its channel but waits on nothing (the SFTP
+                                           channel between transfers): not polled for */
+    /* the lifecycle (ssh_op.c) */
+    int stage;
+    unsigned id;                        /* for trace lines: "host exec#3" */
+    const char *label;                  /* the trace's name when not type->name ("kill") */
+    int started, stopping, finished, released, freeing;
+    int given_up;                       /* reported as ended while its clean-up still waits on
+                                           the server: exit does not wait for it */
+    int handles;                        /* open libuv handles tied to the op (the timer, …) */
+    uv_timer_t timer;                   /* op_arm: the time limit, then the stop escalation */
+    void (*on_timer)(struct ssh_op *op);
+    struct ssh_op *prev_live, *next_live;
+};
+
+/* ---- the connection, for its ops ---- */
 
 /* A libssh2 return code as a step result: 0 DONE, EAGAIN AGAIN, a transport/crypto error
    LOST, any other negative code FAILED (the caller records the message first). */

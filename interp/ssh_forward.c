@@ -1,6 +1,6 @@
 /* Local port forwards (see ssh_forward.h). */
 #include "ssh_forward.h"
-#include "ssh_conn.h"
+#include "ssh_op.h"
 #include "ssh_tunnel.h"
 #include <arpa/inet.h>
 #include <netinet/tcp.h>

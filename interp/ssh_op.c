@@ -55,17 +55,6 @@ enum ssh_step op_next(struct ssh_op *op, int s)
     return SSH_STEP_DONE;
 }
 
-enum ssh_step op_run(struct ssh_op *op)
-{
-    if (op->type->before) op->type->before(op);
-    for (;;) {
-        if (op->finished) return SSH_STEP_DONE;
-        int s = op->stage;
-        enum ssh_step r = op->type->stages[s].run(op);
-        if (r != SSH_STEP_DONE || op->finished || op->stage == s) return r;
-    }
-}
-
 static void unlink_live(struct ssh_op *op)
 {
     if (op->prev_live) op->prev_live->next_live = op->next_live;

@@ -341,6 +341,34 @@ enum ssh_step xf_readdir(struct ssh_op *op)
 
 /* ---- the clean-up after a failure (sftp_fail_path chooses where it starts) ---- */
 
+void sftp_fail(struct xop *o, const char *why)
+{
+    if (!o->r.error[0]) snprintf(o->r.error, sizeof o->r.error, "%s", why);
+    o->r.failed = 1;
+}
+
+enum ssh_step sftp_fail_path(struct xop *o)
+{
+    int next = o->aside ? X_FAIL_RESTORE : o->h ? X_FAIL_CLOSE : o->tmp_made ? X_FAIL_UNLINK : -1;
+    if (next < 0) { op_finish(&o->op); return SSH_STEP_FAILED; }
+    return op_next(&o->op, next);
+}
+
+enum ssh_step sftp_refused(struct xop *o, const char *what, int rc)
+{
+    sftp_record(o, what, rc);
+    return sftp_fail_path(o);
+}
+
+enum ssh_step sftp_call_failed(struct xop *o, const char *what, int rc)
+{
+    sftp_record(o, what, rc);
+    if (conn_step_of(rc) == SSH_STEP_LOST) return SSH_STEP_LOST;
+    if (o->link->state != L_READY) { o->h = NULL; op_finish(&o->op); return SSH_STEP_FAILED; }
+    return sftp_fail_path(o);
+}
+
+
 enum ssh_step xf_fail_close(struct ssh_op *op)
 {
     struct xop *o = xop_of(op);

@@ -6,6 +6,7 @@
 #include "ssh_sftp_op.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum { LK_OPEN, LK_SERVE };             /* the link's stages */
 
@@ -158,4 +159,84 @@ int sftp_lock(struct xop *o, enum kind k)
     *slot = o;
     o->held = (int)k + 1;
     return 1;
+}
+
+/* ---- status and attributes, for every request ---- */
+
+const char *sftp_status_text(unsigned long st)
+{
+    switch (st) {
+    case LIBSSH2_FX_EOF: return "end of file";
+    case LIBSSH2_FX_NO_SUCH_FILE: return "no such file or directory";
+    case LIBSSH2_FX_PERMISSION_DENIED: return "permission denied";
+    case LIBSSH2_FX_FAILURE: return "failed";
+    case LIBSSH2_FX_BAD_MESSAGE: return "bad message (invalid name or argument?)";
+    case LIBSSH2_FX_NO_CONNECTION: return "no connection";
+    case LIBSSH2_FX_CONNECTION_LOST: return "connection lost";
+    case LIBSSH2_FX_OP_UNSUPPORTED: return "operation not supported by the server";
+    case LIBSSH2_FX_INVALID_HANDLE: return "invalid handle";
+    case LIBSSH2_FX_NO_SUCH_PATH: return "no such path";
+    case LIBSSH2_FX_FILE_ALREADY_EXISTS: return "file already exists";
+    case LIBSSH2_FX_WRITE_PROTECT: return "read-only file system";
+    case LIBSSH2_FX_NO_MEDIA: return "no medium";
+    case LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM: return "disk full";
+    case LIBSSH2_FX_QUOTA_EXCEEDED: return "disk quota exceeded";
+    case LIBSSH2_FX_UNKNOWN_PRINCIPAL: return "unknown user or group";
+    case LIBSSH2_FX_LOCK_CONFLICT: return "locked";
+    case LIBSSH2_FX_DIR_NOT_EMPTY: return "directory not empty";
+    case LIBSSH2_FX_NOT_A_DIRECTORY: return "not a directory";
+    case LIBSSH2_FX_INVALID_FILENAME: return "invalid file name";
+    case LIBSSH2_FX_LINK_LOOP: return "too many levels of symbolic links";
+    default: return "SFTP error";
+    }
+}
+
+void sftp_record(struct xop *o, const char *what, int rc)
+{
+    if (conn_step_of(rc) == SSH_STEP_LOST) return;   /* the connection fails: abort() says why */
+    if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL && o->link->sftp) {
+        o->r.status = libssh2_sftp_last_error(o->link->sftp);
+        /* OpenSSH's sftp-server sends ENOSPC and EDQUOT as a bare "failure". */
+        int writing = strcmp(what, "writing") == 0 || strcmp(what, "closing") == 0;
+        snprintf(o->r.error, sizeof o->r.error, "%s%s", sftp_status_text(o->r.status),
+                 writing && o->r.status == LIBSSH2_FX_FAILURE ? " (disk full or quota? the server did not say)" : "");
+    } else {
+        char *msg = NULL;
+        libssh2_session_last_error(conn_session(o->op.conn), &msg, NULL, 0);
+        snprintf(o->r.error, sizeof o->r.error, "%s failed: %s (%d)", what,
+                 msg && *msg ? msg : "libssh2 error", rc);
+        if (rc == LIBSSH2_ERROR_CHANNEL_CLOSED || rc == LIBSSH2_ERROR_CHANNEL_EOF_SENT ||
+            rc == LIBSSH2_ERROR_CHANNEL_FAILURE)
+            link_broken(o->link);       /* the SFTP channel is gone: the next request opens one */
+    }
+    o->r.failed = 1;
+}
+
+void sftp_fill_attrs(struct sftp_attrs *a, const LIBSSH2_SFTP_ATTRIBUTES *la)
+{
+    memset(a, 0, sizeof *a);
+    if (la->flags & LIBSSH2_SFTP_ATTR_SIZE) { a->has_size = 1; a->size = la->filesize; }
+    if (la->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) {
+        unsigned long p = la->permissions;
+        a->has_mode = 1;
+        a->mode = (unsigned)(p & 07777);
+        a->type = LIBSSH2_SFTP_S_ISREG(p) ? 'f' : LIBSSH2_SFTP_S_ISDIR(p) ? 'd'
+                : LIBSSH2_SFTP_S_ISLNK(p) ? 'l' : 's';
+    }
+    if (la->flags & LIBSSH2_SFTP_ATTR_ACMODTIME) {
+        a->has_times = 1;
+        a->atime = (int64_t)la->atime;
+        a->mtime = (int64_t)la->mtime;
+    }
+}
+
+void sftp_to_attrs(const struct sftp_req *r, LIBSSH2_SFTP_ATTRIBUTES *la)
+{
+    memset(la, 0, sizeof *la);
+    if (r->set_mode) { la->flags |= LIBSSH2_SFTP_ATTR_PERMISSIONS; la->permissions = r->mode & 07777; }
+    if (r->set_times) {
+        la->flags |= LIBSSH2_SFTP_ATTR_ACMODTIME;
+        la->atime = (unsigned long)r->atime;
+        la->mtime = (unsigned long)r->mtime;
+    }
 }

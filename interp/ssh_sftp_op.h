@@ -1,9 +1,11 @@
 /* Inside the SFTP engine (as OpenSSH splits sftp-client.c from its transfers):
-   ssh_sftp_link.c  the per-connection SFTP channel (the link) and its call locks;
+   ssh_sftp_link.c  the per-connection SFTP channel (the link), its call locks, and the status
+                    and attribute helpers every call shares;
    ssh_sftp.c       a request as an op: its lifecycle, stop and give-up, the one-call requests
                     (stat, mkdir, rename …: one function per call kind), the stage table;
    ssh_sftp_file.c  the stages of a file or folder request: open, read or write, set
                     attributes, close, rename into place, and the clean-up after a failure.
+   Calls go one way: ssh_sftp.c -> ssh_sftp_file.c -> ssh_sftp_link.c.
    Not for other files: they see ssh_sftp.h. */
 #ifndef SSHS_SSH_SFTP_OP_H
 #define SSHS_SSH_SFTP_OP_H
