@@ -65,7 +65,6 @@ struct ssh_op {
     /* the lifecycle (ssh_op.c) */
     int stage;
     unsigned id;                        /* for trace lines: "host exec#3" */
-    const char *label;                  /* the trace's name when not type->name ("kill") */
     int started, stopping, finished, released, freeing;
     int given_up;                       /* reported as ended while its clean-up still waits on
                                            the server: exit does not wait for it */

@@ -38,7 +38,7 @@ static void trace(struct ssh_op *op, int from, int to)
 {
     if (from == to || !conn_tracing()) return;
     const struct op_stage *st = op->type->stages;
-    conn_trace(op->conn, op->label ? op->label : op->type->name, op->id,
+    conn_trace(op->conn, op->type->name, op->id,
                from < 0 ? "start" : st[from].name, to < 0 ? "done" : st[to].name);
 }
 
