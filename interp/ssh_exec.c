@@ -11,7 +11,7 @@
 /* A large window lets bulk output stream at full speed (throughput <= window / RTT). */
 #define CHANNEL_WINDOW (16u * 1024 * 1024)
 
-/* The stages in order (the table `stages`, run by op_run: see struct op_stage). */
+/* The stages in order (the table `stages`, which the connection runs: see struct op_stage). */
 enum stage { S_OPEN, S_PTY, S_EXEC, S_IO, S_CLOSE, S_WAIT_CLOSED, S_FREE };
 
 /* Stopping a running command (timeout, Ctrl-C, abandoned). libssh2 1.10 has no
