@@ -196,25 +196,26 @@ static enum ssh_step st_open(struct ssh_op *op)
     return r;
 }
 
-/* pty-req and exec wait for a reply: the helper takes the request lock for them. */
-static enum ssh_step st_pty(struct ssh_op *op)
+/* pty-req and exec wait for a reply (the helper takes the request lock for them): done, on
+   to `next`; refused, the error is the command's and the channel closes. */
+static enum ssh_step requested(struct ssh_op *op, enum ssh_step r, int next)
 {
     struct exec_op *e = exec_of(op);
-    enum ssh_step r = chan_request_pty(&e->chan, "xterm", 200, 50, NULL, 0);
-    if (r == SSH_STEP_FAILED) { take_error(e); op_set_stage(op, S_CLOSE); return SSH_STEP_DONE; }
-    if (r == SSH_STEP_DONE) op_set_stage(op, S_EXEC);
-    else if (r == SSH_STEP_LOST) take_error(e);
+    if (r == SSH_STEP_FAILED) { take_error(e); return op_next(op, S_CLOSE); }
+    if (r == SSH_STEP_DONE) return op_next(op, next);
+    if (r == SSH_STEP_LOST) take_error(e);
     return r;
+}
+
+static enum ssh_step st_pty(struct ssh_op *op)
+{
+    return requested(op, chan_request_pty(&exec_of(op)->chan, "xterm", 200, 50, NULL, 0), S_EXEC);
 }
 
 static enum ssh_step st_exec(struct ssh_op *op)
 {
     struct exec_op *e = exec_of(op);
-    enum ssh_step r = chan_request(&e->chan, "exec", e->line);
-    if (r == SSH_STEP_FAILED) { take_error(e); op_set_stage(op, S_CLOSE); return SSH_STEP_DONE; }
-    if (r == SSH_STEP_DONE) op_set_stage(op, S_IO);
-    else if (r == SSH_STEP_LOST) take_error(e);
-    return r;
+    return requested(op, chan_request(&e->chan, "exec", e->line), S_IO);
 }
 
 /* stdin out, then EOF, while stdout and stderr are drained; to S_CLOSE at the command's EOF. */
