@@ -4,14 +4,20 @@
    - options before the first Host line apply to every host; a Host line's patterns (with *, ?,
      !negation) decide whether the lines after it apply. Patterns compare case-insensitively
      (ssh lower-cases the typed name first, so this only differs for upper-case patterns).
-   - Match blocks are skipped entirely: evaluating their criteria (exec, canonical, final, …)
-     needs the whole connection context, so nothing under a Match line applies until the next
-     Host line.
+   - Match blocks: the criteria all, host (the HostName so far, else the typed name) and user
+     (the remote user so far, else the local one), each negatable with !, all ANDed; any other
+     criterion (exec, canonical, final, localuser, …) is an error naming it: sshs cannot tell
+     whether the block would apply.
    - Include takes globs, relative to ~/.ssh; an Include inside a Host block applies only when
      that block does, and the including file's state resumes after it (as in ssh).
-   - first value wins; IdentityFile accumulates (duplicates dropped, beyond 16 ignored).
-   - IdentityFile / UserKnownHostsFile / GlobalKnownHostsFile are expanded at the end, once the
-     final HostName, User and Port are known, as ssh does. */
+   - first value wins; IdentityFile and CertificateFile accumulate (duplicates dropped, beyond
+     16 ignored); ProxyCommand and ProxyJump: whichever comes first wins.
+   - a keyword that would change where or how traffic goes and that sshs does not implement
+     (LocalForward, BindAddress, ForwardX11 yes, …: the table `refused`) is an error naming it
+     and the file:line when it applies to the host; other keywords sshs does not use are
+     ignored (they concern ssh's own terminal, logging or defaults sshs has its own of).
+   - IdentityFile / CertificateFile / UserKnownHostsFile / GlobalKnownHostsFile are expanded at
+     the end, once the final HostName, User and Port are known, as ssh does. */
 #include "ssh_config.h"
 
 #include <ctype.h>
@@ -41,6 +47,9 @@ struct ctx {
     struct sshcfg *out;
     struct raw ident[SSHCFG_MAX_IDENTITIES];
     int n_ident;
+    struct raw cert[SSHCFG_MAX_IDENTITIES];
+    int n_cert;
+    int proxy_decided; /* a ProxyCommand or ProxyJump line applied: the other is ignored */
     struct raw ukh;
     struct raw gkh[SSHCFG_MAX_GLOBAL_KH];
     int n_gkh, gkh_set;
@@ -97,6 +106,18 @@ static int host_matches(char **pats, int n, const char *host)
         }
     }
     return positive;
+}
+
+/* A comma-separated pattern list (Match host a,!b): as host_matches over its items. */
+static int list_matches(const char *list, const char *s)
+{
+    char *copy = strdup(list), *pats[64], *save = NULL;
+    int n = 0;
+    if (!copy) return 0;
+    for (char *p = strtok_r(copy, ",", &save); p && n < 64; p = strtok_r(NULL, ",", &save)) pats[n++] = p;
+    int r = host_matches(pats, n, s);
+    free(copy);
+    return r;
 }
 
 /* ---- line splitting ---------------------------------------------------------------------------- */
@@ -310,6 +331,65 @@ static int include(struct ctx *c, char **args, int n, const char *path, int line
     return 0;
 }
 
+/* Keywords that would change where or how traffic goes, which sshs does not implement: an error
+   when they apply, unless the value is one that leaves things as they are (harmless, '|'-list). */
+static const struct { const char *name, *harmless, *why; } refused[] = {
+    {"localforward", NULL, "use forward{} in the script"},
+    {"remoteforward", NULL, "use forward{remote = …} in the script"},
+    {"dynamicforward", NULL, "sshs has no SOCKS proxy"},
+    {"forwardx11", "no", "sshs does not forward X11"},
+    {"tunnel", "no", "sshs does not forward tun devices"},
+    {"proxyusefdpass", "no", "sshs runs ProxyCommand with a socket of its own"},
+    {"bindaddress", NULL, "sshs does not choose the local address"},
+    {"bindinterface", NULL, "sshs does not choose the local interface"},
+    {"addressfamily", "any", "sshs uses every address the name resolves to"},
+    {"canonicalizehostname", "no|false", "sshs does not canonicalize host names"},
+    {"knownhostscommand", "none", "sshs reads known_hosts files only"},
+    {"revokedhostkeys", "none", "sshs reads @revoked lines of known_hosts only"},
+    {"identityagent", "SSH_AUTH_SOCK|$SSH_AUTH_SOCK|none", "sshs uses the agent of SSH_AUTH_SOCK"},
+    {"forwardagent", "no|yes", "sshs forwards only the agent of SSH_AUTH_SOCK (ForwardAgent yes)"},
+};
+
+static int harmless_value(const char *list, const char *v)
+{
+    if (!list) return 0;
+    size_t n = strlen(v);
+    for (const char *p = list; *p;) {
+        size_t k = strcspn(p, "|");
+        if (k == n && strncasecmp(p, v, n) == 0) return 1;
+        p += k + (p[k] == '|');
+    }
+    return 0;
+}
+
+/* A Match line: 1 when its criteria hold for this host so far, 0 when not, -1 on an error. */
+static int match_line(struct ctx *c, char **a, int n, const char *path, int line)
+{
+    if (n == 0) return fail(c, path, line, "Match needs criteria (all, host, user)");
+    int result = 1;
+    for (int i = 0; i < n; i++) {
+        const char *crit = a[i];
+        int neg = crit[0] == '!';
+        crit += neg;
+        int hit;
+        if (strcasecmp(crit, "all") == 0) {
+            if (n != 1 || neg) return fail(c, path, line, "Match all must stand alone");
+            hit = 1;
+        } else if (strcasecmp(crit, "host") == 0 || strcasecmp(crit, "user") == 0) {
+            if (i + 1 >= n) return fail(c, path, line, "Match %s needs a pattern list", crit);
+            const char *subject = strcasecmp(crit, "host") == 0
+                ? (c->out->hostname ? c->out->hostname : c->host)
+                : (c->out->user ? c->out->user : c->luser);
+            hit = list_matches(a[++i], subject);
+        } else {
+            return fail(c, path, line, "Match %s is not supported by sshs (it reads Match host, "
+                        "Match user and Match all)", crit);
+        }
+        if (hit == neg) result = 0;
+    }
+    return result;
+}
+
 /* One line "Keyword args…" of path. 0, or -1 with the error set. */
 static int process_line(struct ctx *c, char *s, const char *path, int line, int depth, int *active,
                         char ***argv, int *argcap)
@@ -323,10 +403,24 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
     char *kwend = s;
     while (*s == ' ' || *s == '\t') s++;
     if (*s == '=') s++;
+    while (*s == ' ' || *s == '\t') s++;
     *kwend = '\0';
 
     int is_host = strcasecmp(kw, "host") == 0, is_match = strcasecmp(kw, "match") == 0;
     if (!is_host && !is_match && !*active) return 0;
+    /* ProxyCommand is the rest of the line, as written (ssh passes it to a shell). */
+    if (strcasecmp(kw, "proxycommand") == 0) {
+        size_t len = strlen(s);
+        while (len && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+        if (len == 0) return fail(c, path, line, "ProxyCommand needs an argument");
+        if (c->proxy_decided) return 0;
+        c->proxy_decided = 1;
+        char where[4200];
+        snprintf(where, sizeof where, "%s:%d", path, line);
+        if (!(o->proxy_command = strndup(s, len)) || !(o->proxy_command_where = strdup(where)))
+            return fail(c, path, line, "out of memory");
+        return 0;
+    }
     int n = split_args(s, argv, argcap);
     if (n == -2) return fail(c, path, line, "out of memory");
     if (n < 0) return fail(c, path, line, "unterminated quote");
@@ -335,14 +429,26 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
     if (c->strict && (is_host || is_match || strcasecmp(kw, "include") == 0))
         return fail(c, path, line, "%s is not allowed here", kw);
     if (is_host) { *active = host_matches(a, n, c->host); return 0; }
-    if (is_match) { *active = 0; return 0; }   /* Match blocks are not supported: skipped. */
+    if (is_match) {
+        int m = match_line(c, a, n, path, line);
+        if (m < 0) return -1;
+        *active = m;
+        return 0;
+    }
     if (strcasecmp(kw, "include") == 0) {
         if (n == 0) return fail(c, path, line, "Include needs an argument");
         return include(c, a, n, path, line, depth, active);
     }
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        if (strcasecmp(kw, refused[i].name) != 0) continue;
+        if (n >= 1 && harmless_value(refused[i].harmless, a[0])) break;
+        return fail(c, path, line, "%s%s%s is not supported by sshs, which would ignore it and connect "
+                    "another way (%s)", kw, n ? " " : "", n ? a[0] : "", refused[i].why);
+    }
 
     enum { K_NONE, K_HOSTNAME, K_USER, K_PORT, K_IDENTITY, K_PROXYJUMP, K_CONNECT_TIMEOUT,
-           K_ALIVE_INTERVAL, K_ALIVE_COUNT, K_STRICT, K_UKH, K_GKH, K_CIPHERS, K_MACS, K_KEX } k = K_NONE;
+           K_ALIVE_INTERVAL, K_ALIVE_COUNT, K_STRICT, K_UKH, K_GKH, K_CIPHERS, K_MACS, K_KEX,
+           K_CERT, K_HASH_KH, K_FORWARD_AGENT, K_HOSTKEY_ALIAS, K_IDENTITY_AGENT, K_ATTEMPTS } k = K_NONE;
     static const struct { const char *name; int key; } keys[] = {
         { "hostname", K_HOSTNAME }, { "user", K_USER }, { "port", K_PORT },
         { "identityfile", K_IDENTITY }, { "proxyjump", K_PROXYJUMP },
@@ -350,15 +456,19 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
         { "serveralivecountmax", K_ALIVE_COUNT }, { "stricthostkeychecking", K_STRICT },
         { "userknownhostsfile", K_UKH }, { "globalknownhostsfile", K_GKH },
         { "ciphers", K_CIPHERS }, { "macs", K_MACS },
-        { "kexalgorithms", K_KEX },
+        { "kexalgorithms", K_KEX }, { "certificatefile", K_CERT }, { "hashknownhosts", K_HASH_KH },
+        { "forwardagent", K_FORWARD_AGENT }, { "hostkeyalias", K_HOSTKEY_ALIAS },
+        { "identityagent", K_IDENTITY_AGENT }, { "connectionattempts", K_ATTEMPTS },
     };
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         if (strcasecmp(kw, keys[i].name) == 0) k = keys[i].key;
     if (k == K_NONE) {                         /* a keyword sshs does not use */
         if (!c->strict) return 0;
         return fail(c, path, line, "sshs does not use the option '%s' (it knows HostName, User, Port, "
-                    "IdentityFile, ProxyJump, ConnectTimeout, ServerAliveInterval, ServerAliveCountMax, "
-                    "StrictHostKeyChecking, UserKnownHostsFile, GlobalKnownHostsFile, Ciphers, MACs, KexAlgorithms)", kw);
+                    "IdentityFile, CertificateFile, ProxyJump, ProxyCommand, ConnectTimeout, "
+                    "ConnectionAttempts, ServerAliveInterval, ServerAliveCountMax, StrictHostKeyChecking, "
+                    "UserKnownHostsFile, GlobalKnownHostsFile, HashKnownHosts, HostKeyAlias, "
+                    "ForwardAgent, IdentityAgent, Ciphers, MACs, KexAlgorithms)", kw);
     }
     if (n == 0) return fail(c, path, line, "%s needs an argument", kw);
     /* UserKnownHostsFile may list several files: sshs uses the first; GlobalKnownHostsFile: all. */
@@ -378,7 +488,29 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
         if (set_str(&o->user, v)) return fail(c, path, line, "out of memory");
         break;
     case K_PROXYJUMP:
+        if (c->proxy_decided) break;
+        c->proxy_decided = 1;
         if (set_str(&o->proxyjump, v)) return fail(c, path, line, "out of memory");
+        break;
+    case K_HOSTKEY_ALIAS:
+        if (set_str(&o->host_key_alias, v)) return fail(c, path, line, "out of memory");
+        break;
+    case K_IDENTITY_AGENT:       /* only the harmless values get here (see refused) */
+        if (set_str(&o->identity_agent, strcasecmp(v, "none") == 0 ? "none" : "SSH_AUTH_SOCK"))
+            return fail(c, path, line, "out of memory");
+        break;
+    case K_HASH_KH:
+    case K_FORWARD_AGENT: {
+        int yes = strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0;
+        if (!yes && strcasecmp(v, "no") != 0 && strcasecmp(v, "false") != 0)
+            return fail(c, path, line, "bad %s \"%s\" (yes or no)", kw, v);
+        if (set_str(k == K_HASH_KH ? &o->hash_known_hosts : &o->forward_agent, yes ? "yes" : "no"))
+            return fail(c, path, line, "out of memory");
+        break;
+    }
+    case K_ATTEMPTS:
+        if ((num = parse_uint(v, 1000)) <= 0) return fail(c, path, line, "bad ConnectionAttempts \"%s\" (1 to 1000)", v);
+        if (!o->connection_attempts) o->connection_attempts = (int)num;
         break;
     case K_CIPHERS:
     case K_MACS:
@@ -429,6 +561,12 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
             c->n_ident++;
         }
         break;
+    case K_CERT:
+        if (c->n_cert < SSHCFG_MAX_IDENTITIES) {
+            if (set_raw(&c->cert[c->n_cert], v, path, line)) return fail(c, path, line, "out of memory");
+            c->n_cert++;
+        }
+        break;
     case K_NONE:
         break;
     }
@@ -471,6 +609,11 @@ static int finish(struct ctx *c)
             if (strcmp(o->identity_files[k], e) == 0) dup = 1;
         if (dup) { free(e); continue; }
         o->identity_files[o->n_identity_files++] = e;
+    }
+    for (int i = 0; i < c->n_cert; i++) {
+        char *e = expand(c, c->cert[i].value, c->cert[i].where, 0);
+        if (!e) return -1;
+        o->certificate_files[o->n_certificate_files++] = e;
     }
     if (c->ukh.value && !(o->user_known_hosts_file = expand(c, c->ukh.value, c->ukh.where, 0)))
         return -1;
@@ -525,6 +668,12 @@ int sshcfg_lookup(const char *path, const char *host, struct sshcfg *out, char *
 int sshcfg_lookup_with(const char *path, const char *host, const char *const *extra, int nextra,
                        struct sshcfg *out, char *err, size_t errlen)
 {
+    return sshcfg_lookup_as(path, host, NULL, extra, nextra, out, err, errlen);
+}
+
+int sshcfg_lookup_as(const char *path, const char *host, const char *user, const char *const *extra,
+                     int nextra, struct sshcfg *out, char *err, size_t errlen)
+{
     int r = -1, active = 1; /* lines before the first Host apply to every host */
     struct ctx c = { .out = out, .err = err, .errlen = errlen };
     char dummy[1];
@@ -536,12 +685,14 @@ int sshcfg_lookup_with(const char *path, const char *host, const char *const *ex
         goto out;
     }
     for (char *s = c.host; *s; s++) *s = (char)tolower((unsigned char)*s);
+    if (user && *user && !(out->user = strdup(user))) { fail(&c, path, 0, "out of memory"); goto out; }
     if (read_extra(&c, extra, nextra) != 0) goto out;
     if ((path && read_file(&c, path, 0, &active) != 0) || finish(&c) != 0) goto out;
     r = 0;
 out:
     if (r) sshcfg_free(out);
     for (int i = 0; i < c.n_ident; i++) { free(c.ident[i].value); free(c.ident[i].where); }
+    for (int i = 0; i < c.n_cert; i++) { free(c.cert[i].value); free(c.cert[i].where); }
     free(c.ukh.value);
     free(c.ukh.where);
     for (int i = 0; i < c.n_gkh; i++) { free(c.gkh[i].value); free(c.gkh[i].where); }
@@ -563,5 +714,12 @@ void sshcfg_free(struct sshcfg *c)
     free(c->kex_algorithms);
     for (int i = 0; i < c->n_identity_files; i++) free(c->identity_files[i]);
     for (int i = 0; i < c->n_global_kh; i++) free(c->global_kh[i]);
+    for (int i = 0; i < c->n_certificate_files; i++) free(c->certificate_files[i]);
+    free(c->proxy_command);
+    free(c->proxy_command_where);
+    free(c->hash_known_hosts);
+    free(c->forward_agent);
+    free(c->host_key_alias);
+    free(c->identity_agent);
     memset(c, 0, sizeof *c);
 }

@@ -94,7 +94,7 @@ static const char *CONFIG =
     "\n"
     "Match host matchonly\n"
     "  User matched\n"
-    "  Port bad-but-skipped\n"
+    "  Port 2345\n"
     "\n"
     "Host quoted\n"
     "  HostName = \"q host\"\n"
@@ -116,7 +116,7 @@ static const char *CONFIG =
 
 int main(void)
 {
-    plan(84);
+    plan(108);
     struct sshcfg c;
     char want[1024], err[512];
     if (!mkdtemp(home)) { perror("mkdtemp"); return 1; }
@@ -184,7 +184,8 @@ int main(void)
         sshcfg_free(&c);
     }
     if (lookup(".ssh/config", "matchonly", &c) == 0) {
-        check_str(c.user, "fallback", "Match blocks are skipped (with their bad lines)");
+        check_str(c.user, "matched", "Match host applies to its host");
+        check_int(c.port, 2345, "... every line of the block");
         sshcfg_free(&c);
     }
     if (lookup(".ssh/config", "quoted", &c) == 0) {
@@ -265,6 +266,69 @@ int main(void)
     }
     expect_error("GlobalKnownHostsFile a b c d e f g h i\n", "x", "more than 8 files", "too many global files is an error");
 
+
+    /* Match host / user / all, negation, AND; other criteria are errors naming them. */
+    write_file("m_config",
+               "Host a1\n  HostName real-a1\n"
+               "Match host real-a1 user bob\n  Port 1001\n"
+               "Match host real-*,!real-a2 !user carol\n  Port 1002\n"
+               "Match user carol\n  IdentityFile /k/carol\n"
+               "Match all\n  ConnectTimeout 9\n");
+    {
+        char path[512];
+        snprintf(path, sizeof path, "%s/m_config", home);
+        struct sshcfg m;
+        int r = sshcfg_lookup_as(path, "a1", "bob", NULL, 0, &m, err, sizeof err);
+        check(r == 0 && m.port == 1001, "Match host (the HostName so far) and user (given) both hold", "r=%d port %d %s", r, m.port, err);
+        check(r == 0 && m.connect_timeout == 9, "Match all applies", "timeout %d", m.connect_timeout);
+        check_str(m.user, "bob", "the given user wins over the file");
+        sshcfg_free(&m);
+        r = sshcfg_lookup_as(path, "a1", "carol", NULL, 0, &m, err, sizeof err);
+        check(r == 0 && m.port == 0 && m.n_identity_files == 1, "Match !user and Match user", "r=%d port %d ids %d", r, m.port, m.n_identity_files);
+        sshcfg_free(&m);
+        r = sshcfg_lookup_as(path, "a1", "dave", NULL, 0, &m, err, sizeof err);
+        check(r == 0 && m.port == 1002, "a pattern list with a negated item", "r=%d port %d", r, m.port);
+        sshcfg_free(&m);
+    }
+    expect_error("Host x\n  User u\nMatch exec \"true\"\n  Port 1\n", "x", "bad_config:3: Match exec is not supported",
+                 "Match exec is an error naming it and the line");
+    expect_error("Match canonical host x\n", "x", "Match canonical is not supported", "Match canonical is an error");
+    expect_error("Match host\n", "x", "Match host needs a pattern list", "Match host without patterns");
+
+    /* Keywords that would send traffic another way: an error naming them where they apply. */
+    expect_error("Host x\n  LocalForward 8080 db:5432\n", "x", "bad_config:2: LocalForward 8080 is not supported",
+                 "LocalForward is refused with file:line");
+    expect_error("Host *\n  ForwardX11 yes\n", "x", "ForwardX11 yes is not supported", "ForwardX11 yes is refused");
+    expect_error("BindAddress 10.0.0.1\n", "x", "BindAddress 10.0.0.1 is not supported", "BindAddress is refused");
+    expect_error("Host x\n  IdentityAgent /tmp/other.sock\n", "x", "IdentityAgent /tmp/other.sock is not supported",
+                 "IdentityAgent elsewhere is refused");
+    write_file("r_config", "Host other\n  LocalForward 1 a:2\n  DynamicForward 1080\n"
+               "Host *\n  ForwardX11 no\n  Tunnel no\n  AddressFamily any\n  ControlMaster auto\n"
+               "  SendEnv LANG\n  VisualHostKey yes\n"
+               "  ProxyCommand ssh -W %h:%p \"jump host\" # kept as written\n  ProxyJump ignored\n"
+               "  CertificateFile ~/.ssh/c-%r-cert.pub\n  HashKnownHosts yes\n  ConnectionAttempts 4\n"
+               "  HostKeyAlias hka\n  IdentityAgent none\n");
+    if (lookup("r_config", "x", &c) == 0) {
+        check(1, "refused keywords in a block that does not apply, and their off values, are fine", NULL);
+        check_str(c.proxy_command, "ssh -W %h:%p \"jump host\" # kept as written", "ProxyCommand: the rest of the line, tokens left");
+        check(c.proxy_command_where && strstr(c.proxy_command_where, "r_config:11"), "... with its file:line", "%s", S(c.proxy_command_where));
+        check_str(c.proxyjump, NULL, "ProxyJump after a ProxyCommand is ignored (first wins)");
+        snprintf(want, sizeof want, "%s/.ssh/c-%s-cert.pub", home, luser);
+        check(c.n_certificate_files == 1 && streq(c.certificate_files[0], want), "CertificateFile expanded", "%s",
+              c.n_certificate_files ? c.certificate_files[0] : "(none)");
+        check_str(c.hash_known_hosts, "yes", "HashKnownHosts");
+        check_int(c.connection_attempts, 4, "ConnectionAttempts");
+        check_str(c.host_key_alias, "hka", "HostKeyAlias");
+        check_str(c.identity_agent, "none", "IdentityAgent none");
+        sshcfg_free(&c);
+    }
+    write_file("pj_config", "ProxyJump j1\nProxyCommand nc %h %p\n");
+    if (lookup("pj_config", "x", &c) == 0) {
+        check(streq(c.proxyjump, "j1") && !c.proxy_command, "ProxyCommand after a ProxyJump is ignored", "%s %s",
+              S(c.proxyjump), S(c.proxy_command));
+        sshcfg_free(&c);
+    }
+
     /* Cross-check with OpenSSH: `ssh -G` resolves the same HostName/User/Port. */
     {
         static const char *hosts[] = { "alias", "alfas", "web.corp", "secret.corp", "quoted" };
@@ -273,6 +337,8 @@ int main(void)
                    "Host *.corp !secret.corp\n  User corpuser\n  Port=2022\n"
                    "Host other al?as\n  User bob\n  Port 3333\n"
                    "Host quoted\n  HostName = \"qhost\"\n  User='x y'\n"
+                   "Match host real-*,!*.corp user alice\n  Port 2999\n"
+                   "Match user corpuser\n  HostName matched.corp\n"
                    "Host *\n  User fallback\n  Port 22\n");
         for (size_t i = 0; i < sizeof hosts / sizeof *hosts; i++) {
             char cmd[1024], line[512], h[512] = "", u[512] = "";
