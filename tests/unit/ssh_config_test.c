@@ -116,7 +116,7 @@ static const char *CONFIG =
 
 int main(void)
 {
-    plan(108);
+    plan(109);
     struct sshcfg c;
     char want[1024], err[512];
     if (!mkdtemp(home)) { perror("mkdtemp"); return 1; }
