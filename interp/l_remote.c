@@ -8,6 +8,7 @@
 #include "ssh_exec.h"
 #include "ssh_tunnel.h"
 #include "ssh_config.h"
+#include "ssh_proxy.h"
 #include <lauxlib.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -91,6 +92,7 @@ static int read_params(lua_State *L, int t, struct ssh_params *p)
     p->ciphers = lutil_strfield(L, t, "ciphers");
     p->macs = lutil_strfield(L, t, "macs");
     p->kex = lutil_strfield(L, t, "kex");
+    p->proxy_command = lutil_strfield(L, t, "proxy_command");
     p->agent = field_bool(L, t, "agent");
     p->interactive = field_bool(L, t, "interactive");
     p->timeout = field_num(L, t, "timeout");
@@ -244,8 +246,9 @@ static int l_alive(lua_State *L)
     return 1;
 }
 
-/* core.sshconfig(host, path [, {"Key=value", …}]) -> table of what ~/.ssh/config says for
-   host, with the -o lines of the array read first (they win). */
+/* core.sshconfig(host, path [, {"Key=value", …} [, user]]) -> table of what ~/.ssh/config
+   says for host, with the -o lines of the array read first (they win); user: the remote user
+   already chosen (user@host, connect{user=}), for Match user. */
 static int l_sshconfig(lua_State *L)
 {
     const char *host = luaL_checkstring(L, 1);
@@ -263,22 +266,27 @@ static int l_sshconfig(lua_State *L)
             lua_pop(L, 1);
         }
     }
+    const char *user = luaL_optstring(L, 4, NULL);
     struct sshcfg cfg;
     char err[512];
-    if (sshcfg_lookup_with(path, host, extra, nextra, &cfg, err, sizeof err) != 0)
+    if (sshcfg_lookup_as(path, host, user, extra, nextra, &cfg, err, sizeof err) != 0)
         return luaL_error(L, "%s", err);
-    lua_createtable(L, 0, 12);
+    lua_createtable(L, 0, 20);
     struct { const char *name; const char *v; } strs[] = {
         {"hostname", cfg.hostname}, {"user", cfg.user}, {"proxyjump", cfg.proxyjump},
         {"strict_host_key_checking", cfg.strict_host_key_checking},
         {"user_known_hosts_file", cfg.user_known_hosts_file}, {"ciphers", cfg.ciphers},
-        {"macs", cfg.macs}, {"kexalgorithms", cfg.kex_algorithms}};
+        {"macs", cfg.macs}, {"kexalgorithms", cfg.kex_algorithms},
+        {"proxycommand", cfg.proxy_command}, {"proxycommand_where", cfg.proxy_command_where},
+        {"hash_known_hosts", cfg.hash_known_hosts}, {"forward_agent", cfg.forward_agent},
+        {"host_key_alias", cfg.host_key_alias}, {"identity_agent", cfg.identity_agent}};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (strs[i].v) { lua_pushstring(L, strs[i].v); lua_setfield(L, -2, strs[i].name); }
     struct { const char *name; int v; } nums[] = {
         {"port", cfg.port}, {"connect_timeout", cfg.connect_timeout},
         {"server_alive_interval", cfg.server_alive_interval},
-        {"server_alive_count_max", cfg.server_alive_count_max}};
+        {"server_alive_count_max", cfg.server_alive_count_max},
+        {"connection_attempts", cfg.connection_attempts}};
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
         if (nums[i].v) { lua_pushinteger(L, nums[i].v); lua_setfield(L, -2, nums[i].name); }
     lua_createtable(L, cfg.n_identity_files, 0);
@@ -287,6 +295,12 @@ static int l_sshconfig(lua_State *L)
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "identity_files");
+    lua_createtable(L, cfg.n_certificate_files, 0);
+    for (int i = 0; i < cfg.n_certificate_files; i++) {
+        lua_pushstring(L, cfg.certificate_files[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "certificate_files");
     if (cfg.global_kh_set) {                     /* GlobalKnownHostsFile given ("none": empty) */
         lua_createtable(L, cfg.n_global_kh, 0);
         for (int i = 0; i < cfg.n_global_kh; i++) {
@@ -329,4 +343,5 @@ void remote_shutdown(void)
 {
     ops_shutdown();
     conn_shutdown_all();
+    proxy_shutdown_all();
 }

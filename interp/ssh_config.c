@@ -347,7 +347,7 @@ static const struct { const char *name, *harmless, *why; } refused[] = {
     {"knownhostscommand", "none", "sshs reads known_hosts files only"},
     {"revokedhostkeys", "none", "sshs reads @revoked lines of known_hosts only"},
     {"identityagent", "SSH_AUTH_SOCK|$SSH_AUTH_SOCK|none", "sshs uses the agent of SSH_AUTH_SOCK"},
-    {"forwardagent", "no|yes", "sshs forwards only the agent of SSH_AUTH_SOCK (ForwardAgent yes)"},
+    {"forwardagent", "no", "sshs does not forward the agent"},
 };
 
 static int harmless_value(const char *list, const char *v)
@@ -416,7 +416,8 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
         if (c->proxy_decided) return 0;
         c->proxy_decided = 1;
         char where[4200];
-        snprintf(where, sizeof where, "%s:%d", path, line);
+        if (line > 0) snprintf(where, sizeof where, "%s:%d", path, line);
+        else snprintf(where, sizeof where, "%s", path);
         if (!(o->proxy_command = strndup(s, len)) || !(o->proxy_command_where = strdup(where)))
             return fail(c, path, line, "out of memory");
         return 0;

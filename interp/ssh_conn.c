@@ -1,6 +1,7 @@
 /* A connection's lifetime and the operations multiplexed on it (see ssh_conn.h); how it
    connects is ssh_connect.c. */
 #include "ssh_conn_impl.h"
+#include "ssh_proxy.h"
 #include "ssh_auth.h"
 #include <errno.h>
 #include <stdio.h>
@@ -32,7 +33,7 @@ void ssh_params_free(struct ssh_params *p)
 {
     free(p->display); free(p->hostname); free(p->hostkey_name); free(p->user);
     free(p->password); free(p->passphrase); free(p->known_hosts);
-    free(p->ciphers); free(p->macs); free(p->kex);
+    free(p->ciphers); free(p->macs); free(p->kex); free(p->proxy_command);
     for (int i = 0; i < p->nkeys; i++) free(p->keys[i]);
     for (int i = 0; i < p->n_global_kh; i++) free(p->global_kh[i]);
     memset(p, 0, sizeof *p);
@@ -130,6 +131,7 @@ static void teardown(struct conn *c)
     close_handle((uv_handle_t *)&c->keepalive);
     close_handle((uv_handle_t *)&c->kick);
     if (c->fd >= 0) { close(c->fd); c->fd = -1; }
+    if (c->proxy) { proxy_stop(c->proxy); c->proxy = NULL; }   /* after its socket: it sees EOF */
     if (c->ai_list) { uv_freeaddrinfo(c->ai_list); c->ai_list = NULL; }
     if (c->auth) { auth_free(c->auth); c->auth = NULL; }
 }

@@ -40,6 +40,7 @@ struct conn {
     size_t rx_budget;            /* socket bytes this wake-up may still read (counting_recv) */
     struct sched_waiter *connect_waiter;
     struct auth_state *auth;
+    struct proxy *proxy;         /* the ProxyCommand carrying the stream, or NULL */
     struct algs_seen algs;       /* our algorithm lists and the server's, for errors */
     char err[1536];
     struct conn *prev_all, *next_all;

@@ -5,6 +5,7 @@
 #include "ssh_auth.h"
 #include "ssh_alloc.h"
 #include "ssh_hostkey.h"
+#include "ssh_proxy.h"
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -93,10 +94,18 @@ static enum ssh_step connect_step(struct ssh_op *op)
             char *msg = NULL;
             libssh2_session_last_error(c->session, &msg, NULL, 0);
             char why[1500];
-            snprintf(why, sizeof why, "SSH handshake with %s failed: %s", c->p.display,
-                     r == LIBSSH2_ERROR_SOCKET_DISCONNECT || r == LIBSSH2_ERROR_BANNER_RECV
-                         ? "the server closed the connection (is it an SSH server? is it dropping "
-                           "connections, e.g. MaxStartups?)" : (msg ? msg : "unknown error"));
+            int closed = r == LIBSSH2_ERROR_SOCKET_DISCONNECT || r == LIBSSH2_ERROR_BANNER_RECV;
+            const char *ended = proxy_ended(c->proxy);
+            if (ended)
+                snprintf(why, sizeof why, "SSH handshake with %s failed: %s", c->p.display, ended);
+            else if (c->p.proxy_command)
+                snprintf(why, sizeof why, "SSH handshake with %s failed: its ProxyCommand '%.400s' "
+                         "closed the connection (%s)", c->p.display, c->p.proxy_command,
+                         msg ? msg : "unknown error");
+            else
+                snprintf(why, sizeof why, "SSH handshake with %s failed: %s", c->p.display,
+                         closed ? "the server closed the connection (is it an SSH server? is it dropping "
+                                  "connections, e.g. MaxStartups?)" : (msg ? msg : "unknown error"));
             algs_explain(&c->algs, why, sizeof why);
             conn_fail(c, why);
             return SSH_STEP_FAILED;
@@ -274,6 +283,19 @@ static void on_deadline(uv_timer_t *t)
     conn_fail(c, why);
 }
 
+/* The ProxyCommand ended while the connection still used it. */
+static void on_proxy_exit(void *arg, const char *why)
+{
+    struct conn *c = arg;
+    char msg[900];
+    c->proxy = NULL;                     /* it frees itself */
+    if (c->state < C_READY)
+        snprintf(msg, sizeof msg, "cannot connect to %s: %s before the SSH connection was up", c->p.display, why);
+    else
+        snprintf(msg, sizeof msg, "connection to %s lost: %s", c->p.display, why);
+    conn_fail(c, msg);
+}
+
 struct conn *conn_start(struct ssh_params *p, int transport_fd, struct sched_waiter *w)
 {
     static int libssh2_ready;
@@ -297,6 +319,16 @@ struct conn *conn_start(struct ssh_params *p, int transport_fd, struct sched_wai
     c->open_handles += 3;
     if (c->p.timeout > 0) uv_timer_start(&c->timer, on_deadline, (uint64_t)(c->p.timeout * 1000), 0);
 
+    if (transport_fd < 0 && c->p.proxy_command) {
+        transport_fd = proxy_start(c->p.proxy_command, on_proxy_exit, c, &c->proxy);
+        if (transport_fd < 0) {
+            char why[700];
+            snprintf(why, sizeof why, "cannot connect to %s: cannot start ProxyCommand '%.400s': %s",
+                     c->p.display, c->p.proxy_command, strerror(errno));
+            conn_fail(c, why);
+            return c;
+        }
+    }
     if (transport_fd >= 0) {
         c->fd = transport_fd;
         start_handshake(c);

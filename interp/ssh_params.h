@@ -30,6 +30,7 @@ struct ssh_params {
     int   max_channels;     /* channels open at once (the server's MaxSessions; >= 1) */
     int   interactive;      /* may prompt on the terminal */
     char *ciphers, *macs, *kex;   /* the user's algorithm lists (comma-separated), or NULL */
+    char *proxy_command;    /* ProxyCommand, tokens expanded: carries the stream instead of TCP */
 };
 void ssh_params_free(struct ssh_params *p);
 

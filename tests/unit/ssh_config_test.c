@@ -68,7 +68,7 @@ static void expect_error(const char *text, const char *host, const char *want, c
 static const char *CONFIG =
     "# options before any Host apply everywhere\n"
     "ConnectTimeout 7\n"
-    "ForwardAgent yes\n"
+    "Compression yes\n"
     "\n"
     "Host alias\n"
     "  HostName real.%h.example\n"
