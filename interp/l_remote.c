@@ -95,6 +95,7 @@ static int read_params(lua_State *L, int t, struct ssh_params *p)
     p->proxy_command = lutil_strfield(L, t, "proxy_command");
     p->agent = field_bool(L, t, "agent");
     p->interactive = field_bool(L, t, "interactive");
+    p->hash_known_hosts = field_bool(L, t, "hash_known_hosts");
     p->timeout = field_num(L, t, "timeout");
     p->keepalive = (int)field_num(L, t, "keepalive");
     p->keepalive_max = (int)field_num(L, t, "keepalive_max");

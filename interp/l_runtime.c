@@ -87,6 +87,7 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
     if (opt->script) { lua_pushstring(L, opt->script); lua_setfield(L, -2, "script"); }
     if (opt->ssh_config) { lua_pushstring(L, opt->ssh_config); lua_setfield(L, -2, "ssh_config"); }
     if (opt->shard) { lua_pushstring(L, opt->shard); lua_setfield(L, -2, "shard"); }
+    if (opt->print_config) { lua_pushstring(L, opt->print_config); lua_setfield(L, -2, "print_config"); }
     lua_createtable(L, opt->n_ssh_options, 0);
     for (int i = 0; i < opt->n_ssh_options; i++) { lua_pushstring(L, opt->ssh_options[i]); lua_rawseti(L, -2, i + 1); }
     lua_setfield(L, -2, "ssh_options");

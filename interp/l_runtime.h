@@ -27,6 +27,7 @@ struct sshs_options {
     const char *max_fail;     /* --max-fail N or P% */
     const char *output_dir;   /* --output-dir DIR */
     int list_hosts;           /* --list-hosts */
+    const char *print_config; /* -G HOST: print the effective connection settings */
     int diff;                 /* --diff (with -b) */
     int jsonl;                /* --jsonl */
 };

@@ -52,6 +52,7 @@ static void usage(FILE *f)
           "  --identity KEY  private key to try first (as ssh -i; -i is the REPL)\n"
           "  -o KEY=VALUE an ssh_config option for every connection (as ssh -o)\n"
           "  -F FILE      read FILE instead of ~/.ssh/config (as ssh -F)\n"
+          "  -G HOST      print the settings a connection to HOST would use (as ssh -G) and exit\n"
           "  --inventory [NAME=]FILE  Ansible-style INI inventory for @group (repeatable)\n"
           "  --json       one JSON object per host outcome on stdout (with -H)\n"
           "  --shard I/N  run only the I-th of N slices of the -H hosts (N alone or 'auto':\n"
@@ -159,7 +160,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         if (strcmp(s, "-l") == 0 || strcmp(s, "-p") == 0 || strcmp(s, "-o") == 0 || strcmp(s, "-F") == 0 ||
             strcmp(s, "-x") == 0 || strcmp(s, "--identity") == 0 || strcmp(s, "--inventory") == 0 ||
             strcmp(s, "--shard") == 0 || strcmp(s, "--batch") == 0 || strcmp(s, "--canary") == 0 ||
-            strcmp(s, "--max-fail") == 0 || strcmp(s, "--output-dir") == 0) {
+            strcmp(s, "--max-fail") == 0 || strcmp(s, "--output-dir") == 0 || strcmp(s, "-G") == 0) {
             if (i + 1 >= argc) { fprintf(stderr, "sshs: %s needs an argument\n", s); return -1; }
             const char *v = argv[++i];
             int r = 0;
@@ -168,6 +169,7 @@ static int parse_args(int argc, char **argv, struct args *a)
             else if (strcmp(s, "--identity") == 0) r = add_ssh_option(a, s, "IdentityFile=", v);
             else if (strcmp(s, "-o") == 0) r = add_ssh_option(a, s, NULL, v);
             else if (strcmp(s, "-F") == 0) a->opt.ssh_config = v;
+            else if (strcmp(s, "-G") == 0) a->opt.print_config = v;
             else if (strcmp(s, "--shard") == 0) a->opt.shard = v;
             else if (strcmp(s, "--batch") == 0) a->opt.batch = v;       /* checked in _fleet.lua */
             else if (strcmp(s, "--canary") == 0) a->opt.canary = v;
@@ -309,7 +311,7 @@ static int pmain(lua_State *L)
     if (a->chunk) { lua_pushstring(L, "-e"); lua_rawseti(L, -2, 0); }
     lua_setglobal(L, "arg");
 
-    if (repl_only || a->opt.list_hosts) {
+    if (repl_only || a->opt.list_hosts || a->opt.print_config) {
         lua_pushnil(L);                 /* no chunk: the runtime starts the REPL alone */
     } else if (load_main(L, a) != LUA_OK) {
         fprintf(stderr, "sshs: %s\n", lua_tostring(L, -1));

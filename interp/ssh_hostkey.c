@@ -74,13 +74,14 @@ int hostkey_verify(LIBSSH2_SESSION *session, const struct ssh_params *p, char *e
     case KH_NOTFOUND:
         if (p->hostkey_mode == HOSTKEY_NO) return 0;
         if (p->hostkey_mode == HOSTKEY_ACCEPT_NEW) {
-            int r = kh_append(p->known_hosts, p->hostkey_name, p->port, tname, key, len);
+            int r = kh_append_as(p->known_hosts, p->hostkey_name, p->port, tname, key, len, p->hash_known_hosts);
             if (r < 0) {
                 snprintf(err, errlen, "cannot add the host key of %s to %s: %s",
                          p->display, p->known_hosts, strerror(-r));
                 return -1;
             }
-            fprintf(stderr, "sshs: added %s (%s %s) to %s\n", name, tname, fp, p->known_hosts);
+            fprintf(stderr, "sshs: added %s (%s %s) to %s%s\n", name, tname, fp, p->known_hosts,
+                    p->hash_known_hosts ? " (hashed)" : "");
             return 0;
         }
         snprintf(err, errlen,

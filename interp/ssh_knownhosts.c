@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #define KH_HASH_MAGIC "|1|"
 #define SHA1_LEN 20
@@ -280,14 +281,40 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* "|1|salt|hash" for name (the caller frees), or NULL when out of memory or randomness. */
+static char *hashed_name(const char *name)
+{
+    unsigned char salt[20], md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (RAND_bytes(salt, sizeof salt) != 1) return NULL;
+    if (!HMAC(EVP_sha1(), salt, (int)sizeof salt, (const unsigned char *)name, strlen(name), md, &mdlen)) return NULL;
+    char *s64 = b64_encode(salt, sizeof salt), *h64 = b64_encode(md, mdlen), *out = NULL;
+    if (s64 && h64 && asprintf(&out, "|1|%s|%s", s64, h64) < 0) out = NULL;
+    free(s64);
+    free(h64);
+    return out;
+}
+
 int kh_append(const char *path, const char *host, int port, const char *keytype,
               const unsigned char *blob, size_t bloblen)
+{
+    return kh_append_as(path, host, port, keytype, blob, bloblen, 0);
+}
+
+int kh_append_as(const char *path, const char *host, int port, const char *keytype,
+                 const unsigned char *blob, size_t bloblen, int hashed)
 {
     int r, fd = -1;
     char *name = NULL, *b64 = NULL, *line = NULL;
     /* A space, comma or newline in a name or type would corrupt the file for every later reader. */
     if (!*host || strpbrk(host, " \t\r\n,#") || !*keytype || strpbrk(keytype, " \t\r\n")) return -EINVAL;
     if (!(name = lookup_name(host, port)) || !(b64 = b64_encode(blob, bloblen))) { r = -ENOMEM; goto out; }
+    if (hashed) {
+        char *h = hashed_name(name);
+        if (!h) { r = -ENOMEM; goto out; }
+        free(name);
+        name = h;
+    }
     const char *type = key_type_base(keytype, strlen(keytype));
     if (!type) type = keytype;
     size_t n = strlen(name) + strlen(type) + strlen(b64) + 4;

@@ -25,6 +25,11 @@ int  kh_check(const char *path, const char *host, int port, const char *keytype,
 int  kh_append(const char *path, const char *host, int port, const char *keytype,
                const unsigned char *blob, size_t bloblen);
 
+/* The same with the host field hashed when hashed != 0 (HashKnownHosts yes): "|1|salt|hash",
+   HMAC-SHA1 keyed with a random 20-byte salt over the name as looked up, as ssh writes it. */
+int  kh_append_as(const char *path, const char *host, int port, const char *keytype,
+                  const unsigned char *blob, size_t bloblen, int hashed);
+
 /* "SHA256:" + unpadded base64 of SHA-256(blob), as ssh-keygen -l prints. */
 void kh_fingerprint(const unsigned char *blob, size_t bloblen, char out[KH_FP_LEN]);
 

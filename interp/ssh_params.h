@@ -23,6 +23,7 @@ struct ssh_params {
     char *global_kh[SSH_MAX_GLOBAL_KH];   /* GlobalKnownHostsFile: only read */
     int   n_global_kh;
     enum hostkey_mode hostkey_mode;
+    int   hash_known_hosts;  /* accept-new writes the host name hashed (HashKnownHosts yes) */
     /* No defaults here: the prelude decides them (connect_defaults) and C checks them. */
     double timeout;         /* connect + handshake + auth, seconds; 0: none */
     int   keepalive;        /* seconds, 0 = off */

@@ -90,7 +90,7 @@ static void expect(const char *path, const char *host, int port, const struct ke
 
 int main(void)
 {
-    plan(53);
+    plan(58);
     struct key a, b, c, r, rsa;
     char path[256], line[8192];
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
@@ -247,6 +247,22 @@ int main(void)
         snprintf(cmd, sizeof cmd, "grep '^rsa2 ssh-rsa ' %s | wc -l", newpath);
         sh_out(out, sizeof out, cmd);
         check(r1 == 0 && strcmp(out, "1") == 0, "kh_append writes rsa-sha2-* keys as ssh-rsa", "got %s", out);
+
+        /* HashKnownHosts: the name hashed, found by us and by ssh-keygen -F, two salts differ. */
+        snprintf(newpath, sizeof newpath, "%s/hashed_known_hosts", tmpdir);
+        r1 = kh_append_as(newpath, "Hashed.Example", 2200, a.type, a.blob, a.len, 1);
+        int r2 = kh_append_as(newpath, "other", 22, b.type, b.blob, b.len, 1);
+        snprintf(cmd, sizeof cmd, "grep -c '^|1|[A-Za-z0-9+/=]*|[A-Za-z0-9+/=]* ' %s", newpath);
+        sh_out(out, sizeof out, cmd);
+        check(r1 == 0 && r2 == 0 && strcmp(out, "2") == 0, "kh_append_as(hashed) writes |1|salt|hash lines", "got %s", out);
+        snprintf(cmd, sizeof cmd, "grep -c -i 'hashed.example\\|other' %s", newpath);
+        sh_out(out, sizeof out, cmd);
+        check(strcmp(out, "0") == 0, "... the names are not in the file", "got %s", out);
+        expect(newpath, "hashed.example", 2200, &a, KH_MATCH, 1, "kh_check finds a hashed entry");
+        expect(newpath, "other", 22, &b, KH_MATCH, 2, "... with port 22 too");
+        snprintf(cmd, sizeof cmd, "ssh-keygen -F '[hashed.example]:2200' -f %s | grep -c -v '^#'", newpath);
+        sh_out(out, sizeof out, cmd);
+        check(strcmp(out, "1") == 0, "ssh-keygen -F finds the hashed entry", "got %s", out);
     }
 
 out:
