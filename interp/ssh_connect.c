@@ -49,6 +49,7 @@ static ssize_t counting_recv(libssh2_socket_t fd, void *buf, size_t len, int fla
         if (len > c->rx_budget) len = c->rx_budget;
     }
     ssize_t n = recv(fd, buf, len, flags);
+    if (n < 0 && errno != EAGAIN && errno != ENOENT) c->last_recv_errno = errno;
     if (n < 0) return errno == ENOENT ? -EAGAIN : -errno;
     if (n > 0) {
         if (!c->algs.done) algs_capture(&c->algs, buf, (size_t)n);
@@ -98,6 +99,9 @@ static enum ssh_step connect_step(struct ssh_op *op)
             const char *ended = proxy_ended(c->proxy);
             if (ended)
                 snprintf(why, sizeof why, "SSH handshake with %s failed: %s", c->p.display, ended);
+            else if (c->last_recv_errno == ECONNRESET)
+                snprintf(why, sizeof why, "SSH handshake with %s failed: %s (the server or something "
+                         "in between reset the connection)", c->p.display, strerror(ECONNRESET));
             else if (c->p.proxy_command)
                 snprintf(why, sizeof why, "SSH handshake with %s failed: its ProxyCommand '%.400s' "
                          "closed the connection (%s)", c->p.display, c->p.proxy_command,

@@ -67,30 +67,37 @@ local function split_options(opts)
       conn[k] = v
     end
   end
+  -- retries = N also covers a refused or reset connection (open_session retries those).
+  if own.retries then conn.retries = own.retries end
   S.check_connect_options(conn, "each")
   return own, conn
 end
 
--- sshd drops handshakes over MaxStartups (default 10:30:100) by closing the connection:
--- those, and only those, are retried after a jittered, growing pause.
+-- sshd drops handshakes over MaxStartups (default 10:30:100) by closing (or resetting) the
+-- connection: those are retried here after a jittered, growing pause, and a refused connection
+-- by S.open_session (when retries or ConnectionAttempts ask for it).
 local function dropped_handshake(err)
   local msg = type(err) == "table" and err.message or tostring(err)
-  return msg:find("SSH handshake with", 1, true) ~= nil
+  return msg:find("SSH handshake with", 1, true) ~= nil or msg:find("Connection reset by peer", 1, true) ~= nil
 end
 
 -- Handshakes in flight adapt like TCP's window: halved when a server drops one, grown
 -- slowly on success. One busy sshd settles near its MaxStartups; a fleet of separate
 -- servers keeps the full window.
+-- Returns the session and the connects it took (refused or reset ones retried inside
+-- open_session included); an error carries that count as .attempts.
 local function connect_with_retry(host, conn_opts, handshakes, retries, window, outer)
-  local attempt = 0
+  local attempt, made = 0, 0
   while true do
     handshakes.acquire()
-    local ok, s = pcall(S.open_session, host, conn_opts, outer)
+    local ok, s = pcall(S.open_session, host, conn_opts, outer, "refused")
     handshakes.release()
+    made = made + (type(s) == "table" and s.attempts or 1)
+    if not ok and type(s) == "table" then s.attempts = made end
     if ok then
       window.size = math.min(window.max, window.size + 0.25)
       if math.floor(window.size) ~= handshakes.capacity then handshakes.resize(window.size) end
-      return s
+      return s, made
     end
     attempt = attempt + 1
     if attempt > retries or not dropped_handshake(s) then error(s, 0) end
@@ -379,7 +386,7 @@ function M.each(hosts, fn, opts, hooks)
       if own.host_timeout then st.deadline = t0 + own.host_timeout end
       if own.idle_timeout then st.idle_timeout = own.idle_timeout end
       -- An inventory's ansible_host / _port / _user / _ssh_private_key_file for this host.
-      local ok, s = pcall(function()
+      local ok, s, made = pcall(function()
         local target, hopts = inventory.connection(host)
         local copts = conn_opts
         if next(hopts) then
@@ -389,6 +396,9 @@ function M.each(hosts, fn, opts, hooks)
         end
         return connect_with_retry(target or host, copts, handshakes, retries, window, outer)
       end)
+      -- How many connects it took, when more than one (retries).
+      local attempts = ok and made or type(s) == "table" and s.attempts
+      if attempts and attempts > 1 then outcome.attempts = attempts end
       if not ok then
         outcome.ok, outcome.error = false, error_message(s)
         if core.interrupted() then outcome.interrupted = true else outcome.unreachable = true end
@@ -540,7 +550,7 @@ end
 local function json_record(json, o)
   local rec = {host = o.host, ok = o.ok, exitcode = o.exitcode, signal = o.signal, error = o.error, kind = o.kind,
                unreachable = o.unreachable or nil, interrupted = o.interrupted or nil,
-               not_started = o.not_started or nil,
+               not_started = o.not_started or nil, attempts = o.attempts,
                timed_out = o.timed_out, cmd = o.cmd, stdout = o.stdout, stderr = o.stderr,
                duration = o.duration, output = o.output}
   if o.value ~= nil then rec.value = json_safe(json, o.value) end
