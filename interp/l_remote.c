@@ -116,6 +116,16 @@ static int read_params(lua_State *L, int t, struct ssh_params *p)
         }
     }
     lua_pop(L, 1);
+    lua_getfield(L, t, "certificates");
+    if (lua_istable(L, -1)) {
+        for (int i = 1; p->ncerts < SSH_MAX_KEYS; i++) {
+            lua_rawgeti(L, -1, i);
+            if (lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); break; }
+            if ((p->cert_files[p->ncerts] = strdup(lua_tostring(L, -1)))) p->ncerts++;
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
     lua_getfield(L, t, "keys");
     if (lua_istable(L, -1)) {
         for (int i = 1; p->nkeys < SSH_MAX_KEYS; i++) {

@@ -23,6 +23,8 @@ struct auth_state {
     struct libssh2_agent_publickey *identity;
     int agent_keys;
     int key_idx;
+    int cert_checked;                   /* the current key's certificate was looked for */
+    char *cert;                         /* ... and is to be tried first (NULL: none, or done) */
     char *passphrase;                   /* prompted for the current key */
     char *password;                     /* given or prompted */
     char tried[400];
@@ -56,6 +58,7 @@ void auth_free(struct auth_state *a)
     if (!a) return;
     if (a->agent) { libssh2_agent_disconnect(a->agent); libssh2_agent_free(a->agent); }
     free(a->passphrase);
+    free(a->cert);
     if (a->password && a->password != a->p->password) free(a->password);
     free(a);
 }
@@ -142,6 +145,59 @@ static void inspect_key(const char *path, int *is_rsa, int *encrypted)
     if ((str = ssh_string(&kp, kend, &sl)) && sl == 7 && memcmp(str, "ssh-rsa", 7) == 0) *is_rsa = 1;
 }
 
+/* The key blob of a public key or certificate file ("type base64 comment"): its length, or 0. */
+static size_t read_pub_blob(const char *path, unsigned char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    static char line[16384];
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = 0;
+    char *b = strchr(line, ' ');
+    if (!b) return 0;
+    b++;
+    size_t m = strcspn(b, " \t\r\n");
+    if (m == 0 || m % 4 || m / 4 * 3 > cap) return 0;
+    int len = EVP_DecodeBlock(out, (const unsigned char *)b, (int)m);
+    if (len <= 0) return 0;
+    while (m && b[m - 1] == '=') { m--; len--; }   /* EVP_DecodeBlock counts the padding */
+    return (size_t)len;
+}
+
+/* Does the certificate (blob) certify the public key (blob)? A certificate is
+   string(cert type) string(nonce) and then the key's own fields, as the public key has them
+   after its type: compare those. */
+static int cert_certifies(const unsigned char *cert, size_t clen, const unsigned char *pub, size_t plen)
+{
+    const unsigned char *c = cert, *cend = cert + clen, *p = pub, *pend = pub + plen;
+    uint32_t sl;
+    if (!ssh_string(&c, cend, &sl) || !ssh_string(&c, cend, &sl) || !ssh_string(&p, pend, &sl)) return 0;
+    size_t fields = (size_t)(pend - p);
+    return fields > 0 && (size_t)(cend - c) >= fields && memcmp(c, p, fields) == 0;
+}
+
+/* The certificate to try with the key at path: path-cert.pub beside it (as ssh), else a
+   CertificateFile that certifies its public key (path.pub). NULL when none (caller frees). */
+static char *cert_for(const struct ssh_params *p, const char *path)
+{
+    char *beside = NULL;
+    if (asprintf(&beside, "%s-cert.pub", path) < 0) return NULL;
+    if (access(beside, R_OK) == 0) return beside;
+    free(beside);
+    if (p->ncerts == 0) return NULL;
+    static unsigned char pub[8192], cert[16384];
+    char pubpath[1100];
+    snprintf(pubpath, sizeof pubpath, "%s.pub", path);
+    size_t plen = read_pub_blob(pubpath, pub, sizeof pub);
+    if (!plen) return NULL;
+    for (int i = 0; i < p->ncerts; i++) {
+        size_t clen = read_pub_blob(p->cert_files[i], cert, sizeof cert);
+        if (clen && cert_certifies(cert, clen, pub, plen)) return strdup(p->cert_files[i]);
+    }
+    return NULL;
+}
+
 static const char *kbdint_password;
 
 static void kbdint_respond(const char *name, int name_len, const char *instruction, int instruction_len,
@@ -180,8 +236,8 @@ static int fail_message(struct auth_state *a, char *err, size_t errlen)
     return -1;
 }
 
-/* One key file: 0 accepted, EAGAIN, or 1 to move on. */
-static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, int given)
+/* One key file, with its certificate when cert is not NULL: 0 accepted, EAGAIN, or 1 to move on. */
+static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, const char *cert, int given)
 {
     if (access(path, R_OK) != 0) {
         if (given) {
@@ -213,11 +269,22 @@ static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, i
     char pub[1024];
     snprintf(pub, sizeof pub, "%s.pub", path);
     const char *user = a->p->user;
+    /* A certificate is offered as the public key; libssh2 signs with the private key. */
     int r = libssh2_userauth_publickey_fromfile_ex(s, user, (unsigned)strlen(user),
-                                                   access(pub, R_OK) == 0 ? pub : NULL, path, pass ? pass : "");
+                                                   cert ? cert : access(pub, R_OK) == 0 ? pub : NULL,
+                                                   path, pass ? pass : "");
     if (r == LIBSSH2_ERROR_EAGAIN) return r;
     if (r == 0) return 0;
     char m[400];
+    if (cert) {
+        char *msg = NULL;
+        libssh2_session_last_error(s, &msg, NULL, 0);
+        snprintf(m, sizeof m, "certificate %s with key %s (%s)", cert, path,
+                 r == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED || r == LIBSSH2_ERROR_AUTHENTICATION_FAILED
+                     ? "refused" : msg ? msg : "cannot be used");
+        note(a, m);
+        return 1;
+    }
     /* -16 (file) and -19 (signing failed) are ours: the key could not be used here; the
        server refusing the key is -18. */
     int local = r == LIBSSH2_ERROR_FILE || r == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED;
@@ -287,8 +354,30 @@ int auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen
         }
         case A_KEYS: {
             if (!allows(a, "publickey") || a->key_idx >= p->nkeys) { a->stage = A_PASSWORD; break; }
-            int r = try_key(a, s, p->keys[a->key_idx], p->key_given[a->key_idx]);
+            const char *path = p->keys[a->key_idx];
+            if (!a->cert_checked) {
+                a->cert_checked = 1;
+                if (access(path, R_OK) == 0) a->cert = cert_for(p, path);
+            }
+#if LIBSSH2_VERSION_NUM < 0x010b00
+            if (a->cert) {                  /* 1.10 signs with the certificate's type as the signature's */
+                char m[600];
+                snprintf(m, sizeof m, "certificate %s (not used: libssh2 1.10 cannot sign with a "
+                         "certificate; sshs built with libssh2 >= 1.11 can)", a->cert);
+                note(a, m);
+                free(a->cert);
+                a->cert = NULL;
+            }
+#endif
+            if (a->cert) {                  /* the certificate first, then the plain key (as ssh) */
+                int r = try_key(a, s, path, a->cert, p->key_given[a->key_idx]);
+                if (r == LIBSSH2_ERROR_EAGAIN || r == 0) return r;
+                free(a->cert);
+                a->cert = NULL;
+            }
+            int r = try_key(a, s, path, NULL, p->key_given[a->key_idx]);
             if (r == LIBSSH2_ERROR_EAGAIN || r == 0) return r;
+            a->cert_checked = 0;
             free(a->passphrase);
             a->passphrase = NULL;
             a->key_idx++;

@@ -35,6 +35,7 @@ void ssh_params_free(struct ssh_params *p)
     free(p->password); free(p->passphrase); free(p->known_hosts);
     free(p->ciphers); free(p->macs); free(p->kex); free(p->proxy_command);
     for (int i = 0; i < p->nkeys; i++) free(p->keys[i]);
+    for (int i = 0; i < p->ncerts; i++) free(p->cert_files[i]);
     for (int i = 0; i < p->n_global_kh; i++) free(p->global_kh[i]);
     memset(p, 0, sizeof *p);
 }

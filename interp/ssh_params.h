@@ -18,6 +18,8 @@ struct ssh_params {
     char *keys[SSH_MAX_KEYS];
     int   key_given[SSH_MAX_KEYS]; /* named by the user (opts.key / IdentityFile), not a default */
     int   nkeys;
+    char *cert_files[SSH_MAX_KEYS];  /* CertificateFile: each used with the key it certifies */
+    int   ncerts;
     int   agent;
     char *known_hosts;      /* the user's file: read, and written by accept-new */
     char *global_kh[SSH_MAX_GLOBAL_KH];   /* GlobalKnownHostsFile: only read */
