@@ -99,13 +99,13 @@ static enum ssh_step connect_step(struct ssh_op *op)
             const char *ended = proxy_ended(c->proxy);
             if (ended)
                 snprintf(why, sizeof why, "SSH handshake with %s failed: %s", c->p.display, ended);
+            else if (c->p.proxy_command)      /* it is ending (not yet reaped): name it */
+                snprintf(why, sizeof why, "SSH handshake with %s failed: its ProxyCommand '%.400s' "
+                         "closed the connection (%s)", c->p.display, c->p.proxy_command,
+                         c->last_recv_errno ? strerror(c->last_recv_errno) : msg ? msg : "unknown error");
             else if (c->last_recv_errno == ECONNRESET)
                 snprintf(why, sizeof why, "SSH handshake with %s failed: %s (the server or something "
                          "in between reset the connection)", c->p.display, strerror(ECONNRESET));
-            else if (c->p.proxy_command)
-                snprintf(why, sizeof why, "SSH handshake with %s failed: its ProxyCommand '%.400s' "
-                         "closed the connection (%s)", c->p.display, c->p.proxy_command,
-                         msg ? msg : "unknown error");
             else
                 snprintf(why, sizeof why, "SSH handshake with %s failed: %s", c->p.display,
                          closed ? "the server closed the connection (is it an SSH server? is it dropping "
