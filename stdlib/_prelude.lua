@@ -119,6 +119,15 @@ end
 function S.start_main(chunk, ...)
   local fine, err = pcall(check_connection_flags)
   if not fine then return outcome.usage_exit(tostring(err)) end
+  if options.print_config then            -- -G HOST
+    return thread(function()
+      local ok, e = pcall(sessions.print_settings, options.print_config)
+      if not ok then
+        core.write(2, "sshs: -G " .. options.print_config .. ": " .. results.error_text(e, false) .. "\n")
+        outcome.exit_status = 1
+      end
+    end)
+  end
   if options.hosts and (options.list_hosts or not options.repl) then return builtin("_fleet").start(chunk, ...) end
   if options.repl and options.hosts then return thread(builtin("_repl").fleet) end
   if options.repl then

@@ -56,7 +56,8 @@ local connect_defaults = {port = 22, timeout = 30, keepalive = 0, keepalive_max 
 local connect_options = {user = "string", port = "number", password = "string", key = "string",
   passphrase = "string", agent = "boolean", timeout = "number", keepalive = "number",
   known_hosts = "string", host_key_check = "string", via = true, max_sessions = "number",
-  ssh_config = "string", ciphers = "string", macs = "string", kex = "string"}
+  ssh_config = "string", ciphers = "string", macs = "string", kex = "string", proxy_command = "string",
+  retries = "number", forward_agent = "boolean"}
 
 local function check_connect_options(opts, where)
   if opts == nil then return {} end
@@ -74,6 +75,12 @@ local function check_connect_options(opts, where)
   end
   local ms = opts.max_sessions
   if ms and (ms < 1 or ms % 1 ~= 0) then user_error(where .. ": max_sessions must be a whole number >= 1") end
+  if opts.forward_agent then
+    user_error(where .. ": forward_agent: sshs does not forward the agent yet (libssh2 accepts no " ..
+      "auth-agent@openssh.com channels); use a jump host (via) or keys on the remote host")
+  end
+  local rt = opts.retries
+  if rt and (rt < 0 or rt % 1 ~= 0) then user_error(where .. ": retries must be a whole number >= 0") end
   return opts
 end
 M.check_connect_options = check_connect_options
@@ -94,15 +101,29 @@ local function connect_timeout(t)
   return t
 end
 
--- Opens one SSH connection (through `outer`, a session, when given) and returns a session.
-function M.open_session(target, opts, outer)
+-- ProxyCommand's %-tokens with the final values (as ssh expands them after the command line):
+-- %h host name, %p port, %r remote user, %n the name as typed, %d home, %u local user, %%.
+local function expand_proxy_command(cmd, where, v)
+  return (cmd:gsub("%%(.?)", function(t)
+    local r = v[t]
+    if not r then
+      user_error("connect: " .. where .. ": unknown token %" .. t .. " in ProxyCommand \"" .. cmd .. "\"")
+    end
+    return r
+  end))
+end
+
+-- What a connection to target would use, from the options, ssh config and defaults: the
+-- settings (for core.connect and sshs -G) and the jump chain (a string or session), or nil.
+function M.connect_settings(target, opts)
   local tuser, alias, tport = parse_target(target)
   if not alias then user_error("connect: bad target '" .. target .. "' (expected host, user@host, user@host:port or [v6addr]:port)") end
   local home = os.getenv("HOME") or ""
   local cfg_path = home_path(opts.ssh_config or options.ssh_config) or (home .. "/.ssh/config")
-  local ok, cfg = pcall(core.sshconfig, alias, cfg_path, options.ssh_options)
+  local ok, cfg = pcall(core.sshconfig, alias, cfg_path, options.ssh_options, opts.user or tuser)
   if not ok then user_error("connect: " .. tostring(cfg)) end
-  local user = opts.user or tuser or cfg.user or os.getenv("USER") or os.getenv("LOGNAME") or "root"
+  local local_user = os.getenv("USER") or os.getenv("LOGNAME") or "root"
+  local user = opts.user or tuser or cfg.user or local_user
   local port = opts.port or tport or cfg.port or connect_defaults.port
   port = port_number(port, "connect('" .. target .. "')")
   local hostname = cfg.hostname or alias
@@ -117,12 +138,89 @@ function M.open_session(target, opts, outer)
   local shown = alias:find(":", 1, true) and ("[" .. alias .. "]") or alias
   local display = user .. "@" .. shown .. (port ~= connect_defaults.port and tport and (":" .. port) or "")
   local agent = opts.agent
-  if agent == nil then agent = os.getenv("SSH_AUTH_SOCK") ~= nil end
+  if agent == nil then agent = os.getenv("SSH_AUTH_SOCK") ~= nil and cfg.identity_agent ~= "none" end
 
-  -- Jump hosts: opts.via, else ProxyJump, else the session we are inside of.
+  -- Jump hosts: opts.via, else ProxyJump or ProxyCommand (the first in the config), else the
+  -- session we are inside of.
+  local chain, proxy_command = opts.via, opts.proxy_command
+  if chain == nil and proxy_command == nil then
+    if cfg.proxyjump and cfg.proxyjump ~= "none" then chain = cfg.proxyjump end
+    if cfg.proxycommand and cfg.proxycommand ~= "none" then
+      proxy_command = expand_proxy_command(cfg.proxycommand, cfg.proxycommand_where,
+        {h = hostname, p = tostring(port), r = user, n = alias, d = home, u = local_user, ["%"] = "%"})
+    end
+  end
+  local hostkey_name = cfg.host_key_alias or hostname
+  local params = {
+    display = display, hostname = hostname, hostkey_name = hostkey_name, user = user, port = port,
+    password = opts.password, passphrase = opts.passphrase, keys = keys, agent = agent,
+    known_hosts = home_path(opts.known_hosts) or cfg.user_known_hosts_file or (home .. "/.ssh/known_hosts"),
+    global_known_hosts = cfg.global_known_hosts_files or {"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"},
+    host_key_check = opts.host_key_check or hostkey_modes[cfg.strict_host_key_checking or "yes"] or "yes",
+    timeout = opts.timeout or cfg.connect_timeout or connect_defaults.timeout,
+    keepalive = opts.keepalive or cfg.server_alive_interval or connect_defaults.keepalive,
+    keepalive_max = cfg.server_alive_count_max or connect_defaults.keepalive_max,
+    max_channels = opts.max_sessions or connect_defaults.max_sessions,
+    ciphers = opts.ciphers or cfg.ciphers, macs = opts.macs or cfg.macs, kex = opts.kex or cfg.kexalgorithms,
+    proxy_command = proxy_command,
+    hash_known_hosts = cfg.hash_known_hosts == "yes",
+    certificates = cfg.certificate_files,
+  }
+  -- Connects made for a refused or reset connection: opts.retries + 1, else ConnectionAttempts.
+  params.attempts = opts.retries and opts.retries + 1 or cfg.connection_attempts or 1
+  return params, chain, cfg, alias
+end
+
+-- A connection the server's host refused (or, unless only = "refused", reset), which a flaky
+-- host may accept next time.
+local function refused_or_reset(err, only)
+  local msg = type(err) == "table" and err.message or tostring(err)
+  return msg:find("Connection refused", 1, true) ~= nil
+      or only ~= "refused" and msg:find("Connection reset by peer", 1, true) ~= nil
+end
+
+-- sshs -G HOST: the settings a connection to HOST would use, one "keyword value" per line with
+-- ssh -G's lower-case keywords, so a user can see what sshs will do (and compare with ssh -G).
+function M.print_settings(target)
+  local p, chain, cfg, alias = M.connect_settings(target, {})
+  local lines = {}
+  local function put(k, v) if v ~= nil and v ~= "" then lines[#lines + 1] = k .. " " .. tostring(v) end end
+  local yesno = {[true] = "yes", [false] = "no"}
+  put("host", alias)
+  put("hostname", p.hostname)
+  put("user", p.user)
+  put("port", p.port)
+  if p.hostkey_name ~= p.hostname then put("hostkeyalias", p.hostkey_name) end
+  if p.proxy_command then put("proxycommand", cfg.proxycommand) end   -- as written, as ssh -G shows it
+  if type(chain) == "string" then put("proxyjump", chain) end
+  for _, k in ipairs(p.keys) do put("identityfile", k.path) end
+  for _, c in ipairs(cfg.certificate_files) do put("certificatefile", c) end
+  put("identityagent", p.agent and "SSH_AUTH_SOCK" or "none")
+  put("connecttimeout", p.timeout)
+  put("connectionattempts", p.attempts)
+  put("serveraliveinterval", p.keepalive)
+  put("serveralivecountmax", p.keepalive_max)
+  put("stricthostkeychecking", p.host_key_check)
+  put("userknownhostsfile", p.known_hosts)
+  put("globalknownhostsfile", #p.global_known_hosts > 0 and table.concat(p.global_known_hosts, " ") or "none")
+  put("hashknownhosts", yesno[p.hash_known_hosts])
+  put("forwardagent", cfg.forward_agent or "no")
+  put("ciphers", p.ciphers)
+  put("macs", p.macs)
+  put("kexalgorithms", p.kex)
+  core.write(1, table.concat(lines, "\n") .. "\n")
+end
+
+-- Opens one SSH connection (through `outer`, a session, when given) and returns a session.
+-- retry_only = "refused": each() retries resets itself (they are sshd's MaxStartups drops).
+function M.open_session(target, opts, outer, retry_only)
+  local params, chain = M.connect_settings(target, opts)
+  local display = params.display
+  if params.proxy_command and (outer or chain) then
+    user_error("connect: " .. display .. " has a ProxyCommand, which runs locally, but is reached through " ..
+      (chain and "a jump host (via)" or "the remote session it is opened in") .. "; use one or the other")
+  end
   local jumps, via = {}, outer
-  local chain = opts.via
-  if chain == nil and cfg.proxyjump and cfg.proxyjump ~= "none" then chain = cfg.proxyjump end
   if type(chain) == "string" then
     for hop in chain:gmatch("[^,%s]+") do
       local jopts = {agent = opts.agent, known_hosts = opts.known_hosts, host_key_check = opts.host_key_check,
@@ -138,28 +236,28 @@ function M.open_session(target, opts, outer)
     user_error("connect: via must be a target string or a session")
   end
 
-  local params = {
-    display = display, hostname = hostname, hostkey_name = hostname, user = user, port = port,
-    password = opts.password, passphrase = opts.passphrase, keys = keys, agent = agent,
-    known_hosts = home_path(opts.known_hosts) or cfg.user_known_hosts_file or (home .. "/.ssh/known_hosts"),
-    global_known_hosts = cfg.global_known_hosts_files or {"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"},
-    host_key_check = opts.host_key_check or hostkey_modes[cfg.strict_host_key_checking or "yes"] or "yes",
-    timeout = connect_timeout(opts.timeout or cfg.connect_timeout or connect_defaults.timeout),
-    keepalive = opts.keepalive or cfg.server_alive_interval or connect_defaults.keepalive,
-    keepalive_max = cfg.server_alive_count_max or connect_defaults.keepalive_max,
-    max_channels = opts.max_sessions or connect_defaults.max_sessions,
-    ciphers = opts.ciphers or cfg.ciphers, macs = opts.macs or cfg.macs, kex = opts.kex or cfg.kexalgorithms,
-    interactive = core.isatty(0) and core.isatty(2),
-    via = via and via.conn,
-  }
-  local fine, conn = pcall(core.connect, params)
+  local timeout = params.timeout
+  params.interactive = core.isatty(0) and core.isatty(2)
+  params.via = via and via.conn
+  -- A refused or reset connection is tried again (params.attempts in all), after a pause that
+  -- doubles from 0.1 s up to 2 s, jittered (0.5x to 1.5x) so a fleet does not retry in step.
+  local fine, conn, tries = false, nil, 0
+  while true do
+    tries = tries + 1
+    params.timeout = connect_timeout(timeout)
+    fine, conn = pcall(core.connect, params)
+    if fine or tries >= params.attempts or not refused_or_reset(conn, retry_only) or core.interrupted() then break end
+    core.sleep(math.min(2, 0.1 * 2 ^ (tries - 1)) * (0.5 + math.random()))
+  end
   if not fine then
     for i = #jumps, 1, -1 do jumps[i]:release() end
     if type(conn) == "string" and conn == "interrupted" then error(conn, 0) end
-    error(setmetatable({message = user_where() .. tostring(conn), host = display, kind = "connect"}, ConnectError), 0)
+    local msg = tostring(conn) .. (tries > 1 and " (" .. tries .. " attempts)" or "")
+    error(setmetatable({message = user_where() .. msg, host = display, kind = "connect", attempts = tries},
+                       ConnectError), 0)
   end
   return setmetatable({conn = conn, host = display, target = target, refs = 1, jumps = jumps,
-                       kind = "remote"}, Session)
+                       kind = "remote", attempts = tries}, Session)
 end
 
 function Session:retain() self.refs = self.refs + 1 end
