@@ -142,13 +142,16 @@ function M.connect_settings(target, opts)
 
   -- Jump hosts: opts.via, else ProxyJump or ProxyCommand (the first in the config), else the
   -- session we are inside of.
-  local chain, proxy_command = opts.via, opts.proxy_command
+  local chain, proxy_command, where = opts.via, opts.proxy_command, "connect{proxy_command}"
   if chain == nil and proxy_command == nil then
     if cfg.proxyjump and cfg.proxyjump ~= "none" then chain = cfg.proxyjump end
     if cfg.proxycommand and cfg.proxycommand ~= "none" then
-      proxy_command = expand_proxy_command(cfg.proxycommand, cfg.proxycommand_where,
-        {h = hostname, p = tostring(port), r = user, n = alias, d = home, u = local_user, ["%"] = "%"})
+      proxy_command, where = cfg.proxycommand, cfg.proxycommand_where
     end
+  end
+  if proxy_command then
+    proxy_command = expand_proxy_command(proxy_command, where,
+      {h = hostname, p = tostring(port), r = user, n = alias, d = home, u = local_user, ["%"] = "%"})
   end
   local hostkey_name = cfg.host_key_alias or hostname
   local params = {

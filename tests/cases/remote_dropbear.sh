@@ -4,14 +4,15 @@
 # authorized_keys) live in this test's temp folder. Nothing depends on OpenSSH quirks:
 # connect + host key check, capture, exit status, stderr, stdin, a 64 MiB stream checked by
 # sha256, parallel commands on one connection, a timeout that stops the command (Dropbear gets
-# the pid-marker-and-kill path), an RSA user key, and a jump through Dropbear (direct-tcpip).
+# the pid-marker-and-kill path), an RSA user key, a jump through Dropbear (direct-tcpip), and a
+# ProxyCommand relay to Dropbear.
 source "$TESTROOT/remote_lib.sh"
 
 if ! command -v /usr/sbin/dropbear >/dev/null || ! command -v dropbearkey >/dev/null; then
   echo "1..0 # SKIP dropbear-bin is not installed (scripts/install-deps.sh installs it)"; exit 0
 fi
 if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root to make a throw-away user"; exit 0; fi
-plan 13
+plan 15
 
 DB=$TMP/dropbear
 mkdir -p "$DB"
@@ -80,6 +81,29 @@ with connect("127.0.0.1", o) do
     T.eq("a jump through Dropbear reaches the OpenSSH server", $(echo via-jump $(id -un)), "via-jump " .. T.user)
   end
 end
+-- A ProxyCommand (a TCP relay that logs its arguments) carries the connection to Dropbear.
+local relay = os.getenv("DB") .. "/relay.py"
+T.write(relay, [[
+import os, socket, sys, select
+with open(sys.argv[1], "a") as f: f.write(" ".join(sys.argv[2:]) + "\n")
+s = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+fds = [0, s.fileno()]
+while fds:
+    for fd in select.select(fds, [], [])[0]:
+        d = os.read(fd, 65536)
+        if not d:
+            if fd == 0: s.shutdown(socket.SHUT_WR)
+            else: sys.exit(0)
+            fds.remove(fd)
+        elif fd == 0: s.sendall(d)
+        else: os.write(1, d)
+]])
+local po = {port = o.port, user = o.user, key = o.key, known_hosts = o.known_hosts,
+            proxy_command = "python3 " .. relay .. " " .. os.getenv("DB") .. "/relay.log %p %r"}
+with connect("127.0.0.1", po) do
+  T.eq("a ProxyCommand carries the connection to Dropbear", $(echo proxied), "proxied")
+end
+T.eq("... through the relay (tokens %p %r expanded)", T.read(os.getenv("DB") .. "/relay.log"), o.port .. " " .. o.user .. "\n")
 -- RSA user key (rsa-sha2 with libssh2 >= 1.11; Dropbear 2022 still accepts ssh-rsa as well).
 local ro = {port = o.port, user = o.user, key = os.getenv("DB") .. "/rsa_key", known_hosts = o.known_hosts}
 local okr, er = pcall(function() with connect("127.0.0.1", ro) do return $(echo rsa-ok) end end)
