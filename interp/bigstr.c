@@ -1,8 +1,10 @@
 /* Lua 5.4 makes a string only by copying bytes we hold, so a big capture would briefly be
-   in memory twice. Instead the bytes go into a memory file (memfd, block by block, each
-   block freed once written), the file is mapped twice, and the allocator hands Lua the
-   second mapping for that one string: Lua's copy then reads and writes the same pages
-   through two addresses, and the data exists once. Lua frees the string through the
+   in memory twice, and the copy of 512 MiB held the loop (every thread) for about a second.
+   Instead the bytes go into a memory file (memfd, block by block, each block freed once
+   written), the file is mapped once, and the allocator hands Lua that mapping for that one
+   string, whose text we pass as the source: Lua's copy is then memcpy(p, p, n), which glibc
+   returns from at once, so no page is read, written or faulted in while the loop waits
+   (they come in when the script reads the string). Lua frees the string through the
    allocator, which unmaps it. */
 #include "bigstr.h"
 #include <lauxlib.h>
@@ -126,22 +128,17 @@ void bigstr_push_file(lua_State *L, struct bigfile *f)
         struct mapped *m = realloc(maps, (capmaps * 2 + 8) * sizeof *m);
         if (m) { maps = m; capmaps = capmaps * 2 + 8; }
     }
-    char *src = MAP_FAILED, *dst = MAP_FAILED;
-    if (nmaps < capmaps && ftruncate(f->fd, (off_t)total) == 0) {
-        src = mmap(NULL, total, PROT_READ, MAP_SHARED | MAP_POPULATE, f->fd, 0);
-        dst = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, f->fd, 0);
-    }
+    char *dst = MAP_FAILED;
+    if (nmaps < capmaps && ftruncate(f->fd, (off_t)total) == 0)
+        dst = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
     bigstr_close(f);
-    if (src == MAP_FAILED || dst == MAP_FAILED) {
-        if (src != MAP_FAILED) munmap(src, total);
-        if (dst != MAP_FAILED) munmap(dst, total);
-        luaL_error(L, "out of memory keeping a command's output (%zu bytes)", n);
-    }
+    if (dst == MAP_FAILED) luaL_error(L, "out of memory keeping a command's output (%zu bytes)", n);
     pending = dst;
     pending_size = total;
-    lua_pushlstring(L, src + header, n);
-    if (pending) { munmap(pending, total); pending = NULL; }   /* not taken: Lua copied it */
-    munmap(src, total);
+    /* Taken (the usual case): Lua copies the text onto itself. Not taken: Lua copies it out
+       of the mapping into its own block, and the mapping goes. */
+    lua_pushlstring(L, dst + header, n);
+    if (pending) { pending = NULL; munmap(dst, total); }
 }
 
 void bigstr_push_spool(lua_State *L, struct spool *s)
