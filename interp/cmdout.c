@@ -1,5 +1,7 @@
 #include "cmdout.h"
 #include "bigstr.h"
+#include "command.h"
+#include <stddef.h>
 #include <lauxlib.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -184,8 +186,29 @@ void cmdout_finish(struct cmdout *co)
     out_flush(&co->echo_err);
 }
 
+/* The stdout queue drained: read the echoed command's output again (as command_wait_k
+   does when Lua catches up). */
+static void output_drained(struct out_waiter *w)
+{
+    struct cmdout *co = (struct cmdout *)((char *)w - offsetof(struct cmdout, out_wait));
+    struct command *c = (struct command *)((char *)co - offsetof(struct command, co));
+    if (!c->paused || c->done) return;
+    c->paused = 0;
+    c->type->resume(c);
+}
+
+int cmdout_backlogged(struct cmdout *co)
+{
+    if (co->queued > CMDOUT_BACKLOG) return 1;
+    if (!co->echo || !out_backlogged()) return 0;
+    co->out_wait.fn = output_drained;
+    out_when_drained(&co->out_wait);
+    return 1;
+}
+
 void cmdout_free(struct cmdout *co)
 {
+    out_waiter_cancel(&co->out_wait);
     spool_free(&co->kept[0]);
     spool_free(&co->kept[1]);
     bigstr_close(&co->big[0]);

@@ -32,6 +32,7 @@ struct cmdout {
     int seen[2];                  /* times each was seen and not yet reported */
     int watch_err;                /* the stream watched: 1 stderr, 0 stdout (with a pty) */
     struct buf hold;              /* the end of that stream that may be the start of a token */
+    struct out_waiter out_wait;   /* echo paused until the stdout queue drains (output.h) */
 };
 
 /* Defaults of the two output bounds (README "Bounds"); opts max_output / keep_shown. */
@@ -42,7 +43,10 @@ struct cmdout {
 
 /* Past this much unread streamed output the reader pauses (flow control back to the source). */
 #define CMDOUT_BACKLOG (4u * 1024 * 1024)
-static inline int cmdout_backlogged(const struct cmdout *co) { return co->queued > CMDOUT_BACKLOG; }
+/* Should the reader pause? Lua has more than CMDOUT_BACKLOG unread, or the echo goes to a
+   stdout queue past its bound (then the command is resumed, as Lua's wait would, once the
+   queue drains). The caller sets its command's `paused` when this says yes. */
+int cmdout_backlogged(struct cmdout *co);
 
 /* Reads echo, prefix, color, stream_stdout/stream_stderr, max_output, keep_shown and watch
    (up to two strings taken out of stderr, or stdout with watch_stdout, each reported as

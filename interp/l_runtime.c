@@ -56,6 +56,7 @@ static int core_write(lua_State *L)
 
 void lsshs_open(lua_State *L, const struct sshs_options *opt)
 {
+    out_queue_start();          /* before the io library takes stdio's stdout */
     luaL_openlibs(L);
     sched_init(L);
     command_init(L);

@@ -1,6 +1,7 @@
 /* sshs: command line, the Lua state, the main chunk run as a thread, the exit status. */
 #include "bigstr.h"
 #include "l_runtime.h"
+#include "output.h"
 #include "loader.h"
 #include "scheduler.h"
 #include "local.h"
@@ -378,6 +379,10 @@ int main(int argc, char **argv)
         exit_status = EXIT_FAIL;
     }
     fflush(stdout);
+    /* What the stdout queue holds goes out first, as long as the reader takes; once
+       interrupted or terminated (also meanwhile) it gets a second, then is dropped. */
+    out_queue_finish(1000);
+    if (sched_exit_override() >= 0) exit_status = sched_exit_override();
     /* Teardown: no child outlives us, and every libuv handle is closed before the loop. */
     repl_shutdown();
     pty_restore_terminal();

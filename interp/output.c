@@ -2,10 +2,201 @@
 #include "scheduler.h"
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <uv.h>
 #include <lauxlib.h>
+
+/* ---- The stdout queue ----
+   Writing to a slow reader (`sshs s.sshs | slow`) must not hold the loop: with a blocking
+   write() on the loop every thread, timer and signal waited for the reader. When stdout is
+   not a terminal, everything for fd 1 (command echo, print, and Lua's io.write through the
+   stdio stream replaced below) goes into this queue in order, and a writer thread does the
+   blocking writes. Past OUT_QUEUE_HIGH bytes the producers are told to wait: commands whose
+   echo goes here stop reading (cmdout_backlogged), print() and io.write() yield until the
+   queue is under OUT_QUEUE_LOW; the queue can overshoot only by what one call hands it.
+   stderr stays direct: an error message must never be lost in a queue at exit. */
+#define OUT_QUEUE_HIGH (1024u * 1024)
+#define OUT_QUEUE_LOW (256u * 1024)
+
+struct qblk { struct qblk *next; size_t len; char data[]; };
+
+static struct {
+    int on;                          /* stdout goes through the queue */
+    pthread_mutex_t mu;
+    pthread_cond_t more, empty;      /* the writer waits for data; the exit for an empty queue */
+    struct qblk *head, *tail;
+    size_t bytes;                    /* queued or being written */
+    int broken;                      /* EPIPE or another write error: the rest is dropped */
+    int async_ok;                    /* the loop's async handle may be signalled */
+    int told_broken;
+    uv_async_t async;                /* writer -> loop: under OUT_QUEUE_LOW again, or broken */
+    struct out_waiter *waiters;      /* waiting for the queue to go under OUT_QUEUE_LOW */
+} q = {.mu = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER,
+       .empty = PTHREAD_COND_INITIALIZER};
+
+static void fd_write_all(int fd, const char *p, size_t n, int *broken);
+
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&q.mu);
+    for (;;) {
+        while (!q.head) pthread_cond_wait(&q.more, &q.mu);
+        struct qblk *b = q.head;
+        q.head = b->next;
+        if (!q.head) q.tail = NULL;
+        int broken = q.broken;
+        pthread_mutex_unlock(&q.mu);
+        if (!broken) fd_write_all(1, b->data, b->len, &broken);
+        pthread_mutex_lock(&q.mu);
+        int was_high = q.bytes > OUT_QUEUE_LOW;
+        q.bytes -= b->len;
+        free(b);
+        if (broken) q.broken = 1;
+        if (q.async_ok && ((was_high && q.bytes <= OUT_QUEUE_LOW) || (q.broken && !q.told_broken))) {
+            q.told_broken = q.broken;
+            uv_async_send(&q.async);
+        }
+        if (q.bytes == 0) pthread_cond_broadcast(&q.empty);
+    }
+    return NULL;
+}
+
+/* On the loop: the queue went down (wake the waiters) or the reader went away. */
+static void on_queue_async(uv_async_t *h)
+{
+    (void)h;
+    pthread_mutex_lock(&q.mu);
+    int broken = q.broken;
+    size_t bytes = q.bytes;
+    pthread_mutex_unlock(&q.mu);
+    /* Nobody reads our output any more (`sshs … | head`): stop, as a shell pipeline
+       would on SIGPIPE, killing what runs. */
+    if (broken) sched_abort(128 + SIGPIPE);
+    if (!broken && bytes > OUT_QUEUE_LOW) return;
+    struct out_waiter *w = q.waiters;
+    q.waiters = NULL;
+    while (w) {                      /* each is unlinked before its call (it may re-register) */
+        struct out_waiter *next = w->next;
+        w->next = NULL;
+        w->linked = 0;
+        w->fn(w);
+        w = next;
+    }
+}
+
+static void enqueue(const char *p, size_t n)
+{
+    if (n == 0) return;
+    struct qblk *b = malloc(sizeof *b + n);
+    pthread_mutex_lock(&q.mu);
+    if (q.broken || !b) {            /* dropped, as a write to a closed pipe would be */
+        pthread_mutex_unlock(&q.mu);
+        free(b);
+        return;
+    }
+    memcpy(b->data, p, n);
+    b->len = n;
+    b->next = NULL;
+    if (q.tail) q.tail->next = b; else q.head = b;
+    q.tail = b;
+    q.bytes += n;
+    pthread_cond_signal(&q.more);
+    pthread_mutex_unlock(&q.mu);
+}
+
+static ssize_t cookie_write(void *c, const char *p, size_t n)
+{
+    (void)c;
+    enqueue(p, n);
+    return (ssize_t)n;
+}
+
+void out_queue_start(void)
+{
+    if (q.on || isatty(1)) return;
+    uv_loop_t *loop = uv_default_loop();
+    if (uv_async_init(loop, &q.async, on_queue_async) != 0) return;
+    uv_unref((uv_handle_t *)&q.async);           /* the queue alone keeps no loop running */
+    /* The writer gets no signals: they belong to the loop's thread (scheduler.c). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t th;
+    int r = pthread_create(&th, NULL, writer_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r != 0) { uv_close((uv_handle_t *)&q.async, NULL); return; }
+    pthread_detach(th);
+    /* Lua's io.write and print go through stdio's stdout: it becomes a stream into the
+       queue (before the io library takes it), so their text keeps its place in line. */
+    FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t){.write = cookie_write});
+    if (f) {
+        setvbuf(f, NULL, _IOFBF, BUFSIZ);
+        fflush(stdout);
+        stdout = f;
+    }
+    q.async_ok = 1;
+    q.on = 1;
+}
+
+int out_backlogged(void)
+{
+    if (!q.on) return 0;
+    pthread_mutex_lock(&q.mu);
+    int high = q.bytes > OUT_QUEUE_HIGH && !q.broken;
+    pthread_mutex_unlock(&q.mu);
+    return high;
+}
+
+void out_when_drained(struct out_waiter *w)
+{
+    if (w->linked) return;
+    w->linked = 1;
+    w->next = q.waiters;
+    q.waiters = w;
+}
+
+void out_waiter_cancel(struct out_waiter *w)
+{
+    if (!w->linked) return;
+    for (struct out_waiter **pp = &q.waiters; *pp; pp = &(*pp)->next)
+        if (*pp == w) { *pp = w->next; break; }
+    w->linked = 0;
+    w->next = NULL;
+}
+
+int out_queue_finish(int grace_ms)
+{
+    if (!q.on) return 1;
+    fflush(stdout);
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    pthread_mutex_lock(&q.mu);
+    int done = 0;
+    for (;;) {
+        if (q.bytes == 0 || q.broken) { done = 1; break; }
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        /* Interrupted or terminated (also while waiting here): the rest gets grace_ms. */
+        if (sched_interrupted() && ms >= grace_ms) break;
+        struct timespec until = now;
+        until.tv_nsec += 50 * 1000000;
+        if (until.tv_nsec >= 1000000000) { until.tv_sec++; until.tv_nsec -= 1000000000; }
+        pthread_cond_timedwait(&q.empty, &q.mu, &until);   /* CLOCK_REALTIME: only a tick */
+    }
+    q.async_ok = 0;
+    q.broken = 1;                    /* from here on output is dropped, not queued */
+    pthread_mutex_unlock(&q.mu);
+    uv_close((uv_handle_t *)&q.async, NULL);
+    return done;
+}
 
 static char *status_text;   /* the progress line, when one is shown */
 static int status_tty;
@@ -31,9 +222,9 @@ void out_write_all(int fd, const char *p, size_t n)
     write_all(fd, p, n);
 }
 
-static void write_all(int fd, const char *p, size_t n)
+/* A blocking write of all of p; *broken set on a write error (EPIPE: nobody reads). */
+static void fd_write_all(int fd, const char *p, size_t n, int *broken)
 {
-    if (fd == 1 || fd == 2) fflush(stdout); /* io.write() text comes first, even with 2>&1 */
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0) {
@@ -43,14 +234,23 @@ static void write_all(int fd, const char *p, size_t n)
                 poll(&pfd, 1, 1000);
                 continue;
             }
-            /* Nobody reads our output any more (`sshs … | head`): stop, as a shell
-               pipeline would on SIGPIPE, killing what runs. */
-            if (errno == EPIPE && (fd == 1 || fd == 2)) sched_abort(128 + SIGPIPE);
+            *broken = 1;
             return;
         }
         p += w;
         n -= (size_t)w;
     }
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    if (fd == 1 || fd == 2) fflush(stdout); /* io.write() text comes first, even with 2>&1 */
+    if (fd == 1 && q.on) { enqueue(p, n); return; }
+    int broken = 0;
+    fd_write_all(fd, p, n, &broken);
+    /* Nobody reads our output any more (`sshs … | head`): stop, as a shell pipeline would on
+       SIGPIPE, killing what runs. */
+    if (broken && errno == EPIPE && (fd == 1 || fd == 2)) sched_abort(128 + SIGPIPE);
 }
 
 void out_set_status(const char *text)
@@ -137,5 +337,12 @@ static int l_status(lua_State *L)
     return 0;
 }
 
-static const luaL_Reg lua_functions[] = {{"status", l_status}, {NULL, NULL}};
+/* core.out_backlogged(): the stdout queue is past its bound (print and io.write wait). */
+static int l_out_backlogged(lua_State *L)
+{
+    lua_pushboolean(L, out_backlogged());
+    return 1;
+}
+
+static const luaL_Reg lua_functions[] = {{"status", l_status}, {"out_backlogged", l_out_backlogged}, {NULL, NULL}};
 const luaL_Reg *const output_lua_functions = lua_functions;

@@ -25,6 +25,25 @@ void out_set_prompt_hooks(void (*hide)(void), void (*show)(void));
    terminal clear it first and redraw it after. "" removes it. */
 void out_set_status(const char *text);
 
+/* The stdout queue (output.c): when stdout is not a terminal, what goes to fd 1 is queued
+   and written by a thread of its own, so a slow reader never holds the loop. Call once,
+   before the Lua io library is opened (it takes stdio's stdout). */
+void out_queue_start(void);
+/* More than the queue's bound waits: producers should hold off (see out_when_drained). */
+int out_backlogged(void);
+/* Calls w->fn once, on the loop, when the queue is back under its low mark. */
+struct out_waiter {
+    struct out_waiter *next;
+    int linked;
+    void (*fn)(struct out_waiter *w);
+};
+void out_when_drained(struct out_waiter *w);
+void out_waiter_cancel(struct out_waiter *w);
+/* At exit: writes out what is queued, waiting as long as the reader takes, but at most
+   grace_ms more once interrupted (Ctrl-C, SIGTERM), also during this wait. Returns 1 when
+   everything was written. Output after this is dropped. */
+int out_queue_finish(int grace_ms);
+
 struct luaL_Reg;
 /* core.status(text) */
 extern const struct luaL_Reg *const output_lua_functions;

@@ -61,6 +61,13 @@ end
 
 sleep = core.sleep
 
+-- A thread that writes to stdout faster than its reader takes it (stdout queued, output.c)
+-- waits here, not the loop: other threads, timers and signals go on meanwhile.
+local function out_wait()
+  if not core.out_backlogged() or not coroutine.isyieldable() then return end
+  repeat core.sleep(0.01) until not core.out_backlogged()
+end
+
 -- print() in a per-host thread is prefixed by the host (or gathered with -b / --json).
 function print(...)
   local st = core.state() or {}
@@ -75,6 +82,15 @@ function print(...)
   if st.sink then st.sink[#st.sink + 1] = text; return end
   if st.prefix then text = st.prefix .. text:gsub("\n(.)", "\n" .. st.prefix:gsub("%%", "%%%%") .. "%1") end
   core.write(1, text)
+  out_wait()
+end
+
+-- io.write to a stdout queue past its bound (a slow reader) waits the same way.
+local io_write = io.write
+function io.write(...)
+  local r = table.pack(io_write(...))
+  out_wait()
+  return table.unpack(r, 1, r.n)
 end
 
 function console(opts) return builtin("_console").console(opts) end
