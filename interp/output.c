@@ -35,12 +35,14 @@ static struct {
     int broken;                      /* EPIPE or another write error: the rest is dropped */
     int async_ok;                    /* the loop's async handle may be signalled */
     int told_broken;
+    int finished;                    /* out_queue_finish ran: drop what comes */
     uv_async_t async;                /* writer -> loop: under OUT_QUEUE_LOW again, or broken */
     struct out_waiter *waiters;      /* waiting for the queue to go under OUT_QUEUE_LOW */
 } q = {.mu = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER,
        .empty = PTHREAD_COND_INITIALIZER};
 
 static void fd_write_all(int fd, const char *p, size_t n, int *broken);
+static int start_writer(void);
 
 static void *writer_main(void *arg)
 {
@@ -94,6 +96,11 @@ static void on_queue_async(uv_async_t *h)
 static void enqueue(const char *p, size_t n)
 {
     if (n == 0) return;
+    if (!q.async_ok && !q.finished && start_writer() != 0) {
+        int broken = 0;                  /* no thread to be had: the old way */
+        fd_write_all(1, p, n, &broken);
+        return;
+    }
     struct qblk *b = malloc(sizeof *b + n);
     pthread_mutex_lock(&q.mu);
     if (q.broken || !b) {            /* dropped, as a write to a closed pipe would be */
@@ -118,11 +125,12 @@ static ssize_t cookie_write(void *c, const char *p, size_t n)
     return (ssize_t)n;
 }
 
-void out_queue_start(void)
+/* The writer thread and its wake-up handle, made on the first write (start-up stays cheap:
+   a script that prints nothing starts no thread). 0, or -1: write directly instead. */
+static int start_writer(void)
 {
-    if (q.on || isatty(1)) return;
-    uv_loop_t *loop = uv_default_loop();
-    if (uv_async_init(loop, &q.async, on_queue_async) != 0) return;
+    if (q.async_ok) return 0;
+    if (uv_async_init(uv_default_loop(), &q.async, on_queue_async) != 0) return -1;
     uv_unref((uv_handle_t *)&q.async);           /* the queue alone keeps no loop running */
     /* The writer gets no signals: they belong to the loop's thread (scheduler.c). */
     sigset_t all, old;
@@ -131,18 +139,27 @@ void out_queue_start(void)
     pthread_t th;
     int r = pthread_create(&th, NULL, writer_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (r != 0) { uv_close((uv_handle_t *)&q.async, NULL); return; }
+    if (r != 0) { uv_close((uv_handle_t *)&q.async, NULL); return -1; }
     pthread_detach(th);
+    q.async_ok = 1;
+    return 0;
+}
+
+/* exit() from anywhere (os.exit): what is queued goes out first, as stdio would flush it. */
+static void drain_at_exit(void) { out_queue_finish(1000); }
+
+void out_queue_start(void)
+{
+    if (q.on || isatty(1)) return;
     /* Lua's io.write and print go through stdio's stdout: it becomes a stream into the
        queue (before the io library takes it), so their text keeps its place in line. */
     FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t){.write = cookie_write});
-    if (f) {
-        setvbuf(f, NULL, _IOFBF, BUFSIZ);
-        fflush(stdout);
-        stdout = f;
-    }
-    q.async_ok = 1;
+    if (!f) return;
+    setvbuf(f, NULL, _IOFBF, BUFSIZ);
+    fflush(stdout);
+    stdout = f;
     q.on = 1;
+    atexit(drain_at_exit);
 }
 
 int out_backlogged(void)
@@ -173,7 +190,7 @@ void out_waiter_cancel(struct out_waiter *w)
 
 int out_queue_finish(int grace_ms)
 {
-    if (!q.on) return 1;
+    if (!q.on || q.finished) return 1;
     fflush(stdout);
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
@@ -191,10 +208,12 @@ int out_queue_finish(int grace_ms)
         if (until.tv_nsec >= 1000000000) { until.tv_sec++; until.tv_nsec -= 1000000000; }
         pthread_cond_timedwait(&q.empty, &q.mu, &until);   /* CLOCK_REALTIME: only a tick */
     }
+    int had_async = q.async_ok;
     q.async_ok = 0;
+    q.finished = 1;
     q.broken = 1;                    /* from here on output is dropped, not queued */
     pthread_mutex_unlock(&q.mu);
-    uv_close((uv_handle_t *)&q.async, NULL);
+    if (had_async) uv_close((uv_handle_t *)&q.async, NULL);
     return done;
 }
 
