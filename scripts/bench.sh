@@ -10,7 +10,8 @@
 # 4 streaming stdout, 5 memory per idle connection, 6 fan-out (200 and 1000 hosts),
 # 7 file transfer (SFTP up/down, many small files, re-sync vs rsync, one file to 50 hosts, memory),
 # 8 liveness and memory bounds (ticker lateness during a capture, RSS of a shown command),
-# 9 port forwards (bulk through -L and 100 short connections, against ssh -L).
+# 9 port forwards (bulk through -L and 100 short connections, against ssh -L),
+# 10 latency: connect + one command and one more command, through a delay proxy at 20 and 100 ms RTT.
 #
 # Everything runs against a private sshd (scripts/test-sshd.sh) on loopback, started here and
 # stopped on exit. Every measured command runs under `timeout`, so no section can hang; a peer or an
@@ -25,11 +26,14 @@ OUT=${BENCH_OUT:-$ROOT/build/bench.md}
 PY=/usr/bin/python3          # the system python: python3-paramiko is a Debian package
 export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ in scripts/bench
 BENCHDIR=$ROOT/scripts/bench
-SECTIONS=${*:-1 2 3 4 5 6 7 8 9}
+SECTIONS=${*:-1 2 3 4 5 6 7 8 9 10}
 
 # Sizes (overridable for quick trials).
 N_LOCAL=${N_LOCAL:-1000}             # section 2
 N_CMDS=${N_CMDS:-500}                # section 3
+LAT_RTTS=${LAT_RTTS:-20 100}         # section 10: round-trip times simulated, ms
+LAT_RUNS=${LAT_RUNS:-5}              # section 10: connects per client and RTT (median reported)
+LAT_CMDS=${LAT_CMDS:-10}             # section 10: commands on an open connection
 STREAM_BYTES=${STREAM_BYTES:-536870912}   # section 4: 512 MiB
 STREAM_RUNS=${STREAM_RUNS:-10}       # section 4: timed runs per client (>= 10: the worst run is judged)
 N_IDLE=${N_IDLE:-100}                # section 5
@@ -1026,6 +1030,89 @@ PY
   md "|---|---|---|---|---|"
   md "| sshs \`forward{listen = 0, to = …}\` | $(or_na "${B8[sshs]}") | $(ratio "${B8[sshs]}" "${B8[ssh]}") | $(or_na "$(calc '%.3f' x x="${M8[sshs]}")") | $(ratio "${M8[sshs]}" "${M8[ssh]}") |"
   md "| OpenSSH \`ssh -N -L\` | $(or_na "${B8[ssh]}") | — | $(or_na "$(calc '%.3f' x x="${M8[ssh]}")") | — |"
+  md ""
+fi
+
+# ---------------------------------------------------------------------------- 10. latency
+
+# Real hosts are 1-150 ms away, where round trips decide the speed. A userspace proxy
+# (scripts/bench/delay_proxy.py, 127.0.0.1 only) passes every byte on after RTT/2 each way.
+# It answers connect() at once, so one RTT is added to each new-connection figure for the TCP
+# handshake. Figures are medians, in RTTs (wall ÷ RTT), client start-up and CPU included.
+if want 10; then
+  log "10. latency through a delay proxy (RTT $LAT_RTTS ms)"
+  declare -A LERR
+  LH=$WORK/lathome
+  mkdir -p "$LH/.ssh"
+  cp "$SSHS_TEST_KEY" "$LH/.ssh/id_ed25519"; chmod 600 "$LH/.ssh/id_ed25519"
+  cat > "$WORK/lat_one.sshs" <<'EOF'
+with connect(arg[1]) do
+  $ true
+end
+EOF
+  cat > "$WORK/lat_n.sshs" <<'EOF'
+with connect(arg[1]) do
+  for i = 1, tonumber(arg[2]) do $ true end
+end
+EOF
+  md "## 10. Latency: a delay proxy adds RTT/2 each way (medians in RTTs; new connections include +1 RTT for TCP's handshake)"
+  md ""
+  md "| RTT | client | connect + one command | one more command on an open connection |"
+  md "|---|---|---|---|"
+  for rtt in $LAT_RTTS; do
+    rm -f "$WORK/lat.port" "$WORK/lat_$rtt.flights"
+    "$PY" "$BENCHDIR/delay_proxy.py" 0 "$SSHS_TEST_PORT" "$rtt" "$WORK/lat_$rtt.flights" > "$WORK/lat.port" 2> "$WORK/lat.err" &
+    PROXY=$!
+    for _ in $(seq 100); do [ -s "$WORK/lat.port" ] && break; sleep 0.1; done
+    PP=$(head -n 1 "$WORK/lat.port")
+    if [ -z "$PP" ]; then md "| $rtt ms | n/a (the delay proxy did not start: $(head -n 1 "$WORK/lat.err")) | | |"; kill "$PROXY" 2>/dev/null; continue; fi
+    sed "s/\]:$SSHS_TEST_PORT /]:$PP /" "$SSHS_TEST_KNOWN_HOSTS" > "$LH/.ssh/known_hosts"
+    sed -e "s/^\( *Port \).*/\1$PP/" -e "s|$SSHS_TEST_KNOWN_HOSTS|$LH/.ssh/known_hosts|" -e "s|$SSHS_TEST_KEY|$LH/.ssh/id_ed25519|" \
+      "$SSH_CONFIG" > "$LH/.ssh/config"
+    LCFG=$LH/.ssh/config
+    declare -A LC=(
+      [sshs]="env HOME=$LH $SSHS $WORK/lat_one.sshs 127.0.0.1"
+      [ssh]="ssh -F $LCFG 127.0.0.1 true"
+      [paramiko]="env SSHS_TEST_PORT=$PP SSHS_TEST_KNOWN_HOSTS=$LH/.ssh/known_hosts $PY $BENCHDIR/paramiko_connect1.py 127.0.0.1"
+      [pdsh]="env PDSH_SSH_ARGS_APPEND=-F$LCFG pdsh -R ssh -w 127.0.0.1 true"
+      [clush]="clush -o -F$LCFG -w 127.0.0.1 true"
+    )
+    for r in $(seq 1 "$LAT_RUNS"); do
+      for k in sshs ssh paramiko pdsh clush; do
+        [ -n "${LERR[$k$rtt]:-}" ] && continue
+        # shellcheck disable=SC2086 # the words of the command line
+        tclock "lat_${k}_$rtt" 60 ${LC[$k]} || LERR[$k$rtt]=$TCLOCK_ERR
+      done
+    done
+    # One more command: sshs runs N and 0 commands on one connection (difference ÷ N);
+    # ssh through a ControlMaster; paramiko times its own commands.
+    for r in 1 2 3; do
+      tclock "lat_sn_$rtt" 120 env HOME="$LH" "$SSHS" "$WORK/lat_n.sshs" 127.0.0.1 "$LAT_CMDS"
+      tclock "lat_s0_$rtt" 120 env HOME="$LH" "$SSHS" "$WORK/lat_n.sshs" 127.0.0.1 0
+    done
+    LCM=$WORK/lat_cm.sock
+    timeout 30 ssh -F "$LCFG" -o ControlMaster=yes -o ControlPath="$LCM" -o ControlPersist=60 -fN 127.0.0.1 2>/dev/null
+    for r in $(seq 1 "$LAT_CMDS"); do tclock "lat_cm_$rtt" 30 ssh -F "$LCFG" -o ControlPath="$LCM" 127.0.0.1 true; done
+    timeout 5 ssh -F "$LCFG" -o ControlPath="$LCM" -O exit 127.0.0.1 >/dev/null 2>&1
+    PKC=$(env SSHS_TEST_PORT="$PP" SSHS_TEST_KNOWN_HOSTS="$LH/.ssh/known_hosts" timeout 120 "$PY" "$BENCHDIR/paramiko_cmds.py" 127.0.0.1 "$LAT_CMDS" nodelay 2>/dev/null)
+    kill "$PROXY" 2>/dev/null; wait "$PROXY" 2>/dev/null
+    RTT_S=$(calc '%.6f' 'r / 1000' r="$rtt")
+    inrtt() { [ -n "$1" ] && calc '%.2f' "x / r + $2" x="$1" r="$RTT_S"; }
+    S1=$(calc '%.6f' '(a - b) / n' a="$(tmed "lat_sn_$rtt")" b="$(tmed "lat_s0_$rtt")" n="$LAT_CMDS")
+    for k in sshs ssh paramiko pdsh clush; do
+      case $k in
+        sshs) one=$(inrtt "$S1" 0) ;;
+        ssh) one="$(inrtt "$(tmed "lat_cm_$rtt")" 0) (ControlMaster; \`ssh host true\`, its start included)" ;;
+        paramiko) one=$( [ -n "$PKC" ] && inrtt "$(calc '%.6f' 'x / 1000' x="$PKC")" 0) ;;
+        *) one="—" ;;
+      esac
+      md "| $rtt ms | $k | $(or_na "$(inrtt "$(tmed "lat_${k}_$rtt")" 1)" "${LERR[$k$rtt]:-}") | $(or_na "$one") |"
+    done
+  done
+  md ""
+  md "Round trips of one sshs connect + \`true\` at ${LAT_RTTS%% *} ms as the proxy saw them (flights: direction, start in RTTs, bytes):"
+  md ""
+  md "    $(head -n 1 "$WORK/lat_${LAT_RTTS%% *}.flights" 2>/dev/null | cut -c1-600)"
   md ""
 fi
 
