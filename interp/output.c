@@ -84,6 +84,7 @@ static void on_queue_async(uv_async_t *h)
     if (!broken && bytes > OUT_QUEUE_LOW) return;
     struct out_waiter *w = q.waiters;
     q.waiters = NULL;
+    if (w) uv_unref((uv_handle_t *)&q.async);
     while (w) {                      /* each is unlinked before its call (it may re-register) */
         struct out_waiter *next = w->next;
         w->next = NULL;
@@ -176,6 +177,9 @@ void out_when_drained(struct out_waiter *w)
     if (w->linked) return;
     w->linked = 1;
     w->next = q.waiters;
+    /* Someone waits on the writer: the loop must wait too (else the scheduler would see
+       nothing left to wake the paused command and call it a deadlock). */
+    if (!q.waiters && q.async_ok) uv_ref((uv_handle_t *)&q.async);
     q.waiters = w;
 }
 
@@ -186,6 +190,7 @@ void out_waiter_cancel(struct out_waiter *w)
         if (*pp == w) { *pp = w->next; break; }
     w->linked = 0;
     w->next = NULL;
+    if (!q.waiters && q.async_ok) uv_unref((uv_handle_t *)&q.async);
 }
 
 int out_queue_finish(int grace_ms)
