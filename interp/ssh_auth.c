@@ -18,7 +18,9 @@ enum stage { A_LIST, A_AGENT, A_KEYS, A_PASSWORD, A_KBDINT, A_FAILED };
 struct auth_state {
     const struct ssh_params *p;
     enum stage stage;
-    char *methods;                      /* what the server allows */
+    char *methods;                      /* what the server allows (NULL: not asked yet) */
+    int began;
+    enum stage after_list;              /* A_LIST asked late: where to go on (0: agent or keys) */
     LIBSSH2_AGENT *agent;
     struct libssh2_agent_publickey *identity;
     int agent_keys;
@@ -305,6 +307,13 @@ int auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen
 {
     const struct ssh_params *p = a->p;
     if (!a) { snprintf(err, errlen, "out of memory"); return -1; }
+    if (!a->began) {
+        a->began = 1;
+        /* With a key to offer, offer it at once: asking for the server's methods first (auth
+           "none") costs a round trip of its own. They are asked for when the keys are done. */
+        if (p->nkeys > 0 || (p->agent && getenv("SSH_AUTH_SOCK")))
+            a->stage = p->agent && getenv("SSH_AUTH_SOCK") ? A_AGENT : A_KEYS;
+    }
     for (;;) {
         switch (a->stage) {
         case A_LIST: {
@@ -318,7 +327,8 @@ int auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen
                 return -1;
             }
             a->methods = list;      /* owned by the session */
-            a->stage = p->agent && getenv("SSH_AUTH_SOCK") ? A_AGENT : A_KEYS;
+            a->stage = a->after_list ? a->after_list
+                     : p->agent && getenv("SSH_AUTH_SOCK") ? A_AGENT : A_KEYS;
             break;
         }
         case A_AGENT: {
@@ -353,7 +363,11 @@ int auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen
             break;
         }
         case A_KEYS: {
-            if (!allows(a, "publickey") || a->key_idx >= p->nkeys) { a->stage = A_PASSWORD; break; }
+            if (!allows(a, "publickey") || a->key_idx >= p->nkeys) {
+                a->stage = A_PASSWORD;
+                if (!a->methods) { a->after_list = A_PASSWORD; a->stage = A_LIST; }
+                break;
+            }
             const char *path = p->keys[a->key_idx];
             if (!a->cert_checked) {
                 a->cert_checked = 1;
