@@ -1057,8 +1057,8 @@ end
 EOF
   md "## 10. Latency: a delay proxy adds RTT/2 each way (medians in RTTs; new connections include +1 RTT for TCP's handshake)"
   md ""
-  md "| RTT | client | connect + one command | one more command on an open connection |"
-  md "|---|---|---|---|"
+  md "| RTT | client | connect + one command | one more command on an open connection | target |"
+  md "|---|---|---|---|---|"
   for rtt in $LAT_RTTS; do
     rm -f "$WORK/lat.port" "$WORK/lat_$rtt.flights"
     "$PY" "$BENCHDIR/delay_proxy.py" 0 "$SSHS_TEST_PORT" "$rtt" "$WORK/lat_$rtt.flights" > "$WORK/lat.port" 2> "$WORK/lat.err" &
@@ -1099,14 +1099,21 @@ EOF
     RTT_S=$(calc '%.6f' 'r / 1000' r="$rtt")
     inrtt() { [ -n "$1" ] && calc '%.2f' "x / r + $2" x="$1" r="$RTT_S"; }
     S1=$(calc '%.6f' '(a - b) / n' a="$(tmed "lat_sn_$rtt")" b="$(tmed "lat_s0_$rtt")" n="$LAT_CMDS")
+    declare -A LNEW=()
+    for k in sshs ssh paramiko pdsh clush; do LNEW[$k]=$(inrtt "$(tmed "lat_${k}_$rtt")" 1); done
+    best_peer=$(for k in ssh paramiko pdsh clush; do [ -n "${LNEW[$k]}" ] && echo "${LNEW[$k]}"; done | sort -g | head -n 1)
     for k in sshs ssh paramiko pdsh clush; do
+      target="—"
+      if [ "$k" = sshs ]; then
+        target="$(verdict 'connect ≤ 9 RTT and below every peer' 'a <= 9 && a < b' a="${LNEW[sshs]}" b="${best_peer:-1e9}"); $(verdict 'one more ≤ 2.2 RTT' 'a <= 2.2' a="$(inrtt "$S1" 0)")"
+      fi
       case $k in
         sshs) one=$(inrtt "$S1" 0) ;;
         ssh) one="$(inrtt "$(tmed "lat_cm_$rtt")" 0) (ControlMaster; \`ssh host true\`, its start included)" ;;
         paramiko) one=$( [ -n "$PKC" ] && inrtt "$(calc '%.6f' 'x / 1000' x="$PKC")" 0) ;;
         *) one="—" ;;
       esac
-      md "| $rtt ms | $k | $(or_na "$(inrtt "$(tmed "lat_${k}_$rtt")" 1)" "${LERR[$k$rtt]:-}") | $(or_na "$one") |"
+      md "| $rtt ms | $k | $(or_na "${LNEW[$k]}" "${LERR[$k$rtt]:-}") | $(or_na "$one") | $target |"
     done
   done
   md ""
