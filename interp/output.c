@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -15,12 +16,13 @@
 /* ---- The stdout queue ----
    Writing to a slow reader (`sshs s.sshs | slow`) must not hold the loop: with a blocking
    write() on the loop every thread, timer and signal waited for the reader. When stdout is
-   not a terminal, everything for fd 1 (command echo, print, and Lua's io.write through the
+   a pipe or a socket, everything for fd 1 (command echo, print, and Lua's io.write through the
    stdio stream replaced below) goes into this queue in order, and a writer thread does the
    blocking writes. Past OUT_QUEUE_HIGH bytes the producers are told to wait: commands whose
    echo goes here stop reading (cmdout_backlogged), print() and io.write() yield until the
    queue is under OUT_QUEUE_LOW; the queue can overshoot only by what one call hands it.
-   stderr stays direct: an error message must never be lost in a queue at exit. */
+   stderr stays direct: an error message must never be lost in a queue at exit (and when it
+   shares stdout's pipe, nothing is queued: see worth_queueing). */
 #define OUT_QUEUE_HIGH (1024u * 1024)
 #define OUT_QUEUE_LOW (256u * 1024)
 
@@ -149,9 +151,20 @@ static int start_writer(void)
 /* exit() from anywhere (os.exit): what is queued goes out first, as stdio would flush it. */
 static void drain_at_exit(void) { out_queue_finish(1000); }
 
+/* Only a pipe or a socket can stall us (a terminal is the user's; files do not wait on a
+   reader). When stderr is the same pipe (`2>&1 | …`) its direct writes would overtake the
+   queue, so then nothing is queued and order wins. */
+static int worth_queueing(void)
+{
+    struct stat o, e;
+    if (fstat(1, &o) != 0 || !(S_ISFIFO(o.st_mode) || S_ISSOCK(o.st_mode))) return 0;
+    if (fstat(2, &e) == 0 && e.st_dev == o.st_dev && e.st_ino == o.st_ino) return 0;
+    return 1;
+}
+
 void out_queue_start(void)
 {
-    if (q.on || isatty(1)) return;
+    if (q.on || !worth_queueing()) return;
     /* Lua's io.write and print go through stdio's stdout: it becomes a stream into the
        queue (before the io library takes it), so their text keeps its place in line. */
     FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t){.write = cookie_write});

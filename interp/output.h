@@ -25,7 +25,7 @@ void out_set_prompt_hooks(void (*hide)(void), void (*show)(void));
    terminal clear it first and redraw it after. "" removes it. */
 void out_set_status(const char *text);
 
-/* The stdout queue (output.c): when stdout is not a terminal, what goes to fd 1 is queued
+/* The stdout queue (output.c): when stdout is a pipe or socket, what goes to fd 1 is queued
    and written by a thread of its own, so a slow reader never holds the loop. Call once,
    before the Lua io library is opened (it takes stdio's stdout). */
 void out_queue_start(void);
