@@ -6,20 +6,36 @@
 # when it ran a different number of checks than planned (it stopped early), or when it exits
 # non-zero (or times out) without saying why. "1..0 # SKIP why" skips a whole file, counted
 # as one skip.
+#
+# Files run in parallel, SSHS_TEST_JOBS at once (default: cores + 2; most files wait on
+# timeouts, sleeps and the network more than they compute). Each file's report is printed
+# whole when it ends. Files start longest first, by the durations of the last run (kept in
+# $UNITDIR/../test-times); a file not timed yet starts first. Tests assert behaviour, never
+# speed: a file must pass however busy the machine is, so a file that fails is a failure
+# even if it would pass on a second try (a flaky file is a bug to fix). It is run once more
+# (after the others; SSHS_TEST_RETRY=0: never) only to say whether the fault repeats.
 set -u
 cd "$(dirname "$0")/.."
 export SSHS=${SSHS:-build/sshs} UNITDIR=${UNITDIR:-build/unit}
 export SSHS=$(realpath "$SSHS") UNITDIR=$(realpath "$UNITDIR")
 export TESTROOT=$PWD/tests
 filter=${1:-}
+jobs=${SSHS_TEST_JOBS:-$(( $(nproc 2>/dev/null || echo 2) + 2 ))}
+times_file=${SSHS_TEST_TIMES:-$(dirname "$UNITDIR")/test-times}
 passed=0 failed=0 skipped=0
 failures=()
 log=$(mktemp -d /tmp/sshs-test.XXXXXX)
 trap 'bash scripts/test-sshd.sh stop "$log/sshd" >/dev/null 2>&1; rm -rf "$log"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+start=$EPOCHREALTIME
 
-# One private sshd for the whole run (tests may start more of their own).
+# One private sshd for the whole run (tests may start more of their own). Files share it at
+# once, so it takes many handshakes in parallel: with the stock MaxStartups (10:30:100) one
+# file's fan-out would make sshd drop another file's connections (fleet_scale.sh starts an
+# sshd of its own to test fan-out against the stock limit).
 if [ -x scripts/test-sshd.sh ] && [ -z "${SSHS_NO_SSHD:-}" ]; then
-  if bash scripts/test-sshd.sh start "$log/sshd" > "$log/sshd.env" 2> "$log/sshd.err"; then
+  if SSHD_EXTRA="MaxStartups 1000" bash scripts/test-sshd.sh start "$log/sshd" > "$log/sshd.env" 2> "$log/sshd.err"; then
     set -a; . "$log/sshd.env"; set +a
   else
     echo "not ok - test sshd failed to start:"; sed 's/^/#   /' "$log/sshd.err"
@@ -27,11 +43,11 @@ if [ -x scripts/test-sshd.sh ] && [ -z "${SSHS_NO_SSHD:-}" ]; then
   fi
 fi
 
-# Runs one test file and parses its TAP: sets R_P, R_F, R_S (passed, failed, skipped) and R_RC.
-run_file() { # $1 label, rest: command
-  local label=$1; shift
-  local out=$log/out rc
-  timeout -k 5 "${SSHS_TEST_TIMEOUT:-600}" "$@" > "$out" 2>&1; rc=$?
+# run_file OUT LABEL COMMAND...: runs one test file with its output in OUT, parses its TAP and
+# prints the report; the last line is "R p f s rc" (passed, failed, skipped, exit status).
+run_file() {
+  local out=$1 label=$2 rc; shift 2
+  timeout -k 5 "${SSHS_TEST_TIMEOUT:-600}" "$@" > "$out" 2>&1 < /dev/null; rc=$?
   local p f s plans plan why=
   s=$(grep -ciE '^ok .*# *skip' "$out")
   p=$(($(grep -c '^ok ' "$out") - s)); f=$(grep -c '^not ok ' "$out")
@@ -46,43 +62,96 @@ run_file() { # $1 label, rest: command
   if [ -n "$why" ]; then echo "not ok - $label: $why"; f=$((f+1))
   elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then echo "not ok - $label exited $rc"; f=1
   fi
+  [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "# $label: killed after ${SSHS_TEST_TIMEOUT:-600} s (hung?)"
   grep '^not ok ' "$out" | while read -r l; do echo "$label: $l"; done
   grep -iE '^ok .*# *skip' "$out" | while read -r l; do echo "$label: $l"; done
   if [ "$f" -gt 0 ] || [ -n "${VERBOSE:-}" ]; then sed 's/^/    /' "$out" | tail -n 60; fi
-  R_P=$p R_F=$f R_S=$s R_RC=$rc
-}
-# A file that fails is run once more (SSHS_TEST_RETRY=0: never). If it then passes it is
-# counted as passed but listed as flaky, with its first failure printed above: an
-# intermittent fault stays visible; a fault that repeats fails the run.
-flaky=()
-run_one() { # $1 label, rest: command
-  local label=$1
-  run_file "$@"
-  if [ "$R_F" -gt 0 ] && [ "${SSHS_TEST_RETRY:-1}" != 0 ]; then
-    echo "# $label failed: running it once more to tell an intermittent fault from a real one"
-    run_file "$@"
-    [ "$R_F" -eq 0 ] && flaky+=("$label")
-  fi
-  [ "$R_F" -gt 0 ] && failures+=("$label (exit $R_RC)")
-  passed=$((passed+R_P)); failed=$((failed+R_F)); skipped=$((skipped+R_S))
-  printf '%-40s %4d passed %4d failed %4d skipped\n' "$label" "$R_P" "$R_F" "$R_S"
+  echo "R $p $f $s $rc"
 }
 
+# The files to run: labels and commands (unit binaries, then case files), filtered.
+labels=() cmds=()
 for t in "$UNITDIR"/*_test; do
   [ -x "$t" ] || continue
   case "$t" in *"$filter"*) ;; *) continue;; esac
-  run_one "unit/$(basename "$t")" "$t"
+  labels+=("unit/$(basename "$t")"); cmds+=("$t")
 done
 for t in tests/cases/*.sh tests/cases/*.sshs tests/cases/*.lua; do
   [ -f "$t" ] || continue
   case "$t" in *"$filter"*) ;; *) continue;; esac
-  case "$t" in
-    *.sh) run_one "${t#tests/}" bash "$t" ;;
-    *)    run_one "${t#tests/}" "$SSHS" "$t" ;;
-  esac
+  labels+=("${t#tests/}")
+  case "$t" in *.sh) cmds+=("bash $t") ;; *) cmds+=("$SSHS $t") ;; esac
 done
+
+# Order: longest first by the last run's durations ("seconds label" lines); untimed first.
+declare -A took_before
+if [ -f "$times_file" ]; then
+  while read -r secs label; do took_before[$label]=$secs; done < "$times_file"
+fi
+order=$(for i in "${!labels[@]}"; do echo "${took_before[${labels[$i]}]:-99999} $i"; done |
+  sort -k1,1nr -k2,2n | cut -d' ' -f2)
+
+# Runs file $1 (an index) in the background; its report goes to $log/$1.report.
+declare -A started
+launch() {
+  local i=$1
+  started[$i]=$EPOCHREALTIME
+  # shellcheck disable=SC2086 # cmds[i] is "interpreter file" or a binary path
+  run_file "$log/$i.out" "${labels[$i]}" ${cmds[$i]} > "$log/$i.report" 2>&1 &
+  pids[$i]=$!
+}
+# Prints the report of file $1 once it has ended and adds up its counts.
+declare -A took_now pids
+collect() {
+  local i=$1 label=${labels[$1]} r p f s rc secs
+  wait "${pids[$i]}" 2>/dev/null
+  unset "pids[$i]"
+  secs=$(awk -v a="${started[$i]}" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+  took_now[$label]=$secs
+  r=$(tail -n 1 "$log/$i.report")
+  read -r _ p f s rc <<< "$r"
+  if [ -z "${rc:-}" ]; then p=0 f=1 s=0 rc=?; echo "not ok - $label: the runner lost its report"; fi
+  sed '$d' "$log/$i.report"
+  [ "$f" -gt 0 ] && failures+=("$label (exit $rc)") && retry+=("$i")
+  passed=$((passed+p)); failed=$((failed+f)); skipped=$((skipped+s))
+  printf '%-40s %4d passed %4d failed %4d skipped %6ss\n' "$label" "$p" "$f" "$s" "$secs"
+}
+retry=()
+running=0
+for i in $order; do
+  while [ "$running" -ge "$jobs" ]; do
+    wait -n 2>/dev/null
+    for j in "${!pids[@]}"; do kill -0 "${pids[$j]}" 2>/dev/null || { collect "$j"; running=$((running-1)); }; done
+  done
+  launch "$i"; running=$((running+1))
+done
+while [ "${#pids[@]}" -gt 0 ]; do
+  wait -n 2>/dev/null
+  for j in "${!pids[@]}"; do kill -0 "${pids[$j]}" 2>/dev/null || collect "$j"; done
+done
+
+# Durations for the next run's order (merged: a filtered run keeps the other files' times).
+if [ "${#took_now[@]}" -gt 0 ] && [ -d "$(dirname "$times_file")" ]; then
+  for l in "${!took_before[@]}"; do [ -n "${took_now[$l]:-}" ] || took_now[$l]=${took_before[$l]}; done
+  for l in "${!took_now[@]}"; do echo "${took_now[$l]} $l"; done | sort -k1,1nr > "$times_file.$$" &&
+    mv "$times_file.$$" "$times_file"
+fi
+
+# A second run of each failed file, alone, as a diagnosis only: it is counted as failed anyway.
+if [ "${#retry[@]}" -gt 0 ] && [ "${SSHS_TEST_RETRY:-1}" != 0 ]; then
+  echo
+  for i in "${retry[@]}"; do
+    r=$(run_file "$log/$i.again" "${labels[$i]}" ${cmds[$i]} | tail -n 1)
+    read -r _ p f s rc <<< "$r"
+    if [ "$f" -eq 0 ]; then
+      echo "# ${labels[$i]} passed on a second run: an intermittent failure (flaky), still a failure"
+    else
+      echo "# ${labels[$i]} failed again on a second run ($f failed)"
+    fi
+  done
+fi
 echo
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
-[ ${#flaky[@]} -gt 0 ] && printf 'flaky (failed, then passed on its second run; its first failure is printed above): %s\n' "${flaky[@]}"
+echo "# ${#labels[@]} files, $jobs at once, in $(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
