@@ -9,7 +9,8 @@
 # Sections: 1 start-up, 2 local commands, 3 commands on one SSH connection,
 # 4 streaming stdout, 5 memory per idle connection, 6 fan-out (200 and 1000 hosts),
 # 7 file transfer (SFTP up/down, many small files, re-sync vs rsync, one file to 50 hosts, memory),
-# 8 liveness and memory bounds (ticker lateness during a capture, RSS of a shown command),
+# 8 liveness and memory bounds (ticker lateness during a capture, local and remote, median and
+#   worst of 10 runs; RSS of a shown command),
 # 9 port forwards (bulk through -L and 100 short connections, against ssh -L),
 # 10 latency: connect + one command and one more command, through a delay proxy at 20 and 100 ms RTT.
 #
@@ -45,6 +46,7 @@ XFER_RUNS=${XFER_RUNS:-3}            # section 7 repetitions (median reported)
 N_SMALL=${N_SMALL:-1000}             # section 7: files of 4 KiB, recursive
 N_XHOSTS=${N_XHOSTS:-50}             # section 7: 10 MiB to this many hosts
 BIG_MIB=${BIG_MIB:-1024}             # section 7: memory during a download this big
+LIVE_RUNS=${LIVE_RUNS:-10}           # section 8 repetitions (median and worst reported)
 FANOUT=64
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -883,13 +885,15 @@ fi
 
 if want 8; then
   MIB=$(calc '%d' 'b / 1048576' b="$STREAM_BYTES")
-  log "8. liveness: ticker lateness during a $MIB MiB capture; RSS of a 1 GiB shown command"
-  # A thread ticking every 50 ms while another thread captures (or streams) 512 MiB of remote
-  # stdout: its worst lateness, during the transfer and at the end (a capture's result string
-  # is made in one go, one copy in place). Prints "transfer_ms end_ms seconds".
+  log "8. liveness: ticker lateness during a $MIB MiB capture ($LIVE_RUNS runs); RSS of a 1 GiB shown command"
+  # A thread ticking every 50 ms while another thread captures (or streams) 512 MiB of stdout,
+  # local or remote: its worst lateness, during the transfer and at the end (a capture's result
+  # string is made in one go, one copy in place). Prints "transfer_ms end_ms seconds".
+  # The tests assert only that the ticker keeps ticking (tests/cases/fault_liveness.sh); how
+  # late it is depends on the machine and its load, so it is measured here.
   cat > "$WORK/ticker.sshs" <<'EOS'
 local clock, mode, bytes = _SSHS.core.clock, arg[2], tonumber(arg[3])
-connect(arg[1])
+if arg[1] ~= "local" then connect(arg[1]) end
 local running, worst, worst_end, t_data = true, 0, 0, nil
 local ticker = thread(function()
   local last = clock()
@@ -917,34 +921,35 @@ ticker:join()
 assert(got == bytes, "got " .. got)
 print(string.format("%.0f %.0f %.2f", worst * 1000, worst_end * 1000, took))
 EOS
-  declare -A L8
-  for m in capture stream; do
-    L8[$m]=""
-    for r in 1 2 3; do
-      if timeout 120 "$SSHS" "$WORK/ticker.sshs" 127.0.0.1 "$m" "$STREAM_BYTES" > "$WORK/s8_$m.$r" 2> "$WORK/s8_$m.err"; then
-        L8[$m]="${L8[$m]}$(cat "$WORK/s8_$m.$r")"$'\n'
-      else
-        log "ticker $m failed: $(head -n1 "$WORK/s8_$m.err")"
-      fi
+  L8CASES="remote_capture remote_stream local_capture local_stream"
+  L8LOAD=$(cut -d" " -f1-3 /proc/loadavg)
+  for c in $L8CASES; do rm -f "$WORK/s8_$c.runs"; done
+  for r in $(seq 1 "$LIVE_RUNS"); do       # interleaved rounds
+    for c in $L8CASES; do
+      where=127.0.0.1; [ "${c%%_*}" = local ] && where=local
+      if timeout 300 "$SSHS" "$WORK/ticker.sshs" "$where" "${c#*_}" "$STREAM_BYTES" >> "$WORK/s8_$c.runs" 2> "$WORK/s8_$c.err"; then :
+      else log "ticker $c failed: $(head -n1 "$WORK/s8_$c.err")"; fi
     done
   done
   md "## 8. Liveness and memory bounds"
   md ""
-  md "A thread ticking every 50 ms while another captures or streams $MIB MiB of remote stdout"
-  md "(worst lateness of 3 runs; \"end\" is the tick that waited for the capture's result string, made"
-  md "in one go at the end)."
+  md "A thread ticking every 50 ms while another captures or streams $MIB MiB of stdout, median and worst"
+  md "of $LIVE_RUNS interleaved runs (\"end\" is the tick that waited for the capture's result string, made in"
+  md "one go at the end). Load average before: $L8LOAD."
   md ""
-  md "| transfer | worst lateness during it, ms | at the end, ms | seconds | target |"
-  md "|---|---|---|---|---|"
-  for m in capture stream; do
-    if [ -z "${L8[$m]}" ]; then md "| $m | n/a ($(head -n1 "$WORK/s8_$m.err" | cut -c1-120)) | | | |"; continue; fi
-    w=$(printf '%s' "${L8[$m]}" | awk '$1 > m { m = $1 } END { print m + 0 }')
-    e=$(printf '%s' "${L8[$m]}" | awk '$2 > m { m = $2 } END { print m + 0 }')
-    t=$(printf '%s' "${L8[$m]}" | awk '{ print $3 }' | sort -n | sed -n 2p)
-    if [ "$m" = stream ]; then
-      md "| $m $MIB MiB | $w | — | $t | $(verdict 'during ≤ 50 ms' 'x <= 50' x="$w") |"
+  md "| transfer | lateness during it, ms: median / worst | at the end, ms: median / worst | seconds (median) | runs | target |"
+  md "|---|---|---|---|---|---|"
+  for c in $L8CASES; do
+    label="${c%%_*} ${c#*_} $MIB MiB"
+    if [ ! -s "$WORK/s8_$c.runs" ]; then md "| $label | n/a ($(head -n1 "$WORK/s8_$c.err" | cut -c1-120)) | | | 0 | |"; continue; fi
+    n=$(wc -l < "$WORK/s8_$c.runs")
+    wm=$(rmed "s8_$c" 1); ww=$(awk '$1 > m { m = $1 } END { print m + 0 }' "$WORK/s8_$c.runs")
+    em=$(rmed "s8_$c" 2); ew=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$WORK/s8_$c.runs")
+    t=$(rmed "s8_$c" 3)
+    if [ "${c#*_}" = stream ]; then
+      md "| $label | $(calc '%.0f' x x="$wm") / $ww | — | $t | $n | $(verdict 'worst during ≤ 50 ms' 'x <= 50' x="$ww") |"
     else
-      md "| $m $MIB MiB | $w | $e | $t | $(verdict 'during ≤ 50 ms' 'x <= 50' x="$w"); $(verdict 'end ≤ 50 ms' 'x <= 50' x="$e") |"
+      md "| $label | $(calc '%.0f' x x="$wm") / $ww | $(calc '%.0f' x x="$em") / $ew | $t | $n | $(verdict 'worst during ≤ 50 ms' 'x <= 50' x="$ww"); $(verdict 'worst end ≤ 50 ms' 'x <= 50' x="$ew") |"
     fi
   done
   md ""

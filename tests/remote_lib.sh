@@ -20,6 +20,7 @@ fi
 export SSHS_TEST_DIR SSHS_TEST_PORT SSHS_TEST_HOME SSHS_TEST_KEY SSHS_TEST_WRONG_KEY \
   SSHS_TEST_KNOWN_HOSTS SSHS_TEST_USER SSHS_TEST_SSH_CONFIG SSHS_TEST_HOSTKEY_FP SSHS_TEST_NHOSTS
 P=$SSHS_TEST_PORT
+export SSHS_CASE_TMP=$TMP      # this file's temp folder, for the scripts' T.tmp
 REPO=$(cd "$TESTROOT/.." && pwd)
 
 # The body of a "Host *" block that points a client at the runner's test server.
@@ -240,6 +241,30 @@ function T.wait_for(cond, secs)
   end
   return cond()
 end
+
+-- T.barrier(n): proves that n parties (commands, local or remote on this machine, and Lua
+-- threads) all run at the same moment, without timing anything. Returns a shell snippet and
+-- a function for a Lua thread: each party arrives (a file in a fresh folder) and waits until
+-- all n have; one that waits 60 s in vain gives up (the snippet exits 1, the function
+-- returns false). Run one after another, the first party would wait in vain.
+local barriers = 0
+function T.barrier(n)
+  barriers = barriers + 1
+  local dir = T.tmp .. "/barrier." .. barriers
+  assert(os.execute("mkdir " .. dir))
+  local sh = string.format('touch %s/$$; i=0; while [ "$(ls %s | wc -l)" -lt %d ]; do ' ..
+    'i=$((i+1)); [ $i -gt 1200 ] && exit 1; sleep 0.05; done', dir, dir, n)
+  local function arrive()
+    T.write(dir .. "/lua." .. tostring({}):match("%x+$"), "")
+    for _ = 1, 1200 do
+      if tonumber(T.sh("ls " .. dir .. " | wc -l")) >= n then return true end
+      sleep(0.05)
+    end
+    return false
+  end
+  return sh, arrive
+end
+T.tmp = os.getenv("SSHS_CASE_TMP")
 
 return T
 EOF

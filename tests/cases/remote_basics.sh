@@ -160,14 +160,14 @@ T.eq("after close(), the main thread is local", run("true").host, "local")
 T.eq("the connection stays open while a thread still holds the session", T.conns(), 1)
 local ok, out, host = pcall(h.join, h)
 T.ok("a thread inherits its creator's session (runs remotely)", ok and host == T.user .. "@127.0.0.1", tostring(out), tostring(host))
-T.ok("the connection closes once its last user is done", T.wait_for(function() return T.conns() == 0 end, 2), "conns: " .. T.conns())
+T.ok("the connection closes once its last user is done", T.wait_for(function() return T.conns() == 0 end, 30), "conns: " .. T.conns())
 
 local m = T.fails(function()
   with connect("127.0.0.1") do error("boom") end
 end)
 T.has("an error inside with connect() propagates", m, "boom")
 T.eq("with connect() pops on error", run("true").host, "local")
-T.ok("... and closes the connection", T.wait_for(function() return T.conns() == 0 end, 2), "conns: " .. T.conns())
+T.ok("... and closes the connection", T.wait_for(function() return T.conns() == 0 end, 30), "conns: " .. T.conns())
 
 local function f()
   with connect("127.0.0.1") do
@@ -182,7 +182,7 @@ for i = 1, 3 do
   end
 end
 T.eq("with connect() pops on break", run("true").host, "local")
-T.ok("no connection left after return and break", T.wait_for(function() return T.conns() == 0 end, 2), "conns: " .. T.conns())
+T.ok("no connection left after return and break", T.wait_for(function() return T.conns() == 0 end, 30), "conns: " .. T.conns())
 
 with connect("127.0.0.1") as s2 do
   T.eq("with connect(t) as s: s is the session", getmetatable(s2) and getmetatable(s2).__name, "sshs.session")

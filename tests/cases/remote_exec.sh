@@ -4,7 +4,7 @@
 # connection (queued channel opens under MaxSessions), concurrent senders on one connection,
 # and the event loop shared with local commands.
 source "$TESTROOT/remote_lib.sh"
-plan 62
+plan 58
 
 script exec.sshs <<'EOF'
 local T = require "t"
@@ -39,9 +39,7 @@ local tmp = os.tmpname(); T.write(tmp, big)
 local want = T.sh("sha256sum " .. tmp .. " | cut -d' ' -f1"); os.remove(tmp)
 T.eq("1.6 MB of stdin arrives intact (sha256)", r.stdout, want)
 T.eq("stdin with NUL and no final newline", run("od -An -c | tr -s ' '", {stdin = "a\0b"}).stdout, " a \\0 b\n")
-local t0 = T.now()
 T.eq("no stdin: the command sees EOF at once", run("cat; echo eof").stdout, "eof\n")
-T.between("... without waiting", T.now() - t0, 0, 2)
 
 -- env option with awkward values.
 T.eq("run{env=} values reach the command verbatim", run('printf "%s" "$V"', {env = {V = "a'b\"c $x `y` \\z"}}).stdout, "a'b\"c $x `y` \\z")
@@ -52,45 +50,48 @@ T.eq("pty = true: stdin and stdout are a terminal (output has CR LF)", r.stdout,
 T.eq("without pty: not a terminal", run("[ -t 1 ] && echo tty || echo notty").stdout, "notty\n")
 T.like("pty = true: TERM is set", run("echo $TERM", {pty = true}).stdout, "^%w")
 
--- Timeouts: the command is stopped and the thread gets "timed out" without waiting for it.
-t0 = T.now()
-local msg, e = T.fails(function() return run("sleep 8; echo late", {timeout = 1}) end)
+-- Timeouts: the command is stopped and the thread gets "timed out" without waiting for it:
+-- not before the timeout, and before the command would have ended (it leaves a file then).
+local function at_timeout(dt, ended)
+  return dt >= 0.95 and not T.read(ended), "after " .. dt .. " s; the command ended first: " .. tostring(T.read(ended) ~= nil)
+end
+local ended = T.tmp .. "/ended"
+local t0 = T.now()
+local msg, e = T.fails(function() return run("sleep 8; echo late > " .. ended .. 1, {timeout = 1}) end)
 local dt = T.now() - t0
 T.like("timeout = 1: raises 'timed out'", msg, "command failed on " .. U .. "@127%.0%.0%.1 %(timed out after 1s%)")
 T.ok("timeout = 1: the error says timed_out", type(e) == "table" and e.timed_out == true)
-T.between("timeout = 1: raises after about 1 s (not when the command ends)", dt, 0.9, 3)
+T.ok("timeout = 1: raises at the timeout (not before 1 s, not when the command ends)", at_timeout(dt, ended .. 1))
 local marker = "31.0" .. T.pid             -- a sleep argument no other process has
 t0 = T.now()
-msg = T.fails(function() return run("sleep " .. marker .. "; echo late", {timeout = 1, pty = true}) end)
+msg = T.fails(function() return run("sleep " .. marker .. "; echo late > " .. ended .. 2, {timeout = 1, pty = true}) end)
 dt = T.now() - t0
 T.like("timeout with a pty: raises 'timed out'", msg, "timed out")
-T.between("timeout with a pty: after about 1 s", dt, 0.9, 3)
+T.ok("timeout with a pty: at the timeout", at_timeout(dt, ended .. 2))
 T.ok("timeout with a pty: the remote process is gone (SIGHUP)",
-  T.wait_for(function() return not $?(pgrep -f '[s]leep #{raw(marker)}') end, 3))
+  T.wait_for(function() return not $?(pgrep -f '[s]leep #{raw(marker)}') end, 30))
 with timeout(1) do
   t0 = T.now()
   msg = T.fails(function()
-    $ sleep 6
+    $ sleep 6; echo late > #{ended}3
   end)
   T.like("with timeout(1): raises 'timed out'", msg, "timed out after 1s")
-  T.between("with timeout(1): after about 1 s", T.now() - t0, 0.9, 3)
+  T.ok("with timeout(1): at the timeout", at_timeout(T.now() - t0, ended .. 3))
 end
 T.eq("after timeouts the connection still runs commands", $(echo fine), "fine")
 T.eq("... on the same connection", T.conns(), 1)
 
 -- Streaming callbacks.
-local outs, errs, first_at = {}, {}, nil
-t0 = T.now()
-r = run("echo a; echo e1 >&2; sleep 0.6; echo b; echo e2 >&2", {
-  on_stdout = function(d) outs[#outs + 1] = d; first_at = first_at or T.now() end,
+-- The command writes "b" only once on_stdout has seen "a" (it leaves a file; 60 s at most).
+local outs, errs, seen_a = {}, {}, T.tmp .. "/seen_a"
+r = run("echo a; echo e1 >&2; i=0; until [ -e " .. seen_a .. " ] || [ $i -gt 600 ]; do sleep 0.1; i=$((i+1)); done; echo b; echo e2 >&2", {
+  on_stdout = function(d) outs[#outs + 1] = d; if d:find("a") then T.write(seen_a, "") end end,
   on_stderr = function(d) errs[#errs + 1] = d end})
-local total = T.now() - t0
 T.eq("on_stdout chunks add up to stdout", table.concat(outs), "a\nb\n")
 T.eq("on_stderr chunks add up to stderr", table.concat(errs), "e1\ne2\n")
 T.eq("streamed output is not also kept in the result (README: on_stdout takes it)", r.stdout, "")
 T.eq("... nor streamed stderr", r.stderr, "")
-T.ok("on_stdout sees data as it arrives (first chunk well before the end)", first_at and total - (first_at - t0) >= 0.4,
-  "first chunk after " .. tostring(first_at and first_at - t0) .. " s of " .. total)
+T.eq("on_stdout sees data as it arrives (the first chunk, before the command wrote the rest)", outs[1], "a\n")
 local n, bytes = 0, 0
 r = run("head -c 50000000 /dev/zero", {on_stdout = function(d) n = n + 1; bytes = bytes + #d end})
 T.ok("on_stdout on 50 MB: many chunks, every byte", n > 10 and bytes == 50000000, n .. " chunks, " .. bytes .. " bytes")
@@ -98,13 +99,11 @@ m = T.fails(function() return run("echo x", {on_stdout = function() error("cb-fa
 T.has("an error in on_stdout propagates to the caller", m, "cb-failed")
 T.eq("... and the connection is still fine", $(echo ok-after-cb), "ok-after-cb")
 
--- 100 commands one after another on one connection all complete (a hang bound, not a
--- timing: the per-command cost, and with it a Nagle/delayed-ACK regression, is measured by
--- make bench's per-command row).
-t0 = T.now()
-for i = 1, 100 do run("true") end
-dt = T.now() - t0
-T.between("100 sequential commands on one connection complete (< 30 s)", dt, 0, 30)
+-- 100 commands one after another on one connection all complete (the per-command cost, and
+-- with it a Nagle/delayed-ACK regression, is measured by make bench's per-command row).
+local good = 0
+for i = 1, 100 do if run("echo " .. i).stdout == i .. "\n" then good = good + 1 end end
+T.eq("100 sequential commands on one connection complete", good, 100)
 
 -- A shell syntax error quotes the user's command, never the wrappers around it (the pid
 -- marker, env, cd, sudo): the login shell (bash) parses the user's text on its own.
@@ -131,16 +130,15 @@ LIMIT=90 lua_checks exec.sshs
 script unread.sshs <<'EOF'
 local T = require "t"
 with connect("127.0.0.1") do
-  local t0 = T.now()
   local r = run("exit 0", {stdin = string.rep("x", 8 * 1024 * 1024)})
   T.eq("a command that never reads its 8 MiB stdin still finishes", r.exitcode, 0)
   r = run("head -c 5; echo; exit 3", {stdin = string.rep("y", 4 * 1024 * 1024), check = false})
   T.ok("a command that reads part of its 4 MiB stdin and exits: result kept", r.exitcode == 3 and r.stdout == "yyyyy\n",
     "exit " .. tostring(r.exitcode) .. " stdout " .. T.show(r.stdout))
-  T.between("... both promptly", T.now() - t0, 0, 5)
+  T.eq("... and the connection still runs commands", $(echo after-unread), "after-unread")
 end
 EOF
-LIMIT=15 lua_checks unread.sshs
+LIMIT=90 lua_checks unread.sshs
 
 # Signals (a script of their own: a crash here must not hide the checks above).
 script signals.sshs <<'EOF'
@@ -159,7 +157,7 @@ with connect("127.0.0.1") do
   T.eq("the connection works after signalled commands", $(echo after-signals), "after-signals")
 end
 EOF
-LIMIT=30 lua_checks signals.sshs
+LIMIT=90 lua_checks signals.sshs
 
 # ---------------------------------------------------------------------------------------------
 # Concurrency on one connection.
@@ -170,7 +168,6 @@ if arg[2] then opts.max_sessions = tonumber(arg[2]) end
 if arg[3] and arg[3] ~= "" then opts.port = tonumber(arg[3]); opts.known_hosts = arg[4]; opts.key = arg[5] end
 local label = arg[6] or ""
 with connect("127.0.0.1", opts) do
-  local t0 = T.now()
   local hs = {}
   for i = 1, n do hs[i] = thread(function() return $(sleep 0.2; echo #{i}) end) end
   local good, bad = T.join_all(hs, tostring)
@@ -180,7 +177,6 @@ with connect("127.0.0.1", opts) do
     shown = shown + 1
     if shown <= 5 then print("#   " .. line) end
   end
-  T.between(label .. "... in reasonable time", T.now() - t0, 0, 20)
   T.eq(label .. "... over a single TCP connection", T.conns(opts.port), 1)
 end
 EOF
@@ -207,7 +203,7 @@ with connect("127.0.0.1", {port = tonumber(arg[1]), known_hosts = arg[2], key = 
   T.eq("MaxSessions 1 server: 4 threads take turns", good, 4)
 end
 EOF
-  LIMIT=15 lua_checks ms1.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY"
+  LIMIT=90 lua_checks ms1.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY"
   bash "$REPO/scripts/test-sshd.sh" stop "$TMP/ms1" > /dev/null 2>&1
 fi
 
@@ -237,23 +233,27 @@ LIMIT=60 lua_checks senders.sshs
 # One loop: remote and local commands, sleeps and several connections all overlap.
 script overlap.sshs <<'EOF'
 local T = require "t"
-local t0 = T.now()
+-- Seven parties meet at a barrier: each waits until all of them run (one after another, the
+-- first would wait in vain and fail).
+local meet, arrive = T.barrier(7)
 local hs = {
-  thread(function() with connect("127.0.0.2") do $ sleep 1 
+  thread(function() with connect("127.0.0.2") do $ #{raw(meet)}
  end end),
-  thread(function() with connect("127.0.0.3") do $ sleep 1 
+  thread(function() with connect("127.0.0.3") do $ #{raw(meet)}
  end end),
-  thread(function() $ sleep 1
+  thread(function() $ #{raw(meet)}
   end),
-  thread(function() sleep(1) end),
+  thread(function() return arrive() end),
+  thread(function() return arrive() end),
 }
 with connect("127.0.0.4") do
-  local a = thread(function() return run("sleep 1; echo a").stdout end)
-  local b = thread(function() return run("sleep 1; echo b").stdout end)
+  local a = thread(function() return run(meet .. "; echo a").stdout end)
+  local b = thread(function() return run(meet .. "; echo b").stdout end)
   T.eq("two remote commands on one connection overlap", a:join() .. b:join(), "a\nb\n")
 end
-for _, h in ipairs(hs) do h:join() end
-T.between("remote, local and sleep threads all run at once (~1 s, not 6)", T.now() - t0, 0.9, 3)
+local all = true
+for _, h in ipairs(hs) do local ok, v = pcall(h.join, h); if not ok or v == false then all = false end end
+T.ok("remote, local and sleep threads all run at once", all)
 
 local hosts, hs2 = {}, {}
 for i = 1, 8 do

@@ -104,13 +104,13 @@ with connect("127.0.0.2") do
   end
   T.eq("after the inner block, commands run on the outer host", addr(), "127.0.0.2")
 end
-T.ok("all connections closed afterwards", T.wait_for(function() return T.conns() == 0 end, 2), "conns: " .. T.conns())
+T.ok("all connections closed afterwards", T.wait_for(function() return T.conns() == 0 end, 30), "conns: " .. T.conns())
 
 -- via = "host"
 with connect("127.0.0.4", {via = "127.0.0.5"}) do
   T.eq("via = 'host' tunnels through that host", path(here()), "127.0.0.4 <- 127.0.0.5 <- sshs")
 end
-T.ok("the via connection is closed with the session", T.wait_for(function() return T.conns() == 0 end, 2), "conns: " .. T.conns())
+T.ok("the via connection is closed with the session", T.wait_for(function() return T.conns() == 0 end, 30), "conns: " .. T.conns())
 
 -- via = a session: not the one on top.
 local a = connect("127.0.0.2")
@@ -122,7 +122,7 @@ T.eq("closing it returns to the session below", path(here()), "127.0.0.3 <- 127.
 a:close()
 T.eq("an inner session outlives closing its jump host's session", addr(), "127.0.0.3")
 b:close()
-T.ok("... and the jump connection closes with the last user", T.wait_for(function() return T.conns() == 0 end, 2), "conns: " .. T.conns())
+T.ok("... and the jump connection closes with the last user", T.wait_for(function() return T.conns() == 0 end, 30), "conns: " .. T.conns())
 
 -- via = "a,b": a chain.
 with connect("127.0.0.7", {via = "127.0.0.2,127.0.0.3"}) do
@@ -143,7 +143,7 @@ end
 with connect("behind", {via = "127.0.0.5"}) do
   T.eq("opts.via wins over ProxyJump", path(here()), "127.0.0.8 <- 127.0.0.5 <- sshs")
 end
-T.ok("no connection left open", T.wait_for(function() return T.conns() == 0 end, 2), "conns: " .. T.conns())
+T.ok("no connection left open", T.wait_for(function() return T.conns() == 0 end, 30), "conns: " .. T.conns())
 EOF
 LIMIT=90 lua_checks jump.sshs
 
@@ -153,25 +153,23 @@ script jumperr.sshs <<'EOF'
 local T = require "t"
 local U, CLOSED = T.user, T.env("CLOSED")
 local function attempt(target, opts)
-  local t0 = T.now()
-  local m = T.fails(function() connect(target, opts):close() end)
-  return m, T.now() - t0
+  return T.fails(function() connect(target, opts):close() end)
 end
-local m, dt = attempt("127.0.0.1:" .. CLOSED, {via = "127.0.0.2"})
+local m = attempt("127.0.0.1:" .. CLOSED, {via = "127.0.0.2"})
 T.has("target port closed behind a jump host: message names the target", m, "127.0.0.1:" .. CLOSED)
 T.ok("... and says the jump host could not reach it (not a handshake failure)",
   m and (m:lower():find("refused") or m:find("connect failed")) and not m:find("handshake"), m)
-T.between("... promptly", dt, 0, 5)
-m, dt = attempt("nonexistent.invalid", {via = "127.0.0.2"})
+T.lacks("... at once (not by a timeout)", m, "timed out")
+m = attempt("nonexistent.invalid", {via = "127.0.0.2"})
 T.has("unknown name behind a jump host: message names it", m, "nonexistent.invalid")
 T.ok("... and does not blame the SSH handshake", m and not m:find("handshake"), m)
-m, dt = attempt("127.0.0.4", {via = "127.0.0.1:" .. CLOSED})
+m = attempt("127.0.0.4", {via = "127.0.0.1:" .. CLOSED})
 T.has("jump host unreachable: message names the jump host", m, "127.0.0.1:" .. CLOSED)
 T.like("... and says refused", (m or ""):lower(), "refused")
 m = attempt("127.0.0.4", {via = 42})
 T.like("via of a wrong type is an error", m, "via must be")
 T.eq("nothing left pushed after failed jumps", run("true").host, "local")
-T.ok("nothing left connected after failed jumps", T.wait_for(function() return T.conns() == 0 end, 2), "conns: " .. T.conns())
+T.ok("nothing left connected after failed jumps", T.wait_for(function() return T.conns() == 0 end, 30), "conns: " .. T.conns())
 EOF
 LIMIT=60 lua_checks jumperr.sshs
 
@@ -179,15 +177,14 @@ if start_sshd "$TMP/nofwd" $'AllowTcpForwarding no'; then
   script nofwd.sshs <<'EOF'
 local T = require "t"
 with connect("127.0.0.1", {port = tonumber(arg[1]), known_hosts = arg[2], key = arg[3]}) do
-  local t0 = T.now()
   local m = T.fails(function() connect("127.0.0.3"):close() end)
   T.has("jump host refuses forwarding: the error names the target", m, "127.0.0.3")
   T.ok("... and says the jump host refused the tunnel", m and (m:find("prohibited") or m:find("forward") or m:find("tunnel")), m)
-  T.between("... promptly", T.now() - t0, 0, 5)
+  T.lacks("... at once (not by a timeout)", m, "timed out")
   T.eq("the jump host's session still works", $(echo still), "still")
 end
 EOF
-  LIMIT=30 lua_checks nofwd.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY"
+  LIMIT=90 lua_checks nofwd.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY"
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ with connect("127.0.0.3") as idle do
   T.between("... at once", T.now() - t1, 0, 1)
 end
 EOF
-LIMIT=40 lua_checks killchild.sshs
+LIMIT=90 lua_checks killchild.sshs
 
 # ---------------------------------------------------------------------------------------------
 # The whole server stopped while a command runs (a private sshd).
@@ -98,7 +98,7 @@ T.eq("... another server's connection is unaffected", ok2 and v2, "main-server\n
 local m3 = T.fails(function() connect("127.0.0.1", {port = port, known_hosts = kh, key = key}) end)
 T.like("... and connecting to the stopped server is refused", (m3 or ""):lower(), "refused")
 EOF
-  LIMIT=40 lua_checks killserver.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY" "$TMP/doomed" "$REPO/scripts/test-sshd.sh"
+  LIMIT=90 lua_checks killserver.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY" "$TMP/doomed" "$REPO/scripts/test-sshd.sh"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ local ok, r1, n = pcall(healthy.join, healthy)
 T.ok("keepalive on a healthy connection disturbs nothing (slow command, 100 MB stream)",
   ok and r1 == "slept\n" and n == 100000000, tostring(r1) .. " " .. tostring(n))
 EOF
-LIMIT=25 lua_checks keepalive.sshs "$TMP/alive_config"
+LIMIT=90 lua_checks keepalive.sshs "$TMP/alive_config"
 for p in $(cat "$TMP/stopped"); do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
 : > "$TMP/stopped"
 
