@@ -20,7 +20,7 @@ T.eq("result exitcode", r.exitcode, 0)
 T.eq("result ok", r.ok, true)
 T.eq("result cmd is the command as written", r.cmd, "printf 'hi\\n'; printf 'warn\\n' >&2")
 T.eq("result host is user@host", r.host, T.user .. "@127.0.0.1")
-T.ok("result duration is a small non-negative number", type(r.duration) == "number" and r.duration >= 0 and r.duration < 10, T.show(r.duration))
+T.ok("result duration is a non-negative number", type(r.duration) == "number" and r.duration >= 0, T.show(r.duration))
 T.eq("tostring(result) is stdout", tostring(r), "hi\n")
 T.eq("$ is the last result", $.stdout, "hi\n")
 local lines = {}
