@@ -61,23 +61,31 @@ summary_line() { grep -E '^sshs: [0-9]+ hosts? in ' "$TMP/err" | tail -n 1; }
 # test before these are called), found with pgrep and killed at exit.
 remote_sleeps() { pgrep -f "^sleep $DUR\$"; }
 cleanup_remote() { local p; for p in $(remote_sleeps); do kill "$p" 2>/dev/null; done; }
-# wait_sleeps N: waits (at most 10 s) until N of them run; prints how many do.
+# wait_sleeps N: waits (at most 60 s, a hang guard) until N of them run; prints how many do.
 wait_sleeps() {
-  for _ in $(seq 1 100); do [ "$(remote_sleeps | wc -l)" -ge "$1" ] && break; sleep 0.1; done
+  for _ in $(seq 1 600); do [ "$(remote_sleeps | wc -l)" -ge "$1" ] && break; sleep 0.1; done
   remote_sleeps | wc -l
 }
-# first_sigint PID: SIGINT, then 1.5 s; rc is "running", or PID's exit status if it ended.
+# gone_sleeps: waits (at most 30 s: sshd ends them once their channels close) until none of
+# them runs; prints how many still do.
+gone_sleeps() {
+  for _ in $(seq 1 300); do [ -z "$(remote_sleeps)" ] && break; sleep 0.1; done
+  remote_sleeps | wc -l
+}
+# first_sigint PID: SIGINT; once sshs has said what is still running on stderr ($TMP/err; at
+# most 60 s), 1.5 s more; rc is "running", or PID's exit status if it ended.
 first_sigint() {
   kill -INT "$1"
+  for _ in $(seq 1 600); do grep -q 'still running' "$TMP/err" && break; kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
   sleep 1.5
   rc=running; kill -0 "$1" 2>/dev/null || { wait "$1"; rc=$?; }
 }
 # second_sigint PID NAME: two more SIGINTs 0.2 s apart; the check NAME passes when PID ends
-# within 5 s (else it is killed); rc is its exit status (or "killed").
+# (a hang guard kills it after 60 s); rc is its exit status (or "killed").
 second_sigint() {
   kill -INT "$1"; sleep 0.2; kill -INT "$1"
   local t0=$EPOCHREALTIME
-  for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 600); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$1" 2>/dev/null; then
     fail "$2" "still running after $(since "$t0")s"
     kill -KILL "$1"; wait "$1"; rc=killed

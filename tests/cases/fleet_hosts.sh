@@ -10,11 +10,11 @@ plan 21
 # on stdout, no traceback, no host contacted, and stderr matches every (grep -E) PATTERN.
 bad_spec() {
   local spec=$1 what=$2; shift 2
-  local t0=$EPOCHREALTIME missing=() p
+  local missing=() p
   hs -H "$spec" -e '$ echo should-not-run'
   for p in "$@"; do grep -qiE -- "$p" "$TMP/err" || missing+=("$p"); done
   if [ "$rc" -ge 1 ] && [ "$rc" -le 2 ] && [ -z "$out" ] && [ ${#missing[@]} = 0 ] &&
-     ! grep -qi 'traceback' "$TMP/err" && lt "$(since "$t0")" 5; then
+     ! grep -qi 'traceback' "$TMP/err"; then
     ok "-H '$spec': $what"
   else
     fail "-H '$spec': $what" "stderr lacks: ${missing[*]:-(nothing)}" "$(detail)"

@@ -29,12 +29,12 @@ end)
 local took = T.now() - t0
 T.ok("with timeout(1): connect to a host that accepts and never answers fails", not ok)
 T.has("... with a timeout message", T.msg(e), "timed out after 1s")
-T.ok("... well before the 30 s default (took " .. took .. " s)", took < 10)
+T.ok("... not the 30 s default (took " .. took .. " s)", took < 30)
 t0 = T.now()
 ok, e = pcall(function()
   with idle_timeout(1) do connect("mute") end
 end)
-T.ok("with idle_timeout(1): a connect that makes no progress is bounded too", not ok and T.now() - t0 < 10, T.msg(e))
+T.ok("with idle_timeout(1): a connect that makes no progress is bounded too (not by the 30 s default)", not ok and T.now() - t0 < 30, T.msg(e))
 -- outside any block the connect keeps its own timeout (ConnectTimeout / opts.timeout)
 t0 = T.now()
 ok, e = pcall(connect, "mute", {timeout = 2})
@@ -42,23 +42,24 @@ T.ok("connect{timeout = 2} alone still applies (took " .. (T.now() - t0) .. " s)
 -- a block with a longer timeout does not lengthen a shorter connect timeout
 t0 = T.now()
 with timeout(20) do ok, e = pcall(connect, "mute", {timeout = 1}) end
-T.ok("with timeout(20) keeps connect{timeout = 1}", not ok and T.now() - t0 < 10, T.msg(e))
+T.ok("with timeout(20) keeps connect{timeout = 1}", not ok and T.msg(e):find("after 1s", 1, true) ~= nil, T.msg(e))
 EOS
 if bounded 60 "connect inside timeout blocks" env HOME="$H" "$SSHS" "$TMP/connect_block.sshs"; then
   sed -e '/^ok - /b' -e '/^not ok - /b' -e '/^#/b' -e 's/^/# out: /' "$TMP/out"
   check "connect_block.sshs exits 0" [ "$rc" = 0 ]
 fi
 
-# each(): a mute host among good ones, under host_timeout / idle_timeout.
+# each(): a mute host among good ones, under host_timeout / idle_timeout (5 s: they bound the
+# good hosts' connects too, which a loaded machine slows).
 script each_mute.sshs <<'EOS'
 local T = require "t"
 for _, opt in ipairs{"host_timeout", "idle_timeout"} do
   local t0 = T.now()
-  local out = each({"127.0.0.1", "mute", "127.0.0.2"}, function(h) return $(echo up) end, {[opt] = 1})
+  local out = each({"127.0.0.1", "mute", "127.0.0.2"}, function(h) return $(echo up) end, {[opt] = 5})
   local took = T.now() - t0
-  T.ok("each{" .. opt .. " = 1}: the mute host fails, as unreachable", out.mute.ok == false and out.mute.unreachable, T.show(out.mute.error))
-  T.ok("each{" .. opt .. " = 1}: the others succeed", out["127.0.0.1"].value == "up" and out["127.0.0.2"].value == "up")
-  T.ok("each{" .. opt .. " = 1}: bounded (took " .. took .. " s)", took < 10)
+  T.ok("each{" .. opt .. " = 5}: the mute host fails, as unreachable", out.mute.ok == false and out.mute.unreachable, T.show(out.mute.error))
+  T.ok("each{" .. opt .. " = 5}: the others succeed", out["127.0.0.1"].value == "up" and out["127.0.0.2"].value == "up")
+  T.ok("each{" .. opt .. " = 5}: bounded by it, not by the 30 s default (took " .. took .. " s)", took < 30)
 end
 EOS
 if bounded 60 "each with a mute host" env HOME="$H" "$SSHS" "$TMP/each_mute.sshs"; then
@@ -84,9 +85,10 @@ for _, where in ipairs{"local", "127.0.0.3"} do
     T.ok(where .. ": run{idle_timeout = 1} stops a command that goes silent", not ok and e.idle_timed_out == true, T.msg(e))
     T.has(where .. ": the message says 'no output for 1s'", T.msg(e), "no output for 1s")
     T.eq(where .. ": what it printed before is kept", e.stdout, "first\nsecond\n")
-    T.ok(where .. ": stopped about 1 s after the last output (took " .. took .. " s)", took >= 1.2 and took < 8)
-    -- output every 0.3 s for 1.5 s: never idle for 1 s, so it runs to the end
-    local r = run("for i in 1 2 3 4 5; do echo $i; sleep 0.3; done", {idle_timeout = 1})
+    T.ok(where .. ": stopped 1 s after the last output, not before, long before the command ends (took " .. took .. " s)",
+      took >= 1.35 and took < tonumber(DUR))
+    -- output every 0.3 s for 1.5 s: never idle for 3 s (a margin for a busy machine), so it runs to the end
+    local r = run("for i in 1 2 3 4 5; do echo $i; sleep 0.3; done", {idle_timeout = 3})
     T.ok(where .. ": a command that keeps talking is not stopped", r.ok and select(2, r.stdout:gsub("\n", "")) == 5)
     with check(false) do
       with idle_timeout(1) do
@@ -143,6 +145,6 @@ for name in silent silent_each after_stops; do
     check "$name.sshs exits 0" [ "$rc" = 0 ]
   fi
 done
-sleep 1
+for _ in $(seq 1 300); do [ -z "$(remote_sleeps)" ] && break; sleep 0.1; done   # sshd ends them after the channel closes
 left=$(remote_sleeps | wc -l)
 checkv "no silent command left running (local or remote)" "found $left" [ "$left" = 0 ]
