@@ -84,7 +84,7 @@ for t in tests/cases/*.sh tests/cases/*.sshs tests/cases/*.lua; do
 done
 
 # Order: longest first by the last run's durations ("seconds label" lines); untimed first.
-declare -A took_before
+declare -A took_before=()
 if [ -f "$times_file" ]; then
   while read -r secs label; do took_before[$label]=$secs; done < "$times_file"
 fi
@@ -92,7 +92,7 @@ order=$(for i in "${!labels[@]}"; do echo "${took_before[${labels[$i]}]:-99999} 
   sort -k1,1nr -k2,2n | cut -d' ' -f2)
 
 # Runs file $1 (an index) in the background; its report goes to $log/$1.report.
-declare -A started
+declare -A started=()
 launch() {
   local i=$1
   started[$i]=$EPOCHREALTIME
@@ -101,7 +101,7 @@ launch() {
   pids[$i]=$!
 }
 # Prints the report of file $1 once it has ended and adds up its counts.
-declare -A took_now pids
+declare -A took_now=() pids=()
 collect() {
   local i=$1 label=${labels[$1]} r p f s rc secs
   wait "${pids[$i]}" 2>/dev/null

@@ -37,17 +37,15 @@ end)
 local other = thread(function()
   with connect("127.0.0.2") do return run("sleep 1.5; echo other").stdout end
 end)
-T.wait_for(function() local p = T.read(pidf); return p and p:match("%d+") end, 5)
+T.wait_for(function() local p = T.read(pidf); return p and p:match("%d+") end, 60)
 local child = T.read(pidf):match("%d+")
-local t0 = T.now()
 T.sh("kill -KILL " .. child)
 local ok, v = pcall(h.join, h)
-local dt = T.now() - t0
 T.eq("sshd killed mid-command: the thread gets an error and goes on", ok and v, "thread went on")
 T.has("... the error names the host", err_in_thread, U .. "@127.0.0.1")
 T.like("... and the cause (connection lost/closed)", err_in_thread, "connection")
 T.like("... at the script's line", err_in_thread, "^" .. here .. ":%d+: ")
-T.between("... promptly", dt, 0, 3)
+T.lacks("... at once (not by a timeout)", err_in_thread, "timed out")
 T.eq("... the session is no longer alive", alive_after, false)
 T.has("... a next command on it raises at once, naming the host", after_in_thread, U .. "@127.0.0.1")
 local ok2, v2 = pcall(other.join, other)
@@ -62,11 +60,10 @@ with connect("127.0.0.3") as idle do
   local pid = $(echo $PPID)
   T.sh("kill -KILL " .. pid)
   T.ok("an idle connection whose sshd died is noticed (alive() false)",
-    T.wait_for(function() return not idle:alive() end, 3), "still alive after 3 s")
-  local t1 = T.now()
+    T.wait_for(function() return not idle:alive() end, 60), "still alive after 60 s")
   local m = T.fails(function() return $(echo hi) end)
   T.has("... the next command raises, naming the host", m, U .. "@127.0.0.3")
-  T.between("... at once", T.now() - t1, 0, 1)
+  T.lacks("... at once (not by a timeout)", m, "timed out")
 end
 EOF
 LIMIT=90 lua_checks killchild.sshs
@@ -79,20 +76,19 @@ local T = require "t"
 local port, kh, key, dir, stopper = tonumber(arg[1]), arg[2], arg[3], arg[4], arg[5]
 local h = thread(function()
   with connect("127.0.0.1", {port = port, known_hosts = kh, key = key}) do
-    local m = T.fails(function() return run("sleep 20; echo finished") end)
+    local m = T.fails(function() return run("touch " .. dir .. ".running; sleep 20; echo finished") end)
     return m or "no error"
   end
 end)
 local main_ok = thread(function()
   with connect("127.0.0.2") do return run("sleep 1.5; echo main-server").stdout end
 end)
-sleep(0.7)
-local t0 = T.now()
+T.wait_for(function() return T.read(dir .. ".running") end, 60)    -- the command runs
 T.sh("bash " .. stopper .. " stop " .. dir)
 local ok, m = pcall(h.join, h)
 T.ok("server stopped mid-command: the thread gets an error", ok and m ~= "no error", T.msg(m))
 T.has("... naming the host", m, "127.0.0.1")
-T.between("... promptly", T.now() - t0, 0, 4)
+T.lacks("... at once (not by a timeout)", m, "timed out")
 local ok2, v2 = pcall(main_ok.join, main_ok)
 T.eq("... another server's connection is unaffected", ok2 and v2, "main-server\n")
 local m3 = T.fails(function() connect("127.0.0.1", {port = port, known_hosts = kh, key = key}) end)
@@ -156,7 +152,7 @@ local healthy = thread(function()
   end
 end)
 -- Wait (bounded) for the three verdicts, then kill the stopped sshds so nothing hangs on.
-T.wait_for(function() return results.idle and results.mid and results.config end, 15)
+T.wait_for(function() return results.idle and results.mid and results.config end, 60)
 for pid in (T.read(T.env("STOPPED_FILE")) or ""):gmatch("%d+") do T.sh("kill -KILL " .. pid .. " 2>/dev/null") end
 for _, h in ipairs(hs) do pcall(h.join, h) end
 local labels = {idle = "keepalive=1: a stopped server fails the next command",
@@ -166,14 +162,14 @@ for _, k in ipairs{"idle", "mid", "config"} do
   local r = results[k] or {}
   T.ok(labels[k], r.msg ~= nil, "no error (or the thread did not finish)")
   T.has("... (" .. k .. ") the error names the host", r.msg, "127.0.0.")
-  T.between("... (" .. k .. ") within about interval x 3 s", r.dt, 0, 8)
+  T.has("... (" .. k .. ") by the keepalive (interval x 3), not by the command", r.msg, "no answer to 3 keepalives in 3s")
   print("# " .. k .. ": " .. string.format("%.2f", r.dt or -1) .. " s: " .. tostring(r.msg))
 end
 local ok, r1, n = pcall(healthy.join, healthy)
 T.ok("keepalive on a healthy connection disturbs nothing (slow command, 100 MB stream)",
   ok and r1 == "slept\n" and n == 100000000, tostring(r1) .. " " .. tostring(n))
 EOF
-LIMIT=90 lua_checks keepalive.sshs "$TMP/alive_config"
+LIMIT=150 lua_checks keepalive.sshs "$TMP/alive_config"
 for p in $(cat "$TMP/stopped"); do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
 : > "$TMP/stopped"
 
@@ -229,7 +225,7 @@ with connect("127.0.0.1", {port = port, known_hosts = kh, key = key}) do
 end
 os.remove(sumfile)
 EOF
-  LIMIT=150 lua_checks rekey.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY"
+  LIMIT=400 lua_checks rekey.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY"
   n=$(grep -c 'ssh_set_newkeys: rekeying' "$TMP/rekey/sshd.log")
   if [ "$n" -ge 16 ]; then ok "the streams really crossed rekeys ($n)"
   else not_ok "the streams really crossed rekeys" "only $n rekeys in the sshd log (want >= 16)"; fi
