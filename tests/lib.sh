@@ -21,6 +21,12 @@ expect_err_has() { case "$err" in *"$1"*) ok "$2";; *) not_ok "$2" "stderr lacks
 expect_out_has() { case "$out" in *"$1"*) ok "$2";; *) not_ok "$2" "stdout lacks: $1" "$(show)";; esac; }
 # script FILE <<'EOF' ... : writes a script into the temp folder
 script() { cat > "$TMP/$1"; }
+# wait_proc PATTERN [N]: waits until N (1) processes match PATTERN (pgrep -f), at most 60 s (a
+# hang guard; returns 1). wait_gone PATTERN: waits until none does, at most 30 s. A test waits
+# for what it needs, never a fixed pause: a busy machine is slow. Patterns must be this run's
+# own (another file, or another run of this file, may run at the same time): put $$ in them.
+wait_proc() { local i; for ((i = 0; i < 600; i++)); do [ "$(pgrep -fc -- "$1")" -ge "${2:-1}" ] && return 0; sleep 0.1; done; return 1; }
+wait_gone() { local i; for ((i = 0; i < 300; i++)); do pgrep -f -- "$1" > /dev/null || return 0; sleep 0.1; done; return 1; }
 # no_leftover PATTERN NAME: passes when no process matches PATTERN (and kills any that do).
 no_leftover() { # $1 pattern, $2 check name
   local left

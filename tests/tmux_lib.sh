@@ -7,7 +7,7 @@
 #   tm_type TEXT          TEXT typed literally, then Enter
 #   tm_wait REGEX [SECS]  wait until the screen (with scrollback) matches REGEX (grep -E)
 #   tm_screen             the screen and scrollback as text
-#   tm_expect NAME REGEX [SECS]   a check: ok when the screen matches within SECS (default 10)
+#   tm_expect NAME REGEX [SECS]   a check: ok when the screen matches within SECS (default 60: a hang guard)
 # Each tm_start gets a server of its own (a fresh socket): a server that is still shutting
 # down must never take the next one's commands.
 TM_N=0
@@ -30,7 +30,7 @@ tm_send() { tm send-keys -t t "$@"; }
 tm_type() { tm send-keys -t t -l "$1"; tm send-keys -t t Enter; }
 tm_screen() { tm capture-pane -p -J -t t -S -2000 | sed 's/ *$//'; }
 tm_wait() {
-  local re=$1 secs=${2:-10} i
+  local re=$1 secs=${2:-60} i
   for ((i = 0; i < secs * 10; i++)); do
     tm_screen | grep -Eq -- "$re" && return 0
     sleep 0.1
@@ -38,7 +38,7 @@ tm_wait() {
   return 1
 }
 tm_expect() {
-  if tm_wait "$2" "${3:-10}"; then ok "$1"
+  if tm_wait "$2" "${3:-60}"; then ok "$1"
   else not_ok "$1" "screen lacks /$2/:" "$(tm_screen | grep -v '^$' | tail -n 25)"; fi
 }
 # Waits until the screen has not changed for a moment (the REPL is idle at a prompt).
@@ -54,7 +54,7 @@ tm_settle() {
 }
 # Waits until the last non-empty line of the screen matches REGEX (e.g. a fresh prompt).
 tm_wait_last() {
-  local re=$1 secs=${2:-10} i
+  local re=$1 secs=${2:-60} i
   for ((i = 0; i < secs * 10; i++)); do
     tm_screen | grep -v '^$' | tail -n 1 | grep -Eq -- "$re" && return 0
     sleep 0.1

@@ -55,26 +55,26 @@ tm_send C-c
 tm_wait_last '^sshs>$'
 tm_type '3 + 3'
 tm_expect "Ctrl-C at the continuation prompt drops the unfinished chunk" '^6$'
-tm_type '$ sleep 4711; echo late'
-sleep 1
+tm_type "\$ sleep 4711$$; echo late"
+wait_proc "^sleep 4711$$\$"
 tm_send C-c
 tm_expect "Ctrl-C stops a local command and says so" '^interrupted$'
 tm_type '"still here"'
 tm_expect "and returns to the prompt" '^still here$'
-sleep 0.5
-no_leftover 'sleep 4711' "the local command's process is gone after Ctrl-C"
+wait_gone "sleep 4711$$\b"
+no_leftover "sleep 4711$$\b" "the local command's process is gone after Ctrl-C"
 tm_screen | grep -q '^late$' && not_ok "the command after the sleep never ran" || ok "the command after the sleep never ran"
 
 # A thread started at the prompt runs on while you type and survives a Ctrl-C on a command.
 tm_type 'bg = thread(function() sleep(2.5); print("bg-done") end)'
-tm_type '$ sleep 4718'
-sleep 0.5
+tm_type "\$ sleep 4718$$"
+wait_proc "^sleep 4718$$\$"
 tm_send C-c
 tm_expect "Ctrl-C on a command..." '^interrupted$'
 tm_expect "... leaves a thread started earlier running (it finishes later)" '^bg-done$'
 # A chunk busy in Lua never waits: two Ctrl-Cs in a row interrupt it.
-tm_type 'while true do end'
-sleep 0.5
+tm_type 'print("busy-" .. "start") while true do end'
+tm_wait '^busy-start$'
 tm_send C-c
 sleep 0.2
 tm_send C-c
@@ -126,14 +126,14 @@ tm_settle
 tm_send 'x = $(ls c++dir) .. s:al' Tab
 tm_expect "... and after its ), Lua names again" 'x = \$\(ls c\+\+dir\) \.\. s:alive$'
 tm_send C-u
-tm_type '$ sleep 4712; echo late2'
-sleep 1.5
+tm_type "\$ sleep 4712$$; echo late2"
+wait_proc "^sleep 4712$$\$"
 tm_send C-c
 tm_expect "Ctrl-C stops a remote command" '^interrupted$' 
 tm_type '$ echo after-remote-stop'
 tm_expect "the session still works after Ctrl-C" '^after-remote-stop$'
-sleep 1
-no_leftover 'sleep 4712' "the remote command is gone after Ctrl-C"
+wait_gone "sleep 4712$$\b"
+no_leftover "sleep 4712$$\b" "the remote command is gone after Ctrl-C"
 tm_type 'close()'
 tm_expect "close() pops the session: the prompt is local again" '^sshs>$'
 # A connection that dies under the prompt: said so, and the session is popped.
@@ -147,7 +147,7 @@ spid=$(tm_screen | grep -o '^sshd-pid=[0-9]*' | tail -n 1 | cut -d= -f2)
 case "$(ps -o args= -p "$spid" 2>/dev/null)" in "sshd: "*@*) kill "$spid";; esac
 sleep 1
 tm_type '$ echo on-a-dead-connection'
-tm_expect "a dead connection at the prompt says so and pops the session" 'connection to .*127\.0\.0\.5 is gone.*session closed' 20
+tm_expect "a dead connection at the prompt says so and pops the session" 'connection to .*127\.0\.0\.5 is gone.*session closed'
 tm_wait_last '^sshs>$'
 tm_type '"popped"'
 tm_expect "... and the prompt is local again" '^popped$'
@@ -184,7 +184,7 @@ tm_expect "-i: Ctrl-D leaves" '^EXIT=0$'
 
 # The fleet REPL: -H with no script on a terminal.
 run_repl "-H '127.0.0.[1-5]'"
-tm_expect "the fleet REPL's prompt names the hosts" '^sshs 127\.0\.0\.\[1-5\]>$' 20
+tm_expect "the fleet REPL's prompt names the hosts" '^sshs 127\.0\.0\.\[1-5\]>$'
 tm_type '$ echo same'
 tm_expect "identical outputs of 5 hosts are gathered" '^127\.0\.0\.\[1-5\] \(5\)$'
 tm_type 'n = 20'
@@ -196,12 +196,12 @@ tm_type ':-127.0.0.[4-5]'
 tm_expect ":-NODES takes hosts out of the set" '^sshs 127\.0\.0\.\[1-3\]>$'
 tm_type ':+127.0.0.5'
 tm_expect ":+NODES adds and connects hosts" '^sshs 127\.0\.0\.\[1-3,5\]>$'
-tm_type '$ sleep 4713'
-sleep 1.5
+tm_type "\$ sleep 4713$$"
+wait_proc "^sleep 4713$$\$" 4
 tm_send C-c
 tm_expect "Ctrl-C stops the line on every host" 'interrupted +127\.0\.0\.\[1-3,5\] \(4\)'
-sleep 1
-no_leftover 'sleep 4713' "no remote command left after Ctrl-C in the fleet REPL"
+wait_gone "sleep 4713$$\b"
+no_leftover "sleep 4713$$\b" "no remote command left after Ctrl-C in the fleet REPL"
 tm_send C-d
 tm_expect "the fleet REPL leaves with Ctrl-D" '^EXIT=0$'
 
