@@ -4,9 +4,9 @@
 # user): the command runs as root, and the password appears nowhere: not in ps while it runs,
 # not in -v output, not in the output or the error of a refused password.
 source "$TESTROOT/remote_lib.sh"
-U=sshs_inter1
+U=sshs_inter$$          # this run's own: another run of this file may be going on
 PW="pw-$RANDOM-$RANDOM-inter"
-DROPIN=/etc/sudoers.d/sshs_inter1
+DROPIN=/etc/sudoers.d/$U
 if [ "$(id -u)" != 0 ] || ! command -v sudo >/dev/null || ! command -v useradd >/dev/null; then
   echo "1..0 # SKIP need root, sudo and useradd"; exit 0
 fi

@@ -10,13 +10,16 @@ local secret = "s3cr3t-" .. math.random(100000, 999999) .. " 'q' \"d\" $x\nline2
 local marker = "sshs-secret-probe-" .. math.random(100000, 999999)
 with connect("127.0.0.1") as s do
   with env{DB_PASS = secret, SSHS_MARK = marker} do
-    local h = thread(function() return $ sleep 2; printf '%s' "$DB_PASS" end)
+    -- it runs until ps has been read (it waits for a file, 60 s at most)
+    local go = T.tmp .. "/go"
+    local h = thread(function() return $ : #{marker}; i=0; until [ -e #{go} ] || [ $i -gt 600 ]; do sleep 0.1; i=$((i+1)); done; printf '%s' "$DB_PASS" end)
     local seen, listed = false, ""
     T.wait_for(function()
       listed = T.sh("ps -eo args")
-      seen = listed:find(marker, 1, true) ~= nil or listed:find("sleep 2; printf", 1, true) ~= nil
+      seen = listed:find(marker, 1, true) ~= nil
       return seen
-    end, 5)
+    end, 60)
+    T.write(go, "")
     T.ok("the command is running (seen in ps on the server)", seen, listed)
     T.lacks("the env value is not on any command line in ps", listed, "s3cr3t-")
     local r = h:join()

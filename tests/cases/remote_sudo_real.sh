@@ -4,9 +4,9 @@
 # only then; sudo to nobody (NOPASSWD) asks nothing and the password is never sent. The
 # user, its sudoers drop-in and the sshd are removed at exit.
 source "$TESTROOT/remote_lib.sh"
-U=sshs_safety2
+U=sshs_safety2_$$     # this run's own: another run of this file may be going on
 PW="pw-$RANDOM-$RANDOM-remote"
-DROPIN=/etc/sudoers.d/sshs_safety2
+DROPIN=/etc/sudoers.d/$U
 if [ "$(id -u)" != 0 ] || ! command -v sudo >/dev/null || ! command -v useradd >/dev/null; then
   echo "1..0 # SKIP need root, sudo and useradd"; exit 0
 fi
@@ -31,10 +31,15 @@ with connect("$U@127.0.0.1", {port = $X_PORT, key = "$X_KEY", known_hosts = "$X_
     local r = run("id -un; cat", {stdin = "payload"})
     T.eq("sudo asks, the password answers it: runs as root with its own stdin", r.stdout, "root\npayload")
     T.lacks("sudo's prompt token is taken out of stderr", r.stderr, "[sshs-")
-    local h = thread(function() return run("sleep 1.5; echo done").stdout end)
+    -- it runs until ps has been read (it waits for a file, 60 s at most)
+    local probe, go = "sshs-probe-" .. T.pid, T.tmp .. "/go"
+    local h = thread(function()
+      return run(": " .. probe .. "; i=0; until [ -e " .. go .. " ] || [ $i -gt 600 ]; do sleep 0.1; i=$((i+1)); done; echo done").stdout
+    end)
     local listed = ""
-    T.wait_for(function() listed = T.sh("ps -eo args"); return listed:find("sleep 1.5", 1, true) ~= nil end, 5)
-    T.has("the command is seen running in ps on the server", listed, "sleep 1.5")
+    T.wait_for(function() listed = T.sh("ps -eo args"); return listed:find(probe .. ";", 1, true) ~= nil end, 60)
+    T.write(go, "")
+    T.has("the command is seen running in ps on the server", listed, probe .. ";")
     T.lacks("the password is in no command line on the server", listed, pw)
     T.eq("... and the command finishes", h:join(), "done\n")
   end
