@@ -83,7 +83,7 @@ launch() {
   # setsid: a Ctrl-C aimed at the test runner must not take the server down mid-test.
   setsid /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" < /dev/null >> "$dir/sshd.out" 2>&1 &
   local spid=$!
-  for i in $(seq 1 100); do            # ~5 s
+  for i in $(seq 1 600); do            # 30 s at most: a busy machine starts it slowly
     if ! kill -0 "$spid" 2>/dev/null; then wait "$spid" 2>/dev/null; return 1; fi
     if [ -s "$dir/sshd.pid" ] && probe 127.0.0.1 "$port"; then return 0; fi
     sleep 0.05

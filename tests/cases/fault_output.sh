@@ -39,10 +39,10 @@ end
 T.eq(tag .. "output_limits{keep_shown = 4}: the last 4 bytes", $.stdout, "llo\n")
 
 -- Captured past max_output: stopped, and an error that says how to raise it.
-local t0 = T.now()
 local m, e = T.fails(function() return run("yes", {max_output = 1000000}) end)
 T.has(tag .. "run('yes', {max_output = 1e6}) raises naming max_output", m, "exceeded max_output (1000000 bytes of stdout")
-T.between(tag .. "... promptly (the command is stopped)", T.now() - t0, 0, 5)
+T.ok(tag .. "... the command is stopped (yes never ends), its output kept to max_output",
+     e and type(e.stdout) == "string" and #e.stdout <= 1000000, e and e.stdout and #e.stdout)
 T.eq(tag .. "... the error has truncated = true", e and e.truncated, true)
 local m2 = T.fails(function() with check(false) do return $(head -c 3000 /dev/zero) end end)
 T.eq(tag .. "a capture under the limit is untouched", m2, nil)
