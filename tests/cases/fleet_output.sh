@@ -131,7 +131,7 @@ hs -H '127.0.0.[1-3]' -e '$ sleep 1.5'
 check "progress: nothing of it when stderr is not a terminal (run > 1 s)" \
   bash -c '! grep -q "done," "$1" && ! grep -q $'"'\\r'"' "$1"' _ "$TMP/err"
 if command -v script > /dev/null; then
-  SHELL=/bin/bash HOME=$SSHS_TEST_HOME timeout 30 script -qec "$(printf '%q ' "$SSHS" -H '127.0.0.[1-3]' -e '$ sleep 1.8')" /dev/null \
+  SHELL=/bin/bash HOME=$SSHS_TEST_HOME timeout 90 script -qec "$(printf '%q ' "$SSHS" -H '127.0.0.[1-3]' -e '$ sleep 1.8')" /dev/null \
     > "$TMP/tty" 2>&1 < /dev/null
   if grep -qE '\[[0-9]+/3 done, [0-9]+ failed\]' "$TMP/tty"; then
     ok "progress: '[n/3 done, f failed]' on a terminal for a run longer than a second"

@@ -6,17 +6,17 @@ plan 32
 
 MARK=8$$$RANDOM
 # busy NAME SIGNAL SCRIPT: runs SCRIPT (it prints "go" once it is about to spin), sends SIGNAL
-# once "go" is out, and sets rc, out, err; a run still alive 10 s after the signal is killed
-# and reported as hung (rc=hung).
+# once "go" is out, and sets rc, out, err; a run still alive 60 s after the signal (a hang
+# guard) is killed and reported as hung (rc=hung).
 busy() {
   local name=$1 sig=$2
   printf '%s\n' "$3" > "$TMP/busy.sshs"
   "$SSHS" "$TMP/busy.sshs" > "$TMP/out" 2> "$TMP/err" < /dev/null &
   local pid=$! i
-  for i in $(seq 1 100); do grep -q go "$TMP/out" 2>/dev/null && break; sleep 0.05; done
+  for i in $(seq 1 1200); do grep -q go "$TMP/out" 2>/dev/null && break; sleep 0.05; done
   sleep 0.2                       # into the loop
   kill -"$sig" "$pid"
-  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for i in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; wait "$pid"; rc=hung
   else wait "$pid"; rc=$?; fi
   out=$(cat "$TMP/out"); err=$(cat "$TMP/err")
@@ -136,7 +136,7 @@ import os, pty, sys, time, select
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], sys.argv[1:])
-buf, end, sent = b"", time.time() + 10, False
+buf, end, sent = b"", time.time() + 60, False      # a hang guard
 while time.time() < end:
     r, _, _ = select.select([fd], [], [], 0.1)
     if fd in r:
@@ -155,6 +155,6 @@ print("exit", os.WEXITSTATUS(st) if os.WIFEXITED(st) else "signal %d" % os.WTERM
 sys.stdout.write(buf.decode(errors="replace").replace("\r", ""))
 EOF
 printf '%s\n' 'print("go") while true do end' > "$TMP/tty.sshs"
-out=$(timeout 20 python3 "$TMP/ttydrive.py" "$SSHS" "$TMP/tty.sshs" 2>&1); rc=$?
+out=$(timeout 90 python3 "$TMP/ttydrive.py" "$SSHS" "$TMP/tty.sshs" 2>&1); rc=$?
 expect_out_has "exit 130" "on a terminal, Ctrl-C stops a busy loop: exit status 130"
 expect_out_has "sshs: interrupted" "... and says 'sshs: interrupted'"

@@ -120,7 +120,7 @@ expect_out_has "usage" "--help prints usage on stdout"
 
 # --- no script, stdin a terminal: the REPL (tests/cases/interactive_repl.sh drives it)
 if command -v script > /dev/null; then
-  tty_out=$(timeout 10 script -qec "HOME='$TMP' '$SSHS'; echo RC=\$?" /dev/null < /dev/null 2>&1 | tr -d '\r')
+  tty_out=$(timeout 60 script -qec "HOME='$TMP' '$SSHS'; echo RC=\$?" /dev/null < /dev/null 2>&1 | tr -d '\r')
   case "$tty_out" in *"sshs> "*) ok "no script on a terminal: the REPL prompt";;
     *) not_ok "no script on a terminal: the REPL prompt" "$tty_out";; esac
 fi

@@ -50,13 +50,13 @@ end)
 print("signal=" .. tostring(e2))
 local ok3, e3 = pcall(function()
   with timeout(0.2) do
-    local r = $ sleep 5
+    local r = $ sleep 60
   end
 end)
 print("timeout=" .. tostring(e3))
 local ok4, e4 = pcall(function()
   with timeout(1.5) do
-    local r = $ sleep 5
+    local r = $ sleep 60
   end
 end)
 print("timeout-frac=" .. tostring(e4))
@@ -71,9 +71,9 @@ expect_out_has "tostring=$TMP/fields.sshs:2: command failed on local (exit 4): s
 expect_out_has "message-same=true" "tostring(err) == err.message"
 expect_out_has "signal=$TMP/fields.sshs:11: command failed on local (killed by signal TERM): kill -TERM \$\$" \
   "killed command: (killed by signal TERM)"
-expect_out_has "timeout=$TMP/fields.sshs:16: command failed on local (timed out after 0.2s): sleep 5" \
+expect_out_has "timeout=$TMP/fields.sshs:16: command failed on local (timed out after 0.2s): sleep 60" \
   "timed-out command: (timed out after Ns)"
-expect_out_has "timeout-frac=$TMP/fields.sshs:22: command failed on local (timed out after 1.5s): sleep 5" \
+expect_out_has "timeout-frac=$TMP/fields.sshs:22: command failed on local (timed out after 1.5s): sleep 60" \
   "timed-out command: fractional seconds as given"
 
 # --- Lua errors

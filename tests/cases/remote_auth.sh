@@ -192,7 +192,7 @@ secret, want = sys.argv[1].encode(), sys.argv[2].encode()
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[3], sys.argv[3:])
-buf, sent, end = b"", False, time.time() + 20
+buf, sent, end = b"", False, time.time() + 60      # a hang guard
 while time.time() < end:
     r, _, _ = select.select([fd], [], [], 0.2)
     if fd in r:
@@ -211,7 +211,7 @@ _, st = os.waitpid(pid, 0)
 sys.stdout.write(buf.decode(errors="replace").replace("\r", ""))
 sys.exit(os.WEXITSTATUS(st) if os.WIFEXITED(st) else 99)
 EOF
-  HOME=$TMP/nokeys timeout 30 python3 "$TMP/ptydrive.py" "$PW" "password: " "$SSHS" "$TMP/a.sshs" "" "" "" "$PWUSER" > "$TMP/ptyout" 2>&1; prc=$?
+  HOME=$TMP/nokeys timeout 90 python3 "$TMP/ptydrive.py" "$PW" "password: " "$SSHS" "$TMP/a.sshs" "" "" "" "$PWUSER" > "$TMP/ptyout" 2>&1; prc=$?
   pout=$(cat "$TMP/ptyout")
   case "$pout" in *"$PWUSER@127.0.0.1's password: "*) ok "on a terminal, the password is prompted for";;
     *) not_ok "on a terminal, the password is prompted for" "rc=$prc" "$pout";; esac
@@ -219,7 +219,7 @@ EOF
   else not_ok "... and the typed password logs in" "rc=$prc" "$pout"; fi
   case "$pout" in *"$PW"*) not_ok "... without echoing it" "$pout";; *) ok "... without echoing it";; esac
 
-  HOME=$TMP/nokeys timeout 30 python3 "$TMP/ptydrive.py" "open sesame" "passphrase" "$SSHS" "$TMP/a.sshs" "$KEYS/enc" > "$TMP/ptyout" 2>&1; prc=$?
+  HOME=$TMP/nokeys timeout 90 python3 "$TMP/ptydrive.py" "open sesame" "passphrase" "$SSHS" "$TMP/a.sshs" "$KEYS/enc" > "$TMP/ptyout" 2>&1; prc=$?
   pout=$(cat "$TMP/ptyout")
   case "$pout" in *"passphrase for key '$KEYS/enc'"*) ok "on a terminal, an encrypted key's passphrase is prompted for";;
     *) not_ok "on a terminal, an encrypted key's passphrase is prompted for" "rc=$prc" "$pout";; esac
