@@ -120,7 +120,13 @@ expect_out_has "usage" "--help prints usage on stdout"
 
 # --- no script, stdin a terminal: the REPL (tests/cases/interactive_repl.sh drives it)
 if command -v script > /dev/null; then
-  tty_out=$(timeout 60 script -qec "HOME='$TMP' '$SSHS'; echo RC=\$?" /dev/null < /dev/null 2>&1 | tr -d '\r')
+  # Until the prompt shows (60 s at most), then stopped: whether script(1) passes on the EOF
+  # of its stdin to a REPL in raw mode depends on timing.
+  timeout 60 script -qec "HOME='$TMP' '$SSHS'; echo RC=\$?" /dev/null < /dev/null > "$TMP/tty" 2>&1 &
+  spid=$!
+  for _ in $(seq 1 600); do grep -q 'sshs> ' "$TMP/tty" && break; kill -0 $spid 2>/dev/null || break; sleep 0.1; done
+  kill $spid 2>/dev/null; wait $spid 2>/dev/null
+  tty_out=$(tr -d '\r' < "$TMP/tty")
   case "$tty_out" in *"sshs> "*) ok "no script on a terminal: the REPL prompt";;
     *) not_ok "no script on a terminal: the REPL prompt" "$tty_out";; esac
 fi
