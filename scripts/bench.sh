@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sshs benchmarks, side by side with their peers in one run (`make bench`).
 #
-#   bash scripts/bench.sh            # all sections (~3-4 minutes on 2 cores)
+#   bash scripts/bench.sh            # all sections (~5 minutes on 2 cores)
 #   bash scripts/bench.sh 3 4        # only sections 3 and 4
 #   SSHS=build-x/sshs BENCH_SSHS_DESC="HEAD 1234abc" bash scripts/bench.sh   # another binary
 #
