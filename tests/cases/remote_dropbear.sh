@@ -70,7 +70,7 @@ with connect("127.0.0.1", o) do
   local mark = "4799" .. T.pid              -- a sleep argument no other process has
   local ok, e = pcall(run, "sleep " .. mark .. "; echo not-reached", {timeout = 1})
   T.ok("a timeout stops the command", not ok and T.msg(e):find("timed out", 1, true) ~= nil, T.msg(e))
-  T.ok("... at the timeout, not when the command ends", not ok and e.timed_out == true and not (e.stdout or ""):find("not-reached", 1, true), T.msg(e))
+  T.ok("... at the timeout, not when the command ends (it would sleep for years)", not ok and type(e) == "table" and e.timed_out == true, T.msg(e))
   T.ok("... and nothing is left running on the server",
        T.wait_for(function() return T.sh("pgrep -f '^sleep " .. mark .. "$' || true") == "" end, 30), T.sh("pgrep -af 'sleep " .. mark .. "' || true"))
 end
