@@ -5,9 +5,12 @@
 # Only behaviour is asserted, never speed: the ticker ticks while the data is still arriving
 # (it sees the sender part-way through), and every transfer finishes. How late its ticks are
 # is printed here and measured in `make bench` (section 8: median and worst of 10 runs).
+# This file runs the local half; fault_liveness_remote.sh sources it for the remote half (two
+# files, so that they run in parallel).
 source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/fleet_lib.bash"
-plan 20
+WHERE=${LIVENESS_WHERE:-local}
+plan 10
 
 script ticker.sshs <<'EOS'
 local T = require "t"
@@ -60,7 +63,7 @@ T.ok(tag .. "all of it arrived", n == (mode == "shown" and 1048576 or GiB), n)
 T.ok(tag .. string.format("the ticker ticks while the data arrives (it saw the sender at %d of 15 points part-way)", parts),
      parts >= 2, "ticks: " .. ticks)
 EOS
-for where in local 127.0.0.1; do
+for where in $WHERE; do
   for mode in capture shown callback; do
     HOME=$SSHS_TEST_HOME timeout -k 3 600 "$SSHS" "$TMP/ticker.sshs" "$where" "$mode" 2> "$TMP/err" < /dev/null |
       grep -a -E '^(ok|not ok|#) '
@@ -93,4 +96,4 @@ T.ok("(" .. where .. ") run('yes', {timeout = 2, on_stdout = f}): ends timed out
 T.ok("(" .. where .. ") ... at the timeout, not before 2 s (" .. string.format("%.2f", dt) .. " s, " .. n .. " bytes)",
      dt >= 1.95 and n > 0, dt)
 EOS
-for where in local 127.0.0.1; do LIMIT=120 lua_checks yes.sshs "$where"; done
+for where in $WHERE; do LIMIT=120 lua_checks yes.sshs "$where"; done

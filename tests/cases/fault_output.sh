@@ -6,7 +6,10 @@
 source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/fleet_lib.bash"
 source "$TESTROOT/fault_lib.bash"
-plan 30
+# This file runs the local half; fault_output_remote.sh sources it for the remote half (two
+# files, so that they run in parallel).
+WHERE=${FAULT_OUTPUT_WHERE:-local}
+plan 15
 # Under ASan, freed memory waits in a quarantine (256 MB by default) before reuse: it would
 # count as ours. A small quarantine keeps the checks about sshs's own memory.
 [ -n "${SSHS_ASAN:-}" ] && export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8"
@@ -63,8 +66,8 @@ T.ok(tag .. "1 GiB shown: peak RSS stays under 120 MB", hwm() < 120, "peak " .. 
 
 EOS
 # The shown output goes to our stdout with the check lines: only those are kept.
-for where in local 127.0.0.1; do
-  HOME=$SSHS_TEST_HOME timeout -k 3 200 "$SSHS" "$TMP/bounds.sshs" "$TMP" "$where" 2> "$TMP/err" < /dev/null |
+for where in $WHERE; do
+  HOME=$SSHS_TEST_HOME timeout -k 3 600 "$SSHS" "$TMP/bounds.sshs" "$TMP" "$where" 2> "$TMP/err" < /dev/null |
     grep -a -E '^(ok|not ok|#) '
   rc=${PIPESTATUS[0]}
   [ "$rc" = 0 ] || not_ok "($where) the script runs to the end (exit $rc)" "$(tail -n 15 "$TMP/err")"
@@ -77,7 +80,7 @@ if arg[1] ~= "local" then connect(arg[1]) end
 local r = run("head -c 400000000 /dev/zero | tr '\\0' c", {max_output = 1e9})
 print(#r.stdout, r.stdout:sub(1, 3), r.stdout:sub(-3), r.truncated)
 EOS
-for where in local 127.0.0.1; do
+for where in $WHERE; do
   # (13 checks per place above, 2 here)
   if peak_mem "$TMP/peak" env HOME="$SSHS_TEST_HOME" "$SSHS" "$TMP/capture.sshs" "$where"; then
     got=$(cat "$TMP/out")
