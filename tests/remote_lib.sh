@@ -94,7 +94,7 @@ lua_checks() {
   fi
 }
 
-# is_between X LO HI: LO <= X <= HI for decimal numbers.
+# is_between X LO HI: LO <= X <= HI for decimal numbers (not an upper bound on wall time).
 is_between() { [ "$(echo "$1 >= $2 && $1 <= $3" | bc)" = 1 ]; }
 
 # A Lua module for the scripts: checks that print TAP lines, timing, local helpers.
@@ -133,6 +133,7 @@ end
 function T.like(name, s, pat)
   return T.ok(name, type(s) == "string" and s:find(pat) ~= nil, "text: " .. show(s), "pattern: " .. show(pat))
 end
+-- For values, not for wall-clock time: a test asserts behaviour, never speed (README, Tests).
 function T.between(name, x, lo, hi)
   return T.ok(name, type(x) == "number" and x >= lo and x <= hi, "value: " .. show(x), "want in [" .. lo .. ", " .. hi .. "]")
 end

@@ -69,19 +69,22 @@ run_file() {
   echo "R $p $f $s $rc"
 }
 
-# The files to run: labels and commands (unit binaries, then case files), filtered.
-labels=() cmds=()
+# The files to run (unit binaries, then case files), filtered: a label, the program that runs
+# it (none for a binary) and the file.
+labels=() runners=() files=()
 for t in "$UNITDIR"/*_test; do
   [ -x "$t" ] || continue
   case "$t" in *"$filter"*) ;; *) continue;; esac
-  labels+=("unit/$(basename "$t")"); cmds+=("$t")
+  labels+=("unit/$(basename "$t")"); runners+=(""); files+=("$t")
 done
 for t in tests/cases/*.sh tests/cases/*.sshs tests/cases/*.lua; do
   [ -f "$t" ] || continue
   case "$t" in *"$filter"*) ;; *) continue;; esac
-  labels+=("${t#tests/}")
-  case "$t" in *.sh) cmds+=("bash $t") ;; *) cmds+=("$SSHS $t") ;; esac
+  labels+=("${t#tests/}"); files+=("$t")
+  case "$t" in *.sh) runners+=(bash) ;; *) runners+=("$SSHS") ;; esac
 done
+# cmd_of I: the command line of file I, as words in the array cmd.
+cmd_of() { cmd=(${runners[$1]:+"${runners[$1]}"} "${files[$1]}"); }
 
 # Order: longest first by the last run's durations ("seconds label" lines); untimed first.
 declare -A took_before=()
@@ -96,8 +99,8 @@ declare -A started=()
 launch() {
   local i=$1
   started[$i]=$EPOCHREALTIME
-  # shellcheck disable=SC2086 # cmds[i] is "interpreter file" or a binary path
-  run_file "$log/$i.out" "${labels[$i]}" ${cmds[$i]} > "$log/$i.report" 2>&1 &
+  cmd_of "$i"
+  run_file "$log/$i.out" "${labels[$i]}" "${cmd[@]}" > "$log/$i.report" 2>&1 &
   pids[$i]=$!
 }
 # Prints the report of file $1 once it has ended and adds up its counts.
@@ -141,7 +144,8 @@ fi
 if [ "${#retry[@]}" -gt 0 ] && [ "${SSHS_TEST_RETRY:-1}" != 0 ]; then
   echo
   for i in "${retry[@]}"; do
-    r=$(run_file "$log/$i.again" "${labels[$i]}" ${cmds[$i]} | tail -n 1)
+    cmd_of "$i"
+    r=$(run_file "$log/$i.again" "${labels[$i]}" "${cmd[@]}" | tail -n 1)
     read -r _ p f s rc <<< "$r"
     if [ "$f" -eq 0 ]; then
       echo "# ${labels[$i]} passed on a second run: an intermittent failure (flaky), still a failure"
