@@ -94,7 +94,7 @@ HOME=$SSHS_TEST_HOME "$SSHS" -H '127.0.0.[1-3]' -e "\$ sleep $DUR" > "$TMP/out" 
 pid=$!
 started=$(wait_sleeps 3)
 kill -INT "$pid"; sleep 0.3; kill -INT "$pid"
-for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done   # a hang guard
 kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
 wait "$pid"; irc=$?
 hs -H @last:failed --list-hosts

@@ -5,9 +5,9 @@
 # mode, whole or not at all); the password goes only to sudo's prompt. The user, its sudoers
 # drop-in and the sshd are removed at exit.
 source "$TESTROOT/remote_lib.sh"
-U=sshs_files1
+U=sshs_files1_$$      # this run's own: another run of this file may be going on
 PW="pw-$RANDOM-$RANDOM-files"
-DROPIN=/etc/sudoers.d/sshs_files1
+DROPIN=/etc/sudoers.d/$U
 if [ "$(id -u)" != 0 ] || ! command -v sudo >/dev/null || ! command -v useradd >/dev/null; then
   echo "1..0 # SKIP need root, sudo and useradd"; exit 0
 fi
