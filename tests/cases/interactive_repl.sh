@@ -3,6 +3,9 @@
 # Ctrl-D, and the fleet REPL on 5 addresses of the test server.
 source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/tmux_lib.sh"
+# single_ctrl_c: a Ctrl-C that must count as a first one: more than a second after the one
+# before (a second within a second interrupts everything). A lower bound, not a wait.
+single_ctrl_c() { sleep 1.2; tm_send C-c; }
 plan 57
 CLEANUP+=("tm_stop")
 
@@ -57,7 +60,7 @@ tm_type '3 + 3'
 tm_expect "Ctrl-C at the continuation prompt drops the unfinished chunk" '^6$'
 tm_type "\$ sleep 4711$$; echo late"
 wait_proc "^sleep 4711$$\$"
-tm_send C-c
+single_ctrl_c
 tm_expect "Ctrl-C stops a local command and says so" '^interrupted$'
 tm_type '"still here"'
 tm_expect "and returns to the prompt" '^still here$'
@@ -69,7 +72,7 @@ tm_screen | grep -q '^late$' && not_ok "the command after the sleep never ran" |
 tm_type 'bg = thread(function() sleep(2.5); print("bg-done") end)'
 tm_type "\$ sleep 4718$$"
 wait_proc "^sleep 4718$$\$"
-tm_send C-c
+single_ctrl_c
 tm_expect "Ctrl-C on a command..." '^interrupted$'
 tm_expect "... leaves a thread started earlier running (it finishes later)" '^bg-done$'
 # A chunk busy in Lua never waits: two Ctrl-Cs in a row interrupt it.
@@ -128,7 +131,7 @@ tm_expect "... and after its ), Lua names again" 'x = \$\(ls c\+\+dir\) \.\. s:a
 tm_send C-u
 tm_type "\$ sleep 4712$$; echo late2"
 wait_proc "^sleep 4712$$\$"
-tm_send C-c
+single_ctrl_c
 tm_expect "Ctrl-C stops a remote command" '^interrupted$' 
 tm_type '$ echo after-remote-stop'
 tm_expect "the session still works after Ctrl-C" '^after-remote-stop$'
@@ -198,7 +201,7 @@ tm_type ':+127.0.0.5'
 tm_expect ":+NODES adds and connects hosts" '^sshs 127\.0\.0\.\[1-3,5\]>$'
 tm_type "\$ sleep 4713$$"
 wait_proc "^sleep 4713$$\$" 4
-tm_send C-c
+single_ctrl_c
 tm_expect "Ctrl-C stops the line on every host" 'interrupted +127\.0\.0\.\[1-3,5\] \(4\)'
 wait_gone "sleep 4713$$\b"
 no_leftover "sleep 4713$$\b" "no remote command left after Ctrl-C in the fleet REPL"
