@@ -29,17 +29,17 @@ trap tm_cleanup EXIT
 # Starts SHELL_CMD in $H/proj and waits for its prompt ("READY> ").
 start_shell() {
   tm_start "cd $(printf %q "$H/proj") && env -i HOME=$(printf %q "$H") TERM=xterm PATH=$(printf %q "$BIN:/usr/bin:/bin") LANG=C $1"
-  if ! tm_wait 'READY>' 15; then not_ok "$2 starts" "$(tm_screen | tail -n 20)"; return 1; fi
+  if ! tm_wait 'READY>'; then not_ok "$2 starts" "$(tm_screen | tail -n 20)"; return 1; fi
 }
 # comp NAME TEXT REGEX: types TEXT, presses Tab (a list when ambiguous), expects REGEX on
 # the screen (scrollback cleared first), then erases the line with Ctrl-U.
 comp() {
   tm_send C-l; tm clear-history -t t; sleep 0.2
   tm_send -l "$2"; tm_send Tab
-  tm_expect "$1" "$3" 10
+  tm_expect "$1" "$3"
   tm_settle
   tm_send C-u C-l; tm clear-history -t t
-  tm_wait_last 'READY>$' 5
+  tm_wait_last 'READY>$'
 }
 
 # ---- bash
