@@ -140,13 +140,21 @@ if [ "${#took_now[@]}" -gt 0 ] && [ -d "$(dirname "$times_file")" ]; then
     mv "$times_file.$$" "$times_file"
 fi
 
-# A second run of each failed file, alone, as a diagnosis only: it is counted as failed anyway.
+# A second run of each failed file (in parallel too), as a diagnosis only: it is counted as
+# failed anyway.
 if [ "${#retry[@]}" -gt 0 ] && [ "${SSHS_TEST_RETRY:-1}" != 0 ]; then
   echo
+  running=0
   for i in "${retry[@]}"; do
+    [ "$running" -ge "$jobs" ] && { wait -n; running=$((running-1)); }
     cmd_of "$i"
-    r=$(run_file "$log/$i.again" "${labels[$i]}" "${cmd[@]}" | tail -n 1)
-    read -r _ p f s rc <<< "$r"
+    run_file "$log/$i.again" "${labels[$i]}" "${cmd[@]}" > "$log/$i.again.report" 2>&1 &
+    running=$((running+1))
+  done
+  wait
+  for i in "${retry[@]}"; do
+    r=$(tail -n 1 "$log/$i.again.report")
+    f=1; read -r _ p f s rc <<< "$r"
     if [ "$f" -eq 0 ]; then
       echo "# ${labels[$i]} passed on a second run: an intermittent failure (flaky), still a failure"
     else
