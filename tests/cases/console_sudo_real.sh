@@ -10,12 +10,12 @@
 #   command runs), yet the command gets them, and its stdin is the terminal; also with sudo -n
 #   (no password: root to that user).
 source "$TESTROOT/remote_lib.sh"
-U=sshs_csudo1
-T=sshs_csudo2
+U=sshs_csudo1_$$     # this run's own users: another run of this file may be going on
+T=sshs_csudo2_$$
 PW="pw-$RANDOM-$RANDOM-csudo"
 SECRET="csecret-$RANDOM-$RANDOM"
 NAP=3.$((RANDOM % 900 + 100))            # a sleep no other process on the machine runs
-DROPIN=/etc/sudoers.d/sshs_csudo1
+DROPIN=/etc/sudoers.d/$U
 if [ "$(id -u)" != 0 ] || ! command -v sudo >/dev/null || ! command -v useradd >/dev/null; then
   echo "1..0 # SKIP need root, sudo and useradd"; exit 0
 fi
