@@ -27,6 +27,7 @@ while fds:
         else: os.write(1, data)
 EOF
 export LOG=$TMP/relay.log
+export PC_SLEEP=7777$$                  # a sleep of this run's own (another run may be going on)
 SSHCFG=$TMP/ssh_client_config        # for the OpenSSH client run as ProxyCommand
 printf 'Host *\n  BatchMode yes\n%s\n' "$(test_server_defaults)" > "$SSHCFG"
 
@@ -55,7 +56,7 @@ Host pcnone viarelay2
   HostName 127.0.0.6
   ProxyCommand python3 $TMP/relay.py $LOG 127.0.0.6 %p two
 Host hangs
-  ProxyCommand sleep 7777
+  ProxyCommand sleep $PC_SLEEP
   ConnectTimeout 2
 Host withforward
   LocalForward 8080 127.0.0.1:80
@@ -89,7 +90,7 @@ with connect("viarelay") as s do
   T.eq("commands and files work through it", $(printf 'a%.0s' $(seq 1 3000) | wc -c), "3000")
   _G.relay_pid = pid
 end
-T.ok("the relay is stopped when the connection ends", T.wait_for(function() return not alive(relay_pid) end, 20))
+T.ok("the relay is stopped when the connection ends", T.wait_for(function() return not alive(relay_pid) end, 60))
 
 -- ssh -W through a jump host: the target's connection comes from the jump sshd.
 with connect("viassh") do
@@ -106,7 +107,7 @@ T.ok("... and says it ended", m and (m:find("exited with status 3", 1, true) or 
 T.has("... and the host", m, "early")
 m = T.fails(connect, "hangs")
 T.has("a command that never answers: the connect timeout ends it", m, "timed out after 2s")
-T.ok("... and the command is stopped", T.wait_for(function() return T.sh("pgrep -f 'slee[p] 7777'") == "" end, 20))
+T.ok("... and the command is stopped", T.wait_for(function() return T.sh("pgrep -f 'slee[p] " .. os.getenv("PC_SLEEP") .. "$'") == "" end, 60))
 m = T.fails(connect, "missing")
 T.has("a command that is not there: the error names it", m, "/nonexistent/proxy-missing")
 m = T.fails(connect, "badtoken")
