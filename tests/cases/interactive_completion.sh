@@ -88,7 +88,7 @@ if start_shell "ZDOTDIR=$(printf %q "$H/zdot") zsh -i" zsh; then
   comp "zsh: user@host" "sshs -H deploy@dbp" 'sshs -H deploy@dbprimary'
   comp "zsh: @group of --inventory" "sshs --inventory hosts.ini -H @dbf" 'sshs --inventory hosts\.ini -H @dbfarm'
   comp "zsh: @last:KIND of the last run" "sshs -H @last:fa" 'sshs -H @last:failed'
-  comp "zsh: -o keywords" "sshs -o Proxy" 'sshs -o ProxyJump='
+  comp "zsh: -o keywords" "sshs -o ProxyJ" 'sshs -o ProxyJump='
   comp "zsh: -o values" "sshs -o StrictHostKeyChecking=acc" 'sshs -o StrictHostKeyChecking=accept-new'
   comp "zsh: --shard" "sshs --shard au" 'sshs --shard auto'
   comp "zsh: -F files" "sshs -F custom_" 'sshs -F custom_cfg'
