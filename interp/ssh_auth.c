@@ -305,8 +305,8 @@ static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, c
 
 int auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen)
 {
-    const struct ssh_params *p = a->p;
     if (!a) { snprintf(err, errlen, "out of memory"); return -1; }
+    const struct ssh_params *p = a->p;
     if (!a->began) {
         a->began = 1;
         /* With a key to offer, offer it at once: asking for the server's methods first (auth

@@ -119,6 +119,9 @@ void conn_stop_connect_poll(struct conn *c)
 /* Frees the libssh2 session and the socket; the handles close asynchronously. */
 static void teardown(struct conn *c)
 {
+    /* The agent handle belongs to the session (libssh2 frees it with the session's allocator
+       and state): it goes first. */
+    if (c->auth) { auth_free(c->auth); c->auth = NULL; }
     if (c->session) {
         libssh2_session_set_blocking(c->session, 1);   /* nothing left to wait for: don't EAGAIN */
         c->rx_budget = SIZE_MAX;         /* teardown may run inside conn_process(): no read budget */
@@ -134,7 +137,6 @@ static void teardown(struct conn *c)
     if (c->fd >= 0) { close(c->fd); c->fd = -1; }
     if (c->proxy) { proxy_stop(c->proxy); c->proxy = NULL; }   /* after its socket: it sees EOF */
     if (c->ai_list) { uv_freeaddrinfo(c->ai_list); c->ai_list = NULL; }
-    if (c->auth) { auth_free(c->auth); c->auth = NULL; }
 }
 
 void conn_fail(struct conn *c, const char *why)

@@ -156,7 +156,7 @@ static const struct ssh_op_type connect_type = {.name = "connect", .stages = con
 
 static void start_handshake(struct conn *c)
 {
-    c->session = libssh2_session_init_ex(ssh_alloc, ssh_free, ssh_realloc, c);
+    c->session = libssh2_session_init_ex(NULL, NULL, NULL, c);   /* malloc: see ssh_alloc.h */
     if (!c->session) { conn_fail(c, "cannot create an SSH session (out of memory)"); return; }
     libssh2_session_set_blocking(c->session, 0);
 #if LIBSSH2_VERSION_NUM >= 0x010b01
