@@ -1,6 +1,6 @@
 /* Misbehaving TCP servers for the fault suite (loopback only).
  *
- *   fault_listener silent|mute LIFETIME ADDR...
+ *   fault_listener silent|mute|close|banner LIFETIME ADDR...
  *
  * Listens on one port (chosen by the kernel) on every ADDR (each must be in 127.0.0.0/8),
  * prints the port on stdout and runs until killed or LIFETIME seconds pass.
@@ -8,6 +8,8 @@
  *           accepted, so further SYNs are dropped: a client's connect never completes
  *           (a firewalled host).
  *   mute:   accept every connection and never send a byte (a hung server).
+ *   close:  accept every connection and close it at once (a server that drops us).
+ *   banner: accept, send an SSH banner, then never another byte (stuck before key exchange).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -35,11 +37,13 @@ static int die(const char *what)
 
 int main(int argc, char **argv)
 {
-    if (argc < 4 || (strcmp(argv[1], "silent") != 0 && strcmp(argv[1], "mute") != 0)) {
-        fprintf(stderr, "usage: %s silent|mute LIFETIME ADDR...\n", argv[0]);
+    const char *mode = argc >= 2 ? argv[1] : "";
+    int close_at_once = strcmp(mode, "close") == 0, banner = strcmp(mode, "banner") == 0;
+    int mute = strcmp(mode, "mute") == 0 || close_at_once || banner;   /* they all accept */
+    if (argc < 4 || (!mute && strcmp(mode, "silent") != 0)) {
+        fprintf(stderr, "usage: %s silent|mute|close|banner LIFETIME ADDR...\n", argv[0]);
         return 2;
     }
-    int mute = strcmp(argv[1], "mute") == 0;
     int lifetime = atoi(argv[2]);
     int naddr = argc - 3;
     if (naddr > MAX_ADDRS) naddr = MAX_ADDRS;
@@ -89,6 +93,11 @@ int main(int argc, char **argv)
             if (!(pfd[i].revents & POLLIN)) continue;
             int fd = accept4(lfd[i], NULL, NULL, SOCK_CLOEXEC);   /* kept open, never written */
             if (fd < 0 && errno == EMFILE) pfd[i].events = 0;
+            if (fd >= 0 && close_at_once) close(fd);
+            if (fd >= 0 && banner) {
+                static const char b[] = "SSH-2.0-OpenSSH_9.2 stuck\r\n";
+                if (write(fd, b, sizeof b - 1) < 0) close(fd);
+            }
         }
     }
     return 0;
