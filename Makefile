@@ -107,7 +107,8 @@ asan: deps
 	  SSHS=build-asan/sshs UNITDIR=build-asan/unit SSHS_ASAN=1 bash tests/run.sh
 
 # Long versions: bigger random runs of the interpolation and console round trips (a new seed each time;
-# printed), and the fault_* tests at full size (a 1,000-host fan-out with dead hosts).
+# printed), the fault_* tests at full size (a 1,000-host fan-out with dead hosts), and the
+# transport stress test on every cipher x MAC with 16 MiB streams, twice.
 soak: deps all
 	seed=$$(date +%s); echo "soak seed $$seed"; \
 	SSHS_ROUNDTRIP_N=1000000 SSHS_ROUNDTRIP_REMOTE_N=50000 SSHS_ROUNDTRIP_SEED=$$seed \
@@ -116,6 +117,7 @@ soak: deps all
 	SSHS_CONSOLE_RT_N=100000 SSHS_CONSOLE_RT_REMOTE_N=20000 SSHS_ROUNDTRIP_SEED=$$seed \
 	  SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh console_roundtrip
 	SSHS_SOAK=1 SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh fault_
+	SSHS_SOAK=1 SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh remote_stress
 
 bench: deps all
 	bash scripts/bench.sh
