@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Transport stress: data integrity both ways, on every cipher and MAC this libssh2 and the
-# server share, across rekeys (the private sshd rekeys every 256 KB each way), with random
+# Transport stress: data integrity both ways, on every cipher (and, with the CTR ciphers, three
+# MACs; every MAC under make soak) that this libssh2 and the server share, across rekeys (the private sshd rekeys every 256 KB each way), with random
 # write sizes (1 byte to 1 MiB; many small writes between large ones) on three channels of one
 # connection at once: a command's stdin/stdout through a remote "chunky cat" (random read and
 # write sizes), a console (pty, echo off: sshd answers every pty write with an IGNORE packet
 # as big as the write) fed random-length lines and checked by sha256sum, and a pty with echo
-# on (what goes in comes back). Then: the connection still runs a command.
+# on (its input checked by sha256sum; the echo must come back, though Linux drops echoes
+# when its echo buffer is full). Then: the connection still runs a command.
 # Also the regression for issue 19 defect 3: a loaded sshd that buffered a big console input
 # sent an IGNORE over libssh2's 40000-byte packet limit (-41) and the connection died; here
 # the session's sshd is stopped while the input goes out, then resumed.
-# `make soak` (SSHS_SOAK=1): every cipher x every MAC, bigger streams, three rounds each.
+# `make soak` (SSHS_SOAK=1): every cipher x every MAC, 16 MiB streams, two rounds.
 source "$TESTROOT/remote_lib.sh"
 
 CIPHERS_NEW="aes128-gcm@openssh.com aes256-gcm@openssh.com chacha20-poly1305@openssh.com"
