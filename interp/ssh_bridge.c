@@ -28,6 +28,78 @@ static void watch(struct bridge *b)
     }
 }
 
+/* ---- pacing (see BRIDGE_PACE_LIMIT) ---- */
+
+/* One kind of acknowledgement grew by n: its running total, never past what was sent. */
+static void ack_more(struct bridge *b, uint64_t *total, uint64_t n)
+{
+    if (n == 0) return;
+    *total = *total + n < b->sent ? *total + n : b->sent;
+    uv_timer_stop(&b->pace_timer);
+}
+
+static uint64_t unacked(const struct bridge *b)
+{
+    uint64_t acked = b->ack_ignore;
+    if (b->ack_window > acked) acked = b->ack_window;
+    if (b->ack_data > acked) acked = b->ack_data;
+    if (b->ack_forgiven > acked) acked = b->ack_forgiven;
+    return b->sent - acked;
+}
+
+/* Keeps the connection's count of paced ptys with bytes in flight. */
+static void note_waiting(struct bridge *b)
+{
+    int now = unacked(b) > 0;
+    if (now != b->waiting) conn_pty_waiting(b->op.conn, b, now ? 1 : -1);
+    b->waiting = now;
+}
+
+/* Nothing acknowledged for BRIDGE_PACE_WAIT_MS and no IGNORE has been this pty's: it is not in
+   the mode that makes them (a raw-mode reader without echo or output); the next piece goes. */
+static void on_pace_wait(uv_timer_t *t)
+{
+    struct bridge *b = t->data;
+    b->ack_forgiven = b->sent;
+    note_waiting(b);
+    conn_kick(b->op.conn);
+}
+
+/* Takes in the acknowledgements that arrived: sshd's IGNOREs for pty writes and window
+   adjustments (sshd grows the window by what it wrote to the pty; the window it opens when the
+   shell starts, before anything was sent, is no acknowledgement). IGNOREs carry no channel:
+   they count for every pty; one that came while this pty alone waited shows it makes them. */
+static void take_acks(struct bridge *b, LIBSSH2_CHANNEL *ch)
+{
+    uint64_t w = conn_pty_written(b->op.conn);
+    if (conn_pty_ignored(b->op.conn, b)) b->saw_ignore = 1;
+    ack_more(b, &b->ack_ignore, w - b->written_seen);
+    b->written_seen = w;
+    unsigned long win = libssh2_channel_window_write(ch);
+    if (win > b->window_seen && b->sent > 0) ack_more(b, &b->ack_window, win - b->window_seen);
+    b->window_seen = win;
+    note_waiting(b);
+}
+
+/* How much of the socket's data may go into the channel now (0: wait for acknowledgements). */
+static size_t up_allowance(struct bridge *b)
+{
+    size_t len = b->up_len - b->up_off;
+    if (b->write_len) return b->write_len;        /* libssh2 holds it half-sent: same call again */
+    if (!b->pace) return len;
+    uint64_t out = unacked(b);                     /* acknowledgements taken in by pump() */
+    if (out >= BRIDGE_PACE_LIMIT) {
+        /* Once sshd has sent this pty IGNOREs, no acknowledgement means the reader is behind:
+           wait, as a full pipe would (moving on would let sshd's buffer grow into a too-big
+           IGNORE). */
+        if (!b->saw_ignore && !uv_is_active((uv_handle_t *)&b->pace_timer))
+            uv_timer_start(&b->pace_timer, on_pace_wait, BRIDGE_PACE_WAIT_MS, 0);
+        return 0;
+    }
+    size_t room = (size_t)(BRIDGE_PACE_LIMIT - out);
+    return len < room ? len : room;
+}
+
 /* With half_close, our side's EOF becomes the channel's EOF and the channel's EOF a shutdown
    of the socket's write side, so a client that half-closes (shutdown(SHUT_WR), nc -N) still
    gets its answer; the bridge ends when both directions have ended. Without it (jump
@@ -36,6 +108,7 @@ static void watch(struct bridge *b)
 static int pump(struct bridge *b, LIBSSH2_CHANNEL *ch)
 {
     for (int turn = 0; turn < b->turns; turn++) {
+        if (b->pace) take_acks(b, ch);   /* every round: a pty's in-flight state stays current */
         int moved = 0;
         if (b->eof_pending) {             /* libssh2 holds it half-sent: nothing else may send */
             int r = libssh2_channel_send_eof(ch);
@@ -51,17 +124,36 @@ static int pump(struct bridge *b, LIBSSH2_CHANNEL *ch)
             else if (n == 0) b->local_eof = 1;
             else if (errno != EAGAIN && errno != EINTR) b->local_eof = b->broken = 1;
         }
-        if (b->up_off < b->up_len) {
-            ssize_t n = libssh2_channel_write(ch, b->up + b->up_off, b->up_len - b->up_off);
-            if (n == LIBSSH2_ERROR_EAGAIN) { watch(b); return (int)n; }   /* half-sent: stop here */
+        size_t len = b->up_off < b->up_len ? up_allowance(b) : 0;
+        if (len > 0) {
+            ssize_t n = libssh2_channel_write(ch, b->up + b->up_off, len);
+            if (n == LIBSSH2_ERROR_EAGAIN) {     /* half-sent: stop here, repeat it as it was */
+                b->write_len = len;
+                watch(b);
+                return (int)n;
+            }
+            b->write_len = 0;
             if (n < 0) return (int)n;
             b->up_off += (size_t)n;
             if (b->up_off == b->up_len) b->up_len = b->up_off = 0;
+            if (b->pace) {
+                b->sent += (uint64_t)n;
+                b->window_seen = libssh2_channel_window_write(ch);
+                note_waiting(b);
+            }
             moved = 1;
         }
         if (b->down_off == b->down_len && !b->remote_eof) {
             ssize_t n = libssh2_channel_read(ch, b->down, sizeof b->down);   /* stream 0 */
-            if (n > 0) { b->down_len = (size_t)n; b->down_off = 0; moved = 1; }
+            if (n > 0) {
+                b->down_len = (size_t)n;
+                b->down_off = 0;
+                moved = 1;
+                if (b->pace) {                  /* echo, or an answer */
+                    ack_more(b, &b->ack_data, (uint64_t)n);
+                    note_waiting(b);
+                }
+            }
             else if (n == 0 && libssh2_channel_eof(ch)) b->remote_eof = 1;
             else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) return (int)n;
         }
@@ -196,10 +288,14 @@ static void poll_closed(uv_handle_t *h) { op_handle_closed(&((struct bridge *)h-
 static void bridge_finished(struct ssh_op *op)
 {
     struct bridge *b = bridge_of(op);
+    if (b->waiting) conn_pty_waiting(op->conn, b, -1);
+    b->waiting = 0;
+    conn_pty_forget(op->conn, b);
     uv_poll_stop(&b->poll);
     close(b->fd);
     b->fd = -1;
     uv_close((uv_handle_t *)&b->poll, poll_closed);
+    uv_close((uv_handle_t *)&b->pace_timer, poll_closed);
 }
 
 static void bridge_free(struct ssh_op *op)
@@ -231,10 +327,17 @@ void bridge_init(struct bridge *b, const struct bridge_hooks *hooks, struct conn
     uv_poll_init(sched_loop(), &b->poll, fd);
     b->poll.data = b;
     op_handle_opened(&b->op);
+    uv_timer_init(sched_loop(), &b->pace_timer);
+    b->pace_timer.data = b;
+    op_handle_opened(&b->op);
 }
 
 void bridge_start(struct bridge *b, LIBSSH2_CHANNEL *ch)
 {
+    if (b->how == BRIDGE_SESSION && b->term) {      /* a pty: its input is paced */
+        b->pace = 1;
+        b->written_seen = conn_pty_written(b->op.conn);
+    }
     if (b->how == BRIDGE_ACCEPTED) {
         b->chan.ch = ch;
         b->op.stage = B_PUMP;

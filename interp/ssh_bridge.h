@@ -15,6 +15,16 @@
 #include "ssh_chan.h"
 
 #define BRIDGE_BUF 65536
+/* A pty's input is paced: at most this many bytes sent and not yet known to have left sshd's
+   buffer. OpenSSH answers each write into a pty with ECHO off and ICANON on (a console) with
+   an SSH_MSG_IGNORE as big as the write, and writes all it has buffered at once: a loaded sshd
+   that buffered more than ~40 KB sent an IGNORE libssh2 (1.10 and 1.11) rejects as too long
+   (-41), which ended the connection. Acknowledgements: those IGNOREs, channel data coming back
+   (echo, output) and window adjustments. A wait with no acknowledgement for BRIDGE_PACE_WAIT_MS
+   sends the next piece anyway while no IGNORE has been this pty's (a raw-mode reader without
+   echo or output acknowledges nothing); after one has, it waits as a full pipe does. */
+#define BRIDGE_PACE_LIMIT (24 * 1024)
+#define BRIDGE_PACE_WAIT_MS 2000
 
 enum bridge_open { BRIDGE_SESSION, BRIDGE_DIRECT_TCPIP, BRIDGE_ACCEPTED };
 
@@ -55,6 +65,15 @@ struct bridge {
     int eof_sent, shut_sent;           /* ... and the other side has been told (half-close) */
     int eof_pending;                   /* send_eof said EAGAIN: repeat it before anything else */
     int broken;                        /* the socket failed (a read or write error) */
+    size_t write_len;                  /* the length of a write libssh2 holds half-sent */
+    /* pacing (a pty: see BRIDGE_PACE_LIMIT): bytes sent, how many of them each kind of
+       acknowledgement covers (each counts the same bytes: the largest wins), the last values
+       seen (the connection's pty_written, the channel's send window), and the wait's timer */
+    int pace, saw_ignore, waiting;     /* waiting: bytes in flight (counted in the conn) */
+    uint64_t sent, ack_ignore, ack_window, ack_data, ack_forgiven;
+    uint64_t written_seen;
+    unsigned long window_seen;
+    uv_timer_t pace_timer;
 };
 
 /* Sets up b (zeroed, inside its user's object) on c with fd (non-blocking, taken over) and

@@ -7,6 +7,7 @@
 #ifndef SSHS_SSH_H
 #define SSHS_SSH_H
 #include <libssh2.h>
+#include <stdint.h>
 #include <uv.h>
 #include "ssh.h"
 
@@ -88,6 +89,15 @@ void conn_trace(const struct conn *c, const char *op, unsigned id, const char *f
    known to act on it: OpenSSH >= 7.9 signals the command's whole process group (killpg), but
    not in a root session. */
 int conn_signals_work(struct conn *c);
+/* Bytes the server has reported writing to ptys (OpenSSH's SSH_MSG_IGNORE echo stand-ins for
+   a pty with ECHO off and ICANON on), a running total for the connection. IGNOREs name no
+   channel: one that arrives while a single paced pty has bytes in flight is that pty's
+   (conn_pty_ignored says whether the last such one was pty's). A pty reports going in (+1)
+   and out (-1) of having bytes in flight, and is forgotten when it ends. */
+uint64_t conn_pty_written(const struct conn *c);
+int  conn_pty_ignored(const struct conn *c, const void *pty);
+void conn_pty_waiting(struct conn *c, const void *pty, int delta);
+void conn_pty_forget(struct conn *c, const void *pty);
 
 /* The libssh2 session, for the ops' calls (only from a step function). */
 LIBSSH2_SESSION *conn_session(struct conn *c);

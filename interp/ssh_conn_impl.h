@@ -28,6 +28,10 @@ struct conn {
     int keepalive_pending;
     uint64_t last_rx;            /* loop time (ms) of the last byte from the server */
     uint64_t rx_bytes;           /* bytes received so far (see process) */
+    uint64_t pty_written;        /* bytes the server says it wrote to a pty (ssh_connect.c) */
+    int ptys_waiting;            /* paced ptys with bytes in flight (ssh_bridge.c) */
+    const void *pty_lone;        /* the one waiting, when known; only ever compared */
+    const void *pty_ignored;     /* the one an IGNORE last came for */
     int keepalive_missed;        /* keepalives sent since then */
     struct ssh_op *active;
     struct ssh_op *queue_head, *queue_tail;

@@ -37,6 +37,37 @@ static const struct ssh_op_type keepalive_type = {
     .name = "keepalive", .stages = keepalive_stages, .abort = keepalive_abort};
 
 /* libssh2's socket reads, counted: any byte from the server shows it is alive. */
+/* OpenSSH answers each write to a pty whose ECHO is off and ICANON on with an SSH_MSG_IGNORE
+   of the same size ("simulate echo", channels.c): a string of 4 + n random bytes for n bytes
+   written. Counting them tells the pty bridge how much of what it sent has left sshd's buffer
+   (ssh_bridge.c: they must stay under libssh2's 40000-byte packet limit). */
+static void on_ignore(LIBSSH2_SESSION *session, const char *msg, int len, void **abstract)
+{
+    struct conn *c = *abstract;
+    if (len < 4) return;
+    const unsigned char *m = (const unsigned char *)msg;
+    uint32_t n = ((uint32_t)m[0] << 24) | ((uint32_t)m[1] << 16) | ((uint32_t)m[2] << 8) | m[3];
+    if (n < 4 || (uint64_t)n + 4 > (uint64_t)len) return;
+    c->pty_written += n - 4;
+    if (c->ptys_waiting == 1 && c->pty_lone) c->pty_ignored = c->pty_lone;   /* it can only be its */
+}
+
+uint64_t conn_pty_written(const struct conn *c) { return c->pty_written; }
+int conn_pty_ignored(const struct conn *c, const void *pty) { return pty && c->pty_ignored == pty; }
+
+void conn_pty_waiting(struct conn *c, const void *pty, int delta)
+{
+    c->ptys_waiting += delta;
+    if (delta > 0) c->pty_lone = c->ptys_waiting == 1 ? pty : NULL;
+    else c->pty_lone = NULL;         /* which one still waits is not known */
+}
+
+void conn_pty_forget(struct conn *c, const void *pty)
+{
+    if (c->pty_lone == pty) c->pty_lone = NULL;
+    if (c->pty_ignored == pty) c->pty_ignored = NULL;
+}
+
 /* Within one wake-up (conn_process()) at most rx_budget bytes are taken from the socket: past
    it we say "would block", as a non-blocking socket may at any byte. libssh2 (1.10, 1.11) reads
    every packet waiting on the socket inside each channel read, so a sender that keeps the
@@ -161,8 +192,10 @@ static void start_handshake(struct conn *c)
     libssh2_session_set_blocking(c->session, 0);
 #if LIBSSH2_VERSION_NUM >= 0x010b01
     libssh2_session_callback_set2(c->session, LIBSSH2_CALLBACK_RECV, (libssh2_cb_generic *)counting_recv);
+    libssh2_session_callback_set2(c->session, LIBSSH2_CALLBACK_IGNORE, (libssh2_cb_generic *)on_ignore);
 #else
     libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_RECV, (void *)counting_recv);
+    libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_IGNORE, (void *)on_ignore);
 #endif
     /* Our algorithm order (ssh_algs.c), or the user's lists; a list with nothing this libssh2
        has fails here, naming it. */
