@@ -8,14 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The channel window: what sshd may send ahead of what we have read. Throughput is at most
-   window / RTT, but sshd also reads the command's output into its channel buffer as far as the
-   window allows whenever it cannot send (we fell behind: a slow on_stdout callback, a busy
-   loop), and OpenSSH then moves that whole buffer (recallocarray: copy, clear) for every 32 KiB
-   it reads more, so a bloated buffer stays bloated until EOF: with 16 MiB here a stream to a
-   slow callback ran at ~1 MB/s while sshs and sshd sat idle (strace of sshd: one mmap + munmap
-   of ~5 MB per packet). 2 MiB is OpenSSH's own and paramiko's window, so their limit too. */
-#define CHANNEL_WINDOW (2u * 1024 * 1024)
+/* The channel window: what sshd may send ahead of what we have read (throughput is at most
+   window / RTT). A 2 MiB window (OpenSSH's and paramiko's) ends the stream stalls of issue 21
+   (sshd re-copies a buffer bloated to the window for every packet once we fall behind: see
+   docs/reference/performance.md), but with the bundled libssh2 1.11.1 valgrind then reports a
+   read of uninitialised memory in its packet decryption (transport.c decrypt) that the 16 MiB
+   window never reaches; until that is understood the window stays at 16 MiB. */
+#define CHANNEL_WINDOW (16u * 1024 * 1024)
 
 /* The stages in order (the table `stages`, which the connection runs: see struct op_stage). */
 enum stage { S_OPEN, S_PTY, S_EXEC, S_IO, S_CLOSE, S_WAIT_CLOSED, S_FREE };
