@@ -9,12 +9,12 @@
 #include <string.h>
 
 /* The channel window: what sshd may send ahead of what we have read (throughput is at most
-   window / RTT). A 2 MiB window (OpenSSH's and paramiko's) ends the stream stalls of issue 21
-   (sshd re-copies a buffer bloated to the window for every packet once we fall behind: see
-   docs/reference/performance.md), but with the bundled libssh2 1.11.1 valgrind then reports a
-   read of uninitialised memory in its packet decryption (transport.c decrypt) that the 16 MiB
-   window never reaches; until that is understood the window stays at 16 MiB. */
-#define CHANNEL_WINDOW (16u * 1024 * 1024)
+   window / RTT). Not more than OpenSSH's and paramiko's 2 MiB: whenever it cannot send (we
+   fell behind: a slow on_stdout callback, a busy loop), sshd reads the command's output into
+   its channel buffer as far as the window allows and then re-copies that whole buffer for
+   every 32 KiB it reads more, so with 16 MiB a stream to a slow callback stalled at ~1 MB/s
+   until EOF (issue 21; docs/reference/performance.md). */
+#define CHANNEL_WINDOW (2u * 1024 * 1024)
 
 /* The stages in order (the table `stages`, which the connection runs: see struct op_stage). */
 enum stage { S_OPEN, S_PTY, S_EXEC, S_IO, S_CLOSE, S_WAIT_CLOSED, S_FREE };

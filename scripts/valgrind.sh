@@ -26,6 +26,13 @@ cat > "$dir/supp" <<'EOS'
    obj:*libcrypto.so*
 }
 EOS
+# OpenSSL 3.0's AVX GHASH (aes-gcm) makes memcheck report a conditional jump on uninitialised
+# memory in the tag check (EVP_Cipher final) whenever a packet is decrypted in several pieces,
+# as libssh2 does when a packet arrives across reads: a false positive (openssl/openssl#19719):
+# libssh2's every input to EVP_Cipher is defined (VALGRIND_CHECK_MEM_IS_DEFINED), the tag then
+# verifies, and the report goes with AVX masked out while the same GCM code runs on the
+# CLMUL GHASH, which memcheck follows exactly. So memcheck runs OpenSSL without AVX.
+export OPENSSL_ia32cap="~0x1000000000000000"
 passed=0 failed=0
 vg() { # NAME ARGS...: one sshs run under valgrind
   local name=$1; shift
