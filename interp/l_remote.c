@@ -93,6 +93,7 @@ static int read_params(lua_State *L, int t, struct ssh_params *p)
     p->macs = lutil_strfield(L, t, "macs");
     p->kex = lutil_strfield(L, t, "kex");
     p->proxy_command = lutil_strfield(L, t, "proxy_command");
+    p->agent_fwd_sock = lutil_strfield(L, t, "forward_agent_sock");
     p->agent = field_bool(L, t, "agent");
     p->interactive = field_bool(L, t, "interactive");
     p->hash_known_hosts = field_bool(L, t, "hash_known_hosts");
@@ -290,6 +291,7 @@ static int l_sshconfig(lua_State *L)
         {"macs", cfg.macs}, {"kexalgorithms", cfg.kex_algorithms},
         {"proxycommand", cfg.proxy_command}, {"proxycommand_where", cfg.proxy_command_where},
         {"hash_known_hosts", cfg.hash_known_hosts}, {"forward_agent", cfg.forward_agent},
+        {"forward_agent_where", cfg.forward_agent_where},
         {"host_key_alias", cfg.host_key_alias}, {"identity_agent", cfg.identity_agent}};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (strs[i].v) { lua_pushstring(L, strs[i].v); lua_setfield(L, -2, strs[i].name); }
@@ -345,6 +347,10 @@ void remote_open(lua_State *L, int core_idx)
         {NULL, NULL}};
     lua_pushvalue(L, core_idx);
     luaL_setfuncs(L, fns, 0);
+    lua_pushboolean(L, conn_agent_forwarding_supported());
+    lua_setfield(L, -2, "agent_forwarding");
+    lua_pushstring(L, algs_library_version());
+    lua_setfield(L, -2, "libssh2_version");
     lua_pop(L, 1);
     sched_on_interrupt(conn_interrupt_all);
     sched_on_interrupt(ops_interrupt_all);

@@ -18,6 +18,10 @@ const char *conn_error(const struct conn *c);
 /* "user@host[:port]", for messages. */
 const char *conn_display(const struct conn *c);
 
+/* Can this build forward the agent (connect{forward_agent})? libssh2 >= 1.11 hands us the
+   auth-agent channels a server opens; 1.10 drops them unanswered. */
+int conn_agent_forwarding_supported(void);
+
 /* Reference counting: the Lua userdata, tunnels riding on it and inner connections each
    hold one. The last release disconnects (politely, in the background) and frees. */
 void conn_retain(struct conn *c);

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum stage { B_OPEN, B_PTY, B_START, B_PUMP, B_CLOSE };
+enum stage { B_OPEN, B_AGENT, B_PTY, B_START, B_PUMP, B_CLOSE };
 
 static void on_fd(uv_poll_t *h, int status, int events)
 {
@@ -215,7 +215,18 @@ static enum ssh_step st_open(struct ssh_op *op)
         return r;
     }
     if (b->hooks->opened) b->hooks->opened(b);
-    return op_next(op, b->how != BRIDGE_SESSION ? B_PUMP : b->term ? B_PTY : B_START);
+    if (b->how != BRIDGE_SESSION) return op_next(op, B_PUMP);
+    return op_next(op, conn_forwards_agent(op->conn) ? B_AGENT : b->term ? B_PTY : B_START);
+}
+
+/* A refusal is a warning: the shell runs without the agent (as with ssh). */
+static enum ssh_step st_agent(struct ssh_op *op)
+{
+    struct bridge *b = bridge_of(op);
+    enum ssh_step r = chan_request_agent(&b->chan);
+    if (r == SSH_STEP_AGAIN || r == SSH_STEP_WAITING || r == SSH_STEP_LOST) return r;
+    conn_agent_answer(op->conn, r == SSH_STEP_DONE, b->chan.reason);
+    return op_next(op, b->term ? B_PTY : B_START);
 }
 
 /* pty-req or the start refused: close the channel, then end (FAILED). */
@@ -269,7 +280,8 @@ static enum ssh_step st_close(struct ssh_op *op)
 }
 
 static const struct op_stage stages[] = {
-    [B_OPEN] = {"open", st_open},  [B_PTY] = {"pty", st_pty},     [B_START] = {"start", st_start},
+    [B_OPEN] = {"open", st_open},  [B_AGENT] = {"agent", st_agent},
+    [B_PTY] = {"pty", st_pty},     [B_START] = {"start", st_start},
     [B_PUMP] = {"pump", st_pump},  [B_CLOSE] = {"close", st_close},
 };
 
@@ -314,11 +326,14 @@ static const struct ssh_op_type session_type = {
 static const struct ssh_op_type tcpip_type = {
     .name = "tunnel", .stages = stages, .abort = bridge_abort,
     .finished = bridge_finished, .free = bridge_free};
+static const struct ssh_op_type agent_type = {
+    .name = "agent", .stages = stages, .weak = 1, .abort = bridge_abort,
+    .finished = bridge_finished, .free = bridge_free};
 
 void bridge_init(struct bridge *b, const struct bridge_hooks *hooks, struct conn *c,
                  enum bridge_open how, int fd, int turns)
 {
-    op_init(&b->op, how == BRIDGE_SESSION ? &session_type : &tcpip_type, c);
+    op_init(&b->op, how == BRIDGE_SESSION ? &session_type : how == BRIDGE_AGENT ? &agent_type : &tcpip_type, c);
     chan_init(&b->chan, &b->op);
     b->hooks = hooks;
     b->how = how;
@@ -338,7 +353,7 @@ void bridge_start(struct bridge *b, LIBSSH2_CHANNEL *ch)
         b->pace = 1;
         b->written_seen = conn_pty_written(b->op.conn);
     }
-    if (b->how == BRIDGE_ACCEPTED) {
+    if (b->how == BRIDGE_ACCEPTED || b->how == BRIDGE_AGENT) {
         b->chan.ch = ch;
         b->op.stage = B_PUMP;
     }

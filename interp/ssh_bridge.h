@@ -4,7 +4,8 @@
    configured:
 
      open (a session channel, a direct-tcpip one, or one the server opened)
-       → [pty] → [start: shell or exec]  (session channels)
+       → [agent] → [pty] → [start: shell or exec]  (session channels; agent: when the
+                                                    connection forwards the agent)
        → pump → close
 
    Its lifecycle is the op base's (ssh_op.h): the stages trace under SSHS_TRACE=1, it is freed
@@ -26,7 +27,10 @@
 #define BRIDGE_PACE_LIMIT (24 * 1024)
 #define BRIDGE_PACE_WAIT_MS 2000
 
-enum bridge_open { BRIDGE_SESSION, BRIDGE_DIRECT_TCPIP, BRIDGE_ACCEPTED };
+/* BRIDGE_AGENT: an auth-agent channel the server opened (ssh_agent_fwd.c), as BRIDGE_ACCEPTED
+   but weak (ssh_conn.h): it holds no reference on its connection, so a remote process keeping
+   the forwarded agent open does not keep a session the script closed alive. */
+enum bridge_open { BRIDGE_SESSION, BRIDGE_DIRECT_TCPIP, BRIDGE_ACCEPTED, BRIDGE_AGENT };
 
 struct bridge;
 
@@ -80,7 +84,8 @@ struct bridge {
    turns rounds per step; the caller fills in host/port or term/cmd, then bridge_start. */
 void bridge_init(struct bridge *b, const struct bridge_hooks *hooks, struct conn *c,
                  enum bridge_open how, int fd, int turns);
-/* Queues it on its connection. BRIDGE_ACCEPTED: ch is the channel the server opened. */
+/* Queues it on its connection. BRIDGE_ACCEPTED, BRIDGE_AGENT: ch is the channel the server
+   opened. */
 void bridge_start(struct bridge *b, LIBSSH2_CHANNEL *ch);
 /* Ends it soon (its channel closes, then its socket); the hooks still run. */
 void bridge_stop(struct bridge *b);

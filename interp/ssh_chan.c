@@ -121,6 +121,19 @@ enum ssh_step chan_request_env(struct chan *c, const char *name, const char *val
     return request_result(c, rc, "setting an environment variable");
 }
 
+enum ssh_step chan_request_agent(struct chan *c)
+{
+#if LIBSSH2_VERSION_NUM >= 0x010b00
+    enum ssh_step r = chan_lock(c);
+    if (r != SSH_STEP_DONE) return r;
+    return request_result(c, libssh2_channel_request_auth_agent(c->ch), "requesting agent forwarding");
+#else
+    snprintf(c->reason, sizeof c->reason, "libssh2 %s cannot forward the agent", LIBSSH2_VERSION);
+    snprintf(c->error, sizeof c->error, "%s", c->reason);
+    return SSH_STEP_FAILED;
+#endif
+}
+
 enum ssh_step chan_request(struct chan *c, const char *request, const char *arg)
 {
     enum ssh_step r = chan_lock(c);

@@ -63,6 +63,9 @@ enum ssh_step chan_request_pty(struct chan *c, const char *term, int cols, int r
 /* Sets an environment variable for the command (the server may refuse: sshd's AcceptEnv;
    a refusal is SSH_STEP_FAILED like any other). Before exec or shell. */
 enum ssh_step chan_request_env(struct chan *c, const char *name, const char *value);
+/* Asks the server to forward the agent for what runs on this channel (auth-agent-req@openssh.com,
+   then plain auth-agent-req; libssh2 >= 1.11, else SSH_STEP_FAILED). Before exec or shell. */
+enum ssh_step chan_request_agent(struct chan *c);
 /* Starts what runs on the channel: request "exec" with arg = the command line, "shell" with
    arg = NULL, or "subsystem" with arg = its name ("sftp"). */
 enum ssh_step chan_request(struct chan *c, const char *request, const char *arg);

@@ -347,7 +347,6 @@ static const struct { const char *name, *harmless, *why; } refused[] = {
     {"knownhostscommand", "none", "sshs reads known_hosts files only"},
     {"revokedhostkeys", "none", "sshs reads @revoked lines of known_hosts only"},
     {"identityagent", "SSH_AUTH_SOCK|$SSH_AUTH_SOCK|none", "sshs uses the agent of SSH_AUTH_SOCK"},
-    {"forwardagent", "no", "sshs does not forward the agent"},
 };
 
 static int harmless_value(const char *list, const char *v)
@@ -505,6 +504,12 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
         int yes = strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0;
         if (!yes && strcasecmp(v, "no") != 0 && strcasecmp(v, "false") != 0)
             return fail(c, path, line, "bad %s \"%s\" (yes or no)", kw, v);
+        if (k == K_FORWARD_AGENT && !o->forward_agent) {   /* where: for the 1.10 build's error */
+            char where[4200];
+            if (line > 0) snprintf(where, sizeof where, "%s:%d", path, line);
+            else snprintf(where, sizeof where, "%s", path);
+            if (!(o->forward_agent_where = strdup(where))) return fail(c, path, line, "out of memory");
+        }
         if (set_str(k == K_HASH_KH ? &o->hash_known_hosts : &o->forward_agent, yes ? "yes" : "no"))
             return fail(c, path, line, "out of memory");
         break;
@@ -720,6 +725,7 @@ void sshcfg_free(struct sshcfg *c)
     free(c->proxy_command_where);
     free(c->hash_known_hosts);
     free(c->forward_agent);
+    free(c->forward_agent_where);
     free(c->host_key_alias);
     free(c->identity_agent);
     memset(c, 0, sizeof *c);

@@ -24,6 +24,7 @@ struct sshcfg {
     char *proxy_command, *proxy_command_where;
     char *certificate_files[SSHCFG_MAX_IDENTITIES]; int n_certificate_files;   /* expanded */
     char *hash_known_hosts, *forward_agent;   /* "yes" / "no", NULL when unset */
+    char *forward_agent_where;   /* ForwardAgent's "path:line", for messages */
     char *host_key_alias, *identity_agent;    /* IdentityAgent: "none" or "SSH_AUTH_SOCK" */
     int   connection_attempts;   /* 0 when unset */
 };

@@ -34,6 +34,7 @@ void ssh_params_free(struct ssh_params *p)
     free(p->display); free(p->hostname); free(p->hostkey_name); free(p->user);
     free(p->password); free(p->passphrase); free(p->known_hosts);
     free(p->ciphers); free(p->macs); free(p->kex); free(p->proxy_command);
+    free(p->agent_fwd_sock);
     for (int i = 0; i < p->nkeys; i++) free(p->keys[i]);
     for (int i = 0; i < p->ncerts; i++) free(p->cert_files[i]);
     for (int i = 0; i < p->n_global_kh; i++) free(p->global_kh[i]);
@@ -122,6 +123,7 @@ static void teardown(struct conn *c)
     /* The agent handle belongs to the session (libssh2 frees it with the session's allocator
        and state): it goes first. */
     if (c->auth) { auth_free(c->auth); c->auth = NULL; }
+    c->agent_fwd = NULL;                 /* its op was aborted: it frees itself */
     if (c->session) {
         libssh2_session_set_blocking(c->session, 1);   /* nothing left to wait for: don't EAGAIN */
         c->rx_budget = SIZE_MAX;         /* teardown may run inside conn_process(): no read budget */

@@ -99,6 +99,15 @@ int  conn_pty_ignored(const struct conn *c, const void *pty);
 void conn_pty_waiting(struct conn *c, const void *pty, int delta);
 void conn_pty_forget(struct conn *c, const void *pty);
 
+/* Agent forwarding (ssh_agent_fwd.c): should a channel that runs a command on c ask for it
+   (before its pty and command)? Each does, except on OpenSSH once one was granted: sshd grants
+   it once per connection and every later session gets that agent (it refuses a repeat), while
+   Dropbear wants it asked per session. conn_agent_answer: what came of asking; a refusal
+   before any grant is a warning, once per connection, naming the host; the command runs on
+   without the agent (as with ssh). */
+int  conn_forwards_agent(const struct conn *c);
+void conn_agent_answer(struct conn *c, int granted, const char *reason);
+
 /* The libssh2 session, for the ops' calls (only from a step function). */
 LIBSSH2_SESSION *conn_session(struct conn *c);
 

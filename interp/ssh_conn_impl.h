@@ -46,6 +46,7 @@ struct conn {
     struct sched_waiter *connect_waiter;
     struct auth_state *auth;
     struct proxy *proxy;         /* the ProxyCommand carrying the stream, or NULL */
+    struct agent_fwd *agent_fwd; /* forwarding the agent (ssh_agent_fwd.c), or NULL */
     struct algs_seen algs;       /* our algorithm lists and the server's, for errors */
     char err[1536];
     struct conn *prev_all, *next_all;

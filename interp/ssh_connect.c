@@ -3,6 +3,7 @@
    key check, auth, keepalive, all under the connect timeout. */
 #include "ssh_conn_impl.h"
 #include "ssh_auth.h"
+#include "ssh_agent_fwd.h"
 #include "ssh_alloc.h"
 #include "ssh_hostkey.h"
 #include "ssh_proxy.h"
@@ -114,6 +115,41 @@ static void on_keepalive(uv_timer_t *t)
     conn_add_op(c, &c->keepalive_op);
 }
 
+/* ---- agent forwarding (ssh_agent_fwd.c) ---- */
+
+#if LIBSSH2_VERSION_NUM >= 0x010b00
+/* libssh2 has opened an auth-agent@openssh.com channel the server asked for (set only on a
+   connection that forwards the agent: on any other, libssh2 refuses such opens). Called in the
+   middle of a libssh2 call: queue it, nothing more. */
+static void on_agent_channel(LIBSSH2_SESSION *session, LIBSSH2_CHANNEL *channel, void **abstract)
+{
+    struct conn *c = *abstract;
+    if (c->agent_fwd) agentfwd_take(c->agent_fwd, channel);
+}
+#endif
+
+/* OpenSSH's sshd grants agent forwarding once per connection (see conn_forwards_agent). */
+static int server_is_openssh(const struct conn *c)
+{
+#if LIBSSH2_VERSION_NUM >= 0x010b00
+    const char *b = c->session ? libssh2_session_banner_get(c->session) : NULL;
+    return b && strstr(b, "OpenSSH_") != NULL;
+#else
+    (void)c;
+    return 0;
+#endif
+}
+
+int conn_forwards_agent(const struct conn *c)
+{
+    return c->agent_fwd && agentfwd_should_ask(c->agent_fwd, server_is_openssh(c));
+}
+
+void conn_agent_answer(struct conn *c, int granted, const char *reason)
+{
+    if (c->agent_fwd) agentfwd_answer(c->agent_fwd, granted, reason);
+}
+
 /* ---- connecting ---- */
 
 static enum ssh_step connect_step(struct ssh_op *op)
@@ -216,6 +252,19 @@ static void start_handshake(struct conn *c)
     }
     c->poll.data = c;
     c->open_handles++;
+#if LIBSSH2_VERSION_NUM >= 0x010b00
+    if (c->p.agent_fwd_sock) {
+        if (!(c->agent_fwd = agentfwd_start(c, c->p.agent_fwd_sock))) {
+            conn_fail(c, "cannot forward the agent (out of memory)");
+            return;
+        }
+#if LIBSSH2_VERSION_NUM >= 0x010b01
+        libssh2_session_callback_set2(c->session, LIBSSH2_CALLBACK_AUTHAGENT, (libssh2_cb_generic *)on_agent_channel);
+#else
+        libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_AUTHAGENT, (void *)on_agent_channel);
+#endif
+    }
+#endif
     c->connect_op.type = &connect_type;
     c->connect_op.conn = c;
     conn_activate(c, &c->connect_op);

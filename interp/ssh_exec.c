@@ -1,4 +1,4 @@
-/* A remote command as a state machine on its connection: open a channel, (pty), exec,
+/* A remote command as a state machine on its connection: open a channel, (agent), (pty), exec,
    write stdin + EOF while draining stdout and stderr together, close, read the exit status.
    One function per stage (the table `stages`); each retries its libssh2 call with the same
    arguments after EAGAIN. */
@@ -17,7 +17,7 @@
 #define CHANNEL_WINDOW (2u * 1024 * 1024)
 
 /* The stages in order (the table `stages`, which the connection runs: see struct op_stage). */
-enum stage { S_OPEN, S_PTY, S_EXEC, S_IO, S_CLOSE, S_WAIT_CLOSED, S_FREE };
+enum stage { S_OPEN, S_AGENT, S_PTY, S_EXEC, S_IO, S_CLOSE, S_WAIT_CLOSED, S_FREE };
 
 /* Stopping a running command (timeout, Ctrl-C, abandoned). libssh2 1.10 has no
    channel_signal and refuses a second request of that kind on a channel, and closing a
@@ -158,6 +158,7 @@ static enum ssh_step drain(struct exec_op *e)
 }
 
 static void exec_start(struct conn *c, const char *cmd, int internal);
+static const struct ssh_op_type exec_type;
 
 /* Runs `kill -SIG -PID` on a new channel of the same connection (no "--": dash's kill
    rejects it, and a negative number after the signal is a process group in every shell).
@@ -193,7 +194,9 @@ static enum ssh_step st_open(struct ssh_op *op)
     struct exec_op *e = exec_of(op);
     enum ssh_step r = chan_open_session(&e->chan, CHANNEL_WINDOW);
     if (r == SSH_STEP_DONE) {
-        op_set_stage(op, e->pty ? S_PTY : S_EXEC);
+        /* Our kill commands need no agent. */
+        int agent = op->type == &exec_type && conn_forwards_agent(op->conn);
+        op_set_stage(op, agent ? S_AGENT : e->pty ? S_PTY : S_EXEC);
     } else if (r == SSH_STEP_FAILED || r == SSH_STEP_LOST) {
         take_error(e);
         op_finish(op);
@@ -210,6 +213,17 @@ static enum ssh_step requested(struct ssh_op *op, enum ssh_step r, int next)
     if (r == SSH_STEP_DONE) return op_next(op, next);
     if (r == SSH_STEP_LOST) take_error(e);
     return r;
+}
+
+/* A refusal is a warning (conn_agent_refused): the command runs without the agent, as with ssh. */
+static enum ssh_step st_agent(struct ssh_op *op)
+{
+    struct exec_op *e = exec_of(op);
+    enum ssh_step r = chan_request_agent(&e->chan);
+    if (r == SSH_STEP_LOST) take_error(e);
+    if (r == SSH_STEP_AGAIN || r == SSH_STEP_WAITING || r == SSH_STEP_LOST) return r;
+    conn_agent_answer(op->conn, r == SSH_STEP_DONE, e->chan.reason);
+    return op_next(op, e->pty ? S_PTY : S_EXEC);
 }
 
 static enum ssh_step st_pty(struct ssh_op *op)
@@ -297,7 +311,8 @@ static enum ssh_step st_free(struct ssh_op *op)
 }
 
 static const struct op_stage stages[] = {
-    [S_OPEN] = {"open", st_open},          [S_PTY] = {"pty", st_pty},
+    [S_OPEN] = {"open", st_open},          [S_AGENT] = {"agent", st_agent},
+    [S_PTY] = {"pty", st_pty},
     [S_EXEC] = {"exec", st_exec},          [S_IO] = {"io", st_io},
     [S_CLOSE] = {"close", st_close},       [S_WAIT_CLOSED] = {"wait-closed", st_wait_closed},
     [S_FREE] = {"free", st_free},

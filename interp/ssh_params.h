@@ -34,6 +34,7 @@ struct ssh_params {
     int   interactive;      /* may prompt on the terminal */
     char *ciphers, *macs, *kex;   /* the user's algorithm lists (comma-separated), or NULL */
     char *proxy_command;    /* ProxyCommand, tokens expanded: carries the stream instead of TCP */
+    char *agent_fwd_sock;   /* forward the agent listening here (SSH_AUTH_SOCK); NULL: don't */
 };
 void ssh_params_free(struct ssh_params *p);
 

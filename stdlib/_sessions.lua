@@ -75,10 +75,6 @@ local function check_connect_options(opts, where)
   end
   local ms = opts.max_sessions
   if ms and (ms < 1 or ms % 1 ~= 0) then user_error(where .. ": max_sessions must be a whole number >= 1") end
-  if opts.forward_agent then
-    user_error(where .. ": forward_agent: sshs does not forward the agent yet (libssh2 accepts no " ..
-      "auth-agent@openssh.com channels); use a jump host (via) or keys on the remote host")
-  end
   local rt = opts.retries
   if rt and (rt < 0 or rt % 1 ~= 0) then user_error(where .. ": retries must be a whole number >= 0") end
   return opts
@@ -169,6 +165,13 @@ function M.connect_settings(target, opts)
     hash_known_hosts = cfg.hash_known_hosts == "yes",
     certificates = cfg.certificate_files,
   }
+  -- Agent forwarding: only when asked (forward_agent, else ForwardAgent yes), never by default.
+  if opts.forward_agent ~= nil then
+    params.forward_agent, params.forward_agent_where = opts.forward_agent, "forward_agent"
+  else
+    params.forward_agent = cfg.forward_agent == "yes"
+    params.forward_agent_where = "ForwardAgent yes (" .. tostring(cfg.forward_agent_where) .. ")"
+  end
   -- Connects made for a refused or reset connection: opts.retries + 1, else ConnectionAttempts.
   params.attempts = opts.retries and opts.retries + 1 or cfg.connection_attempts or 1
   return params, chain, cfg, alias
@@ -214,6 +217,29 @@ function M.print_settings(target)
   core.write(1, table.concat(lines, "\n") .. "\n")
 end
 
+-- Forwarding asked for: the agent to forward (params.forward_agent_sock), or why not. A build
+-- without it, or a script's forward_agent = true without an agent, is an error; ForwardAgent yes
+-- without an agent is a warning (as ssh, the connection goes on without it).
+local warned_no_agent = {}
+local function agent_forwarding(params, opts)
+  local what = "connect: " .. params.display .. ": " .. params.forward_agent_where
+  if not core.agent_forwarding then
+    user_error(what .. ": agent forwarding needs libssh2 1.11 or later and this sshs is built with " ..
+      core.libssh2_version .. " (build it with the bundled libssh2: make LIBSSH2=bundled)")
+  end
+  local sock = os.getenv("SSH_AUTH_SOCK")
+  if sock and sock ~= "" then params.forward_agent_sock = sock; return end
+  if opts.forward_agent then
+    user_error(what .. ": SSH_AUTH_SOCK is not set, so there is no local agent to forward (start " ..
+      "ssh-agent and ssh-add a key)")
+  end
+  if not warned_no_agent[params.display] then
+    warned_no_agent[params.display] = true
+    core.write(2, "sshs: " .. what .. ": SSH_AUTH_SOCK is not set, so there is no local agent " ..
+      "to forward; connecting without it\n")
+  end
+end
+
 -- Opens one SSH connection (through `outer`, a session, when given) and returns a session.
 -- retry_only = "refused": each() retries resets itself (they are sshd's MaxStartups drops).
 function M.open_session(target, opts, outer, retry_only)
@@ -238,6 +264,9 @@ function M.open_session(target, opts, outer, retry_only)
   elseif chain ~= nil then
     user_error("connect: via must be a target string or a session")
   end
+
+  if params.forward_agent then agent_forwarding(params, opts) end
+  params.forward_agent, params.forward_agent_where = nil, nil
 
   local timeout = params.timeout
   params.interactive = core.isatty(0) and core.isatty(2)
