@@ -57,9 +57,10 @@ out=$(HOME=$RHOME "$SSHS" -F "$TMP/bad_config" -G x 2>&1); rc=$?
 case "$rc:$out" in 1:*"bad_config:2: DynamicForward 1080 is not supported"*) ok "-G: a refused keyword is an error naming file:line (exit 1)";; *) not_ok "-G: a refused keyword is an error naming file:line (exit 1)" "rc=$rc $out";; esac
 printf 'Host x\n  ForwardAgent yes\n' > "$TMP/fa_config"
 out=$(HOME=$RHOME "$SSHS" -F "$TMP/fa_config" -G x 2>&1); rc=$?
-case "$rc:$out" in 1:*"fa_config:2: ForwardAgent yes is not supported"*) ok "ForwardAgent yes is refused (not implemented), naming file:line";; *) not_ok "ForwardAgent yes is refused (not implemented), naming file:line" "rc=$rc $out";; esac
-out=$(HOME=$RHOME "$SSHS" -e 'connect("web1", {forward_agent = true})' 2>&1); rc=$?
-case "$rc:$out" in 1:*"forward_agent: sshs does not forward the agent yet"*) ok "connect{forward_agent = true}: a clear error";; *) not_ok "connect{forward_agent = true}: a clear error" "rc=$rc $out";; esac
+case "$rc:$out" in 0:*"forwardagent yes"*) ok "ForwardAgent yes is read: -G shows forwardagent yes (remote_agent_forward tests it)";; *) not_ok "ForwardAgent yes is read: -G shows forwardagent yes (remote_agent_forward tests it)" "rc=$rc $out";; esac
+printf 'Host x\n  ForwardAgent maybe\n' > "$TMP/fa_bad_config"
+out=$(HOME=$RHOME "$SSHS" -F "$TMP/fa_bad_config" -G x 2>&1); rc=$?
+case "$rc:$out" in 1:*"fa_bad_config:2: bad ForwardAgent \"maybe\" (yes or no)"*) ok "ForwardAgent maybe: an error naming file:line";; *) not_ok "ForwardAgent maybe: an error naming file:line" "rc=$rc $out";; esac
 out=$(HOME=$RHOME "$SSHS" -G 'bad target@' 2>&1); rc=$?
 [ "$rc" = 1 ] && ok "-G with a bad target fails" || not_ok "-G with a bad target fails" "rc=$rc $out"
 
