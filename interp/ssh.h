@@ -19,7 +19,7 @@ const char *conn_error(const struct conn *c);
 const char *conn_display(const struct conn *c);
 
 /* Can this build forward the agent (connect{forward_agent})? libssh2 >= 1.11 hands us the
-   auth-agent channels a server opens; 1.10 drops them unanswered. */
+   auth-agent channels a server opens; 1.10 has no way to accept them. */
 int conn_agent_forwarding_supported(void);
 
 /* Reference counting: the Lua userdata, tunnels riding on it and inner connections each

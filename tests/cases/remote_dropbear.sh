@@ -12,7 +12,7 @@ if ! command -v /usr/sbin/dropbear >/dev/null || ! command -v dropbearkey >/dev/
   echo "1..0 # SKIP dropbear-bin is not installed (scripts/install-deps.sh installs it)"; exit 0
 fi
 if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root to make a throw-away user"; exit 0; fi
-plan 15
+plan 16
 
 DB=$TMP/dropbear
 mkdir -p "$DB"
@@ -122,3 +122,23 @@ T.has("no common cipher with Dropbear: the error names both sides", not okc and 
 EOF
 export SSHS_TEST_KEY SSHS_TEST_KNOWN_HOSTS
 LIMIT=180 lua_checks db.sshs
+
+# Agent forwarding: Dropbear grants it per session (each gets a socket of its own), so each
+# command asks and both have the agent. A private agent, for this run only (stopped at exit).
+script dbagent.sshs <<'EOF'
+local T = require "t"
+local ao = {port = tonumber(os.getenv("DBPORT")), user = os.getenv("U"), key = os.getenv("DB") .. "/client_key",
+            known_hosts = os.getenv("DB") .. "/known_hosts", forward_agent = true}
+local ok, a1, a2 = pcall(function() with connect("127.0.0.1", ao) do return $(ssh-add -l), $(ssh-add -l) end end)
+if os.getenv("LIBSSH2_OLD") == "1" then
+  T.has("forward_agent with libssh2 1.10: an error saying the bundled libssh2 is needed", not ok and T.msg(a1) or "connected", "bundled libssh2")
+else
+  local fp = os.getenv("AGENT_FP")
+  T.ok("forward_agent: every command on Dropbear lists the local agent's key", ok and a1:find(fp, 1, true) and a2:find(fp, 1, true), T.msg(a1), a2)
+end
+EOF
+eval "$(ssh-agent -a "$TMP/agent.sock" -s)" > /dev/null
+CLEANUP+=("kill $SSH_AGENT_PID")
+SSH_AUTH_SOCK=$TMP/agent.sock ssh-add -q "$DB/client_key" 2> /dev/null
+AGENT_FP=$(ssh-keygen -lf "$DB/client_key" | cut -d' ' -f2)
+SSH_AUTH_SOCK=$TMP/agent.sock AGENT_FP=$AGENT_FP LIBSSH2_OLD=$LIBSSH2_OLD LIMIT=60 lua_checks dbagent.sshs
