@@ -252,8 +252,10 @@ function M.open_session(target, opts, outer, retry_only)
   local jumps, via = {}, outer
   if type(chain) == "string" then
     for hop in chain:gmatch("[^,%s]+") do
+      -- A hop carries a tunnel, never a command: it is not given the agent (ForwardAgent there
+      -- would only set it up for nothing, or warn).
       local jopts = {agent = opts.agent, known_hosts = opts.known_hosts, host_key_check = opts.host_key_check,
-                     timeout = opts.timeout, ssh_config = opts.ssh_config}
+                     timeout = opts.timeout, ssh_config = opts.ssh_config, forward_agent = false}
       via = M.open_session(hop, jopts, via)
       jumps[#jumps + 1] = via
     end
