@@ -22,6 +22,7 @@ struct agent_fwd {
     int bridges;                       /* bridges made and not yet freed */
     int op_freed;
     int granted;                       /* the server said yes to a request */
+    int read_wanted;                   /* agentfwd_wake: read what has arrived */
     int warned_refused, warned_unreachable;
 };
 
@@ -86,6 +87,15 @@ static int closed_socket(void)
 static enum ssh_step st_accept(struct ssh_op *op)
 {
     struct agent_fwd *af = (struct agent_fwd *)op;
+#ifdef LIBSSH2_HAVE_SESSION_READ_PACKETS
+    if (af->read_wanted) {             /* the opens it reads come to agentfwd_take */
+        int rc = libssh2_session_read_packets(conn_session(op->conn));
+        if (rc == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;   /* a half-sent packet: repeat */
+        af->read_wanted = 0;
+        op->progress = 1;
+        if (rc < 0 && conn_step_of(rc) == SSH_STEP_LOST) return SSH_STEP_LOST;
+    }
+#endif
     size_t done = 0;
     while (done < af->npending && done < ACCEPT_SLICE) {
         int fd = agent_connect(af->sock);
@@ -148,6 +158,19 @@ struct agent_fwd *agentfwd_start(struct conn *c, const char *sock)
     op_start(&af->op);
     op_release(&af->op);                   /* the connection's: it ends with it */
     return af;
+}
+
+int agentfwd_wake(struct agent_fwd *af)
+{
+#ifdef LIBSSH2_HAVE_SESSION_READ_PACKETS
+    if (af->op.finished) return 0;
+    af->read_wanted = 1;
+    af->op.idle = 0;
+    return 1;
+#else
+    (void)af;
+    return 0;
+#endif
 }
 
 void agentfwd_take(struct agent_fwd *af, LIBSSH2_CHANNEL *ch)

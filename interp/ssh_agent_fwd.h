@@ -11,7 +11,8 @@
    A local agent that cannot be reached is a warning (once per connection, naming the socket)
    and that channel is closed at once: the remote client sees a closed agent, nothing hangs.
    The op is weak and idle between channels: it lives as long as its connection and keeps
-   nobody from closing it. Its state is freed when the op and every bridge it made are gone. */
+   nobody from closing it. On an otherwise idle connection it is also what reads (see
+   agentfwd_wake). Its state is freed when the op and every bridge it made are gone. */
 #ifndef SSHS_SSH_AGENT_FWD_H
 #define SSHS_SSH_AGENT_FWD_H
 #include "ssh_conn.h"
@@ -20,6 +21,10 @@ struct agent_fwd;
 
 /* Starts c's agent op, forwarding the agent at sock (SSH_AUTH_SOCK); NULL when out of memory. */
 struct agent_fwd *agentfwd_start(struct conn *c, const char *sock);
+/* The connection is idle (nothing reads) and data has arrived, maybe an agent channel's open
+   from a process the last command left behind: the op reads it (libssh2_session_read_packets,
+   patch 0006). 0 when this libssh2 has no such call (then the next operation reads it). */
+int agentfwd_wake(struct agent_fwd *af);
 /* From libssh2's callback: the server opened ch; it is bridged on the op's next step. */
 void agentfwd_take(struct agent_fwd *af, LIBSSH2_CHANNEL *ch);
 /* Should a new channel ask for forwarding (see conn_forwards_agent)? once_is_enough: the

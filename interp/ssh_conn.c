@@ -1,6 +1,7 @@
 /* A connection's lifetime and the operations multiplexed on it (see ssh_conn.h); how it
    connects is ssh_connect.c. */
 #include "ssh_conn_impl.h"
+#include "ssh_agent_fwd.h"
 #include "ssh_proxy.h"
 #include "ssh_auth.h"
 #include <errno.h>
@@ -488,6 +489,8 @@ static void on_poll(uv_poll_t *h, int status, int events)
                      n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
             conn_fail(c, why);
         } else if (n > 0) {
+            /* Forwarding the agent: it may be an agent channel's open, for now. */
+            if (c->agent_fwd && agentfwd_wake(c->agent_fwd)) { conn_process(c); return; }
             uv_poll_stop(&c->poll);           /* libssh2 reads it with the next op */
             c->poll_started = 0;
         }

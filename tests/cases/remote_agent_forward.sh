@@ -11,7 +11,7 @@
 # run on). With libssh2 1.10 (make LIBSSH2=system on Debian 12) both options are an error
 # saying the bundled libssh2 is needed; the other checks are skipped with that reason.
 source "$TESTROOT/remote_lib.sh"
-plan 19
+plan 20
 
 # A private agent holding the test key (which the runner's sshd accepts), stopped at exit.
 export SSH_AUTH_SOCK=$TMP/agent.sock
@@ -44,7 +44,7 @@ if [ "$LIBSSH2_OLD" = 1 ]; then
   HOME=$SSHS_TEST_HOME "$SSHS" -F "$TMP/fa_config" -e 'connect("fa-no"); print($(echo fine))' > "$TMP/out" 2> "$TMP/err" < /dev/null; rc=$?
   out=$(cat "$TMP/out"); err=$(cat "$TMP/err")
   expect_out "fine" "libssh2 $LIBSSH2_VER: ForwardAgent no connects as before"
-  skip_checks 16 "libssh2 $LIBSSH2_VER cannot accept the auth-agent channels a server opens (only 1.11 has the callback): the bundled 1.11 can"
+  skip_checks 17 "libssh2 $LIBSSH2_VER cannot accept the auth-agent channels a server opens (only 1.11 has the callback): the bundled 1.11 can"
   exit 0
 fi
 
@@ -85,6 +85,14 @@ with connect("127.0.0.1") do
   local r = run('echo "[$SSH_AUTH_SOCK]"; ssh-add -l', {check = false})
   T.ok("without forward_agent: no SSH_AUTH_SOCK there, ssh-add -l fails",
     r.stdout:find("[]", 1, true) == 1 and r.exitcode == 2, r.stdout, r.stderr, r.exitcode)
+end
+
+-- A background process asks the agent while nothing runs on the session (only Lua sleeps).
+local bg = T.tmp .. "/bg." .. T.pid
+with connect("127.0.0.1", {forward_agent = true}) do
+  $ (sleep 1; timeout 30 ssh-add -l > #{bg}.tmp 2>&1; mv #{bg}.tmp #{bg}) > /dev/null 2>&1 < /dev/null &
+  T.ok("an agent client a background process starts while the session is idle is answered",
+    T.wait_for(function() return T.read(bg) end, 40) and T.read(bg):find(fp, 1, true), T.read(bg))
 end
 
 -- A remote process holds an agent connection open (an agent channel) when the session closes.
