@@ -215,7 +215,7 @@ static enum ssh_step requested(struct ssh_op *op, enum ssh_step r, int next)
     return r;
 }
 
-/* A refusal is a warning (conn_agent_refused): the command runs without the agent, as with ssh. */
+/* A refusal is a warning (conn_agent_answer): the command runs without the agent, as with ssh. */
 static enum ssh_step st_agent(struct ssh_op *op)
 {
     struct exec_op *e = exec_of(op);
