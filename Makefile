@@ -116,8 +116,8 @@ soak: deps all
 	seed=$$(date +%s); echo "console soak seed $$seed"; \
 	SSHS_CONSOLE_RT_N=100000 SSHS_CONSOLE_RT_REMOTE_N=20000 SSHS_ROUNDTRIP_SEED=$$seed \
 	  SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh console_roundtrip
-	SSHS_SOAK=1 SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh fault_
-	SSHS_SOAK=1 SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh remote_stress
+	SSHS_SOAK=1 SSHS_TEST_TIMEOUT=3600 SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh fault_
+	SSHS_SOAK=1 SSHS_TEST_TIMEOUT=3600 SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh remote_stress
 
 bench: deps all
 	bash scripts/bench.sh
