@@ -2,6 +2,7 @@
 #include "ssh.h"              /* auth_prompt_secret is part of the Lua-facing side */
 #include "ssh_params.h"
 #include "ssh_alloc.h"
+#include "ssh_conn.h"           /* conn_tracing */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,6 +38,15 @@ static void note(struct auth_state *a, const char *what)
 {
     size_t n = strlen(a->tried);
     snprintf(a->tried + n, sizeof a->tried - n, "%s%s", n ? ", " : "", what);
+}
+
+/* SSHS_TRACE=1: one line per finished auth request, so the round trips of a connect can be
+   counted ("a query first" is one more). */
+static void trace_request(const struct auth_state *a, const char *what, const char *how, int r)
+{
+    if (conn_tracing())
+        fprintf(stderr, "sshs: trace: %s auth: %s (%s): %s\n", a->p->display, what, how,
+                r == 0 ? "accepted" : "refused");
 }
 
 static int allows(const struct auth_state *a, const char *method)
@@ -238,6 +248,19 @@ static int fail_message(struct auth_state *a, char *err, size_t errlen)
     return -1;
 }
 
+/* Publickey requests signed without a query first (LIBSSH2_FLAG_PUBKEY_SIGN_AT_ONCE, our
+   libssh2 patch 0005); a libssh2 without it (the system 1.10) queries as it always did. */
+#ifdef LIBSSH2_FLAG_PUBKEY_SIGN_AT_ONCE
+#define SIGN_AT_ONCE 1
+static void sign_at_once(LIBSSH2_SESSION *s, int on)
+{
+    libssh2_session_flag(s, LIBSSH2_FLAG_PUBKEY_SIGN_AT_ONCE, on);
+}
+#else
+#define SIGN_AT_ONCE 0
+static void sign_at_once(LIBSSH2_SESSION *s, int on) { (void)s; (void)on; }
+#endif
+
 /* One key file, with its certificate when cert is not NULL: 0 accepted, EAGAIN, or 1 to move on. */
 static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, const char *cert, int given)
 {
@@ -271,11 +294,22 @@ static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, c
     char pub[1024];
     snprintf(pub, sizeof pub, "%s.pub", path);
     const char *user = a->p->user;
+    /* The private key is in hand: send the signed request at once instead of first asking
+       whether the server would take the key (a round trip; our libssh2 patch 0005). Only
+       around this call: agent keys keep the query, so the agent signs only for a key the
+       server accepts. */
+    sign_at_once(s, 1);
     /* A certificate is offered as the public key; libssh2 signs with the private key. */
     int r = libssh2_userauth_publickey_fromfile_ex(s, user, (unsigned)strlen(user),
                                                    cert ? cert : access(pub, R_OK) == 0 ? pub : NULL,
                                                    path, pass ? pass : "");
+    sign_at_once(s, 0);
     if (r == LIBSSH2_ERROR_EAGAIN) return r;
+    {
+        char what[1100];
+        snprintf(what, sizeof what, "publickey %s%s", cert ? "certificate " : "", cert ? cert : path);
+        trace_request(a, what, SIGN_AT_ONCE ? "signed at once" : "query first", r);
+    }
     if (r == 0) return 0;
     char m[400];
     if (cert) {
@@ -327,6 +361,7 @@ int auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen
                 return -1;
             }
             a->methods = list;      /* owned by the session */
+            if (conn_tracing()) fprintf(stderr, "sshs: trace: %s auth: none (the method list): %s\n", p->display, list);
             a->stage = a->after_list ? a->after_list
                      : p->agent && getenv("SSH_AUTH_SOCK") ? A_AGENT : A_KEYS;
             break;
@@ -351,6 +386,12 @@ int auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen
             }
             int r = libssh2_agent_userauth(a->agent, p->user, a->identity);
             if (r == LIBSSH2_ERROR_EAGAIN) return r;
+            {
+                char what[300];
+                snprintf(what, sizeof what, "publickey agent key %d %.200s", a->agent_keys + 1,
+                         a->identity && a->identity->comment ? a->identity->comment : "");
+                trace_request(a, what, "query first", r);
+            }
             if (r == 0) return 0;
             a->agent_keys++;
             struct libssh2_agent_publickey *prev = a->identity;
@@ -413,7 +454,9 @@ int auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen
             if (!can_pw) { a->stage = A_KBDINT; break; }
             int r = libssh2_userauth_password_ex(s, p->user, (unsigned)strlen(p->user), a->password,
                                                  (unsigned)strlen(a->password), NULL);
-            if (r == LIBSSH2_ERROR_EAGAIN || r == 0) return r;
+            if (r == LIBSSH2_ERROR_EAGAIN) return r;
+            trace_request(a, "password", "one request", r);
+            if (r == 0) return r;
             note(a, "password (refused)");
             a->stage = A_KBDINT;
             break;
@@ -423,7 +466,9 @@ int auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen
             kbdint_password = a->password;
             int r = libssh2_userauth_keyboard_interactive_ex(s, p->user, (unsigned)strlen(p->user), kbdint_respond);
             kbdint_password = NULL;
-            if (r == LIBSSH2_ERROR_EAGAIN || r == 0) return r;
+            if (r == LIBSSH2_ERROR_EAGAIN) return r;
+            trace_request(a, "keyboard-interactive", "one exchange per prompt", r);
+            if (r == 0) return r;
             note(a, "keyboard-interactive (refused)");
             return fail_message(a, err, errlen);
         }
