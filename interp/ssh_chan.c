@@ -50,6 +50,7 @@ enum ssh_step chan_opened(struct chan *c, int ok, const char *what)
     int uses_channel = c->op->type->uses_channel;
     unlock(c);
     if (ok) {
+        conn_quick_ack_off(conn);
         if (uses_channel) conn_channel_opened(conn);
         return SSH_STEP_DONE;
     }

@@ -326,6 +326,8 @@ static void on_retry(uv_timer_t *t)
     conn_process(c);
 }
 
+void conn_quick_ack_off(struct conn *c) { c->quick_ack = 0; }
+
 void conn_channel_opened(struct conn *c)
 {
     c->refusals = 0;

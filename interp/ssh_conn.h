@@ -122,6 +122,9 @@ void conn_kick(struct conn *c);
 int conn_channel_refused(struct conn *c, struct ssh_op *op);
 /* A channel opened: refusals in a row are over. */
 void conn_channel_opened(struct conn *c);
+/* A channel is open: sshd's socket has TCP_NODELAY from its first session on, so reads need
+   no quick acknowledgement any more (see quick_ack in ssh_connect.c). */
+void conn_quick_ack_off(struct conn *c);
 
 /* The request lock. libssh2 1.10 keeps the state of a channel open in the session, not the
    channel, and a channel request waiting for its reply fails when another channel's reply

@@ -23,6 +23,7 @@ struct conn {
     struct addrinfo *ai_list, *ai_cur;
     int last_connect_errno;
     int last_recv_errno;         /* the socket's last read error (a reset during the handshake) */
+    int quick_ack;               /* acknowledge each read at once (until a channel is open) */
     LIBSSH2_SESSION *session;
     struct ssh_op connect_op, close_op, keepalive_op;
     int keepalive_pending;

@@ -73,6 +73,19 @@ void conn_pty_forget(struct conn *c, const void *pty)
    it we say "would block", as a non-blocking socket may at any byte. libssh2 (1.10, 1.11) reads
    every packet waiting on the socket inside each channel read, so a sender that keeps the
    socket full would otherwise hold the loop for a whole channel window per call. */
+/* What was just read is acknowledged now, not after Linux's delayed-ACK timer (40 ms or more).
+   sshd sets TCP_NODELAY only when its first session starts; until then a packet it sends while
+   an earlier one is unacknowledged waits for that ACK (Nagle). After auth it sends its
+   hostkeys-00 notice and then our first channel's confirmation, and that confirmation waited
+   for our delayed ACK of the notice: 40-80 ms on the first command of every connection, on
+   loopback as on a real network. Only until the first channel is open (a handful of reads);
+   not a TCP socket (ProxyCommand): nothing to do, and the call fails harmlessly. */
+static void quick_ack(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+}
+
 static ssize_t counting_recv(libssh2_socket_t fd, void *buf, size_t len, int flags, void **abstract)
 {
     struct conn *c = *abstract;
@@ -84,6 +97,7 @@ static ssize_t counting_recv(libssh2_socket_t fd, void *buf, size_t len, int fla
     if (n < 0 && errno != EAGAIN && errno != ENOENT) c->last_recv_errno = errno;
     if (n < 0) return errno == ENOENT ? -EAGAIN : -errno;
     if (n > 0) {
+        if (c->quick_ack) quick_ack(fd);
         if (!c->algs.done) algs_capture(&c->algs, buf, (size_t)n);
         c->last_rx = uv_now(sched_loop());
         c->rx_bytes += (uint64_t)n;
@@ -243,6 +257,7 @@ static void start_handshake(struct conn *c)
         return;
     }
     c->state = C_HANDSHAKE;
+    c->quick_ack = 1;
     int r = uv_poll_init_socket(sched_loop(), &c->poll, c->fd);
     if (r != 0) {
         char why[300];
