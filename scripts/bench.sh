@@ -35,6 +35,10 @@ N_CMDS=${N_CMDS:-500}                # section 3
 LAT_RTTS=${LAT_RTTS:-20 100}         # section 10: round-trip times simulated, ms
 LAT_RUNS=${LAT_RUNS:-5}              # section 10: connects per client and RTT (median reported)
 LAT_CMDS=${LAT_CMDS:-10}             # section 10: commands on an open connection
+LAT_FAN_RTT=${LAT_FAN_RTT:-100}      # section 10: fan-out through the delay at this RTT, ms (0: none)
+LAT_FAN_HOSTS=${LAT_FAN_HOSTS:-200}  # section 10: ... to this many hosts, $FANOUT at once
+LAT_FAN_RUNS=${LAT_FAN_RUNS:-3}      # section 10: fan-out runs (median reported)
+LAT_CONNECT_RTTS=7                   # TCP, banners, kex, newkeys + service, signed publickey, channel open, exec
 STREAM_BYTES=${STREAM_BYTES:-536870912}   # section 4: 512 MiB
 STREAM_RUNS=${STREAM_RUNS:-10}       # section 4: timed runs per client (>= 10: the worst run is judged)
 N_IDLE=${N_IDLE:-100}                # section 5
@@ -1044,6 +1048,10 @@ fi
 # (scripts/bench/delay_proxy.py, 127.0.0.1 only) passes every byte on after RTT/2 each way.
 # It answers connect() at once, so one RTT is added to each new-connection figure for the TCP
 # handshake. Figures are medians, in RTTs (wall ÷ RTT), client start-up and CPU included.
+# "One more command" is measured on a connection that has already run one: (t(1 + N) - t(1)) ÷ N.
+# (Counted from t(0) it also carried part of the first command's own cost: sshd sets TCP_NODELAY
+# only when its first session starts, so its first channel confirmation can wait behind its
+# unacknowledged hostkeys-00 message for the peer's delayed ACK, ~40 ms whatever the RTT.)
 if want 10; then
   log "10. latency through a delay proxy (RTT $LAT_RTTS ms)"
   declare -A LERR
@@ -1092,8 +1100,8 @@ EOF
     # One more command: sshs runs N and 0 commands on one connection (difference ÷ N);
     # ssh through a ControlMaster; paramiko times its own commands.
     for r in 1 2 3; do
-      tclock "lat_sn_$rtt" 120 env HOME="$LH" "$SSHS" "$WORK/lat_n.sshs" 127.0.0.1 "$LAT_CMDS"
-      tclock "lat_s0_$rtt" 120 env HOME="$LH" "$SSHS" "$WORK/lat_n.sshs" 127.0.0.1 0
+      tclock "lat_sn_$rtt" 120 env HOME="$LH" "$SSHS" "$WORK/lat_n.sshs" 127.0.0.1 $((LAT_CMDS + 1))
+      tclock "lat_s0_$rtt" 120 env HOME="$LH" "$SSHS" "$WORK/lat_n.sshs" 127.0.0.1 1
     done
     LCM=$WORK/lat_cm.sock
     timeout 30 ssh -F "$LCFG" -o ControlMaster=yes -o ControlPath="$LCM" -o ControlPersist=60 -fN 127.0.0.1 2>/dev/null
@@ -1122,6 +1130,48 @@ EOF
     done
   done
   md ""
+  # Fan-out through the delay: the proxy listens on 127.0.0.1 ... 127.0.0.N (one port), each
+  # connection goes on to the test sshd. Ideal: ceil(N / F) waves of LAT_CONNECT_RTTS round trips,
+  # plus the CPU measured (sshs's and sshd's, spread over the cores).
+  if [ "$LAT_FAN_RTT" -gt 0 ] && [ "$NHOSTS" -ge "$LAT_FAN_HOSTS" ]; then
+    log "10b. fan-out to $LAT_FAN_HOSTS hosts at $LAT_FAN_RTT ms RTT"
+    rm -f "$WORK/latf.port"
+    "$PY" "$BENCHDIR/delay_proxy.py" 0 "$SSHS_TEST_PORT" "$LAT_FAN_RTT" - "$LAT_FAN_HOSTS" > "$WORK/latf.port" 2> "$WORK/latf.err" &
+    PROXY=$!
+    for _ in $(seq 100); do [ -s "$WORK/latf.port" ] && break; sleep 0.1; done
+    PP=$(head -n 1 "$WORK/latf.port")
+    FSET="127.0.0.[1-$LAT_FAN_HOSTS]"
+    md "### 10b. Fan-out \`echo ok\` to $LAT_FAN_HOSTS hosts at $LAT_FAN_RTT ms RTT, $FANOUT at once (\`sshs -H '$FSET' -f $FANOUT\`, median of $LAT_FAN_RUNS)"
+    md ""
+    md "| hosts ok | wall s | client CPU s | sshd CPU s | ideal s | ratio | target |"
+    md "|---|---|---|---|---|---|---|"
+    if [ -z "$PP" ]; then
+      md "| n/a (the delay proxy did not start: $(head -n 1 "$WORK/latf.err")) | | | | | | |"
+    else
+      sed "s/\]:$SSHS_TEST_PORT /]:$PP /" "$SSHS_TEST_KNOWN_HOSTS" > "$LH/.ssh/known_hosts"
+      sed -e "s/^\( *Port \).*/\1$PP/" -e "s|$SSHS_TEST_KNOWN_HOSTS|$LH/.ssh/known_hosts|" -e "s|$SSHS_TEST_KEY|$LH/.ssh/id_ed25519|" \
+        "$SSH_CONFIG" > "$LH/.ssh/config"
+      rm -f "$WORK/latf.runs"
+      for r in $(seq 1 "$LAT_FAN_RUNS"); do
+        c0=$(sshd_cpu)
+        HOME=$LH timeout 300 /usr/bin/time -f '%e %U %S' -o "$WORK/latf.time" "$SSHS" -H "$FSET" -f "$FANOUT" -e '$ echo ok' \
+          > "$WORK/latf.out" 2> "$WORK/latf.stderr"
+        sleep 0.3
+        c1=$(sshd_cpu)
+        read -r w u sy < <(tail -n 1 "$WORK/latf.time")
+        okh=$(grep -c -E '(^|: )ok$' "$WORK/latf.out")
+        echo "$w $(calc '%.2f' 'u + s' u="$u" s="$sy") $(calc '%.2f' 'b - a' a="$c0" b="$c1") $okh" >> "$WORK/latf.runs"
+      done
+      FW=$(awk '{ print $1 }' "$WORK/latf.runs" | median)
+      FC=$(awk '{ print $2 }' "$WORK/latf.runs" | median)
+      FS=$(awk '{ print $3 }' "$WORK/latf.runs" | median)
+      FOK=$(awk '{ print $4 }' "$WORK/latf.runs" | sort -n | head -n 1)
+      IDEAL=$(calc '%.2f' 'int((h + f - 1) / f) * k * r / 1000 + (c + s) / n' h="$LAT_FAN_HOSTS" f="$FANOUT" k="$LAT_CONNECT_RTTS" r="$LAT_FAN_RTT" c="$FC" s="$FS" n="$(nproc)")
+      md "| ${FOK:-0}/$LAT_FAN_HOSTS | $FW | $FC | $FS | $IDEAL ($(( (LAT_FAN_HOSTS + FANOUT - 1) / FANOUT )) × $LAT_CONNECT_RTTS RTT + CPU ÷ $(nproc) cores) | $(ratio "$FW" "$IDEAL") | $(verdict 'within 1.2× ideal' 'w <= 1.2 * i' w="$FW" i="$IDEAL") |"
+    fi
+    kill "$PROXY" 2>/dev/null; wait "$PROXY" 2>/dev/null
+    md ""
+  fi
   md "Round trips of one sshs connect + \`true\` at ${LAT_RTTS%% *} ms as the proxy saw them (flights: direction, start in RTTs, bytes):"
   md ""
   md "    $(head -n 1 "$WORK/lat_${LAT_RTTS%% *}.flights" 2>/dev/null | cut -c1-600)"

@@ -1,6 +1,6 @@
 """A TCP delay proxy on 127.0.0.1 for the latency section of scripts/bench.sh.
 
-    python3 delay_proxy.py LISTEN_PORT TARGET_PORT RTT_MS [FLIGHTS_FILE]
+    python3 delay_proxy.py LISTEN_PORT TARGET_PORT RTT_MS [FLIGHTS_FILE [NHOSTS]]
 
 Accepts on 127.0.0.1:LISTEN_PORT, connects each client to 127.0.0.1:TARGET_PORT and passes
 every byte on after RTT_MS / 2 in each direction, in order (TCP_NODELAY on both sides). The
@@ -9,6 +9,10 @@ stdout once listening.
 
 The proxy answers the client's connect() at once, so the TCP handshake costs nothing here:
 the bench adds one RTT to every figure of a new connection for it.
+
+NHOSTS (fan-out): listen on 127.0.0.1 ... 127.0.0.NHOSTS, all on the same port (the first one's,
+when LISTEN_PORT is 0), so a fan-out to that many "hosts" goes through the delay too. FLIGHTS_FILE
+may be "-" for none.
 
 FLIGHTS_FILE: per connection, one line per "flight" (bytes read in one direction before the
 other direction spoke), with its start in RTTs since the accept:
@@ -22,7 +26,8 @@ import sys
 import time
 
 LISTEN, TARGET, RTT = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) / 1000.0
-FLIGHTS = sys.argv[4] if len(sys.argv) > 4 else None
+FLIGHTS = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] != "-" else None
+NHOSTS = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 HALF = RTT / 2
 conn_ids = 0
 
@@ -97,10 +102,13 @@ async def handle(creader, cwriter):
 
 
 async def main():
-    server = await asyncio.start_server(handle, "127.0.0.1", LISTEN)
-    print(server.sockets[0].getsockname()[1], flush=True)
+    server = await asyncio.start_server(handle, "127.0.0.1", LISTEN, backlog=512)
+    port = server.sockets[0].getsockname()[1]
+    others = [await asyncio.start_server(handle, "127.0.0.%d" % i, port, backlog=512)
+              for i in range(2, NHOSTS + 1)]
+    print(port, flush=True)
     async with server:
-        await server.serve_forever()
+        await asyncio.gather(server.serve_forever(), *(o.serve_forever() for o in others))
 
 
 asyncio.run(main())
