@@ -249,7 +249,7 @@ static int fail_message(struct auth_state *a, char *err, size_t errlen)
 }
 
 /* Publickey requests signed without a query first (LIBSSH2_FLAG_PUBKEY_SIGN_AT_ONCE, our
-   libssh2 patch 0005); a libssh2 without it (the system 1.10) queries as it always did. */
+   libssh2 patch 0007); a libssh2 without it (the system 1.10) queries as it always did. */
 #ifdef LIBSSH2_FLAG_PUBKEY_SIGN_AT_ONCE
 #define SIGN_AT_ONCE 1
 static void sign_at_once(LIBSSH2_SESSION *s, int on)
@@ -295,7 +295,7 @@ static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, c
     snprintf(pub, sizeof pub, "%s.pub", path);
     const char *user = a->p->user;
     /* The private key is in hand: send the signed request at once instead of first asking
-       whether the server would take the key (a round trip; our libssh2 patch 0005). Only
+       whether the server would take the key (a round trip; our libssh2 patch 0007). Only
        around this call: agent keys keep the query, so the agent signs only for a key the
        server accepts. */
     sign_at_once(s, 1);

@@ -79,9 +79,10 @@ dpkg --compare-versions "$UPSTREAM" ge "$VERSION" || die "$SUITE has libssh2 $UP
 # The .dsc's own uploader signature cannot be checked without debian-keyring; the hashes above
 # already tie every file to the signed Release.
 dpkg-source --no-check -x "$DSC" libssh2-src >/dev/null || die "dpkg-source -x failed"
-# Small changes of our own on top of Debian's, each patch file says why: upstream's fixes after
-# 1.11.1 until Debian has them, speed-ups of the packet layer, and 0005, publickey auth signed at
-# once (a session flag sshs sets for key files).
+# Small changes of our own on top of Debian's, each patch file says why: fixes (0001, 0004, 0005:
+# upstream's or sent there), speed-ups of the packet layer (0002, 0003), and two additions sshs
+# uses when present: reading an idle connection for forwarded agent channels (0006) and publickey
+# auth signed at once for key files (0007).
 for p in "$HERE"/libssh2-patches/*.patch; do
   [ -f "$p" ] || continue
   patch -s -p1 -d libssh2-src < "$p" || die "patch $(basename "$p") does not apply"

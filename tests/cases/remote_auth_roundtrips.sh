@@ -3,7 +3,7 @@
 # wait for a reply, as the server's debug log lists them and as SSHS_TRACE=1 names them.
 # - With a key to offer, sshs offers it at once instead of first asking for the server's methods
 #   (auth "none", a round trip of its own).
-# - A key file's publickey request goes signed at once (libssh2 patch 0005), without the query
+# - A key file's publickey request goes signed at once (libssh2 patch 0007), without the query
 #   "would you take this key?" and its PK_OK (one round trip less). The system libssh2 1.10 has no
 #   such flag: there the query stays, and these checks expect it.
 # - A refused key file still falls back to the next key and to a password; agent keys keep the
