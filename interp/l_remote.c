@@ -326,16 +326,6 @@ static int l_sshconfig(lua_State *L)
     return 1;
 }
 
-static int l_prompt_secret(lua_State *L)
-{
-    char *s = auth_prompt_secret(luaL_checkstring(L, 1));
-    if (!s) return 0;
-    lua_pushstring(L, s);
-    memset(s, 0, strlen(s));
-    free(s);
-    return 1;
-}
-
 void remote_open(lua_State *L, int core_idx)
 {
     static const luaL_Reg methods[] = {
@@ -343,8 +333,7 @@ void remote_open(lua_State *L, int core_idx)
     static const luaL_Reg meta[] = {{"__gc", l_close}, {NULL, NULL}};
     lutil_newmeta(L, CONN_MT, methods, meta);
     static const luaL_Reg fns[] = {
-        {"connect", l_connect}, {"sshconfig", l_sshconfig}, {"prompt_secret", l_prompt_secret},
-        {NULL, NULL}};
+        {"connect", l_connect}, {"sshconfig", l_sshconfig}, {NULL, NULL}};
     lua_pushvalue(L, core_idx);
     luaL_setfuncs(L, fns, 0);
     lua_pushboolean(L, conn_agent_forwarding_supported());

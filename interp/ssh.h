@@ -40,8 +40,4 @@ void conn_shutdown_all(void);
 void ops_interrupt_all(void);
 void ops_shutdown(void);
 
-/* (ssh_auth.c) Reads a secret from the terminal without echo; NULL when there is no
-   terminal. */
-char *auth_prompt_secret(const char *prompt);
-
 #endif

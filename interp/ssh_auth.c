@@ -1,15 +1,14 @@
 #include "ssh_auth.h"
-#include "ssh.h"              /* auth_prompt_secret is part of the Lua-facing side */
 #include "ssh_params.h"
 #include "ssh_alloc.h"
 #include "ssh_conn.h"           /* conn_tracing */
+#include "tty_prompt.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 #include <stdint.h>
 #include <openssl/evp.h>
@@ -29,7 +28,14 @@ struct auth_state {
     int cert_checked;                   /* the current key's certificate was looked for */
     char *cert;                         /* ... and is to be tried first (NULL: none, or done) */
     char *passphrase;                   /* prompted for the current key */
+    int passphrase_asked;               /* ... once per key, answered or not */
     char *password;                     /* given or prompted */
+    int password_asked;
+    struct tty_prompt *asking;          /* a question on (or queued for) the terminal */
+    int answered;                       /* its answer is in answer (NULL: none) */
+    char *answer;
+    void (*wake)(void *arg);            /* the answer came: call auth_step again */
+    void *wake_arg;
     char tried[400];
     char rsa_refused[300];
 };
@@ -58,46 +64,53 @@ static int allows(const struct auth_state *a, const char *method)
     return 0;
 }
 
-struct auth_state *auth_new(const struct ssh_params *p)
+struct auth_state *auth_new(const struct ssh_params *p, void (*wake)(void *arg), void *wake_arg)
 {
     struct auth_state *a = calloc(1, sizeof *a);
-    if (a) a->p = p;
+    if (a) { a->p = p; a->wake = wake; a->wake_arg = wake_arg; }
     return a;
+}
+
+static void free_secret(char *s)
+{
+    if (s) { memset(s, 0, strlen(s)); free(s); }
 }
 
 void auth_free(struct auth_state *a)
 {
     if (!a) return;
+    tty_prompt_cancel(a->asking);       /* the terminal gets its echo back now */
+    free_secret(a->answer);
     if (a->agent) { libssh2_agent_disconnect(a->agent); libssh2_agent_free(a->agent); }
-    free(a->passphrase);
+    free_secret(a->passphrase);
     free(a->cert);
-    if (a->password && a->password != a->p->password) free(a->password);
+    if (a->password && a->password != a->p->password) free_secret(a->password);
     free(a);
 }
 
-char *auth_prompt_secret(const char *prompt)
+static void on_answer(void *arg, char *secret)
 {
-    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
-    if (fd < 0) return NULL;
-    struct termios old, quiet;
-    int have_tty = tcgetattr(fd, &old) == 0;
-    if (have_tty) {
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(fd, TCSAFLUSH, &quiet);
+    struct auth_state *a = arg;
+    a->asking = NULL;
+    a->answered = 1;
+    a->answer = secret;
+    a->wake(a->wake_arg);
+}
+
+/* Asks the terminal on the loop: AUTH_ASKING while the question waits (a->wake is called when
+   it is answered), then 0 with the answer in *secret (NULL: no terminal; the caller owns it). */
+static int ask(struct auth_state *a, const char *prompt, char **secret)
+{
+    *secret = NULL;
+    if (a->answered) {
+        a->answered = 0;
+        *secret = a->answer;
+        a->answer = NULL;
+        return 0;
     }
-    if (write(fd, prompt, strlen(prompt)) < 0) { /* nothing to do: we read anyway */ }
-    char line[1024];
-    size_t n = 0;
-    char ch;
-    while (n + 1 < sizeof line && read(fd, &ch, 1) == 1 && ch != '\n') line[n++] = ch;
-    line[n] = 0;
-    if (have_tty) tcsetattr(fd, TCSAFLUSH, &old);
-    if (write(fd, "\n", 1) < 0) { /* the terminal went away: the secret is still good */ }
-    close(fd);
-    char *s = strdup(line);
-    memset(line, 0, sizeof line);
-    return s;
+    if (a->asking) return AUTH_ASKING;
+    a->asking = tty_prompt_ask(prompt, on_answer, a);
+    return a->asking ? AUTH_ASKING : 0;
 }
 
 /* Reads a big-endian length-prefixed string at *p (OpenSSH key format); NULL past the end. */
@@ -261,7 +274,8 @@ static void sign_at_once(LIBSSH2_SESSION *s, int on)
 static void sign_at_once(LIBSSH2_SESSION *s, int on) { (void)s; (void)on; }
 #endif
 
-/* One key file, with its certificate when cert is not NULL: 0 accepted, EAGAIN, or 1 to move on. */
+/* One key file, with its certificate when cert is not NULL: 0 accepted, EAGAIN, AUTH_ASKING
+   (its passphrase), or 1 to move on. */
 static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, const char *cert, int given)
 {
     if (access(path, R_OK) != 0) {
@@ -285,10 +299,11 @@ static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, c
     int is_rsa, encrypted;
     inspect_key(path, &is_rsa, &encrypted);
     const char *pass = a->passphrase ? a->passphrase : a->p->passphrase;
-    if (encrypted && !pass && a->p->interactive) {
+    if (encrypted && !pass && a->p->interactive && !a->passphrase_asked) {
         char prompt[400];
         snprintf(prompt, sizeof prompt, "Enter passphrase for key '%s': ", path);
-        a->passphrase = auth_prompt_secret(prompt);
+        if (ask(a, prompt, &a->passphrase) == AUTH_ASKING) return AUTH_ASKING;
+        a->passphrase_asked = 1;
         pass = a->passphrase;
     }
     char pub[1024];
@@ -426,25 +441,27 @@ int auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen
 #endif
             if (a->cert) {                  /* the certificate first, then the plain key (as ssh) */
                 int r = try_key(a, s, path, a->cert, p->key_given[a->key_idx]);
-                if (r == LIBSSH2_ERROR_EAGAIN || r == 0) return r;
+                if (r == LIBSSH2_ERROR_EAGAIN || r == AUTH_ASKING || r == 0) return r;
                 free(a->cert);
                 a->cert = NULL;
             }
             int r = try_key(a, s, path, NULL, p->key_given[a->key_idx]);
-            if (r == LIBSSH2_ERROR_EAGAIN || r == 0) return r;
+            if (r == LIBSSH2_ERROR_EAGAIN || r == AUTH_ASKING || r == 0) return r;
             a->cert_checked = 0;
-            free(a->passphrase);
+            free_secret(a->passphrase);
             a->passphrase = NULL;
+            a->passphrase_asked = 0;
             a->key_idx++;
             break;
         }
         case A_PASSWORD: {
             if (!a->password && p->password) a->password = p->password;
             int can_pw = allows(a, "password"), can_kbd = allows(a, "keyboard-interactive");
-            if (!a->password && p->interactive && (can_pw || can_kbd)) {
+            if (!a->password && p->interactive && (can_pw || can_kbd) && !a->password_asked) {
                 char prompt[300];
                 snprintf(prompt, sizeof prompt, "%s's password: ", p->display);
-                a->password = auth_prompt_secret(prompt);
+                if (ask(a, prompt, &a->password) == AUTH_ASKING) return AUTH_ASKING;
+                a->password_asked = 1;
             }
             if (!a->password) return fail_message(a, err, errlen);
             if (!can_pw && !can_kbd) {

@@ -8,9 +8,13 @@
 struct ssh_params;
 struct auth_state;
 
-struct auth_state *auth_new(const struct ssh_params *p);
+/* A passphrase or password asked for on the terminal is read on the loop (tty_prompt.h):
+   wake(wake_arg) is called when the user has answered. */
+struct auth_state *auth_new(const struct ssh_params *p, void (*wake)(void *arg), void *wake_arg);
 /* 0 once authenticated, LIBSSH2_ERROR_EAGAIN to be called again with the same session,
-   or -1 with a message in err that says what was tried and what the server allows. */
+   AUTH_ASKING while a question waits on the terminal (call again after wake), or -1 with a
+   message in err that says what was tried and what the server allows. */
+#define AUTH_ASKING 2           /* (try_key says 1 for "next key") */
 int  auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen);
 void auth_free(struct auth_state *a);
 

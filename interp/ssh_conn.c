@@ -481,8 +481,9 @@ static void on_poll(uv_poll_t *h, int status, int events)
         conn_fail(c, why);
         return;
     }
-    if (!busy(c) && c->state == C_READY) {
-        /* Nobody is reading: peek to tell the server closing from data for a later op. */
+    if (!busy(c) && (c->state == C_READY || c->state == C_AUTH)) {
+        /* Nobody is reading (or auth waits for the user at a prompt): peek to tell the server
+           closing from data for a later step. */
         char b;
         ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {

@@ -166,6 +166,14 @@ void conn_agent_answer(struct conn *c, int granted, const char *reason)
 
 /* ---- connecting ---- */
 
+/* The user answered a passphrase or password prompt: authentication goes on. */
+static void on_auth_answer(void *arg)
+{
+    struct conn *c = arg;
+    c->connect_op.idle = 0;
+    conn_kick(c);
+}
+
 static enum ssh_step connect_step(struct ssh_op *op)
 {
     struct conn *c = op->conn;
@@ -200,12 +208,18 @@ static enum ssh_step connect_step(struct ssh_op *op)
             return SSH_STEP_FAILED;
         }
         c->state = C_AUTH;
-        c->auth = auth_new(&c->p);
+        c->auth = auth_new(&c->p, on_auth_answer, c);
     }
     if (c->state == C_AUTH) {
         char err[600] = "";
         int r = auth_step(c->auth, c->session, err, sizeof err);
         if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
+        if (r == AUTH_ASKING) {
+            /* Waiting for the user, not the server: the socket is only watched for the
+               server closing (on_poll), and the connect deadline still runs. */
+            c->connect_op.idle = 1;
+            return SSH_STEP_WAITING;
+        }
         if (r) {
             char why[768];
             snprintf(why, sizeof why, "authentication to %s failed: %s", c->p.display, err);

@@ -1,0 +1,110 @@
+# A key's passphrase asked for on a real terminal (tmux) while other threads go on: the prompt
+# is read on the loop, so a ticker thread keeps ticking while it waits; the right passphrase
+# connects, a wrong one fails saying so; echo is off while it asks and back on after every
+# ending (answered, Ctrl-C, the connect timeout); two threads that need a passphrase are asked
+# one after the other, each connection once.
+source "$TESTROOT/remote_lib.sh"
+source "$TESTROOT/tmux_lib.sh"
+CLEANUP+=("tm_stop")
+plan 16
+
+start_sshd "$TMP/psshd" || exit 1
+KEYS=$TMP/keys
+mkdir -p "$KEYS" "$TMP/home"
+ssh-keygen -q -t ed25519 -N 'open sesame' -C enc -f "$KEYS/enc"
+cat "$KEYS/enc.pub" >> "$X_DIR/authorized_keys"
+export X_PORT X_KNOWN_HOSTS
+
+# p.sshs TICKS N [TIMEOUT]: a thread appends a line to TICKS every 0.1 s while N threads
+# connect with the encrypted key (no passphrase given: it is asked for); each prints WHO.
+script p.sshs <<'EOF'
+local ticks, n, limit = arg[1], tonumber(arg[2]), tonumber(arg[3])
+local stop = false
+local ticker = thread(function()
+  local i = 0
+  while not stop do
+    i = i + 1
+    local f = io.open(ticks, "a"); f:write("tick ", i, "\n"); f:close()
+    sleep(0.1)
+  end
+end)
+local o = {port = tonumber(os.getenv("X_PORT")), known_hosts = os.getenv("X_KNOWN_HOSTS"),
+           key = os.getenv("KEYS") .. "/enc", agent = false, timeout = limit}
+local function who()
+  local fine, err = pcall(function()
+    with connect("127.0.0.1", o) do print("WHO " .. $(whoami)) end
+  end)
+  if not fine then print("FAILED " .. tostring(err)) end
+end
+local ts = {}
+for i = 1, n do ts[i] = thread(who) end
+for i = 1, n do ts[i]:join() end
+stop = true
+ticker:join()
+EOF
+
+ticks() { [ -f "$TMP/ticks" ] && wc -l < "$TMP/ticks" || echo 0; }
+# wait_ticks N: waits until N more ticks than now were written (60 s hang guard).
+wait_ticks() {
+  local from i; from=$(ticks)
+  for ((i = 0; i < 600; i++)); do [ "$(ticks)" -ge $((from + $1)) ] && return 0; sleep 0.1; done
+  return 1
+}
+# The command line: sshs, then its exit status and whether the terminal echoes again.
+run_in_tmux() {
+  rm -f "$TMP/ticks"
+  tm_start "cd '$TMP' && HOME='$TMP/home' KEYS='$KEYS' '$SSHS' p.sshs '$TMP/ticks' $*; echo EXIT=\$?; stty -a | tr ' ;' '\n\n' | grep -x -- '-\\?echo' | sed 's/^/ECHO=/'"
+}
+prompt_re="Enter passphrase for key '$KEYS/enc':"
+nprompts() { tm_screen | grep -c "Enter passphrase for key"; }
+
+# --- the right passphrase, while a ticker thread ticks ---
+run_in_tmux 1
+tm_expect "the encrypted key's passphrase is asked for on the terminal" "$prompt_re"
+if [ "$(stty -F "$(tm display-message -p -t t '#{pane_tty}')" -a | tr ' ;' '\n\n' | grep -x -- '-\?echo')" = "-echo" ]; then
+  ok "echo is off while the prompt waits"
+else not_ok "echo is off while the prompt waits" "$(stty -F "$(tm display-message -p -t t '#{pane_tty}')" -a)"; fi
+if wait_ticks 5; then ok "a ticker thread keeps ticking while the prompt waits"
+else not_ok "a ticker thread keeps ticking while the prompt waits" "ticks: $(ticks)" "$(tm_screen | tail -5)"; fi
+tm_type 'open sesame'
+tm_expect "the right passphrase connects" "^WHO $SSHS_TEST_USER\$"
+tm_expect "... and the script ends well" '^EXIT=0$'
+case "$(tm_screen)" in *"open sesame"*) not_ok "... the passphrase was not echoed" "$(tm_screen)";;
+  *) ok "... the passphrase was not echoed";; esac
+tm_expect "... and the terminal echoes again" '^ECHO=echo$'
+
+# --- a wrong passphrase ---
+run_in_tmux 1
+tm_wait "$prompt_re"
+tm_type 'not it'
+tm_expect "a wrong passphrase fails saying so" "^FAILED .*authentication to .*127\.0\.0\.1 failed: .*key $KEYS/enc \(wrong passphrase\)"
+tm_expect "... the script goes on and ends" '^EXIT=0$'
+tm_expect "... and the terminal echoes again" '^ECHO=echo$'
+
+# --- Ctrl-C while it asks ---
+run_in_tmux 1
+tm_wait "$prompt_re"
+wait_ticks 2
+tm_send C-c
+tm_expect "Ctrl-C while the prompt waits interrupts the run" '^EXIT=130$'
+tm_expect "... and the terminal echoes again" '^ECHO=echo$'
+
+# --- the connect timeout ends the prompt ---
+run_in_tmux 1 3
+tm_wait "$prompt_re"
+tm_expect "the connect timeout ends a prompt nobody answers" "^FAILED .*timed out after 3s authenticating"
+tm_expect "... and the terminal echoes again" '^ECHO=echo$'
+
+# --- two threads: one prompt at a time, each answered once ---
+run_in_tmux 2
+tm_wait "$prompt_re"
+wait_ticks 5              # the loop has run a while: a second prompt would be on the screen now
+if [ "$(nprompts)" = 1 ]; then ok "two threads need a passphrase: one prompt at a time"
+else not_ok "two threads need a passphrase: one prompt at a time" "$(tm_screen)"; fi
+tm_type 'open sesame'
+for _ in $(seq 1 600); do [ "$(nprompts)" -ge 2 ] && break; sleep 0.1; done
+tm_type 'open sesame'
+tm_wait '^EXIT='
+if [ "$(tm_screen | grep -c "^WHO $SSHS_TEST_USER\$")" = 2 ] && [ "$(nprompts)" = 2 ] && tm_screen | grep -q '^EXIT=0$'; then
+  ok "... the second is asked when the first is answered, and both connect"
+else not_ok "... the second is asked when the first is answered, and both connect" "$(tm_screen)"; fi
