@@ -19,6 +19,10 @@
 extern char **environ;
 
 #define KILL_GRACE_MS 1000
+/* Without a pidfd (kernels before 5.3, valgrind) a child that runs on after closing its
+   output is asked for with waitpid on a timer: every 1 ms at first, doubling up to 100 ms. */
+#define REAP_POLL_FIRST_MS 1
+#define REAP_POLL_MAX_MS 100
 
 struct local_op {
     struct command cmd;                         /* first: what the Lua object sees */
@@ -26,6 +30,9 @@ struct local_op {
     int fd_exit, fd_out, fd_err, fd_in;        /* -1 once closed */
     uv_poll_t poll_exit, poll_out, poll_err, poll_in;
     uv_timer_t timer;                           /* timeout, then the SIGKILL grace period */
+    uv_timer_t reap_timer;                      /* no pidfd: waitpid asked on this timer */
+    int reap_polling;                           /* reap_timer is open */
+    uint64_t reap_every;                        /* its current interval (ms) */
     int open_handles;                           /* handles still to be closed by libuv */
     int exited, wstatus, killed;
     char *in_data; size_t in_len, in_off;
@@ -86,6 +93,7 @@ static void unlink_live(struct local_op *op)
 }
 
 static void on_exit_fd(uv_poll_t *h, int status, int events);
+static void on_reap_timer(uv_timer_t *t);
 static void on_timer(uv_timer_t *t);
 static void signal_group(struct local_op *op, int sig);
 static int start_poll(struct local_op *op, uv_poll_t *h, int fd, int events, uv_poll_cb cb);
@@ -98,10 +106,21 @@ static void reap_or_watch(struct local_op *op)
     pid_t r = waitpid(op->pid, &st, WNOHANG);
     if (r == op->pid) { op->exited = 1; op->wstatus = st; return; }
     if (r < 0 && errno != EINTR) { op->exited = 1; return; }
-    if (op->fd_exit >= 0) return;
-    op->fd_exit = (int)syscall(SYS_pidfd_open, op->pid, 0);
-    if (op->fd_exit < 0) { signal_group(op, SIGKILL); waitpid(op->pid, &op->wstatus, 0); op->exited = 1; return; }
-    start_poll(op, &op->poll_exit, op->fd_exit, UV_READABLE, on_exit_fd);
+    if (op->fd_exit >= 0 || op->reap_polling) return;
+    op->fd_exit = local_pidfd_open(op->pid);
+    if (op->fd_exit >= 0) {
+        if (start_poll(op, &op->poll_exit, op->fd_exit, UV_READABLE, on_exit_fd) == 0) return;
+        if (op->poll_exit.data == op) close_handle(op, (uv_handle_t *)&op->poll_exit);
+        close(op->fd_exit);
+        op->fd_exit = -1;
+    }
+    /* Never kill it for want of a pidfd: it may be doing real work. */
+    uv_timer_init(sched_loop(), &op->reap_timer);
+    op->reap_timer.data = op;
+    op->open_handles++;
+    op->reap_polling = 1;
+    op->reap_every = REAP_POLL_FIRST_MS;
+    uv_timer_start(&op->reap_timer, on_reap_timer, op->reap_every, 0);
 }
 
 /* The op is complete once the child is reaped and both output pipes reached EOF. */
@@ -228,6 +247,27 @@ static void on_exit_fd(uv_poll_t *h, int status, int events)
     close(op->fd_exit);
     op->fd_exit = -1;
     maybe_done(op);
+}
+
+static void on_reap_timer(uv_timer_t *t)
+{
+    struct local_op *op = t->data;
+    if (!local_reap(op->pid, &op->wstatus)) {
+        op->reap_every = op->reap_every * 2 > REAP_POLL_MAX_MS ? REAP_POLL_MAX_MS : op->reap_every * 2;
+        uv_timer_start(t, on_reap_timer, op->reap_every, 0);
+        return;
+    }
+    op->exited = 1;
+    close_handle(op, (uv_handle_t *)t);
+    maybe_done(op);
+}
+
+int local_pidfd_open(pid_t pid)
+{
+    static int disabled = -1;
+    if (disabled < 0) disabled = getenv("SSHS_NO_PIDFD") && *getenv("SSHS_NO_PIDFD") == '1';
+    if (disabled) { errno = ENOSYS; return -1; }
+    return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
 static void signal_group(struct local_op *op, int sig)
@@ -714,6 +754,7 @@ void local_shutdown(void)
         }
         op->cmd.done = 1;
         op->cmd.w.thread = NULL;
+        if (op->reap_polling) close_handle(op, (uv_handle_t *)&op->reap_timer);
         int *fds[] = {&op->fd_exit, &op->fd_out, &op->fd_err, &op->fd_in};
         uv_poll_t *polls[] = {&op->poll_exit, &op->poll_out, &op->poll_err, &op->poll_in};
         for (int i = 0; i < 4; i++) {

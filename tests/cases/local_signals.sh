@@ -1,7 +1,7 @@
 # Ctrl-C, timeouts and a closed stdout: running commands' whole process groups are killed,
 # the exit status says what happened, and no child process is left behind.
 source "$TESTROOT/lib.sh"
-plan 26
+plan 29
 
 MARK=7$$$RANDOM
 now() { date +%s.%N; }
@@ -122,3 +122,19 @@ expect_out "sshs-yes-$MARK" "stdout closed: the first line arrived"
 if [ "$rc" != 124 ] && [ "$rc" != 137 ]; then ok "stdout closed: sshs stops (does not run forever; 60 s hang guard)"
 else not_ok "stdout closed: sshs stops (does not run forever)" "rc=$rc: still running after 60 s"; fi
 no_leftover "yes sshs-yes-$MARK" "stdout closed: the command is not left behind"
+
+# --- without a pidfd (old kernels, valgrind; SSHS_NO_PIDFD=1 makes it so): a command that
+# closed its output and runs on is waited for (waitpid on a loop timer), never killed
+export SSHS_NO_PIDFD=1
+guarded -e "with check(false) do
+  local r = run([[exec >/dev/null 2>&1; sleep 1; exit 7]])
+  print(r.exitcode, r.signal)
+end"
+expect_out "7	nil" "no pidfd: a command that closed its output and ran on gives its own exit status"
+guarded -e "with check(false) do
+  local r = run([[exec >/dev/null 2>&1; exec sleep 9$MARK.11]], {timeout = 0.5})
+  print(r.exitcode, r.signal)
+end"
+expect_out "nil	TERM" "no pidfd: its timeout still stops it (TERM), and it is reaped"
+no_leftover "sleep 9$MARK.11" "no pidfd: nothing left behind"
+unset SSHS_NO_PIDFD
