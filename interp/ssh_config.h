@@ -10,6 +10,7 @@
 
 struct sshcfg {
     char *hostname, *user, *proxyjump, *strict_host_key_checking, *user_known_hosts_file;
+    /* (user_known_hosts_file: the first file, expanded; "none" as written: no user file) */
     char *ciphers, *macs, *kex_algorithms;   /* plain lists only: "+…", "-…", "^…" are ignored */
     int   port;                  /* 0 when unset */
     int   connect_timeout;       /* seconds, 0 when unset */

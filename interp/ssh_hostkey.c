@@ -34,13 +34,32 @@ static int check_all(const struct ssh_params *p, const char *tname, const unsign
     int best = KH_NOTFOUND;
     *file = p->known_hosts;
     *line = 0;
-    for (int i = -1; i < p->n_global_kh; i++) {
+    for (int i = p->known_hosts ? -1 : 0; i < p->n_global_kh; i++) {
         const char *path = i < 0 ? p->known_hosts : p->global_kh[i];
         int l = 0, st = kh_check(path, p->hostkey_name, p->port, tname, key, len, &l);
         if (st < 0) { *file = path; return st; }
         if (rank[st] > rank[best]) { best = st; *file = path; *line = l; }
     }
     return best;
+}
+
+/* An unknown key with UserKnownHostsFile none: accept-new takes it for this connection only
+   (there is no file to add it to; OpenSSH warns the same way), "yes" refuses it. */
+static int unknown_without_user_file(const struct ssh_params *p, const char *name, const char *tname,
+                                     const char *fp, char *err, size_t errlen)
+{
+    if (p->hostkey_mode == HOSTKEY_ACCEPT_NEW) {
+        fprintf(stderr, "sshs: accepted %s (%s %s) for this connection; not recorded "
+                "(UserKnownHostsFile none)\n", name, tname, fp);
+        return 0;
+    }
+    snprintf(err, errlen,
+             "unknown host key for %s: %s %s is in no known_hosts file (UserKnownHostsFile none, "
+             "%d global file%s). If that fingerprint is right, accept it for this connection with "
+             "connect(..., {host_key_check = \"accept-new\"}) or name a file to check: "
+             "connect(..., {known_hosts = PATH})",
+             p->display, tname, fp, p->n_global_kh, p->n_global_kh == 1 ? "" : "s");
+    return -1;
 }
 
 int hostkey_verify(LIBSSH2_SESSION *session, const struct ssh_params *p, char *err, size_t errlen)
@@ -73,6 +92,7 @@ int hostkey_verify(LIBSSH2_SESSION *session, const struct ssh_params *p, char *e
         return -1;
     case KH_NOTFOUND:
         if (p->hostkey_mode == HOSTKEY_NO) return 0;
+        if (!p->known_hosts) return unknown_without_user_file(p, name, tname, fp, err, errlen);
         if (p->hostkey_mode == HOSTKEY_ACCEPT_NEW) {
             int r = kh_append_as(p->known_hosts, p->hostkey_name, p->port, tname, key, len, p->hash_known_hosts);
             if (r < 0) {

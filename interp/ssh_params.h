@@ -21,7 +21,7 @@ struct ssh_params {
     char *cert_files[SSH_MAX_KEYS];  /* CertificateFile: each used with the key it certifies */
     int   ncerts;
     int   agent;
-    char *known_hosts;      /* the user's file: read, and written by accept-new */
+    char *known_hosts;      /* the user's file: read, and written by accept-new (NULL: none) */
     char *global_kh[SSH_MAX_GLOBAL_KH];   /* GlobalKnownHostsFile: only read */
     int   n_global_kh;
     enum hostkey_mode hostkey_mode;

@@ -153,7 +153,10 @@ function M.connect_settings(target, opts)
   local params = {
     display = display, hostname = hostname, hostkey_name = hostkey_name, user = user, port = port,
     password = opts.password, passphrase = opts.passphrase, keys = keys, agent = agent,
-    known_hosts = home_path(opts.known_hosts) or cfg.user_known_hosts_file or (home .. "/.ssh/known_hosts"),
+    -- UserKnownHostsFile none: no user file at all (as OpenSSH), not a file named "none".
+    known_hosts = home_path(opts.known_hosts)
+                  or (cfg.user_known_hosts_file ~= "none" and cfg.user_known_hosts_file)
+                  or (cfg.user_known_hosts_file == nil and home .. "/.ssh/known_hosts") or nil,
     global_known_hosts = cfg.global_known_hosts_files or {"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"},
     host_key_check = opts.host_key_check or hostkey_modes[cfg.strict_host_key_checking or "yes"] or "yes",
     timeout = opts.timeout or cfg.connect_timeout or connect_defaults.timeout,
@@ -207,7 +210,7 @@ function M.print_settings(target)
   put("serveraliveinterval", p.keepalive)
   put("serveralivecountmax", p.keepalive_max)
   put("stricthostkeychecking", p.host_key_check)
-  put("userknownhostsfile", p.known_hosts)
+  put("userknownhostsfile", p.known_hosts or "none")
   put("globalknownhostsfile", #p.global_known_hosts > 0 and table.concat(p.global_known_hosts, " ") or "none")
   put("hashknownhosts", yesno[p.hash_known_hosts])
   put("forwardagent", cfg.forward_agent or "no")

@@ -3,7 +3,7 @@
 # another key type is not a "changed" key; [host]:port form; wildcards, negation, @revoked;
 # lines the reader cannot parse; StrictHostKeyChecking and UserKnownHostsFile from ssh config.
 source "$TESTROOT/remote_lib.sh"
-plan 82
+plan 88
 
 SRV_KEY=$(cut -d' ' -f1,2 "$SSHS_TEST_DIR/ssh_host_ed25519_key.pub")
 FP=$SSHS_TEST_HOSTKEY_FP
@@ -261,3 +261,20 @@ expect_err_has "$KH/g_changed:1" "... naming the global file:line"
 write_gcfg "$TMP/cfg_g_none" "$KH/g_user" none
 hk 127.0.0.4 "" "" "$TMP/cfg_g_none"
 connected_to 127.0.0.4 "GlobalKnownHostsFile none reads no global file"
+
+# --- UserKnownHostsFile none (as OpenSSH): no user file at all, not a file named "none" (run
+# from a folder of its own, where such a file would appear)
+mkdir -p "$TMP/cwd"
+hk_in_cwd() { (cd "$TMP/cwd" && hk "$@"; exit "$rc"); rc=$?; out=$(cat "$TMP/out"); err=$(cat "$TMP/err"); }
+write_gcfg "$TMP/cfg_u_none" none "$KH/g_known"
+hk_in_cwd 127.0.0.3 "" "" "$TMP/cfg_u_none"
+connected_to 127.0.0.3 "UserKnownHostsFile none: the global file still knows the key"
+write_gcfg "$TMP/cfg_u_g_none" none none
+hk_in_cwd 127.0.0.3 "" "" "$TMP/cfg_u_g_none"
+refused "UserKnownHostsFile none and GlobalKnownHostsFile none: an unknown key is refused"
+expect_err_has "UserKnownHostsFile none" "... the message says there is no known_hosts file to check"
+hk_in_cwd 127.0.0.3 "" accept-new "$TMP/cfg_u_g_none"
+connected_to 127.0.0.3 "... accept-new connects"
+expect_err_has "not recorded" "... saying the key is not recorded anywhere"
+if [ -z "$(ls -A "$TMP/cwd")" ]; then ok "... and no file named 'none' (or any other) is written"
+else not_ok "... and no file named 'none' (or any other) is written" "$(ls -la "$TMP/cwd")"; fi

@@ -116,7 +116,7 @@ static const char *CONFIG =
 
 int main(void)
 {
-    plan(109);
+    plan(111);
     struct sshcfg c;
     char want[1024], err[512];
     if (!mkdtemp(home)) { perror("mkdtemp"); return 1; }
@@ -265,6 +265,11 @@ int main(void)
         sshcfg_free(&c);
     }
     expect_error("GlobalKnownHostsFile a b c d e f g h i\n", "x", "more than 8 files", "too many global files is an error");
+    write_file("ukh_config", "Host n\n  UserKnownHostsFile none\n");
+    if (lookup("ukh_config", "n", &c) == 0) {
+        check_str(c.user_known_hosts_file, "none", "UserKnownHostsFile none stays \"none\" (no file; the caller decides)");
+        sshcfg_free(&c);
+    }
 
 
     /* Match host / user / all, negation, AND; other criteria are errors naming them. */
