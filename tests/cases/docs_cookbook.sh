@@ -148,11 +148,12 @@ for f in "$CB"/*.sshs; do
   grep -q "$(basename "$f")" "$REPO/docs/cookbook.md" || bad+="$(basename "$f"): not in docs/cookbook.md; "
 done
 if [ -z "$bad" ]; then ok "every recipe has a usage line, parses and is in docs/cookbook.md"; else fail "every recipe has a usage line, parses and is in docs/cookbook.md" "$bad"; fi
-# the tutorial's first script, as printed there, runs here
-awk '/^```lua$/ {f = 1; next} /^```$/ {if (f) exit} f' "$REPO/docs/tutorial.md" > "$TMP/hello.sshs"
+# the tutorial's first script, as printed there (its folder under /tmp moved into this file's
+# temp folder: parallel runs must not share it), runs here
+awk '/^```lua$/ {f = 1; next} /^```$/ {if (f) exit} f' "$REPO/docs/tutorial.md" \
+  | sed "s|\"/tmp/a folder; with spaces\"|\"$TMP/a folder; with spaces\"|" > "$TMP/hello.sshs"
 (cd "$TMP" && "$SSHS" hello.sshs > "$TMP/out" 2> "$TMP/err"); rc=$?; out=$(cat "$TMP/out")
-check "docs/tutorial.md: the first script runs" eval '[ $rc = 0 ] && [[ $out == *"caught: "*"ls /nope"* ]] && [[ $out == *"a folder; with spaces"* ]]'
-rm -rf "/tmp/a folder; with spaces"
+check "docs/tutorial.md: the first script runs" eval '[ $rc = 0 ] && [[ $out == *"caught: "*"ls /nope"* ]] && [[ $out == *"$TMP/a folder; with spaces"* ]]'
 # the tutorial's rollout line, on four loopback hosts
 hs -H '127.0.0.[1-4]' --canary 1 --batch 25% --max-fail 0 -e '$ echo restarted'
 check "docs/tutorial.md: the --canary/--batch/--max-fail line runs" eval '[ $rc = 0 ] && [ "$(grep -c ": restarted" <<< "$out")" = 4 ]'
