@@ -10,6 +10,7 @@
 #include "l_util.h"
 #include "local.h"
 #include "buf.h"
+#include "spawn_attr.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -169,15 +170,7 @@ static int spawn_local(struct lpty *p, char *const argv[], int cols, int rows)
     posix_spawn_file_actions_adddup2(&fa, 0, 1);
     posix_spawn_file_actions_adddup2(&fa, 0, 2);
     posix_spawnattr_t attr;
-    sigset_t none, dfl;
-    sigemptyset(&none);
-    sigfillset(&dfl);
-    sigdelset(&dfl, SIGKILL);
-    sigdelset(&dfl, SIGSTOP);
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &dfl);
+    spawn_attr_init(&attr, SPAWN_SESSION, 1);
     int e = posix_spawn(&p->pid, argv[0], &fa, &attr, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);

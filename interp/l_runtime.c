@@ -35,6 +35,13 @@ static int core_clock(lua_State *L)
     return 1;
 }
 
+/* core.pid() -> this process's id (temporary file names carry it). */
+static int core_pid(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)getpid());
+    return 1;
+}
+
 /* core.interrupted() -> whether Ctrl-C (or SIGTERM, SIGHUP) interrupted the run. */
 static int core_interrupted(lua_State *L)
 {
@@ -65,7 +72,7 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
     static const luaL_Reg core[] = {
         {"spawn", local_lua_spawn}, {"thread", sched_lua_thread}, {"sleep", sched_lua_sleep},
         {"state", core_state}, {"isatty", core_isatty}, {"clock", core_clock},
-        {"interrupted", core_interrupted}, {"write", core_write},
+        {"interrupted", core_interrupted}, {"write", core_write}, {"pid", core_pid},
         {"loadfile", loader_lua_loadfile}, {"translate", loader_lua_translate},
         {"embedded", loader_lua_embedded}, {"load", loader_lua_load},
         {"traceback", sched_lua_traceback}, {"unobserved", sched_lua_unobserved}, {NULL, NULL}};

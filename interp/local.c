@@ -4,6 +4,7 @@
 #include "scheduler.h"
 #include "command.h"
 #include "l_command.h"
+#include "spawn_attr.h"
 #include <lauxlib.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -494,17 +495,7 @@ static posix_spawnattr_t *spawn_attr(int new_session)
     static int ready[2];
     posix_spawnattr_t *attr = &attrs[new_session != 0];
     if (!ready[new_session != 0]) {
-        sigset_t none, dfl;
-        sigemptyset(&none);
-        sigemptyset(&dfl);
-        sigaddset(&dfl, SIGPIPE);
-        posix_spawnattr_init(attr);
-        short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-        flags |= new_session ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP;
-        posix_spawnattr_setflags(attr, flags);
-        if (!new_session) posix_spawnattr_setpgroup(attr, 0);
-        posix_spawnattr_setsigmask(attr, &none);
-        posix_spawnattr_setsigdefault(attr, &dfl);
+        spawn_attr_init(attr, new_session ? SPAWN_SESSION : SPAWN_GROUP, 0);
         ready[new_session != 0] = 1;
     }
     return attr;

@@ -1,6 +1,7 @@
 /* ProxyCommand processes (see ssh_proxy.h). A pidfd tells the loop when one ends. */
 #include "ssh_proxy.h"
 #include "scheduler.h"
+#include "spawn_attr.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -110,16 +111,7 @@ int proxy_start(const char *cmd, void (*on_exit)(void *arg, const char *why), vo
     posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
     posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
     posix_spawnattr_t attr;
-    sigset_t none, dfl;
-    sigemptyset(&none);
-    sigfillset(&dfl);
-    sigdelset(&dfl, SIGKILL);
-    sigdelset(&dfl, SIGSTOP);
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &dfl);
+    spawn_attr_init(&attr, SPAWN_GROUP, 1);
     char *argv[] = {"/bin/sh", "-c", line, NULL};
     e = posix_spawn(&p->pid, "/bin/sh", &fa, &attr, argv, environ);
     posix_spawn_file_actions_destroy(&fa);

@@ -87,12 +87,7 @@ local function with_cwd(sess, p, expand)
 end
 
 -- ".NAME.sshs-PID-N-RAND.tmp" beside the destination: hidden, recognisable, never reused.
-local pid = (function()
-  local f = io.open("/proc/self/stat")
-  local v = f and f:read("l"):match("^%d+")
-  if f then f:close() end
-  return v or "0"
-end)()
+local pid = core.pid()
 local seq = 0
 local function temp_name(path)
   seq = seq + 1

@@ -40,12 +40,7 @@ local function mkdirs(path)
 end
 
 local seq = 0
-local pid = (function()
-  local f = io.open("/proc/self/stat")
-  local v = f and f:read("l"):match("^%d+")
-  if f then f:close() end
-  return v or "0"
-end)()
+local pid = core.pid()
 
 -- Records the run: list (the hosts in order) and results ({[host] = outcome}). A failure to
 -- write is a warning: the run itself is not undone by it.
