@@ -35,7 +35,8 @@ struct cmdout {
     struct out_waiter out_wait;   /* echo paused until the stdout queue drains (output.h) */
 };
 
-/* Defaults of the two output bounds (README "Bounds"); opts max_output / keep_shown. */
+/* Defaults of the two output bounds (docs/reference/limits.md, "Bounds"); opts max_output /
+   keep_shown. */
 #define CMDOUT_MAX_OUTPUT (256u * 1024 * 1024)
 #define CMDOUT_KEEP_SHOWN (1024u * 1024)
 /* A capture this big moves into a memory file (bigstr.h). */

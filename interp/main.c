@@ -20,8 +20,9 @@
 
 #define SSHS_VERSION "0.1.0"
 
-/* Exit statuses (README "Exit status", sshs.1): with -H, 1 = some host failed, 3 = hosts were
-   unreachable and none failed, 4 = the failure budget stopped the rollout (set in _fleet.lua). */
+/* Exit statuses (docs/reference/fleet.md, "Exit status of -H"; sshs.1): with -H, 1 = some host
+   failed, 3 = hosts were unreachable and none failed, 4 = the failure budget stopped the
+   rollout (set in _fleet.lua). */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
 
 struct args {

@@ -7,7 +7,8 @@
 #define ALGS_CAPTURE 16384      /* a KEXINIT is ~1-2 KB; a banner may come with a few lines first */
 
 /* OpenSSH's order where libssh2 has the algorithm. AES-GCM before chacha20-poly1305: with AES-NI
-   libssh2's GCM (OpenSSL's EVP) is several times faster than its own C chacha20 (README). */
+   libssh2's GCM (OpenSSL's EVP) is several times faster than its own C chacha20
+   (docs/reference/limits.md, "Algorithms"). */
 static const char *const defaults[ALG_N] = {
     [ALG_KEX] = "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,"
                 "ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,"

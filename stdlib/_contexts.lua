@@ -109,7 +109,7 @@ function M.idle_timeout(seconds)
 end
 function M.check(flag) return context("check", flag ~= false) end
 -- with output_limits{max_output = bytes, keep_shown = bytes} do: the output bounds of the
--- commands in the block (README "Bounds"); math.huge lifts one.
+-- commands in the block (docs/reference/limits.md, "Bounds"); math.huge lifts one.
 local limit_names = {max_output = true, keep_shown = true}
 function M.output_limits(t)
   if type(t) ~= "table" then user_error("output_limits: expected a table {max_output =, keep_shown =}") end

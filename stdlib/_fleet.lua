@@ -575,9 +575,9 @@ local function print_gathered(list, results)
   end
 end
 
--- The exit status of a fleet run (README "Exit status"): 4 when the failure budget stopped it
--- (hosts were left not started), 1 when a host failed, 3 when hosts were unreachable and none
--- failed, 0 when all succeeded.
+-- The exit status of a fleet run (docs/reference/fleet.md, "Exit status of -H"): 4 when the
+-- failure budget stopped it (hosts were left not started), 1 when a host failed, 3 when hosts
+-- were unreachable and none failed, 0 when all succeeded.
 function M.run_status(list, results)
   local failed, unreachable, skipped = false, false, false
   for _, host in ipairs(list) do

@@ -133,7 +133,8 @@ end
 function T.like(name, s, pat)
   return T.ok(name, type(s) == "string" and s:find(pat) ~= nil, "text: " .. show(s), "pattern: " .. show(pat))
 end
--- For values, not for wall-clock time: a test asserts behaviour, never speed (README, Tests).
+-- For values, not for wall-clock time: a test asserts behaviour, never speed
+-- (docs/reference/tests.md).
 function T.between(name, x, lo, hi)
   return T.ok(name, type(x) == "number" and x >= lo and x <= hi, "value: " .. show(x), "want in [" .. lo .. ", " .. hi .. "]")
 end

@@ -149,7 +149,7 @@ check("host_timeout: the other hosts finish normally (within their host_timeout)
 check("host_timeout: each() returns at the timeout (not before 5 s), not when the command ends (120 s)",
       took_hang >= 4.95 and took_hang < 120, string.format("each() took %.1f s; the hung host's duration %s", took_hang, tostring(hung.duration)))
 
--- host_timeout is for the whole fn (README), Lua work included.
+-- host_timeout is for the whole fn (docs/reference/fleet.md), Lua work included.
 t0 = clock()
 out = each({"127.0.0.1", "127.0.0.2"}, function(host)
   if host == "127.0.0.2" then sleep(120) end

@@ -89,7 +89,7 @@ r = run("echo a; echo e1 >&2; i=0; until [ -e " .. seen_a .. " ] || [ $i -gt 600
   on_stderr = function(d) errs[#errs + 1] = d end})
 T.eq("on_stdout chunks add up to stdout", table.concat(outs), "a\nb\n")
 T.eq("on_stderr chunks add up to stderr", table.concat(errs), "e1\ne2\n")
-T.eq("streamed output is not also kept in the result (README: on_stdout takes it)", r.stdout, "")
+T.eq("streamed output is not also kept in the result (docs/reference/language.md: on_stdout takes it)", r.stdout, "")
 T.eq("... nor streamed stderr", r.stderr, "")
 T.eq("on_stdout sees data as it arrives (the first chunk, before the command wrote the rest)", outs[1], "a\n")
 local n, bytes = 0, 0

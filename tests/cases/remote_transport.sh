@@ -36,7 +36,7 @@ if [ $OLD = 1 ]; then
   else not_ok "libssh2 $LIBSSH2_VER: aes128-ctr + hmac-sha2-256" "$(newlog | grep 'kex:')"; fi
   if newlog | grep -q 'will use strict KEX ordering'; then
     not_ok "libssh2 $LIBSSH2_VER: no strict kex (it has none)" "the server says it is on"
-  else ok "libssh2 $LIBSSH2_VER has no strict kex: the server does not use it # (a 1.10 limit, README)"; fi
+  else ok "libssh2 $LIBSSH2_VER has no strict kex: the server does not use it # (a 1.10 limit, docs/reference/limits.md)"; fi
 else
   if newlog | grep -q 'client->server cipher: aes128-gcm@openssh.com MAC: <implicit>'; then
     ok "libssh2 $LIBSSH2_VER: aes128-gcm is negotiated by default"
