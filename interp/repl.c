@@ -5,6 +5,7 @@
 #include "repl.h"
 #include "scheduler.h"
 #include "output.h"
+#include "tty_prompt.h"
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ static struct {
     uv_poll_t poll;
     int poll_ready, polling;
     int reading;                  /* a readline handler is installed */
+    int yielded;                  /* a passphrase question has the terminal: stdin not polled */
     int active;                   /* between repl_setup and repl_end: Ctrl-C is the REPL's */
     struct sched_waiter w;
     enum { R_NONE, R_LINE, R_EOF, R_INTERRUPTED } result;
@@ -34,16 +36,41 @@ static struct {
    and what was typed) comes back below it. */
 static void hide_line(void)
 {
-    rl_clear_visible_line();
+    if (!R.yielded) rl_clear_visible_line();
 }
 
 static void show_line(void)
 {
+    if (!R.yielded) rl_forced_update_display();
+}
+
+/* A passphrase or password question goes up on the terminal (tty_prompt.c): the line being
+   edited goes out of sight and stdin is left to the question until it is answered. */
+static void yield_terminal(void)
+{
+    if (!R.reading) return;
+    rl_clear_visible_line();
+    fflush(rl_outstream ? rl_outstream : stdout);   /* before the question is written */
+    if (R.polling) { uv_poll_stop(&R.poll); R.polling = 0; }
+    R.yielded = 1;
+}
+
+static void on_stdin(uv_poll_t *h, int status, int events);
+
+static void take_terminal_back(void)
+{
+    if (!R.yielded) return;
+    R.yielded = 0;
+    if (!R.reading) return;
+    uv_poll_start(&R.poll, UV_READABLE, on_stdin);
+    R.polling = 1;
     rl_forced_update_display();
+    fflush(rl_outstream ? rl_outstream : stdout);
 }
 
 static void stop_reading(void)
 {
+    R.yielded = 0;
     out_set_prompt_hooks(NULL, NULL);
     if (R.reading) {
         rl_callback_handler_remove();     /* restores the terminal's modes */
@@ -124,11 +151,16 @@ static int l_readline(lua_State *L)
     }
     R.result = R_NONE;
     fflush(stdout);
+    tty_prompt_share(yield_terminal, take_terminal_back);
     rl_callback_handler_install(prompt, on_line);
     R.reading = 1;
     out_set_prompt_hooks(hide_line, show_line);
-    uv_poll_start(&R.poll, UV_READABLE, on_stdin);
-    R.polling = 1;
+    if (tty_prompt_active()) {
+        yield_terminal();           /* a question is up: the prompt waits for it */
+    } else {
+        uv_poll_start(&R.poll, UV_READABLE, on_stdin);
+        R.polling = 1;
+    }
     return readline_k(L, LUA_OK, 0);
 }
 

@@ -29,6 +29,24 @@ static int saved_valid;
 static uv_poll_t *tty_poll;
 static char line[SECRET_MAX + 1];
 static size_t line_len;
+static void (*pause_others)(void), (*resume_others)(void);
+static int others_paused;
+
+void tty_prompt_share(void (*pause)(void), void (*resume)(void))
+{
+    pause_others = pause;
+    resume_others = resume;
+}
+
+int tty_prompt_active(void) { return tty_fd >= 0; }
+
+/* No question left: the other reader gets the terminal back. */
+static void maybe_resume_others(void)
+{
+    if (queue_head || !others_paused) return;
+    others_paused = 0;
+    if (resume_others) resume_others();
+}
 
 static void poll_closed(uv_handle_t *h) { free(h); }
 
@@ -71,6 +89,7 @@ static void finish_head(char *secret)
     queue_head = p->next;
     release_terminal();
     start_next();
+    maybe_resume_others();
     p->answer(p->arg, secret);
     free_prompt(p);
 }
@@ -106,14 +125,20 @@ static int show(struct tty_prompt *p)
         close(fd);
         return -1;
     }
+    if (!others_paused && pause_others) pause_others();
+    others_paused = 1;
     tty_fd = fd;
     tty_poll = h;
     if (!atexit_set) atexit_set = atexit(restore_at_exit) == 0;
     saved_valid = tcgetattr(fd, &saved) == 0;
     if (saved_valid) {
         struct termios quiet = saved;
+        /* Cooked input whatever mode the terminal was in (readline's raw mode: no ICANON, no
+           ICRNL, so Enter would never end the line). */
         quiet.c_lflag &= ~(tcflag_t)ECHO;
-        quiet.c_lflag |= ICANON;
+        quiet.c_lflag |= ICANON | ISIG;
+        quiet.c_iflag &= ~(tcflag_t)(INLCR | IGNCR);
+        quiet.c_iflag |= ICRNL;
         tcsetattr(fd, TCSAFLUSH, &quiet);
     }
     if (write(fd, p->text, strlen(p->text)) < 0) { /* we read anyway */ }
@@ -157,6 +182,7 @@ void tty_prompt_cancel(struct tty_prompt *p)
         release_terminal();
         free_prompt(p);
         start_next();
+        maybe_resume_others();
         return;
     }
     for (struct tty_prompt **q = &queue_head; *q; q = &(*q)->next)

@@ -18,4 +18,10 @@ struct tty_prompt *tty_prompt_ask(const char *prompt, tty_prompt_answer answer, 
    called; if it is on the terminal now, the terminal gets its settings back at once. */
 void tty_prompt_cancel(struct tty_prompt *p);
 
+/* Whoever else reads the terminal on the loop (the REPL's readline) steps aside while a
+   question is on it: pause() before the first question goes up, resume() once none is left. */
+void tty_prompt_share(void (*pause)(void), void (*resume)(void));
+/* Is a question on the terminal now? */
+int tty_prompt_active(void);
+
 #endif

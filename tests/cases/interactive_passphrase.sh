@@ -6,7 +6,7 @@
 source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/tmux_lib.sh"
 CLEANUP+=("tm_stop")
-plan 16
+plan 19
 
 start_sshd "$TMP/psshd" || exit 1
 KEYS=$TMP/keys
@@ -108,3 +108,17 @@ tm_wait '^EXIT='
 if [ "$(tm_screen | grep -c "^WHO $SSHS_TEST_USER\$")" = 2 ] && [ "$(nprompts)" = 2 ] && tm_screen | grep -q '^EXIT=0$'; then
   ok "... the second is asked when the first is answered, and both connect"
 else not_ok "... the second is asked when the first is answered, and both connect" "$(tm_screen)"; fi
+
+# --- a thread started at the REPL's prompt: the question takes the terminal from readline
+tm_start "cd '$TMP' && HOME='$TMP/home' KEYS='$KEYS' '$SSHS'; echo EXIT=\$?"
+tm_wait_last '^sshs>$'
+tm_type 'h = thread(function() with connect("127.0.0.1", {port = tonumber(os.getenv("X_PORT")), known_hosts = os.getenv("X_KNOWN_HOSTS"), key = os.getenv("KEYS") .. "/enc", agent = false}) do return $(whoami) end end)'
+tm_wait "$prompt_re"
+tm_type 'open sesame'
+tm_wait_last '^sshs>$'
+tm_type 'print("JOINED " .. h:join())'
+tm_expect "REPL: a thread's passphrase question gets the typed line (not readline), and connects" "^JOINED $SSHS_TEST_USER\$"
+case "$(tm_screen)" in *"open sesame"*) not_ok "... the REPL neither echoed nor ran it" "$(tm_screen)";;
+  *) ok "... the REPL neither echoed nor ran it";; esac
+tm_send C-d
+tm_expect "... and the REPL still reads lines (Ctrl-D leaves it)" '^EXIT=0$'
