@@ -38,8 +38,11 @@ BUILD   ?= build
 # Objects also depend on the compiler flags: a different CFLAGS or WERROR rebuilds everything.
 FLAGS_FILE := $(BUILD)/flags
 FLAGS_NOW  := $(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS)
-ifneq ($(FLAGS_NOW),$(shell cat $(FLAGS_FILE) 2>/dev/null))
-$(shell mkdir -p $(BUILD) && echo '$(FLAGS_NOW)' > $(FLAGS_FILE))
+# Written and read by make itself: through a shell, the quotes of -DSSHS_DATADIR='"…"' were
+# lost, the file never matched and every make invocation rebuilt everything.
+ifneq ($(FLAGS_NOW),$(file <$(FLAGS_FILE)))
+$(shell mkdir -p $(BUILD))
+$(file >$(FLAGS_FILE),$(FLAGS_NOW))
 endif
 
 SRC     := $(wildcard interp/*.c)
