@@ -9,8 +9,10 @@
 #
 # Files run in parallel, SSHS_TEST_JOBS at once (default: cores + 2; most files wait on
 # timeouts, sleeps and the network more than they compute). Each file's report is printed
-# whole when it ends. Files start longest first, by the durations of the last run (kept in
-# $UNITDIR/../test-times); a file not timed yet starts first. Tests assert behaviour, never
+# whole when it ends, with its wall time and the CPU time its processes used; the slowest
+# files are listed again at the end. Files start longest first, by the durations of the last
+# run (kept in $UNITDIR/../test-times), else by tests/durations (a quiet run's times, so a
+# fresh clone starts them first too); a file timed by neither starts first. Tests assert behaviour, never
 # speed: a file must pass however busy the machine is, so a file that fails is a failure
 # even if it would pass on a second try (a flaky file is a bug to fix). It is run once more
 # (after the others; SSHS_TEST_RETRY=0: never) only to say whether the fault repeats.
@@ -48,6 +50,11 @@ fi
 run_file() {
   local out=$1 label=$2 rc; shift 2
   timeout -k 5 "${SSHS_TEST_TIMEOUT:-600}" "$@" > "$out" 2>&1 < /dev/null; rc=$?
+  # The CPU time of the file's processes (those it waited for): "times" (a builtin, so no
+  # fork resets the counts) prints the shell's own line, then its children's "user system".
+  local cpu
+  times > "$out.cpu"
+  cpu=$(awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); n += a[1] * 60 + a[2] } printf "%.1f", n }' "$out.cpu")
   local p f s plans plan why=
   s=$(grep -ciE '^ok .*# *skip' "$out")
   p=$(($(grep -c '^ok ' "$out") - s)); f=$(grep -c '^not ok ' "$out")
@@ -66,7 +73,7 @@ run_file() {
   grep '^not ok ' "$out" | while read -r l; do echo "$label: $l"; done
   grep -iE '^ok .*# *skip' "$out" | while read -r l; do echo "$label: $l"; done
   if [ "$f" -gt 0 ] || [ -n "${VERBOSE:-}" ]; then sed 's/^/    /' "$out" | tail -n 60; fi
-  echo "R $p $f $s $rc"
+  echo "R $p $f $s $rc $cpu"
 }
 
 # The files to run (unit binaries, then case files), filtered: a label, the program that runs
@@ -87,10 +94,15 @@ done
 cmd_of() { cmd=(${runners[$1]:+"${runners[$1]}"} "${files[$1]}"); }
 
 # Order: longest first by the last run's durations ("seconds label" lines); untimed first.
-declare -A took_before=()
-if [ -f "$times_file" ]; then
-  while read -r secs label; do took_before[$label]=$secs; done < "$times_file"
-fi
+declare -A took_before=() took_seed=()
+for f in tests/durations "$times_file"; do
+  [ -f "$f" ] || continue
+  while read -r secs label; do
+    case "$secs" in [0-9]*) ;; *) continue;; esac
+    took_before[$label]=$secs
+    if [ "$f" = tests/durations ]; then took_seed[$label]=1; else unset "took_seed[$label]"; fi
+  done < "$f"
+done
 order=$(for i in "${!labels[@]}"; do echo "${took_before[${labels[$i]}]:-99999} $i"; done |
   sort -k1,1nr -k2,2n | cut -d' ' -f2)
 
@@ -105,19 +117,21 @@ launch() {
 }
 # Prints the report of file $1 once it has ended and adds up its counts.
 declare -A took_now=() pids=()
+cpu_of=()
 collect() {
-  local i=$1 label=${labels[$1]} r p f s rc secs
+  local i=$1 label=${labels[$1]} r p f s rc secs cpu
   wait "${pids[$i]}" 2>/dev/null
   unset "pids[$i]"
   secs=$(awk -v a="${started[$i]}" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
   took_now[$label]=$secs
   r=$(tail -n 1 "$log/$i.report")
-  read -r _ p f s rc <<< "$r"
-  if [ -z "${rc:-}" ]; then p=0 f=1 s=0 rc=?; echo "not ok - $label: the runner lost its report"; fi
+  read -r _ p f s rc cpu <<< "$r"
+  if [ -z "${rc:-}" ]; then p=0 f=1 s=0 rc=? cpu=0; echo "not ok - $label: the runner lost its report"; fi
+  cpu_of[$i]=${cpu:-0}
   sed '$d' "$log/$i.report"
   [ "$f" -gt 0 ] && failures+=("$label (exit $rc)") && retry+=("$i")
   passed=$((passed+p)); failed=$((failed+f)); skipped=$((skipped+s))
-  printf '%-40s %4d passed %4d failed %4d skipped %6ss\n' "$label" "$p" "$f" "$s" "$secs"
+  printf '%-40s %4d passed %4d failed %4d skipped %6ss (CPU %ss)\n' "$label" "$p" "$f" "$s" "$secs" "${cpu:-0}"
 }
 retry=()
 running=0
@@ -133,9 +147,21 @@ while [ "${#pids[@]}" -gt 0 ]; do
   for j in "${!pids[@]}"; do kill -0 "${pids[$j]}" 2>/dev/null || collect "$j"; done
 done
 
-# Durations for the next run's order (merged: a filtered run keeps the other files' times).
+# The slowest files of this run: wall time (what a parallel run waits for) and CPU time (what
+# it costs a busy machine).
+if [ "${#took_now[@]}" -gt 1 ]; then
+  echo
+  echo "# slowest files (wall s, CPU s):"
+  for i in "${!cpu_of[@]}"; do echo "${took_now[${labels[$i]}]} ${cpu_of[$i]} ${labels[$i]}"; done |
+    sort -k1,1nr | head -n 8 | while read -r w c l; do printf '#   %6s %6s  %s\n' "$w" "$c" "$l"; done
+fi
+
+# Durations for the next run's order (merged: a filtered run keeps the other files' times;
+# tests/durations' figures are not copied, so an edit there takes effect).
 if [ "${#took_now[@]}" -gt 0 ] && [ -d "$(dirname "$times_file")" ]; then
-  for l in "${!took_before[@]}"; do [ -n "${took_now[$l]:-}" ] || took_now[$l]=${took_before[$l]}; done
+  for l in "${!took_before[@]}"; do
+    [ -n "${took_now[$l]:-}" ] || [ -n "${took_seed[$l]:-}" ] || took_now[$l]=${took_before[$l]}
+  done
   for l in "${!took_now[@]}"; do echo "${took_now[$l]} $l"; done | sort -k1,1nr > "$times_file.$$" &&
     mv "$times_file.$$" "$times_file"
 fi
@@ -154,7 +180,7 @@ if [ "${#retry[@]}" -gt 0 ] && [ "${SSHS_TEST_RETRY:-1}" != 0 ]; then
   wait
   for i in "${retry[@]}"; do
     r=$(tail -n 1 "$log/$i.again.report")
-    f=1; read -r _ p f s rc <<< "$r"
+    f=1; read -r _ p f s rc _ <<< "$r"
     if [ "$f" -eq 0 ]; then
       echo "# ${labels[$i]} passed on a second run: an intermittent failure (flaky), still a failure"
     else
