@@ -99,8 +99,10 @@ deps:
 $(DEPS)/lib/libssh2.a: scripts/libssh2-build.sh $(wildcard scripts/libssh2-patches/*.patch)
 	sh scripts/libssh2-build.sh $(DEPS)
 
+# The build before the suite uses every core unless make was given its own -j.
+PAR_JOBS = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 2))
 test: deps
-	$(MAKE) all
+	$(MAKE) $(PAR_JOBS) all
 	SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh
 
 asan: deps
@@ -110,8 +112,9 @@ asan: deps
 	  SSHS=build-asan/sshs UNITDIR=build-asan/unit SSHS_ASAN=1 bash tests/run.sh
 
 # Long versions: bigger random runs of the interpolation and console round trips (a new seed each time;
-# printed), the fault_* tests at full size (a 1,000-host fan-out with dead hosts), and the
-# transport stress test on every cipher x MAC with 16 MiB streams, twice.
+# printed), the fault_* tests at full size (a 1,000-host fan-out with dead hosts, 1 GiB floods),
+# the transport stress test on every cipher x MAC with 16 MiB streams, twice, and the rekey
+# streams at full size (1 GiB, RekeyLimit 64M).
 soak: deps all
 	seed=$$(date +%s); echo "soak seed $$seed"; \
 	SSHS_ROUNDTRIP_N=1000000 SSHS_ROUNDTRIP_REMOTE_N=50000 SSHS_ROUNDTRIP_SEED=$$seed \
@@ -121,6 +124,7 @@ soak: deps all
 	  SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh console_roundtrip
 	SSHS_SOAK=1 SSHS_TEST_TIMEOUT=3600 SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh fault_
 	SSHS_SOAK=1 SSHS_TEST_TIMEOUT=3600 SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh remote_stress
+	SSHS_SOAK=1 SSHS_TEST_TIMEOUT=3600 SSHS=$(BUILD)/sshs UNITDIR=$(BUILD)/unit bash tests/run.sh remote_rekey
 
 bench: deps all
 	bash scripts/bench.sh
