@@ -22,7 +22,7 @@ struct conn {
     uv_getaddrinfo_t gai;
     struct addrinfo *ai_list, *ai_cur;
     int last_connect_errno;
-    int last_recv_errno;         /* the socket's last read error (a reset during the handshake) */
+    int last_sock_errno;         /* the socket's last read or write error (a reset during the handshake) */
     int quick_ack;               /* acknowledge each read at once (until a channel is open) */
     LIBSSH2_SESSION *session;
     struct ssh_op connect_op, close_op, keepalive_op;

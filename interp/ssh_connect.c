@@ -94,7 +94,7 @@ static ssize_t counting_recv(libssh2_socket_t fd, void *buf, size_t len, int fla
         if (len > c->rx_budget) len = c->rx_budget;
     }
     ssize_t n = recv(fd, buf, len, flags);
-    if (n < 0 && errno != EAGAIN && errno != ENOENT) c->last_recv_errno = errno;
+    if (n < 0 && errno != EAGAIN && errno != ENOENT) c->last_sock_errno = errno;
     if (n < 0) return errno == ENOENT ? -EAGAIN : -errno;
     if (n > 0) {
         if (c->quick_ack) quick_ack(fd);
@@ -104,6 +104,18 @@ static ssize_t counting_recv(libssh2_socket_t fd, void *buf, size_t len, int fla
         c->keepalive_missed = 0;
         if (c->processing) c->rx_budget -= (size_t)n;
     }
+    return n;
+}
+
+/* libssh2's own send, noting the error: a server that resets the connection before our
+   banner went out (a loaded client runs late) fails the send, not a read, and that reset is
+   as retryable as one a read sees. */
+static ssize_t noting_send(libssh2_socket_t fd, const void *buf, size_t len, int flags, void **abstract)
+{
+    struct conn *c = *abstract;
+    ssize_t n = send(fd, buf, len, flags);
+    if (n < 0 && errno != EAGAIN && errno != ENOENT) c->last_sock_errno = errno;
+    if (n < 0) return errno == ENOENT ? -EAGAIN : -errno;
     return n;
 }
 
@@ -191,8 +203,8 @@ static enum ssh_step connect_step(struct ssh_op *op)
             else if (c->p.proxy_command)      /* it is ending (not yet reaped): name it */
                 snprintf(why, sizeof why, "SSH handshake with %s failed: its ProxyCommand '%.400s' "
                          "closed the connection (%s)", c->p.display, c->p.proxy_command,
-                         c->last_recv_errno ? strerror(c->last_recv_errno) : msg ? msg : "unknown error");
-            else if (c->last_recv_errno == ECONNRESET)
+                         c->last_sock_errno ? strerror(c->last_sock_errno) : msg ? msg : "unknown error");
+            else if (c->last_sock_errno == ECONNRESET)
                 snprintf(why, sizeof why, "SSH handshake with %s failed: %s (the server or something "
                          "in between reset the connection)", c->p.display, strerror(ECONNRESET));
             else
@@ -256,9 +268,11 @@ static void start_handshake(struct conn *c)
     libssh2_session_set_blocking(c->session, 0);
 #if LIBSSH2_VERSION_NUM >= 0x010b01
     libssh2_session_callback_set2(c->session, LIBSSH2_CALLBACK_RECV, (libssh2_cb_generic *)counting_recv);
+    libssh2_session_callback_set2(c->session, LIBSSH2_CALLBACK_SEND, (libssh2_cb_generic *)noting_send);
     libssh2_session_callback_set2(c->session, LIBSSH2_CALLBACK_IGNORE, (libssh2_cb_generic *)on_ignore);
 #else
     libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_RECV, (void *)counting_recv);
+    libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_SEND, (void *)noting_send);
     libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_IGNORE, (void *)on_ignore);
 #endif
     /* Our algorithm order (ssh_algs.c), or the user's lists; a list with nothing this libssh2

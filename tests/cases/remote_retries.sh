@@ -4,7 +4,7 @@
 # and the outcome says how many connects it took; without them one refusal fails at once.
 # The flaky server is a front that resets its first connections, then relays to the test sshd.
 source "$TESTROOT/remote_lib.sh"
-plan 16
+plan 17
 
 # front.py LOG RESETS TARGET_PORT: prints its port; resets the first RESETS connections (RST),
 # relays later ones to 127.0.0.1:TARGET_PORT; appends "reset" or "relay" to LOG per connection.
@@ -46,6 +46,7 @@ start_front a 2; export FRONT_A=$FRONT_PORT
 start_front b 2; export FRONT_B=$FRONT_PORT
 start_front c 3; export FRONT_C=$FRONT_PORT
 start_front d 2; export FRONT_D=$FRONT_PORT
+start_front e 1; export FRONT_E=$FRONT_PORT
 CLOSED=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 export CLOSED TMP
 
@@ -109,3 +110,35 @@ EOF
 lua_checks r.sshs
 out=$(HOME=$RHOME "$SSHS" -G flaky | sed -n 's/^connectionattempts //p')
 [ "$out" = 3 ] && ok "-G shows connectionattempts" || not_ok "-G shows connectionattempts" "$out"
+
+# A reset that reaches sshs before it has sent its banner (a loaded machine: the front resets
+# at accept, sshs gets to run only later) fails the send, not a read: it is a reset all the
+# same, and retried. A preloaded send() holds the first banner back until the reset is in.
+cat > "$TMP/late_banner.c" <<'EOF'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+    static ssize_t (*real)(int, const void *, size_t, int);
+    static int held;
+    if (!real) real = (ssize_t (*)(int, const void *, size_t, int))dlsym(RTLD_NEXT, "send");
+    if (!held && len >= 8 && memcmp(buf, "SSH-2.0-", 8) == 0) { held = 1; usleep(500000); }
+    return real(fd, buf, len, flags);
+}
+EOF
+if cc -shared -fPIC -o "$TMP/late_banner.so" "$TMP/late_banner.c" -ldl 2> "$TMP/cc.err"; then
+  script late.sshs <<'EOF'
+local T = require "t"
+local ok, s = pcall(connect, "127.0.0.1", {port = tonumber(os.getenv("FRONT_E")), retries = 2, host_key_check = "no"})
+T.ok("a reset before sshs sent its banner is retried: connected at the 2nd connect",
+     ok and s.attempts == 2 and T.read(os.getenv("TMP") .. "/e.log") == "reset\nrelay\n", T.msg(s))
+if ok then s:close() end
+EOF
+  # (ASan must come first among the libraries; the preloaded send() only has to come before libc's.)
+  LD_PRELOAD=$TMP/late_banner.so ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 lua_checks late.sshs
+else
+  not_ok "a reset before sshs sent its banner is retried" "cc: $(cat "$TMP/cc.err")"
+fi
