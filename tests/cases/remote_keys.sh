@@ -21,6 +21,8 @@ mkdir -p "$KEYS" "$TMP/nokeys/.ssh"
 export RHOME=$TMP/nokeys
 PASS='key pass phrase'
 
+# One key per type (an RSA 4096 key costs a busy machine seconds of CPU); its other formats and
+# passphrases are the same key rewritten by ssh-keygen -p, as a user converting a key has it.
 keygen() { # NAME TYPE FORMAT PASSPHRASE
   local name=$1 type=$2 fmt=$3 pp=$4 args
   case $type in
@@ -28,9 +30,18 @@ keygen() { # NAME TYPE FORMAT PASSPHRASE
     ecdsa*) args=(-t ecdsa -b "${type#ecdsa}");;
     rsa*) args=(-t rsa -b "${type#rsa}");;
   esac
-  [ "$fmt" = pem ] && args+=(-m PEM)
-  ssh-keygen -q "${args[@]}" -N "$pp" -C "$name" -f "$KEYS/$name" || return 1
-  cat "$KEYS/$name.pub" >> "$AK"
+  if [ ! -f "$KEYS/base-$type" ]; then
+    ssh-keygen -q "${args[@]}" -N "" -C "$type" -f "$KEYS/base-$type" || return 1
+    cat "$KEYS/base-$type.pub" >> "$AK"
+  fi
+  cp "$KEYS/base-$type" "$KEYS/$name" && cp "$KEYS/base-$type.pub" "$KEYS/$name.pub" || return 1
+  args=(); [ "$fmt" = pem ] && args=(-m PEM)
+  [ -z "$pp" ] && [ "$fmt" = openssh ] && return 0
+  ssh-keygen -q -p "${args[@]}" -P "" -N "$pp" -f "$KEYS/$name" > /dev/null || return 1
+  case "$fmt:$(head -n 1 "$KEYS/$name")" in
+    openssh:*"BEGIN OPENSSH PRIVATE KEY"*|pem:*"BEGIN EC PRIVATE KEY"*|pem:*"BEGIN RSA PRIVATE KEY"*) ;;
+    *) echo "$name is not in $fmt format: $(head -n 1 "$KEYS/$name")" >&2; return 1;;
+  esac
 }
 old_reason() { # TYPE: why libssh2 1.10 cannot use it, or nothing
   if [ "$LIBSSH2_OLD" = 1 ]; then
