@@ -7,8 +7,9 @@
 # non-zero (or times out) without saying why. "1..0 # SKIP why" skips a whole file, counted
 # as one skip.
 #
-# Files run in parallel, SSHS_TEST_JOBS at once (default: cores + 2; most files wait on
-# timeouts, sleeps and the network more than they compute). Each file's report is printed
+# Files run in parallel, SSHS_TEST_JOBS at once (default: 2 x cores + 2; most files wait on
+# timeouts, sleeps and the network more than they compute: on 2 cores, 4 at once left the
+# cores idle for much of a run whose files' times add up to over 1,000 s). Each file's report is printed
 # whole when it ends, with its wall time and the CPU time its processes used; the slowest
 # files are listed again at the end. Files start longest first, by the durations of the last
 # run (kept in $UNITDIR/../test-times), else by tests/durations (a quiet run's times, so a
@@ -22,7 +23,7 @@ export SSHS=${SSHS:-build/sshs} UNITDIR=${UNITDIR:-build/unit}
 export SSHS=$(realpath "$SSHS") UNITDIR=$(realpath "$UNITDIR")
 export TESTROOT=$PWD/tests
 filter=${1:-}
-jobs=${SSHS_TEST_JOBS:-$(( $(nproc 2>/dev/null || echo 2) + 2 ))}
+jobs=${SSHS_TEST_JOBS:-$(( 2 * $(nproc 2>/dev/null || echo 2) + 2 ))}
 times_file=${SSHS_TEST_TIMES:-$(dirname "$UNITDIR")/test-times}
 passed=0 failed=0 skipped=0
 failures=()
