@@ -151,6 +151,13 @@ while time.time() < end:
 else:
     os.kill(pid, 9); os.waitpid(pid, 0); print("hung"); sys.exit(0)
 if not done: _, st = os.waitpid(pid, 0)
+# What it wrote just before it exited may still be unread (a loaded machine runs this reader
+# late): read to the end (EIO once the terminal has no writer left).
+while select.select([fd], [], [], 5)[0]:
+    try: d = os.read(fd, 4096)
+    except OSError: break
+    if not d: break
+    buf += d
 print("exit", os.WEXITSTATUS(st) if os.WIFEXITED(st) else "signal %d" % os.WTERMSIG(st))
 sys.stdout.write(buf.decode(errors="replace").replace("\r", ""))
 EOF
