@@ -12,7 +12,7 @@
 # cores idle for much of a run whose files' times add up to over 1,000 s). Each file's report is printed
 # whole when it ends, with its wall time and the CPU time its processes used; the slowest
 # files are listed again at the end. Files start longest first, by the durations of the last
-# run (kept in $UNITDIR/../test-times), else by tests/durations (a quiet run's times, so a
+# run (kept in $UNITDIR/../test-times), else by tests/durations (one run's times, so a
 # fresh clone starts them first too); a file timed by neither starts first. Tests assert behaviour, never
 # speed: a file must pass however busy the machine is, so a file that fails is a failure
 # even if it would pass on a second try (a flaky file is a bug to fix). It is run once more
