@@ -38,7 +38,10 @@ check "collect_logs: a missing log fails that host, named" eval '[ $rc = 1 ] && 
 AK=$SSHS_TEST_DIR/authorized_keys
 ssh-keygen -q -t ed25519 -N '' -C sshs-old-key -f "$TMP/oldkey"
 cat "$TMP/oldkey.pub" >> "$AK"
-CLEANUP_AK() { grep -v -e sshs-old-key -e 'rotated ' "$AK" > "$AK.tmp" && cat "$AK.tmp" > "$AK"; rm -f "$AK.tmp"; rm -rf "$TMP"; }
+# The files running meanwhile log in with the key it keeps: it is replaced by a rename, never
+# rewritten in place (truncated, sshd read it empty and refused another file's key).
+drop_keys() { { grep -v "$@" "$AK" || true; } > "$AK.$$" && chmod --reference="$AK" "$AK.$$" && mv -f "$AK.$$" "$AK"; }
+CLEANUP_AK() { drop_keys -e sshs-old-key -e 'rotated '; rm -rf "$TMP"; }
 trap CLEANUP_AK EXIT
 hs "$CB/rotate_key.sshs" '127.0.0.[1-2]' "$TMP/newkey" "$TMP/oldkey.pub" "$AK"
 check "rotate_key: both hosts rotated" eval '[ $rc = 0 ] && has "127.0.0.1: rotated" && has "127.0.0.2: rotated"'
@@ -46,8 +49,7 @@ check "rotate_key: new key added once, old key removed, the runner's own key kep
   eval '[ "$(grep -c "$(cut -d" " -f2 "$TMP/newkey.pub")" "$AK")" = 1 ] && ! grep -q sshs-old-key "$AK" && grep -q "$(cut -d" " -f2 "$SSHS_TEST_KEY.pub")" "$AK"'
 if ssh -F "$SSHS_TEST_HOME/.ssh/config" -o BatchMode=yes -o IdentitiesOnly=yes -i "$TMP/newkey" 127.0.0.3 true 2>/dev/null; then
   ok "rotate_key: the new key logs in alone"; else fail "rotate_key: the new key logs in alone"; fi
-CLEANUP_AK_ONLY() { grep -v -e 'rotated ' "$AK" > "$AK.tmp" && cat "$AK.tmp" > "$AK"; rm -f "$AK.tmp"; }
-CLEANUP_AK_ONLY
+drop_keys -e 'rotated '
 
 # ---- push_config: changed once, then unchanged; a failing validation keeps the old file
 mkdir -p "$W/pc"; echo "v1" > "$TMP/app.conf"
