@@ -2,7 +2,7 @@
    as nil, message, code (as io.open does) so the Lua side can name host, path and cause. */
 #include "l_files.h"
 #include "l_remote.h"
-#include "ssh.h"
+#include "sshmod.h"
 #include "ssh_sftp.h"
 #include "scheduler.h"
 #include "l_util.h"
@@ -52,7 +52,7 @@ static int push_outcome(lua_State *L, struct sftp_req *r)
     if (r->failed) {
         lua_pushboolean(L, 0);
         lua_pushstring(L, r->error);
-        if (r->status) lua_pushstring(L, sftp_status_text(r->status)); else lua_pushnil(L);
+        if (r->status) lua_pushstring(L, sshapi->sftp_status_text(r->status)); else lua_pushnil(L);
         return 3;
     }
     switch (r->what) {
@@ -97,7 +97,7 @@ static int req_wait_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct sftp_req *r = check_req(L);
     if (!r->done) {
-        if (sched_cancel_pending(L) || sched_interrupted()) sftp_req_stop(r);
+        if (sched_cancel_pending(L) || sched_interrupted()) sshapi->sftp_req_stop(r);
         return sched_wait(L, &r->w, req_wait_k, 0);
     }
     if (sched_cancel_pending(L) || (sched_interrupted() && r->failed)) sched_check_interrupt(L);
@@ -116,7 +116,7 @@ static int req_progress(lua_State *L)
 static int req_gc(lua_State *L)
 {
     struct sftp_req *r = lutil_takebox(L, 1, REQ_MT);
-    if (r) sftp_req_release(r);
+    if (r) sshapi->sftp_req_release(r);
     return 0;
 }
 
@@ -137,7 +137,7 @@ static int l_sftp(lua_State *L)
     struct sftp_req **ud = lua_newuserdatauv(L, sizeof *ud, 0);
     *ud = NULL;
     luaL_setmetatable(L, REQ_MT);
-    struct sftp_req *r = sftp_new((enum sftp_what)what);
+    struct sftp_req *r = sshapi->sftp_new((enum sftp_what)what);
     if (!r) return luaL_error(L, "out of memory");
     *ud = r;
     r->path = lutil_strfield(L, 3, "path");
@@ -186,7 +186,7 @@ static int l_sftp(lua_State *L)
     }
     free(source);
     free(sinkp);
-    sftp_submit(c, r);
+    sshapi->sftp_submit(c, r);
     return 1;
 }
 
@@ -386,5 +386,5 @@ void files_open(lua_State *L, int core_idx)
 /* Transfers end (their temporaries removed) before the forwards and connections go. */
 void files_shutdown(void)
 {
-    ops_shutdown();
+    if (sshapi) sshapi->ops_shutdown();
 }

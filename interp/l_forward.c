@@ -3,7 +3,7 @@
 #include "l_forward.h"
 #include "l_remote.h"
 #include "l_util.h"
-#include "ssh.h"
+#include "sshmod.h"
 #include "ssh_forward.h"
 #include <lauxlib.h>
 #include <string.h>
@@ -57,7 +57,7 @@ static int l_forward(lua_State *L)
     struct fwd_args a = check_args(L, "listen");
     struct fwd_ud *ud = new_fwd_ud(L);
     char err[600];
-    ud->f = fwd_listen(a.c, a.host, a.port, a.thost, a.tport, err, sizeof err);
+    ud->f = sshapi->fwd_listen(a.c, a.host, a.port, a.thost, a.tport, err, sizeof err);
     if (!ud->f) return luaL_error(L, "%s", err);
     return 1;
 }
@@ -67,19 +67,19 @@ static int remote_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct fwd_ud *ud = lua_touserdata(L, (int)ctx);
     if (sched_cancel_pending(L) || sched_interrupted()) {
-        if (ud->f) { fwd_close(ud->f); ud->f = NULL; }
+        if (ud->f) { sshapi->fwd_close(ud->f); ud->f = NULL; }
         sched_check_interrupt(L);
         return luaL_error(L, "interrupted");
     }
     const char *err = NULL;
-    int st = ud->f ? fwd_remote_state(ud->f, &err) : -1;
+    int st = ud->f ? sshapi->fwd_remote_state(ud->f, &err) : -1;
     if (st > 0) { lua_pushvalue(L, (int)ctx); return 1; }
     if (st < 0) {
         lua_pushstring(L, err && *err ? err : "the remote forward failed");
-        if (ud->f) { fwd_close(ud->f); ud->f = NULL; }
+        if (ud->f) { sshapi->fwd_close(ud->f); ud->f = NULL; }
         return lua_error(L);
     }
-    fwd_set_waiter(ud->f, &ud->w);
+    sshapi->fwd_set_waiter(ud->f, &ud->w);
     return sched_wait(L, &ud->w, remote_k, ctx);
 }
 
@@ -90,7 +90,7 @@ static int l_forward_remote(lua_State *L)
     struct fwd_args a = check_args(L, "remote");
     struct fwd_ud *ud = new_fwd_ud(L);
     char err[600];
-    ud->f = fwd_remote(a.c, a.host, a.port, a.thost, a.tport, err, sizeof err);
+    ud->f = sshapi->fwd_remote(a.c, a.host, a.port, a.thost, a.tport, err, sizeof err);
     if (!ud->f) return luaL_error(L, "%s", err);
     return remote_k(L, LUA_OK, 6);
 }
@@ -101,9 +101,9 @@ static int fwd_index(lua_State *L)
     const char *k = luaL_checkstring(L, 2);
     if (strcmp(k, "close") == 0) { lua_getmetatable(L, 1); lua_getfield(L, -1, "__close"); return 1; }
     if (!*ud) { lua_pushnil(L); return 1; }
-    if (strcmp(k, "port") == 0) lua_pushinteger(L, fwd_port(*ud));
-    else if (strcmp(k, "accepted") == 0) lua_pushinteger(L, (lua_Integer)fwd_accepted(*ud));
-    else if (strcmp(k, "open") == 0) lua_pushinteger(L, fwd_open_count(*ud));
+    if (strcmp(k, "port") == 0) lua_pushinteger(L, sshapi->fwd_port(*ud));
+    else if (strcmp(k, "accepted") == 0) lua_pushinteger(L, (lua_Integer)sshapi->fwd_accepted(*ud));
+    else if (strcmp(k, "open") == 0) lua_pushinteger(L, sshapi->fwd_open_count(*ud));
     else lua_pushnil(L);
     return 1;
 }
@@ -112,14 +112,14 @@ static int fwd_index(lua_State *L)
 static int fwd_gc(lua_State *L)
 {
     struct fwd **ud = check_fwd(L);
-    if (*ud) { fwd_close(*ud); *ud = NULL; }
+    if (*ud) { sshapi->fwd_close(*ud); *ud = NULL; }
     return 0;
 }
 
 static int fwd_tostring(lua_State *L)
 {
     struct fwd **ud = check_fwd(L);
-    if (*ud) lua_pushfstring(L, "forward (port %d)", fwd_port(*ud));
+    if (*ud) lua_pushfstring(L, "forward (port %d)", sshapi->fwd_port(*ud));
     else lua_pushliteral(L, "forward (closed)");
     return 1;
 }
@@ -143,5 +143,5 @@ void forward_open(lua_State *L, int core_idx)
 
 void forward_shutdown(void)
 {
-    fwd_shutdown_all();
+    if (sshapi) sshapi->fwd_shutdown_all();
 }

@@ -5,7 +5,7 @@
    takes them. The object owns its handles; the userdata only points at it. */
 #include "l_pty.h"
 #include "scheduler.h"
-#include "ssh.h"
+#include "sshmod.h"
 #include "ssh_pty.h"
 #include "l_util.h"
 #include "local.h"
@@ -254,7 +254,7 @@ static int l_pty_local(lua_State *L)
 int pty_lua_open_remote(lua_State *L, struct conn *c, int opts)
 {
     sched_check_interrupt(L);
-    if (conn_state(c) == C_DEAD) return luaL_error(L, "%s", conn_error(c));
+    if (sshapi->conn_state(c) == C_DEAD) return luaL_error(L, "%s", sshapi->conn_error(c));
     int cols, rows;
     opt_size(L, opts, &cols, &rows);
     const char *term = "xterm", *cmd = NULL;
@@ -265,9 +265,9 @@ int pty_lua_open_remote(lua_State *L, struct conn *c, int opts)
         if (lua_isstring(L, -1)) cmd = lua_tostring(L, -1);
     }
     struct lpty *p = new_lpty(L);
-    p->host = strdup(conn_display(c));
-    p->fd = ssh_pty_open(c, term, cols, rows, cmd, &p->remote);
-    if (p->fd < 0) return luaL_error(L, "cannot open a pty on %s: %s", conn_display(c), strerror(errno));
+    p->host = strdup(sshapi->conn_display(c));
+    p->fd = sshapi->ssh_pty_open(c, term, cols, rows, cmd, &p->remote);
+    if (p->fd < 0) return luaL_error(L, "cannot open a pty on %s: %s", sshapi->conn_display(c), strerror(errno));
     int r = start_io(p);
     if (r != 0) return luaL_error(L, "cannot watch the pty: %s", uv_strerror(r));
     return 1;
@@ -346,7 +346,7 @@ static int l_resize(lua_State *L)
 {
     struct lpty *p = check_pty(L);
     int cols = (int)luaL_checkinteger(L, 2), rows = (int)luaL_checkinteger(L, 3);
-    if (p->remote) ssh_pty_resize(p->remote, cols, rows);
+    if (p->remote) sshapi->ssh_pty_resize(p->remote, cols, rows);
     else if (p->fd >= 0) {
         struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
         ioctl(p->fd, TIOCSWINSZ, &ws);
@@ -365,7 +365,7 @@ static int l_eof(lua_State *L)
 static int l_why(lua_State *L)
 {
     struct lpty *p = check_pty(L);
-    const char *e = p->remote ? ssh_pty_error(p->remote) : "";
+    const char *e = p->remote ? sshapi->ssh_pty_error(p->remote) : "";
     if (*e) lua_pushstring(L, e); else lua_pushnil(L);
     return 1;
 }
@@ -392,7 +392,7 @@ static int l_close(lua_State *L)
         p->fd = -1;
         uv_close((uv_handle_t *)&p->poll, poll_closed);
     }
-    if (p->remote) { ssh_pty_release(p->remote); p->remote = NULL; }
+    if (p->remote) { sshapi->ssh_pty_release(p->remote); p->remote = NULL; }
     if (p->pid > 0 && !p->exited) {
         kill(-p->pid, SIGHUP);
         uv_timer_start(&p->timer, on_grace, HANGUP_GRACE_MS, 0);  /* then SIGKILL */
@@ -432,7 +432,7 @@ static void send_size(struct lpty *p)
 {
     struct winsize ws;
     if (ioctl(1, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0) return;
-    if (p->remote) ssh_pty_resize(p->remote, ws.ws_col, ws.ws_row);
+    if (p->remote) sshapi->ssh_pty_resize(p->remote, ws.ws_col, ws.ws_row);
     else if (p->fd >= 0) ioctl(p->fd, TIOCSWINSZ, &ws);
 }
 

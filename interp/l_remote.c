@@ -4,13 +4,11 @@
 #include "l_command.h"
 #include "l_util.h"
 #include "l_pty.h"
-#include "ssh.h"
-#include "ssh_exec.h"
-#include "ssh_tunnel.h"
+#include "sshmod.h"
 #include "ssh_config.h"
-#include "ssh_proxy.h"
 #include <lauxlib.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +19,25 @@ struct conn_ud {
     struct conn *c;
     struct sched_waiter w;
 };
+
+/* The SSH module, loaded on the first connect (or prompt); a Lua error saying why when it
+   cannot be. */
+static const struct ssh_api *lua_ssh_api(lua_State *L)
+{
+    char err[PATH_MAX + 256];
+    const struct ssh_api *api = sshmod_load(err, sizeof err);
+    if (!api) luaL_error(L, "%s", err);
+    return api;
+}
+
+/* Ctrl-C: connections drop their ops, then every stoppable op stops (nothing to do before the
+   module is loaded: no connection exists). */
+static void interrupt_remote(void)
+{
+    if (!sshapi) return;
+    sshapi->conn_interrupt_all();
+    sshapi->ops_interrupt_all();
+}
 
 static struct conn_ud *check_conn(lua_State *L, int idx)
 {
@@ -148,14 +165,14 @@ static int connect_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct conn_ud *ud = lua_touserdata(L, (int)ctx);
     if (sched_cancel_pending(L)) sched_check_interrupt(L);   /* the object's __gc closes it */
-    switch (conn_state(ud->c)) {
+    switch (sshapi->conn_state(ud->c)) {
     case C_READY:
         lua_pushvalue(L, (int)ctx);
         return 1;
     case C_DEAD: {
         if (sched_interrupted()) sched_check_interrupt(L);
-        lua_pushstring(L, conn_error(ud->c));
-        conn_release(ud->c);
+        lua_pushstring(L, sshapi->conn_error(ud->c));
+        sshapi->conn_release(ud->c);
         ud->c = NULL;
         return lua_error(L);
     }
@@ -168,6 +185,7 @@ static int connect_k(lua_State *L, int status, lua_KContext ctx)
 static int l_connect(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
+    lua_ssh_api(L);
     struct conn *via = NULL;
     lua_getfield(L, 1, "via");
     if (!lua_isnil(L, -1)) via = check_conn(L, -1)->c;
@@ -175,15 +193,15 @@ static int l_connect(lua_State *L)
 
     check_params(L, 1);
     struct ssh_params p;
-    if (read_params(L, 1, &p) != 0) { ssh_params_free(&p); return luaL_error(L, "out of memory"); }
+    if (read_params(L, 1, &p) != 0) { sshapi->ssh_params_free(&p); return luaL_error(L, "out of memory"); }
     int fd = -1;
     struct tunnel *tun = NULL;
     if (via) {
-        if (conn_state(via) != C_READY) { ssh_params_free(&p); return luaL_error(L, "the jump host connection is closed"); }
-        fd = tunnel_open(via, p.hostname, p.port, &tun);
+        if (sshapi->conn_state(via) != C_READY) { sshapi->ssh_params_free(&p); return luaL_error(L, "the jump host connection is closed"); }
+        fd = sshapi->tunnel_open(via, p.hostname, p.port, &tun);
         if (fd < 0) {
             int e = errno;
-            ssh_params_free(&p);
+            sshapi->ssh_params_free(&p);
             return luaL_error(L, "cannot open a tunnel: %s", strerror(e));
         }
     }
@@ -196,9 +214,9 @@ static int l_connect(lua_State *L)
         lua_getfield(L, 1, "via");
         lua_setiuservalue(L, idx, 1);
     }
-    ud->c = conn_start(&p, fd, &ud->w);
-    if (!ud->c) { ssh_params_free(&p); return luaL_error(L, "out of memory"); }
-    if (tun) tunnel_set_inner(tun, ud->c);
+    ud->c = sshapi->conn_start(&p, fd, &ud->w);
+    if (!ud->c) { sshapi->ssh_params_free(&p); return luaL_error(L, "out of memory"); }
+    if (tun) sshapi->tunnel_set_inner(tun, ud->c);
     return connect_k(L, LUA_OK, idx);
 }
 
@@ -215,7 +233,7 @@ static int l_exec(lua_State *L)
     struct conn *c = check_conn(L, 1)->c;
     const char *line = luaL_checkstring(L, 2);
     sched_check_interrupt(L);             /* after Ctrl-C nothing new starts */
-    if (conn_state(c) == C_DEAD) return luaL_error(L, "%s", conn_error(c));
+    if (sshapi->conn_state(c) == C_DEAD) return luaL_error(L, "%s", sshapi->conn_error(c));
     lua_settop(L, 3);
     struct exec_opts o = {.stoppable = 1};
     if (lua_istable(L, 3)) {
@@ -231,11 +249,11 @@ static int l_exec(lua_State *L)
         o.in = lua_tolstring(L, -1, &o.in_len);   /* copied by exec_new; popped after it */
     }
     struct command **ud = command_push(L);
-    struct command *cmd = exec_new(c, line, &o);
+    struct command *cmd = sshapi->exec_new(c, line, &o);
     if (!cmd) return luaL_error(L, "out of memory");
     *ud = cmd;
     cmdout_init(L, &cmd->co, 3);
-    exec_submit(cmd);
+    sshapi->exec_submit(cmd);
     return 1;
 }
 
@@ -243,8 +261,8 @@ static int l_close(lua_State *L)
 {
     struct conn_ud *ud = luaL_checkudata(L, 1, CONN_MT);
     if (ud->c) {
-        conn_forget_waiter(ud->c, &ud->w);
-        conn_release(ud->c);
+        sshapi->conn_forget_waiter(ud->c, &ud->w);
+        sshapi->conn_release(ud->c);
         ud->c = NULL;
     }
     return 0;
@@ -253,8 +271,8 @@ static int l_close(lua_State *L)
 static int l_alive(lua_State *L)
 {
     struct conn_ud *ud = luaL_checkudata(L, 1, CONN_MT);
-    lua_pushboolean(L, ud->c && conn_state(ud->c) == C_READY);
-    if (ud->c && conn_state(ud->c) == C_DEAD) { lua_pushstring(L, conn_error(ud->c)); return 2; }
+    lua_pushboolean(L, ud->c && sshapi->conn_state(ud->c) == C_READY);
+    if (ud->c && sshapi->conn_state(ud->c) == C_DEAD) { lua_pushstring(L, sshapi->conn_error(ud->c)); return 2; }
     return 1;
 }
 
@@ -341,13 +359,13 @@ void remote_open(lua_State *L, int core_idx)
     lua_pushstring(L, algs_library_version());
     lua_setfield(L, -2, "libssh2_version");
     lua_pop(L, 1);
-    sched_on_interrupt(conn_interrupt_all);
-    sched_on_interrupt(ops_interrupt_all);
+    sched_on_interrupt(interrupt_remote);
 }
 
 void remote_shutdown(void)
 {
-    ops_shutdown();
-    conn_shutdown_all();
-    proxy_shutdown_all();
+    if (!sshapi) return;
+    sshapi->ops_shutdown();
+    sshapi->conn_shutdown_all();
+    sshapi->proxy_shutdown_all();
 }

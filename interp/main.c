@@ -8,10 +8,11 @@
 #include "l_remote.h"
 #include "l_files.h"
 #include "l_forward.h"
-#include "ssh_params.h"
+#include "sshmod.h"
 #include "repl.h"
 #include "l_pty.h"
 #include <lauxlib.h>
+#include <limits.h>
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,15 @@ struct args {
 
 /* After a usage error's one line, instead of the whole help. */
 #define USAGE_HINT "Try 'sshs --help' for more information.\n"
+
+/* The libssh2 version comes from the SSH module (loaded for it); when the module cannot be
+   loaded, why (sshs still runs local scripts then). */
+static void print_version(void)
+{
+    char err[PATH_MAX + 256];
+    const struct ssh_api *api = sshmod_load(err, sizeof err);
+    printf("sshs %s (%s, %s)\n", SSHS_VERSION, LUA_RELEASE, api ? api->algs_library_version() : err);
+}
 
 static void usage(FILE *f)
 {
@@ -148,7 +158,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         if (s[0] != '-' || strcmp(s, "-") == 0) break;
         if (strcmp(s, "--") == 0) { i++; break; }
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) { usage(stdout); exit(EXIT_OK); }
-        if (strcmp(s, "--version") == 0) { printf("sshs %s (%s, %s)\n", SSHS_VERSION, LUA_RELEASE, algs_library_version()); exit(EXIT_OK); }
+        if (strcmp(s, "--version") == 0) { print_version(); exit(EXIT_OK); }
         if (strcmp(s, "--emit-lua") == 0) { a->emit_lua = 1; continue; }
         if (strcmp(s, "--check") == 0) { a->check_only = 1; continue; }
         if (strcmp(s, "--json") == 0) { a->opt.json = 1; continue; }

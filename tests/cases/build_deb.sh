@@ -42,7 +42,8 @@ check_files() { # name files...
   local name=$1 why; shift
   if why=$(has_all "$@"); then ok "$name"; else not_ok "$name" "$why" "$(cat "$TMP/files")"; fi
 }
-check_files "the binary and the man page" /usr/bin/sshs /usr/share/man/man1/sshs.1.gz
+check_files "the binary, its SSH module and the man page" /usr/bin/sshs /usr/lib/sshs/sshs-ssh.so \
+  /usr/share/man/man1/sshs.1.gz
 check_files "the public stdlib in /usr/share/sshs" /usr/share/sshs/ensure.sshs /usr/share/sshs/nodeset.lua \
   /usr/share/sshs/inventory.lua /usr/share/sshs/json.lua
 if grep '/_' "$TMP/files" | grep -qv '/_sshs$'; then not_ok "the runtime's own _modules are not installed" "$(grep '/_' "$TMP/files")"
@@ -55,7 +56,8 @@ v_pkg=$(dpkg-deb -f "$DEB" Version); v_bin=$("$SSHS" --version | awk '{print $2}
 if [ "$v_pkg" = "$v_bin" ]; then ok "the package's version is sshs --version's ($v_pkg)"
 else not_ok "the package's version is sshs --version's" "debian/changelog: $v_pkg, sshs --version: $v_bin"; fi
 deps=$(dpkg-deb -f "$DEB" Depends)
-case "$deps" in *liblua5.4-0*libssl3*libuv1*|*liblua5.4-0*libuv1*) ok "shared libraries declared (shlibs): $deps";;
+# libssl3 (libcrypto) for the SSH module, which the binary loads with dlopen.
+case "$deps" in *liblua5.4-0*libssl3*libuv1*) ok "shared libraries declared (shlibs), the module's too: $deps";;
   *) not_ok "shared libraries declared (shlibs)" "Depends: $deps";; esac
 
 # A fresh dpkg root: install, run, purge.
@@ -63,9 +65,11 @@ R=$TMP/root
 mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates"
 touch "$R/var/lib/dpkg/status" "$R/var/lib/dpkg/available"
 rootdpkg() { dpkg --root="$R" --force-depends --force-script-chrootless --force-not-root "$@"; }
-if rootdpkg -i "$DEB" > "$TMP/dpkg.log" 2>&1 && "$R/usr/bin/sshs" --version | grep -q '^sshs '; then
-  ok "dpkg --root installs it into a fresh root, and that sshs runs"
-else not_ok "dpkg --root installs it into a fresh root, and that sshs runs" "$(tail "$TMP/dpkg.log")"; fi
+# --version loads the SSH module from ../lib/sshs/ (it names the module's libssh2).
+if rootdpkg -i "$DEB" > "$TMP/dpkg.log" 2>&1 && "$R/usr/bin/sshs" --version | grep -q '^sshs .*libssh2 '; then
+  ok "dpkg --root installs it into a fresh root, and that sshs runs and loads its SSH module"
+else not_ok "dpkg --root installs it into a fresh root, and that sshs runs and loads its SSH module" \
+  "$(tail "$TMP/dpkg.log")" "$("$R/usr/bin/sshs" --version 2>&1)"; fi
 rootdpkg --purge sshs > "$TMP/dpkg.log" 2>&1
 left=$(find "$R" -path "$R/var" -prune -o -type f -print)
 if [ -z "$left" ]; then ok "dpkg --purge leaves no file behind"; else not_ok "dpkg --purge leaves no file behind" "$left"; fi
@@ -106,6 +110,6 @@ elif [ ! -f /usr/share/bash-completion/bash_completion ]; then
   else not_ok "the installed completion loads"; fi
 else not_ok "bash-completion loads the installed completion" "$(bash -c 'source /usr/share/bash-completion/bash_completion; _completion_loader sshs; complete -p sshs' 2>&1)"; fi
 dpkg --purge sshs > "$TMP/dpkg.log" 2>&1
-if [ ! -e /usr/bin/sshs ] && [ ! -e /usr/share/sshs ] && ! dpkg-query -W sshs > /dev/null 2>&1; then
+if [ ! -e /usr/bin/sshs ] && [ ! -e /usr/share/sshs ] && [ ! -e /usr/lib/sshs ] && ! dpkg-query -W sshs > /dev/null 2>&1; then
   ok "dpkg --purge removes it from this machine"
 else not_ok "dpkg --purge removes it from this machine" "$(cat "$TMP/dpkg.log")"; fi

@@ -3,7 +3,7 @@
 # Builds into its own folder (the suite's build/ is left alone), once: the DESTDIR install
 # uses the same PREFIX (a different one is compiled in, so it would rebuild everything).
 source "$TESTROOT/lib.sh"
-plan 10
+plan 11
 
 REPO=$(cd "$TESTROOT/.." && pwd)
 B=$TMP/build P=$TMP/prefix
@@ -13,6 +13,10 @@ show_log() { tail -n 15 "$TMP/make.log"; }
 if mk install PREFIX="$P"; then ok "make install PREFIX=… succeeds"; else not_ok "make install PREFIX=… succeeds" "$(show_log)"; fi
 if [ -x "$P/bin/sshs" ] && "$P/bin/sshs" -e 'print("ran")' | grep -qx ran; then ok "the binary is PREFIX/bin/sshs and runs"
 else not_ok "the binary is PREFIX/bin/sshs and runs" "$(ls -lR "$P" 2>&1 | head)"; fi
+# The SSH module, loaded on the first connect from ../lib/sshs/ (--version loads it for libssh2's version).
+if [ -f "$P/lib/sshs/sshs-ssh.so" ] && "$P/bin/sshs" --version | grep -q 'libssh2 '; then
+  ok "the SSH module is PREFIX/lib/sshs/sshs-ssh.so and the binary loads it"
+else not_ok "the SSH module is PREFIX/lib/sshs/sshs-ssh.so and the binary loads it" "$("$P/bin/sshs" --version 2>&1)" "$(ls -lR "$P/lib" 2>&1 | head)"; fi
 if [ -f "$P/share/sshs/nodeset.lua" ] && [ ! -e "$P/share/sshs/_prelude.lua" ]; then
   ok "the public stdlib goes to PREFIX/share/sshs (the runtime's own _ files do not)"
 else not_ok "the public stdlib goes to PREFIX/share/sshs (the runtime's own _ files do not)" "$(ls -l "$P/share/sshs" 2>&1)"; fi
@@ -46,7 +50,7 @@ if [ -z "$left" ]; then ok "make uninstall removes what install put there"; else
 D=$TMP/stage
 if mk install PREFIX="$P" DESTDIR="$D"; then ok "make install DESTDIR=… succeeds"; else not_ok "make install DESTDIR=… succeeds" "$(show_log)"; fi
 left=$(find "$P" -type f 2>/dev/null)
-if [ -x "$D$P/bin/sshs" ] && [ -f "$D$P/share/sshs/nodeset.lua" ] && [ -z "$left" ]; then
+if [ -x "$D$P/bin/sshs" ] && [ -f "$D$P/share/sshs/nodeset.lua" ] && [ -f "$D$P/lib/sshs/sshs-ssh.so" ] && [ -z "$left" ]; then
   ok "DESTDIR: everything lands under DESTDIR/PREFIX, nothing outside"
 else not_ok "DESTDIR: everything lands under DESTDIR/PREFIX, nothing outside" "$(find "$D" | head)" "outside: $left"; fi
 out=$("$D$P/bin/sshs" -e 'require "no_such_module_x"' 2>&1)
