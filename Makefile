@@ -30,9 +30,11 @@ LDLIBS  += $(PKG_LIBS) -lreadline -lcrypto -lm
 # The binary links neither libssh2 nor libcrypto: the connection side is a module it loads on
 # the first connect (interp/ssh_api.h, sshmod.c), so start-up does not relocate libcrypto.
 # The module reaches back only for the core functions interp/core.exports lists.
-EXE_LIBS := $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) -lreadline -lm \
+# Likewise the REPL's line editor (readline, libtinfo): a module loaded when the REPL starts.
+EXE_LIBS := $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) -lm \
             -Wl,--dynamic-list=interp/core.exports
 MOD_LIBS := $(SSH2_LIBS) -lcrypto $(shell pkg-config --libs libuv 2>/dev/null)
+REPL_LIBS := -lreadline $(shell pkg-config --libs lua5.4 libuv 2>/dev/null)
 # make install PREFIX=/usr/local DESTDIR=: the binary, the stdlib where `require` looks
 # (compiled in: a different PREFIX rebuilds), the man page when there is one.
 PREFIX  ?= /usr/local
@@ -40,7 +42,7 @@ DESTDIR ?=
 BINDIR  := $(PREFIX)/bin
 DATADIR := $(PREFIX)/share/sshs
 MANDIR  := $(PREFIX)/share/man/man1
-# The SSH module: found from the binary as ../lib/sshs/ (interp/sshmod.c), so not compiled in.
+# The SSH and REPL modules: found from the binary as ../lib/sshs/ (interp/modload.c), so not compiled in.
 MODDIR  := $(PREFIX)/lib/sshs
 REQ_CFLAGS += -DSSHS_DATADIR='"$(DATADIR)"'
 BUILD   ?= build
@@ -57,17 +59,18 @@ endif
 # The SSH module: the connection side but ssh_config.c (a parser the bindings use before any
 # connection, without libssh2). Built position-independent, with only its table exported.
 MOD_SRC := $(filter-out interp/ssh_config.c,$(wildcard interp/ssh_*.c))
-SRC     := $(filter-out $(MOD_SRC),$(wildcard interp/*.c))
+SRC     := $(filter-out $(MOD_SRC) interp/repl.c,$(wildcard interp/*.c))
 OBJ     := $(patsubst interp/%.c,$(BUILD)/obj/%.o,$(SRC)) $(BUILD)/obj/embedded.o
 MOD_OBJ := $(patsubst interp/%.c,$(BUILD)/pic/%.o,$(MOD_SRC))
 MODULE  := $(BUILD)/sshs-ssh.so
+REPL_MODULE := $(BUILD)/sshs-readline.so
 STDLIB  := $(wildcard stdlib/*.lua stdlib/*.sshs)
 # Built-in .lua modules go in as bytecode (compiled by the same Lua 5.4 the binary links).
 STDLIB_BC := $(patsubst stdlib/%.lua,$(BUILD)/stdlib/%.lua,$(filter %.lua,$(STDLIB))) $(filter %.sshs,$(STDLIB))
 UNIT    := $(patsubst tests/unit/%_test.c,$(BUILD)/unit/%_test,$(wildcard tests/unit/*_test.c))
 
 .PHONY: all deps test asan bench soak demo clean install uninstall fuzz fuzz-build valgrind package-check
-all: $(BUILD)/sshs $(MODULE) $(UNIT) $(BUILD)/fault_listener
+all: $(BUILD)/sshs $(MODULE) $(REPL_MODULE) $(UNIT) $(BUILD)/fault_listener
 
 $(BUILD)/sshs: $(OBJ) interp/core.exports
 	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJ) $(EXE_LIBS)
@@ -75,6 +78,8 @@ $(BUILD)/sshs: $(OBJ) interp/core.exports
 # --exclude-libs: the static libssh2's symbols stay inside the module too.
 $(MODULE): $(MOD_OBJ) $(SSH2_A)
 	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ $(MOD_OBJ) $(MOD_LIBS)
+$(REPL_MODULE): $(BUILD)/pic/repl.o
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -shared -o $@ $< $(REPL_LIBS)
 
 $(BUILD)/obj/%.o: interp/%.c $(FLAGS_FILE) | $(BUILD)/obj $(SSH2_A)
 	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(DEPFLAGS) -Iinterp -c -o $@ $<
@@ -100,7 +105,7 @@ $(BUILD)/unit/%_test: $(BUILD)/unit/%_test.o $(BUILD)/obj/%.o
 # The scheduler registers its metatables through l_util.c.
 $(BUILD)/unit/scheduler_test: $(BUILD)/obj/l_util.o $(BUILD)/obj/sched_interrupt.o
 
--include $(OBJ:.o=.d) $(MOD_OBJ:.o=.d) $(UNIT:%=%.d)
+-include $(OBJ:.o=.d) $(MOD_OBJ:.o=.d) $(BUILD)/pic/repl.d $(UNIT:%=%.d)
 
 # The fault suite's misbehaving servers (tests/cases/fault_*.sh).
 $(BUILD)/fault_listener: tests/fault/listener.c | $(BUILD)/obj
@@ -203,10 +208,10 @@ BASHCOMPDIR := $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  := $(PREFIX)/share/zsh/$(if $(filter /usr,$(PREFIX)),vendor-completions,site-functions)
 VIMDIR      := $(PREFIX)/share/vim/vimfiles
 VIMFILES    := syntax/sshs.vim ftdetect/sshs.vim ftplugin/sshs.vim
-install: $(BUILD)/sshs $(MODULE)
+install: $(BUILD)/sshs $(MODULE) $(REPL_MODULE)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(MODDIR)
 	install -m 755 $(BUILD)/sshs $(DESTDIR)$(BINDIR)/sshs
-	install -m 644 $(MODULE) $(DESTDIR)$(MODDIR)/
+	install -m 644 $(MODULE) $(REPL_MODULE) $(DESTDIR)$(MODDIR)/
 	$(if $(STDLIB_PUBLIC),install -m 644 $(STDLIB_PUBLIC) $(DESTDIR)$(DATADIR)/)
 	$(if $(MANPAGE),install -d $(DESTDIR)$(MANDIR) && install -m 644 $(firstword $(MANPAGE)) $(DESTDIR)$(MANDIR)/sshs.1)
 	install -D -m 644 completions/sshs.bash $(DESTDIR)$(BASHCOMPDIR)/sshs
@@ -215,7 +220,7 @@ install: $(BUILD)/sshs $(MODULE)
 	install -D -m 644 editors/textmate/sshs.tmLanguage.json $(DESTDIR)$(DATADIR)/editors/sshs.tmLanguage.json
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/sshs $(DESTDIR)$(MANDIR)/sshs.1 $(DESTDIR)$(MODDIR)/$(notdir $(MODULE))
+	rm -f $(DESTDIR)$(BINDIR)/sshs $(DESTDIR)$(MANDIR)/sshs.1 $(DESTDIR)$(MODDIR)/$(notdir $(MODULE)) $(DESTDIR)$(MODDIR)/$(notdir $(REPL_MODULE))
 	-rmdir $(DESTDIR)$(MODDIR) 2>/dev/null
 	rm -f $(addprefix $(DESTDIR)$(DATADIR)/,$(notdir $(STDLIB_PUBLIC)))
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/sshs $(DESTDIR)$(ZSHCOMPDIR)/_sshs $(addprefix $(DESTDIR)$(VIMDIR)/,$(VIMFILES))

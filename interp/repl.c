@@ -2,7 +2,7 @@
    the shared loop (threads keep running while the user types), the history file, Ctrl-C at
    the prompt, and Tab completion handed to a Lua function. The REPL loop itself is Lua
    (stdlib/_repl.lua); it waits for a line like any other thread waits. */
-#include "repl.h"
+#include "repl_api.h"
 #include "scheduler.h"
 #include "output.h"
 #include "tty_prompt.h"
@@ -392,19 +392,12 @@ static int l_history_add(lua_State *L)
     return 0;
 }
 
-void repl_open(lua_State *L, int core_idx)
+static void repl_attach(lua_State *L)
 {
     R.L = L;
-    static const luaL_Reg fns[] = {
-        {"readline", l_readline}, {"repl_setup", l_setup}, {"history_add", l_history_add},
-        {"repl_retry_complete", l_retry_complete}, {"repl_end", l_end},
-        {"repl_running", l_running}, {"repl_shell_start", l_shell_start}, {NULL, NULL}};
-    lua_pushvalue(L, core_idx);
-    luaL_setfuncs(L, fns, 0);
-    lua_pop(L, 1);
 }
 
-void repl_shutdown(void)
+static void repl_shutdown(void)
 {
     stop_reading();
     if (R.poll_ready && !uv_is_closing((uv_handle_t *)&R.poll)) {
@@ -419,3 +412,17 @@ void repl_shutdown(void)
     R.history_path = NULL;
     R.L = NULL;
 }
+
+/* The module's one exported symbol (repl_api.h), read by repl_lazy.c after dlopen. */
+__attribute__((visibility("default")))
+const struct repl_api sshs_repl_api = {
+    .version = REPL_API_VERSION,
+    .attach = repl_attach,
+    .fn = {
+        [REPL_FN_readline] = l_readline, [REPL_FN_repl_setup] = l_setup,
+        [REPL_FN_history_add] = l_history_add, [REPL_FN_repl_retry_complete] = l_retry_complete,
+        [REPL_FN_repl_end] = l_end, [REPL_FN_repl_running] = l_running,
+        [REPL_FN_repl_shell_start] = l_shell_start,
+    },
+    .shutdown = repl_shutdown,
+};

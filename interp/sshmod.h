@@ -1,4 +1,4 @@
-/* Finding and loading the SSH module (ssh_api.h) on first use. Core: no Lua, no libssh2. */
+/* The SSH module (ssh_api.h), loaded on first use (modload.c). Core: no Lua, no libssh2. */
 #ifndef SSHS_SSHMOD_H
 #define SSHS_SSHMOD_H
 #include "ssh_api.h"

@@ -89,8 +89,8 @@ if [ "$SSHS" = "$ROOT/build/sshs" ] && git -C "$ROOT" rev-parse --git-dir > /dev
   SSHS_REV=" built from $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- interp stdlib || echo ' + uncommitted changes')"
 fi
 cp "$SSHS" "$WORK/sshs" || die "cannot copy $SSHS"
-# The SSH module the binary loads on its first connect, found beside it.
-cp "$(dirname "$SSHS")/sshs-ssh.so" "$WORK/" || die "no sshs-ssh.so beside $SSHS (run: make all)"
+# The modules the binary loads on first use (a connect, the REPL), found beside it.
+cp "$(dirname "$SSHS")/sshs-ssh.so" "$(dirname "$SSHS")/sshs-readline.so" "$WORK/" || die "no modules beside $SSHS (run: make all)"
 SSHS=$WORK/sshs
 "$SSHS" --version > /dev/null 2>&1 || die "the copy of sshs does not run (was it being rebuilt? try again)"
 

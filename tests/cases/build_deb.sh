@@ -42,8 +42,8 @@ check_files() { # name files...
   local name=$1 why; shift
   if why=$(has_all "$@"); then ok "$name"; else not_ok "$name" "$why" "$(cat "$TMP/files")"; fi
 }
-check_files "the binary, its SSH module and the man page" /usr/bin/sshs /usr/lib/sshs/sshs-ssh.so \
-  /usr/share/man/man1/sshs.1.gz
+check_files "the binary, its SSH and REPL modules and the man page" /usr/bin/sshs /usr/lib/sshs/sshs-ssh.so \
+  /usr/lib/sshs/sshs-readline.so /usr/share/man/man1/sshs.1.gz
 check_files "the public stdlib in /usr/share/sshs" /usr/share/sshs/ensure.sshs /usr/share/sshs/nodeset.lua \
   /usr/share/sshs/inventory.lua /usr/share/sshs/json.lua
 if grep '/_' "$TMP/files" | grep -qv '/_sshs$'; then not_ok "the runtime's own _modules are not installed" "$(grep '/_' "$TMP/files")"
@@ -56,8 +56,9 @@ v_pkg=$(dpkg-deb -f "$DEB" Version); v_bin=$("$SSHS" --version | awk '{print $2}
 if [ "$v_pkg" = "$v_bin" ]; then ok "the package's version is sshs --version's ($v_pkg)"
 else not_ok "the package's version is sshs --version's" "debian/changelog: $v_pkg, sshs --version: $v_bin"; fi
 deps=$(dpkg-deb -f "$DEB" Depends)
-# libssl3 (libcrypto) for the SSH module, which the binary loads with dlopen.
-case "$deps" in *liblua5.4-0*libssl3*libuv1*) ok "shared libraries declared (shlibs), the module's too: $deps";;
+# libssl3 (libcrypto) for the SSH module and libreadline8 for the REPL's, which the binary
+# loads with dlopen.
+case "$deps" in *liblua5.4-0*libreadline8*libssl3*libuv1*) ok "shared libraries declared (shlibs), the modules' too: $deps";;
   *) not_ok "shared libraries declared (shlibs)" "Depends: $deps";; esac
 
 # A fresh dpkg root: install, run, purge.

@@ -14,9 +14,11 @@ if mk install PREFIX="$P"; then ok "make install PREFIX=… succeeds"; else not_
 if [ -x "$P/bin/sshs" ] && "$P/bin/sshs" -e 'print("ran")' | grep -qx ran; then ok "the binary is PREFIX/bin/sshs and runs"
 else not_ok "the binary is PREFIX/bin/sshs and runs" "$(ls -lR "$P" 2>&1 | head)"; fi
 # The SSH module, loaded on the first connect from ../lib/sshs/ (--version loads it for libssh2's version).
-if [ -f "$P/lib/sshs/sshs-ssh.so" ] && "$P/bin/sshs" --version | grep -q 'libssh2 '; then
-  ok "the SSH module is PREFIX/lib/sshs/sshs-ssh.so and the binary loads it"
-else not_ok "the SSH module is PREFIX/lib/sshs/sshs-ssh.so and the binary loads it" "$("$P/bin/sshs" --version 2>&1)" "$(ls -lR "$P/lib" 2>&1 | head)"; fi
+# The REPL module beside it, loaded by the REPL's first core call.
+if [ -f "$P/lib/sshs/sshs-ssh.so" ] && "$P/bin/sshs" --version | grep -q 'libssh2 ' && \
+   "$P/bin/sshs" -e '_SSHS.core.repl_running(false)' && [ -f "$P/lib/sshs/sshs-readline.so" ]; then
+  ok "the SSH and REPL modules are in PREFIX/lib/sshs/ and the binary loads them"
+else not_ok "the SSH and REPL modules are in PREFIX/lib/sshs/ and the binary loads them" "$("$P/bin/sshs" --version 2>&1)" "$(ls -lR "$P/lib" 2>&1 | head)"; fi
 if [ -f "$P/share/sshs/nodeset.lua" ] && [ ! -e "$P/share/sshs/_prelude.lua" ]; then
   ok "the public stdlib goes to PREFIX/share/sshs (the runtime's own _ files do not)"
 else not_ok "the public stdlib goes to PREFIX/share/sshs (the runtime's own _ files do not)" "$(ls -l "$P/share/sshs" 2>&1)"; fi

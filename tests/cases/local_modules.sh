@@ -1,18 +1,29 @@
-# The connection side (libssh2, libcrypto) is a module the binary loads on the first connect
-# (interp/sshmod.c): a script that never connects does not load libcrypto; the module is found
-# beside the binary or in ../lib/sshs/; a missing one is a clear error, and local scripts still run.
+# The connection side (libssh2, libcrypto) and the REPL's line editor (readline, libtinfo) are
+# modules the binary loads on first use (interp/modload.c): a script that never connects does
+# not load libcrypto, one that never starts the REPL not readline; the modules are found beside
+# the binary or in ../lib/sshs/; a missing one is a clear error, and local scripts still run.
 source "$TESTROOT/lib.sh"
-plan 9
+plan 13
 
 maps_ssh='for l in io.lines("/proc/self/maps") do
   if l:find("libcrypto") or l:find("libssh2") or l:find("sshs%-ssh") then print(l:match("(%S+)%s*$")) end end'
+maps_rl='for l in io.lines("/proc/self/maps") do
+  if l:find("libreadline") or l:find("sshs%-readline") then print(l:match("(%S+)%s*$")) end end'
 
 needed=$(readelf -d "$SSHS" 2>&1 | grep NEEDED)
 case "$needed" in
-  *NEEDED*) case "$needed" in *libcrypto*|*libssh2*) not_ok "the binary does not link libcrypto or libssh2" "$needed";;
-            *) ok "the binary does not link libcrypto or libssh2";; esac;;
-  *) not_ok "the binary does not link libcrypto or libssh2" "readelf: $needed";;
+  *NEEDED*) case "$needed" in *libcrypto*|*libssh2*|*libreadline*) not_ok "the binary does not link libcrypto, libssh2 or readline" "$needed";;
+            *) ok "the binary does not link libcrypto, libssh2 or readline";; esac;;
+  *) not_ok "the binary does not link libcrypto, libssh2 or readline" "readelf: $needed";;
 esac
+
+run_sshs -e "$maps_rl"
+if [ "$rc" = 0 ] && [ -z "$out" ]; then ok "a script has neither readline nor the REPL module mapped"
+else not_ok "a script has neither readline nor the REPL module mapped" "$(show)"; fi
+# The REPL's core functions load the module on their first call.
+run_sshs -e "_SSHS.core.repl_running(false) $maps_rl"
+case "$out" in *libreadline*sshs-readline.so*|*sshs-readline.so*libreadline*) ok "the REPL's first core call loads the REPL module and readline";;
+  *) not_ok "the REPL's first core call loads the REPL module and readline" "$(show)";; esac
 
 run_sshs -e "$maps_ssh"
 if [ "$rc" = 0 ] && [ -z "$out" ]; then ok "a script that does not connect has neither libcrypto nor the module mapped"
@@ -33,16 +44,24 @@ else not_ok "without the module, a local script runs" "rc=$rc" "$out"; fi
 out=$(HOME=$TMP "$TMP/alone/sshs" -e 'connect("127.0.0.1:1")' 2>&1); rc=$?
 case "$rc:$out" in 1:*"cannot load the SSH module"*"$TMP/alone/sshs-ssh.so"*) ok "without the module, connect fails naming the module it looked for";;
   *) not_ok "without the module, connect fails naming the module it looked for" "rc=$rc" "$out";; esac
+if command -v script > /dev/null; then
+  out=$(HOME=$TMP timeout 60 script -qec "'$TMP/alone/sshs'; echo RC=\$?" /dev/null < /dev/null 2>&1)
+  case "$out" in *"cannot load the REPL module"*"$TMP/alone/sshs-readline.so"*RC=1*) ok "without the REPL module, the REPL fails naming it (exit 1)";;
+    *) not_ok "without the REPL module, the REPL fails naming it (exit 1)" "$out";; esac
+else skip_checks 1 "no script(1)"; fi
 out=$("$TMP/alone/sshs" --version 2>&1); rc=$?
 case "$rc:$out" in 0:"sshs "*"cannot load the SSH module"*) ok "without the module, --version says so";;
   *) not_ok "without the module, --version says so" "rc=$rc" "$out";; esac
 
 # The installed layout: PREFIX/bin/sshs finds PREFIX/lib/sshs/sshs-ssh.so.
 cp "$SSHS" "$TMP/inst/bin/sshs"
-cp "$(dirname "$SSHS")/sshs-ssh.so" "$TMP/inst/lib/sshs/"
+cp "$(dirname "$SSHS")/sshs-ssh.so" "$(dirname "$SSHS")/sshs-readline.so" "$TMP/inst/lib/sshs/"
 out=$(HOME=$TMP "$TMP/inst/bin/sshs" -e 'print(pcall(connect, "127.0.0.1:1", {timeout = 10}))' 2>&1)
 case "$out" in *"Connection refused"*) ok "an installed binary finds the module in ../lib/sshs/";;
   *) not_ok "an installed binary finds the module in ../lib/sshs/" "$out";; esac
 out=$("$TMP/inst/bin/sshs" --version 2>&1)
 case "$out" in "sshs "*"libssh2 "*) ok "--version names the module's libssh2";;
   *) not_ok "--version names the module's libssh2" "$out";; esac
+out=$("$TMP/inst/bin/sshs" -e "_SSHS.core.repl_running(false) $maps_rl" 2>&1)
+case "$out" in *"$TMP/inst/lib/sshs/sshs-readline.so"*) ok "an installed binary finds the REPL module in ../lib/sshs/";;
+  *) not_ok "an installed binary finds the REPL module in ../lib/sshs/" "$out";; esac
