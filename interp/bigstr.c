@@ -64,6 +64,10 @@ void bigstr_install(lua_State *L)
     probing = 1;
     lua_pushlstring(L, text, sizeof text);
     lua_pop(L, 1);
+    /* Until the first big string, every allocation goes straight to Lua's own allocator
+       (start-up makes thousands); ours comes back in bigstr_push_file, and stays: blocks
+       made before it are freed through it, which passes them on. */
+    lua_setallocf(L, inner, inner_ud);
     if (probing || header <= sizeof text + 1) { probing = 0; header = 0; return; }
     header -= sizeof text + 1;
 }
@@ -133,6 +137,7 @@ void bigstr_push_file(lua_State *L, struct bigfile *f)
         dst = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
     bigstr_close(f);
     if (dst == MAP_FAILED) luaL_error(L, "out of memory keeping a command's output (%zu bytes)", n);
+    if (lua_getallocf(L, NULL) != bigstr_alloc) lua_setallocf(L, bigstr_alloc, inner_ud);
     pending = dst;
     pending_size = total;
     /* Taken (the usual case): Lua copies the text onto itself. Not taken: Lua copies it out

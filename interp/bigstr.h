@@ -5,7 +5,8 @@
 #include <lua.h>
 #include "buf.h"
 
-/* Wraps the state's allocator (call once, right after the state is made). */
+/* Call once, right after the state is made: learns the size of a string's header; the
+   state's allocator is wrapped from the first big string on. */
 void bigstr_install(lua_State *L);
 /* Pushes the spool's bytes as one string and empties the spool. */
 void bigstr_push_spool(lua_State *L, struct spool *s);

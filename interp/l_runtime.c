@@ -76,7 +76,9 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
         {"loadfile", loader_lua_loadfile}, {"translate", loader_lua_translate},
         {"embedded", loader_lua_embedded}, {"load", loader_lua_load},
         {"traceback", sched_lua_traceback}, {"unobserved", sched_lua_unobserved}, {NULL, NULL}};
-    luaL_newlib(L, core);
+    /* Room for every core function the bindings add below (about 60), so it never rehashes. */
+    lua_createtable(L, 0, 64);
+    luaL_setfuncs(L, core, 0);
     int core_idx = lua_gettop(L);
     luaL_setfuncs(L, sched_lua_functions, 0);
     luaL_setfuncs(L, output_lua_functions, 0);

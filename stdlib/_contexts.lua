@@ -2,7 +2,8 @@
 -- blocks (cd, env, timeout, idle_timeout, check, output_limits, sudo; `with`), folded into
 -- the options of each command by effective().
 local builtin, core = ...
-local user_error = builtin("_results").user_error
+-- _results loads when an error is raised: every thread's start loads this module.
+local function user_error(msg) return builtin("_results").user_error(msg) end
 local type, setmetatable, getmetatable = type, setmetatable, getmetatable
 local M = {}
 

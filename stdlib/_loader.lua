@@ -1,33 +1,11 @@
 -- Loading: the stdlib compiled into the binary (builtin), require() for .sshs and .lua
 -- modules (the script's folder, package.path, $SSHS_PATH, the installed stdlib), and the
--- translation --emit-lua prints. The prelude loads this module by hand, with (core, the
--- runtime table); it sets package.path and package.searchers as it loads.
+-- translation --emit-lua prints. The prelude loads this module by hand on first use, with
+-- (core, the runtime table); it sets package.path and puts this module's searchers on
+-- package.searchers itself, before any module loads.
 local core, runtime = ...
-local options = core.options
 local concat, type, error = table.concat, type, error
 local M = {}
-
-local script_dir = options.script and options.script:match("^(.*)/[^/]*$") or "."
-do
-  local extra = script_dir .. "/?.sshs;" .. script_dir .. "/?.lua;"
-  local tail = ""
-  for dir in (os.getenv("SSHS_PATH") or ""):gmatch("[^:]+") do
-    tail = tail .. ";" .. dir .. "/?.sshs;" .. dir .. "/?.lua"
-  end
-  -- The installed stdlib folder (make install: PREFIX/share/sshs, compiled in as core.datadir).
-  local data = core.datadir .. "/?.sshs;" .. core.datadir .. "/?.lua"
-  -- The user's LuaRocks tree (luarocks --local --lua-version 5.4 install), ahead of the
-  -- system's as `luarocks path` puts it; the system tree (/usr/local/…/5.4) is on Lua's
-  -- default paths already.
-  local home = os.getenv("HOME")
-  local rocks, crocks = "", ""
-  if home and home ~= "" then
-    rocks = home .. "/.luarocks/share/lua/5.4/?.lua;" .. home .. "/.luarocks/share/lua/5.4/?/init.lua;"
-    crocks = home .. "/.luarocks/lib/lua/5.4/?.so;"
-  end
-  package.path = extra .. rocks .. package.path .. tail .. ";" .. data
-  package.cpath = crocks .. package.cpath
-end
 
 -- Every "?.lua" template on package.path is also tried as "?.sshs".
 local function sshs_searcher(name)
@@ -65,8 +43,8 @@ local function builtin_searcher(name)
   return function() return M.builtin(name) end, "sshs/" .. select(2, core.embedded(name))
 end
 
-package.searchers[2] = builtin_searcher
-table.insert(package.searchers, 3, sshs_searcher)
+-- The prelude put these on package.searchers (as [2] and [3]) and set package.path.
+M.builtin_searcher, M.sshs_searcher = builtin_searcher, sshs_searcher
 
 -- require() in Lua rather than C, so that a module may run commands (yield) while it loads.
 function M.require(name)

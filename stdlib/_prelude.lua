@@ -1,7 +1,8 @@
 -- The Lua half of the sshs runtime, compiled into the binary and run once at start-up: the
--- wiring. It loads the runtime's modules (each a stdlib/_*.lua file with an explicit return:
--- _results, _quoting, _contexts, _commands, _sessions, _outcome, _loader; _files, _sync,
--- _asroot, _console, _fleet, _fleetout, _last and _repl on first use), builds _SSHS (what the translated sugar and C call) and defines the
+-- wiring. It loads _loader, and through it, each on first use, the runtime's modules (each a
+-- stdlib/_*.lua file with an explicit return: _results, _quoting, _contexts, _commands,
+-- _sessions, _outcome, _files, _sync, _asroot, _console, _fleet, _fleetout, _last, _repl),
+-- builds _SSHS (what the translated sugar and C call) and defines the
 -- globals a script sees. C primitives arrive as `core` (interp/l_runtime.c); the table S is
 -- returned to C, which keeps its own reference (a script may reassign the global _SSHS).
 local core = ...
@@ -9,49 +10,115 @@ local S = {core = core}
 _SSHS = S
 local options = core.options
 
--- The loader is loaded by hand; every other built-in module through it (builtin), which
--- runs the module with (builtin, core): no module reads _SSHS.
-local loader
-do
-  local src, file = core.embedded("_loader")
-  loader = assert(core.load(src, "=sshs/" .. file, "bytecode"))(core, S)
+-- Every module loads on first use, so start-up runs this file alone: _loader (require, the
+-- built-in modules) by hand, every other built-in module through it (builtin), which runs
+-- the module with (builtin, core): no module reads _SSHS. _SSHS's fields load theirs through
+-- its __index, the globals are functions that call the module's (a tail call: errors name
+-- the same line, this file's frames are the runtime's own and skipped).
+local loader_module
+local function loader()
+  if not loader_module then
+    local src, file = core.embedded("_loader")
+    loader_module = assert(core.load(src, "=sshs/" .. file, "bytecode"))(core, S)
+  end
+  return loader_module
 end
-local builtin = loader.builtin
-local results, quoting, contexts = builtin("_results"), builtin("_quoting"), builtin("_contexts")
-local commands, sessions, outcome = builtin("_commands"), builtin("_sessions"), builtin("_outcome")
-local user_error, state = results.user_error, contexts.state
+local function builtin(name) return loader().builtin(name) end
 local type, setmetatable = type, setmetatable
+
+-- Where require looks (before any module loads, as a script may read package.path): the
+-- script's folder, the user's LuaRocks tree ahead of Lua's default paths (the system tree,
+-- /usr/local/…/5.4, is on them already, as `luarocks path` puts it), $SSHS_PATH, and the
+-- installed stdlib folder (make install: PREFIX/share/sshs, compiled in as core.datadir).
+do
+  local script_dir = options.script and options.script:match("^(.*)/[^/]*$") or "."
+  local extra = script_dir .. "/?.sshs;" .. script_dir .. "/?.lua;"
+  local tail = ""
+  for dir in (os.getenv("SSHS_PATH") or ""):gmatch("[^:]+") do
+    tail = tail .. ";" .. dir .. "/?.sshs;" .. dir .. "/?.lua"
+  end
+  local data = core.datadir .. "/?.sshs;" .. core.datadir .. "/?.lua"
+  local home = os.getenv("HOME")
+  local rocks, crocks = "", ""
+  if home and home ~= "" then
+    rocks = home .. "/.luarocks/share/lua/5.4/?.lua;" .. home .. "/.luarocks/share/lua/5.4/?/init.lua;"
+    crocks = home .. "/.luarocks/lib/lua/5.4/?.so;"
+  end
+  package.path = extra .. rocks .. package.path .. tail .. ";" .. data
+  package.cpath = crocks .. package.cpath
+end
+-- The built-in modules come first (a _files.lua or json.lua beside a script must not replace
+-- the runtime's own), and every "?.lua" on package.path is also tried as "?.sshs".
+package.searchers[2] = function(name) return loader().builtin_searcher(name) end
+table.insert(package.searchers, 3, function(name) return loader().sshs_searcher(name) end)
+
+local function user_error(msg) return builtin("_results").user_error(msg) end
 
 ---------------------------------------------------------------------------- _SSHS
 
--- What translated chunks call (interp/preproc.c): $cmd, $(cmd), $?(cmd), `$`, #{v}, heredocs, with.
-S.run, S.cap, S.sub, S.test, S.last = commands.run, commands.cap, commands.sub, commands.test, commands.last
-S.q, S.hd, S.with = quoting.q, quoting.hd, contexts.with
--- What C calls: the scheduler (user_where, inherit_state) and main.c (the rest, below).
-S.user_where, S.inherit_state = results.user_where, contexts.inherit_state
-S.builtin, S.read_source, S.error_text = builtin, loader.read_source, results.error_text
--- One shell word, for scripts and tests that build command text themselves.
-S.quote = quoting.quote
+-- Field = {module, name}: what translated chunks call (interp/preproc.c: $cmd, $(cmd), $?(cmd),
+-- `$`, #{v}, heredocs, with), what C calls (the scheduler: user_where; main.c:
+-- error_text and the functions below), and quote (one shell word, for scripts and tests that
+-- build command text themselves).
+local lazy_fields = {
+  run = {"_commands", "run"}, cap = {"_commands", "cap"}, sub = {"_commands", "sub"},
+  test = {"_commands", "test"}, last = {"_commands", "last"},
+  q = {"_quoting", "q"}, hd = {"_quoting", "hd"}, quote = {"_quoting", "quote"},
+  with = {"_contexts", "with"},
+  user_where = {"_results", "user_where"}, error_text = {"_results", "error_text"},
+}
+setmetatable(S, {__index = function(t, k)
+  local from = lazy_fields[k]
+  if not from then return nil end
+  local v = builtin(from[1])[from[2]]
+  rawset(t, k, v)
+  return v
+end})
+S.builtin = builtin
+function S.read_source(path, chunk) return loader().read_source(path, chunk) end
+
+-- A new thread's state (the scheduler asks): a copy of its creator's session stack and
+-- context blocks. One whose creator has none yet (the main thread, threads of a script that
+-- has not used a session or context block) starts empty, as _contexts.state() fills in the
+-- local session when something first looks: a run that never does needs no _contexts.
+function S.inherit_state(parent)
+  if parent and parent.stack then return builtin("_contexts").inherit_state(parent) end
+  return {}
+end
 
 ---------------------------------------------------------------------------- globals
 
-raw, maybe_empty = quoting.raw, quoting.maybe_empty
-cd, env, timeout, idle_timeout = contexts.cd, contexts.env, contexts.timeout, contexts.idle_timeout
-check, output_limits, sudo = contexts.check, contexts.output_limits, contexts.sudo
-run = commands.run_current
-connect, close, forward = sessions.connect, sessions.close, sessions.forward
-require = loader.require
-null = builtin("json").null      -- what r:json() gives for JSON null
+-- Globals that are a module's function: a function of the same name that calls it.
+local function global_from(module, names)
+  for _, name in ipairs(names) do
+    _G[name] = function(...) return builtin(module)[name](...) end
+  end
+end
+global_from("_quoting", {"raw", "maybe_empty"})
+global_from("_contexts", {"cd", "env", "timeout", "idle_timeout", "check", "output_limits", "sudo"})
+global_from("_sessions", {"connect", "close", "forward"})
+function run(...) return builtin("_commands").run_current(...) end
+function require(name) return loader().require(name) end
+-- What r:json() gives for JSON null: json.lua takes this sentinel from core when built in.
+null = setmetatable({}, {
+  __name = "json.null",
+  __tostring = function() return "null" end,
+  __newindex = function() error("json.null cannot be changed", 2) end,
+})
+core.json_null = null
 
 function thread(fn, ...)
   if type(fn) ~= "function" then user_error("thread: expected a function, got " .. type(fn)) end
   return core.thread(function(...)
-    -- When the thread ends, by any exit, it lets go of the sessions it holds.
-    local st = state()
+    -- When the thread ends, by any exit, it lets go of the sessions it holds (none when its
+    -- state never got a session stack: see S.inherit_state).
+    local st = core.state()
     local _ <close> = setmetatable({}, {__close = function()
-      for i = #st.stack, 2, -1 do
-        local s = st.stack[i]
-        st.stack[i] = nil
+      local stack = st.stack
+      if not stack then return end
+      for i = #stack, 2, -1 do
+        local s = stack[i]
+        stack[i] = nil
         if s.release then s:release() end
       end
     end})
@@ -93,8 +160,7 @@ function io.write(...)
   return table.unpack(r, 1, r.n)
 end
 
-function console(opts) return builtin("_console").console(opts) end
-function shell() return builtin("_console").shell() end
+global_from("_console", {"console", "shell"})
 
 function each(hosts, fn, opts) return builtin("_fleet").each(hosts, fn, opts) end
 
@@ -110,12 +176,9 @@ function vars(host)
   return v
 end
 
--- File transfer (stdlib/_files.lua), loaded on first use.
-function upload(src, dst, opts) return builtin("_files").upload(src, dst, opts) end
-function download(src, dst, opts) return builtin("_files").download(src, dst, opts) end
-function put_text(path, text, opts) return builtin("_files").put_text(path, text, opts) end
-function get_text(path) return builtin("_files").get_text(path) end
-function sync(src, dst, opts) return builtin("_sync").sync(src, dst, opts) end
+-- File transfer (stdlib/_files.lua, _sync.lua).
+global_from("_files", {"upload", "download", "put_text", "get_text"})
+global_from("_sync", {"sync"})
 
 ---------------------------------------------------------------------------- the run itself
 
@@ -126,7 +189,7 @@ local function check_connection_flags()
     if not ok then error(tostring(err), 0) end
   end
   if options.ssh_config then
-    local f, err = io.open(commands.home_path(options.ssh_config), "r")
+    local f, err = io.open(builtin("_commands").home_path(options.ssh_config), "r")
     if not f then error("-F: cannot read " .. tostring(err), 0) end
     f:close()
   end
@@ -134,13 +197,13 @@ end
 
 function S.start_main(chunk, ...)
   local fine, err = pcall(check_connection_flags)
-  if not fine then return outcome.usage_exit(tostring(err)) end
+  if not fine then return builtin("_outcome").usage_exit(tostring(err)) end
   if options.print_config then            -- -G HOST
     return thread(function()
-      local ok, e = pcall(sessions.print_settings, options.print_config)
+      local ok, e = pcall(builtin("_sessions").print_settings, options.print_config)
       if not ok then
-        core.write(2, "sshs: -G " .. options.print_config .. ": " .. results.error_text(e, false) .. "\n")
-        outcome.exit_status = 1
+        core.write(2, "sshs: -G " .. options.print_config .. ": " .. S.error_text(e, false) .. "\n")
+        builtin("_outcome").exit_status = 1
       end
     end)
   end
@@ -162,7 +225,10 @@ function S.start_main(chunk, ...)
 end
 
 -- The exit status a run asks for beyond its main thread's outcome (-H's, a usage error's).
-function S.exit_status() return outcome.exit_status end
+function S.exit_status()
+  local outcome = loader_module and loader_module.loaded("_outcome")
+  return outcome and outcome.exit_status or 0
+end
 
 function S.report_unobserved(verbose)
   for _, err in ipairs(core.unobserved()) do

@@ -9,7 +9,10 @@
 -- integer (an id, a byte count) are kept both ways, which lua-cjson 2.1 cannot do.
 local M = {}
 
-M.null = setmetatable({}, {
+-- Built in, the module runs with (builtin, core) and its null is the runtime's global `null`
+-- (made by the prelude, so start-up need not load this module); elsewhere it makes its own.
+local _, core = ...
+M.null = type(core) == "table" and core.json_null or setmetatable({}, {
   __name = "json.null",
   __tostring = function() return "null" end,
   __newindex = function() error("json.null cannot be changed", 2) end,

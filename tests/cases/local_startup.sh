@@ -1,0 +1,38 @@
+# Start-up loads no runtime module it does not need (issue 21 item 3): the prelude alone runs,
+# each module (_loader, _results, _contexts, _commands, json …) loads the first time something
+# uses it, and a script sees the same globals, paths and messages as when all were loaded.
+source "$TESTROOT/lib.sh"
+plan 9
+
+run_sshs -e 'local t = {} for k in pairs(package.loaded) do if k:sub(1, 1) == "_" and k ~= "_G" or k == "json" then t[#t + 1] = k end end
+table.sort(t) print("loaded:" .. table.concat(t, ","))'
+expect_out "loaded:" "a script that uses nothing loads none of the runtime's modules"
+
+run_sshs -e 'local n = 0 with cd("/") do n = 1 end print(n, type(package.loaded._contexts))'
+expect_out "1	table" "a global (cd) loads its module on first use and works"
+
+run_sshs -e 'print(_SSHS.quote("a b"), type(package.loaded._quoting))'
+expect_out "'a b'	table" "_SSHS's fields load their module on first use"
+
+run_sshs -e 'local json = require "json" print(null == json.null, tostring(null), json.encode({1, null}))
+print(pcall(function() null.x = 1 end))'
+expect_out "true	null	[1,null]
+false	(command line):2: json.null cannot be changed" "the global null is json.null (tostring, encode, cannot be changed)"
+
+script paths.sshs <<'X'
+print(package.path:find(arg[0]:match("^(.*)/") .. "/?.sshs;", 1, true) == 1, package.path:find("/share/sshs/?.lua", 1, true) ~= nil)
+X
+run_sshs "$TMP/paths.sshs"
+expect_out "true	true" "package.path names the script's folder first and the stdlib folder before any require"
+
+run_sshs -e 'require "no_such_module_for_startup"'
+expect_rc 1 "a missing module: exit 1"
+case "$err" in "(command line):1: module 'no_such_module_for_startup' not found:"*"no built-in sshs module"*) ok "a missing module's error names the user's line and what was tried";;
+  *) not_ok "a missing module's error names the user's line and what was tried" "$(show)";; esac
+
+run_sshs -e 'thread(42)'
+expect_err_has "(command line):1: thread: expected a function, got number" "an argument error of a prelude global names the user's line"
+
+run_sshs -e 'print(#$(head -c 3000000 /dev/zero | tr "\\0" x)) collectgarbage() print($(echo small))'
+expect_out "3000000
+small" "a big capture (its string mapped in place) and a small one after it"
