@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #define COMMAND_MT "sshs.command"
+static const struct lutil_meta command_meta;   /* below; made with the first command */
 
 static struct command *check_command(lua_State *L)
 {
@@ -16,7 +17,7 @@ struct command **command_push(lua_State *L)
 {
     struct command **ud = lua_newuserdatauv(L, sizeof *ud, 0);
     *ud = NULL;
-    luaL_setmetatable(L, COMMAND_MT);
+    lutil_setmeta(L, &command_meta);
     return ud;
 }
 
@@ -91,11 +92,8 @@ static int command_gc(lua_State *L)
     return 0;
 }
 
-void command_init(lua_State *L)
-{
-    static const luaL_Reg methods[] = {
-        {"wait", command_wait}, {"result", command_result}, {"kill", command_kill},
-        {"write", command_write}, {NULL, NULL}};
-    static const luaL_Reg meta[] = {{"__gc", command_gc}, {"__close", command_gc}, {NULL, NULL}};
-    lutil_newmeta(L, COMMAND_MT, methods, meta);
-}
+static const luaL_Reg command_methods[] = {
+    {"wait", command_wait}, {"result", command_result}, {"kill", command_kill},
+    {"write", command_write}, {NULL, NULL}};
+static const luaL_Reg command_metamethods[] = {{"__gc", command_gc}, {"__close", command_gc}, {NULL, NULL}};
+static const struct lutil_meta command_meta = {COMMAND_MT, command_methods, command_metamethods};

@@ -8,8 +8,6 @@
 
 struct command;
 
-/* Registers the metatable. */
-void command_init(lua_State *L);
 /* Pushes a new command object pointing nowhere yet; set *returned once the command exists
    (an error before that leaves an object that is collected harmlessly). */
 struct command **command_push(lua_State *L);

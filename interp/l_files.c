@@ -17,6 +17,8 @@
 
 #define REQ_MT "sshs.sftpreq"
 #define COPY_MT "sshs.localcopy"
+/* The metatables, made with the first object of each kind (defined with files_open). */
+static const struct lutil_meta req_meta, copy_meta;
 
 /* ---- SFTP requests ---- */
 
@@ -136,7 +138,7 @@ static int l_sftp(lua_State *L)
 
     struct sftp_req **ud = lua_newuserdatauv(L, sizeof *ud, 0);
     *ud = NULL;
-    luaL_setmetatable(L, REQ_MT);
+    lutil_setmeta(L, &req_meta);
     struct sftp_req *r = sshapi->sftp_new((enum sftp_what)what);
     if (!r) return luaL_error(L, "out of memory");
     *ud = r;
@@ -318,7 +320,7 @@ static int fs_copy(lua_State *L)
     const char *src = luaL_checkstring(L, 1), *dst = luaL_checkstring(L, 2);
     struct copier *cp = lua_newuserdatauv(L, sizeof *cp, 0);
     cp->in = cp->out = -1;
-    luaL_setmetatable(L, COPY_MT);
+    lutil_setmeta(L, &copy_meta);
     cp->in = open(src, O_RDONLY | O_CLOEXEC);
     if (cp->in < 0) { fs_fail(L, errno); lua_pushliteral(L, "source"); return 4; }
     cp->out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)luaL_optinteger(L, 3, 0666));
@@ -362,15 +364,16 @@ static int copier_close(lua_State *L)
     return 1;
 }
 
+static const luaL_Reg req_methods[] = {
+    {"wait", req_wait}, {"progress", req_progress}, {"release", req_gc}, {NULL, NULL}};
+static const luaL_Reg req_metamethods[] = {{"__gc", req_gc}, {"__close", req_gc}, {NULL, NULL}};
+static const struct lutil_meta req_meta = {REQ_MT, req_methods, req_metamethods};
+static const luaL_Reg copy_methods[] = {{"step", copier_step}, {"close", copier_close}, {NULL, NULL}};
+static const luaL_Reg copy_metamethods[] = {{"__gc", copier_close}, {"__close", copier_close}, {NULL, NULL}};
+static const struct lutil_meta copy_meta = {COPY_MT, copy_methods, copy_metamethods};
+
 void files_open(lua_State *L, int core_idx)
 {
-    static const luaL_Reg req_methods[] = {
-        {"wait", req_wait}, {"progress", req_progress}, {"release", req_gc}, {NULL, NULL}};
-    static const luaL_Reg req_meta[] = {{"__gc", req_gc}, {"__close", req_gc}, {NULL, NULL}};
-    lutil_newmeta(L, REQ_MT, req_methods, req_meta);
-    static const luaL_Reg copy_methods[] = {{"step", copier_step}, {"close", copier_close}, {NULL, NULL}};
-    static const luaL_Reg copy_meta[] = {{"__gc", copier_close}, {"__close", copier_close}, {NULL, NULL}};
-    lutil_newmeta(L, COPY_MT, copy_methods, copy_meta);
 
     static const luaL_Reg fns[] = {
         {"sftp", l_sftp}, {"fs_stat", fs_stat}, {"fs_list", fs_list}, {"fs_mkdir", fs_mkdir},

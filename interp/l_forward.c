@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define FWD_MT "sshs.forward"
+static const struct lutil_meta fwd_meta;       /* below; made with the first forward */
 
 struct fwd_ud {
     struct fwd *f;                /* first: the object is usable as a struct fwd ** */
@@ -47,7 +48,7 @@ static struct fwd_ud *new_fwd_ud(lua_State *L)
 {
     struct fwd_ud *ud = lua_newuserdatauv(L, sizeof *ud, 0);
     memset(ud, 0, sizeof *ud);
-    luaL_setmetatable(L, FWD_MT);
+    lutil_setmeta(L, &fwd_meta);
     return ud;
 }
 
@@ -124,15 +125,13 @@ static int fwd_tostring(lua_State *L)
     return 1;
 }
 
+/* Fields, not methods: __index is a function (port, accepted, open, close). */
+static const luaL_Reg fwd_metamethods[] = {{"__gc", fwd_gc}, {"__close", fwd_gc}, {"__tostring", fwd_tostring},
+                                           {"__index", fwd_index}, {NULL, NULL}};
+static const struct lutil_meta fwd_meta = {FWD_MT, NULL, fwd_metamethods};
+
 void forward_open(lua_State *L, int core_idx)
 {
-    static const luaL_Reg meta[] = {{"__gc", fwd_gc}, {"__close", fwd_gc}, {"__tostring", fwd_tostring},
-                                    {NULL, NULL}};
-    lutil_newmeta(L, FWD_MT, NULL, meta);
-    luaL_getmetatable(L, FWD_MT);
-    lua_pushcfunction(L, fwd_index);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
     lua_pushvalue(L, core_idx);
     lua_pushcfunction(L, l_forward);
     lua_setfield(L, -2, "forward");

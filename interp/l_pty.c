@@ -28,6 +28,7 @@
 extern char **environ;
 
 #define PTY_MT "sshs.pty"
+static const struct lutil_meta pty_meta;       /* below; made with the first pty */
 #define IN_LIMIT (1u << 20)          /* unread output past this: stop reading (flow control) */
 #define HANGUP_GRACE_MS 1000
 
@@ -194,7 +195,7 @@ static struct lpty *new_lpty(lua_State *L)
 {
     struct lpty **ud = lua_newuserdatauv(L, sizeof *ud, 1);
     *ud = NULL;
-    luaL_setmetatable(L, PTY_MT);
+    lutil_setmeta(L, &pty_meta);
     struct lpty *p = calloc(1, sizeof *p);
     if (!p) luaL_error(L, "out of memory");
     p->fd = p->pidfd = p->closing_fd = -1;
@@ -491,13 +492,14 @@ void pty_restore_terminal(void)
     restore_terminal();
 }
 
+static const luaL_Reg pty_methods[] = {
+    {"read", l_read}, {"write", l_write}, {"resize", l_resize}, {"eof", l_eof},
+    {"why", l_why}, {"close", l_close}, {"bridge", l_bridge}, {NULL, NULL}};
+static const luaL_Reg pty_metamethods[] = {{"__gc", l_close}, {"__close", l_close}, {NULL, NULL}};
+static const struct lutil_meta pty_meta = {PTY_MT, pty_methods, pty_metamethods};
+
 void pty_open(lua_State *L, int core_idx)
 {
-    static const luaL_Reg methods[] = {
-        {"read", l_read}, {"write", l_write}, {"resize", l_resize}, {"eof", l_eof},
-        {"why", l_why}, {"close", l_close}, {"bridge", l_bridge}, {NULL, NULL}};
-    static const luaL_Reg meta[] = {{"__gc", l_close}, {"__close", l_close}, {NULL, NULL}};
-    lutil_newmeta(L, PTY_MT, methods, meta);
     lua_pushcfunction(L, l_pty_local);
     lua_setfield(L, core_idx, "pty_local");
 }

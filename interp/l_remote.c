@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #define CONN_MT "sshs.conn"
+static const struct lutil_meta conn_meta;      /* below; made with the first connection */
 
 struct conn_ud {
     struct conn *c;
@@ -208,7 +209,7 @@ static int l_connect(lua_State *L)
     struct conn_ud *ud = lua_newuserdatauv(L, sizeof *ud, 1);
     ud->c = NULL;
     ud->w.thread = NULL;
-    luaL_setmetatable(L, CONN_MT);
+    lutil_setmeta(L, &conn_meta);
     int idx = lua_gettop(L);
     if (via) {                          /* keep the jump host's object alive with ours */
         lua_getfield(L, 1, "via");
@@ -344,12 +345,13 @@ static int l_sshconfig(lua_State *L)
     return 1;
 }
 
+static const luaL_Reg conn_methods[] = {
+    {"exec", l_exec}, {"close", l_close}, {"alive", l_alive}, {"pty", l_pty}, {NULL, NULL}};
+static const luaL_Reg conn_metamethods[] = {{"__gc", l_close}, {NULL, NULL}};
+static const struct lutil_meta conn_meta = {CONN_MT, conn_methods, conn_metamethods};
+
 void remote_open(lua_State *L, int core_idx)
 {
-    static const luaL_Reg methods[] = {
-        {"exec", l_exec}, {"close", l_close}, {"alive", l_alive}, {"pty", l_pty}, {NULL, NULL}};
-    static const luaL_Reg meta[] = {{"__gc", l_close}, {NULL, NULL}};
-    lutil_newmeta(L, CONN_MT, methods, meta);
     static const luaL_Reg fns[] = {
         {"connect", l_connect}, {"sshconfig", l_sshconfig}, {NULL, NULL}};
     lua_pushvalue(L, core_idx);

@@ -66,7 +66,6 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
     out_queue_start();          /* before the io library takes stdio's stdout */
     luaL_openlibs(L);
     sched_init(L);
-    command_init(L);
     local_init(L);
 
     static const luaL_Reg core[] = {

@@ -15,6 +15,16 @@ void lutil_newmeta(lua_State *L, const char *name, const luaL_Reg *methods,
     lua_pop(L, 1);
 }
 
+void lutil_setmeta(lua_State *L, const struct lutil_meta *m)
+{
+    if (luaL_getmetatable(L, m->name) == LUA_TNIL) {
+        lua_pop(L, 1);
+        lutil_newmeta(L, m->name, m->methods, m->metamethods);
+        luaL_getmetatable(L, m->name);
+    }
+    lua_setmetatable(L, -2);
+}
+
 char *lutil_strfield(lua_State *L, int t, const char *name)
 {
     lua_getfield(L, t, name);

@@ -9,6 +9,12 @@
 void lutil_newmeta(lua_State *L, const char *name, const luaL_Reg *methods,
                    const luaL_Reg *metamethods);
 
+/* A metatable made the first time an object of its kind is (start-up makes only those it
+   uses): lutil_setmeta sets it on the object at the top of the stack (as luaL_setmetatable),
+   after making it with lutil_newmeta when the registry has none by that name yet. */
+struct lutil_meta { const char *name; const luaL_Reg *methods, *metamethods; };
+void lutil_setmeta(lua_State *L, const struct lutil_meta *m);
+
 /* A copy (malloc'd, the caller frees it) of the string field `name` of the table at t, or
    NULL when it is not a string or number. The stack is left as it was. */
 char *lutil_strfield(lua_State *L, int t, const char *name);

@@ -537,13 +537,15 @@ static int thread_cancel(lua_State *L)
 }
 
 /* core.event() -> an event: ev:wait() parks until ev:set(); one thread waits at a time. */
+static const struct lutil_meta event_meta;     /* below; made with the first event */
+
 static int event_new(lua_State *L)
 {
     struct sched_event *ev = lua_newuserdatauv(L, sizeof *ev, 0);
     ev->w.thread = NULL;
     ev->set = 0;
     ev->timer = NULL;
-    luaL_setmetatable(L, EVENT_MT);
+    lutil_setmeta(L, &event_meta);
     return 1;
 }
 
@@ -617,6 +619,9 @@ static int event_set(lua_State *L)
     return 0;
 }
 
+static const luaL_Reg event_methods[] = {{"wait", event_wait}, {"set", event_set}, {NULL, NULL}};
+static const struct lutil_meta event_meta = {EVENT_MT, event_methods, NULL};
+
 void sched_init(lua_State *L)
 {
     struct scheduler *s = &sched_process;
@@ -638,8 +643,6 @@ void sched_init(lua_State *L)
         {"join", thread_join}, {"status", thread_status}, {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__tostring", thread_tostring}, {NULL, NULL}};
     lutil_newmeta(L, THREAD_MT, methods, meta);
-    static const luaL_Reg event_methods[] = {{"wait", event_wait}, {"set", event_set}, {NULL, NULL}};
-    lutil_newmeta(L, EVENT_MT, event_methods, NULL);
 }
 
 /* core.spawn_in(state, fn, ...): a thread whose state table (session stack, contexts, `$`)
