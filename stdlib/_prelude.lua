@@ -56,21 +56,19 @@ local function user_error(msg) return builtin("_results").user_error(msg) end
 
 ---------------------------------------------------------------------------- _SSHS
 
--- Field = {module, name}: what translated chunks call (interp/preproc.c: $cmd, $(cmd), $?(cmd),
--- `$`, #{v}, heredocs, with), what C calls (the scheduler: user_where; main.c:
--- error_text and the functions below), and quote (one shell word, for scripts and tests that
--- build command text themselves).
+-- Field = the module whose function of that name it is: what translated chunks call
+-- (interp/preproc.c: $cmd, $(cmd), $?(cmd), `$`, #{v}, heredocs, with), what C calls (the
+-- scheduler: user_where; main.c: error_text and the functions below), and quote (one shell
+-- word, for scripts and tests that build command text themselves).
 local lazy_fields = {
-  run = {"_commands", "run"}, cap = {"_commands", "cap"}, sub = {"_commands", "sub"},
-  test = {"_commands", "test"}, last = {"_commands", "last"},
-  q = {"_quoting", "q"}, hd = {"_quoting", "hd"}, quote = {"_quoting", "quote"},
-  with = {"_contexts", "with"},
-  user_where = {"_results", "user_where"}, error_text = {"_results", "error_text"},
+  run = "_commands", cap = "_commands", sub = "_commands", test = "_commands", last = "_commands",
+  q = "_quoting", hd = "_quoting", quote = "_quoting", with = "_contexts",
+  user_where = "_results", error_text = "_results",
 }
 setmetatable(S, {__index = function(t, k)
-  local from = lazy_fields[k]
-  if not from then return nil end
-  local v = builtin(from[1])[from[2]]
+  local module = lazy_fields[k]
+  if not module then return nil end
+  local v = builtin(module)[k]
   rawset(t, k, v)
   return v
 end})
