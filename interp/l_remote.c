@@ -345,6 +345,23 @@ static int l_sshconfig(lua_State *L)
     return 1;
 }
 
+/* core.agent_forwarding (whether this libssh2 can forward the agent) and core.libssh2_version:
+   facts about the SSH module, which loads (and the answer is kept in core) the first time a
+   script asks, so start-up does not load it. */
+static int core_ssh_fact(lua_State *L)
+{
+    const char *k = lua_tostring(L, 2);
+    int agent = k && strcmp(k, "agent_forwarding") == 0;
+    if (!agent && !(k && strcmp(k, "libssh2_version") == 0)) return 0;
+    const struct ssh_api *api = lua_ssh_api(L);
+    if (agent) lua_pushboolean(L, api->conn_agent_forwarding_supported());
+    else lua_pushstring(L, api->algs_library_version());
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
+    return 1;
+}
+
 static const luaL_Reg conn_methods[] = {
     {"exec", l_exec}, {"close", l_close}, {"alive", l_alive}, {"pty", l_pty}, {NULL, NULL}};
 static const luaL_Reg conn_metamethods[] = {{"__gc", l_close}, {NULL, NULL}};
@@ -356,10 +373,10 @@ void remote_open(lua_State *L, int core_idx)
         {"connect", l_connect}, {"sshconfig", l_sshconfig}, {NULL, NULL}};
     lua_pushvalue(L, core_idx);
     luaL_setfuncs(L, fns, 0);
-    lua_pushboolean(L, conn_agent_forwarding_supported());
-    lua_setfield(L, -2, "agent_forwarding");
-    lua_pushstring(L, algs_library_version());
-    lua_setfield(L, -2, "libssh2_version");
+    lua_createtable(L, 0, 1);           /* core.agent_forwarding, core.libssh2_version */
+    lua_pushcfunction(L, core_ssh_fact);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
     lua_pop(L, 1);
     sched_on_interrupt(interrupt_remote);
 }

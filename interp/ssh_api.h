@@ -20,6 +20,7 @@
    header for what it does). */
 #define SSH_API_FUNCTIONS(X) \
     X(const char *, algs_library_version, (void)) \
+    X(int, conn_agent_forwarding_supported, (void)) \
     X(struct conn *, conn_start, (struct ssh_params *p, int transport_fd, struct sched_waiter *w)) \
     X(enum conn_state, conn_state, (const struct conn *c)) \
     X(const char *, conn_error, (const struct conn *c)) \
