@@ -1,7 +1,7 @@
 -- The Lua half of the sshs runtime, compiled into the binary and run once at start-up: the
 -- wiring. It loads _loader, and through it, each on first use, the runtime's modules (each a
 -- stdlib/_*.lua file with an explicit return: _results, _quoting, _contexts, _commands,
--- _sessions, _outcome, _files, _sync, _asroot, _console, _fleet, _fleetout, _last, _repl),
+-- _sessions, _outcome, _start, _files, _sync, _asroot, _console, _fleet, _fleetout, _last, _repl),
 -- builds _SSHS (what the translated sugar and C call) and defines the
 -- globals a script sees. C primitives arrive as `core` (interp/l_runtime.c); the table S is
 -- returned to C, which keeps its own reference (a script may reassign the global _SSHS).
@@ -58,12 +58,12 @@ local function user_error(msg) return builtin("_results").user_error(msg) end
 
 -- Field = the module whose function of that name it is: what translated chunks call
 -- (interp/preproc.c: $cmd, $(cmd), $?(cmd), `$`, #{v}, heredocs, with), what C calls (the
--- scheduler: user_where; main.c: error_text and the functions below), and quote (one shell
+-- scheduler: user_where; main.c: error_text, report_unobserved and the functions below), and quote (one shell
 -- word, for scripts and tests that build command text themselves).
 local lazy_fields = {
   run = "_commands", cap = "_commands", sub = "_commands", test = "_commands", last = "_commands",
   q = "_quoting", hd = "_quoting", quote = "_quoting", with = "_contexts",
-  user_where = "_results", error_text = "_results",
+  user_where = "_results", error_text = "_results", report_unobserved = "_start",
 }
 setmetatable(S, {__index = function(t, k)
   local module = lazy_fields[k]
@@ -162,17 +162,8 @@ global_from("_console", {"console", "shell"})
 
 function each(hosts, fn, opts) return builtin("_fleet").each(hosts, fn, opts) end
 
--- vars([host]): the inventory variables of a host (default: the host this each()/-H thread
--- runs for); an empty table for a host no inventory names.
-function vars(host)
-  if host == nil then host = (core.state() or {}).host end
-  if type(host) ~= "string" then
-    user_error("vars: expected a host name" .. (host == nil and " (outside each() or -H, name the host)" or ""))
-  end
-  local ok, v = pcall(builtin("inventory").vars, host)
-  if not ok then user_error(tostring(v)) end
-  return v
-end
+-- vars([host]): the inventory variables of a host (stdlib/_start.lua).
+function vars(host) return builtin("_start").vars(host) end
 
 -- File transfer (stdlib/_files.lua, _sync.lua).
 global_from("_files", {"upload", "download", "put_text", "get_text"})
@@ -180,44 +171,11 @@ global_from("_sync", {"sync"})
 
 ---------------------------------------------------------------------------- the run itself
 
--- -o / -l / -p / --identity / -F are checked before anything runs.
-local function check_connection_flags()
-  if #options.ssh_options > 0 then
-    local ok, err = pcall(core.sshconfig, "localhost", "/dev/null", options.ssh_options)
-    if not ok then error(tostring(err), 0) end
-  end
-  if options.ssh_config then
-    local f, err = io.open(builtin("_commands").home_path(options.ssh_config), "r")
-    if not f then error("-F: cannot read " .. tostring(err), 0) end
-    f:close()
-  end
-end
-
+-- The main chunk once, as the main thread; a run with more to it (connection flags to check
+-- first, -G, -H, the REPL) is stdlib/_start.lua's.
 function S.start_main(chunk, ...)
-  local fine, err = pcall(check_connection_flags)
-  if not fine then return builtin("_outcome").usage_exit(tostring(err)) end
-  if options.print_config then            -- -G HOST
-    return thread(function()
-      local ok, e = pcall(builtin("_sessions").print_settings, options.print_config)
-      if not ok then
-        core.write(2, "sshs: -G " .. options.print_config .. ": " .. S.error_text(e, false) .. "\n")
-        builtin("_outcome").exit_status = 1
-      end
-    end)
-  end
-  if options.hosts and (options.list_hosts or not options.repl) then return builtin("_fleet").start(chunk, ...) end
-  if options.repl and options.hosts then return thread(builtin("_repl").fleet) end
-  if options.repl then
-    -- The REPL runs on the main thread's own state, after the script (-i) if there is one,
-    -- so the script's globals and session stack stay.
-    local args = table.pack(...)
-    return thread(function()
-      if chunk then
-        local fine, err = pcall(chunk, table.unpack(args, 1, args.n))
-        if not fine then core.write(2, S.error_text(err, false) .. "\n") end
-      end
-      builtin("_repl").run()
-    end)
+  if #options.ssh_options > 0 or options.ssh_config or options.print_config or options.hosts or options.repl then
+    return builtin("_start").start_main(chunk, ...)
   end
   return thread(chunk, ...)
 end
@@ -226,12 +184,6 @@ end
 function S.exit_status()
   local outcome = loader_module and loader_module.loaded("_outcome")
   return outcome and outcome.exit_status or 0
-end
-
-function S.report_unobserved(verbose)
-  for _, err in ipairs(core.unobserved()) do
-    core.write(2, "sshs: a thread failed and nobody joined it: " .. S.error_text(err, verbose) .. "\n")
-  end
 end
 
 return S
