@@ -292,6 +292,7 @@ static int pmain(lua_State *L)
     if (!a->chunk && !a->opt.script && isatty(0) && !a->emit_lua && !a->check_only && !a->summary)
         a->opt.repl = 1;
     lsshs_open(L, &a->opt);
+    lua_gc(L, LUA_GCRESTART);           /* stopped in main while the state is built */
 
     if (a->summary) {                   /* sshs --summary FILE...: no script, no connections */
         sched_push_runtime(L);
@@ -381,6 +382,9 @@ int main(int argc, char **argv)
     lua_State *L = luaL_newstate();
     if (!L) { fputs("sshs: cannot create the Lua state (out of memory)\n", stderr); return EXIT_FAIL; }
     bigstr_install(L);
+    /* No collection while the libraries and the prelude are set up (everything made then
+       stays alive), as lua.c does: collection steps there only cost start-up time. */
+    lua_gc(L, LUA_GCSTOP);
     int exit_status = EXIT_OK;
     lua_pushcfunction(L, pmain);
     lua_pushlightuserdata(L, &a);
