@@ -35,7 +35,6 @@
     X(void, ops_shutdown, (void)) \
     X(void, proxy_shutdown_all, (void)) \
     X(void, ssh_params_free, (struct ssh_params *p)) \
-    X(char *, auth_prompt_secret, (const char *prompt)) \
     X(struct command *, exec_new, (struct conn *c, const char *line, const struct exec_opts *o)) \
     X(void, exec_submit, (struct command *cmd)) \
     X(int, tunnel_open, (struct conn *outer, const char *host, int port, struct tunnel **t)) \
