@@ -285,10 +285,17 @@ static int set_str(char **field, const char *v)
     return (*field = strdup(v)) ? 0 : -1;
 }
 
+/* "path:line" for messages about a value (line 0: an option given without a file line). */
+static void where_of(char *buf, size_t size, const char *path, int line)
+{
+    if (line > 0) snprintf(buf, size, "%s:%d", path, line);
+    else snprintf(buf, size, "%s", path);
+}
+
 static int set_raw(struct raw *r, const char *v, const char *path, int line)
 {
     char where[4200];
-    snprintf(where, sizeof where, "%s:%d", path, line);
+    where_of(where, sizeof where, path, line);
     if (!(r->value = strdup(v)) || !(r->where = strdup(where))) {
         free(r->value);
         r->value = NULL;
@@ -390,97 +397,34 @@ static int match_line(struct ctx *c, char **a, int n, const char *path, int line
 }
 
 /* One line "Keyword args…" of path. 0, or -1 with the error set. */
-static int process_line(struct ctx *c, char *s, const char *path, int line, int depth, int *active,
-                        char ***argv, int *argcap)
+/* The options sshs uses, by keyword. */
+enum option { K_NONE, K_HOSTNAME, K_USER, K_PORT, K_IDENTITY, K_PROXYJUMP, K_CONNECT_TIMEOUT,
+       K_ALIVE_INTERVAL, K_ALIVE_COUNT, K_STRICT, K_UKH, K_GKH, K_CIPHERS, K_MACS, K_KEX,
+       K_CERT, K_HASH_KH, K_FORWARD_AGENT, K_HOSTKEY_ALIAS, K_IDENTITY_AGENT, K_ATTEMPTS };
+static const struct { const char *name; enum option key; } options[] = {
+    { "hostname", K_HOSTNAME }, { "user", K_USER }, { "port", K_PORT },
+    { "identityfile", K_IDENTITY }, { "proxyjump", K_PROXYJUMP },
+    { "connecttimeout", K_CONNECT_TIMEOUT }, { "serveraliveinterval", K_ALIVE_INTERVAL },
+    { "serveralivecountmax", K_ALIVE_COUNT }, { "stricthostkeychecking", K_STRICT },
+    { "userknownhostsfile", K_UKH }, { "globalknownhostsfile", K_GKH },
+    { "ciphers", K_CIPHERS }, { "macs", K_MACS },
+    { "kexalgorithms", K_KEX }, { "certificatefile", K_CERT }, { "hashknownhosts", K_HASH_KH },
+    { "forwardagent", K_FORWARD_AGENT }, { "hostkeyalias", K_HOSTKEY_ALIAS },
+    { "identityagent", K_IDENTITY_AGENT }, { "connectionattempts", K_ATTEMPTS },
+};
+
+/* One option line of an active block, its arguments split: first value wins, as in ssh. */
+static int apply_option(struct ctx *c, enum option k, const char *kw, char **a, int n, const char *path,
+                        int line)
 {
     struct sshcfg *o = c->out;
-    while (*s == ' ' || *s == '\t') s++;
-    if (*s == '\0' || *s == '#') return 0;
-    /* The keyword ends at whitespace or '='; one '=' may separate it from the value. */
-    char *kw = s;
-    while (*s && *s != ' ' && *s != '\t' && *s != '=') s++;
-    char *kwend = s;
-    while (*s == ' ' || *s == '\t') s++;
-    if (*s == '=') s++;
-    while (*s == ' ' || *s == '\t') s++;
-    *kwend = '\0';
-
-    int is_host = strcasecmp(kw, "host") == 0, is_match = strcasecmp(kw, "match") == 0;
-    if (!is_host && !is_match && !*active) return 0;
-    /* ProxyCommand is the rest of the line, as written (ssh passes it to a shell). */
-    if (strcasecmp(kw, "proxycommand") == 0) {
-        size_t len = strlen(s);
-        while (len && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
-        if (len == 0) return fail(c, path, line, "ProxyCommand needs an argument");
-        if (c->proxy_decided) return 0;
-        c->proxy_decided = 1;
-        char where[4200];
-        if (line > 0) snprintf(where, sizeof where, "%s:%d", path, line);
-        else snprintf(where, sizeof where, "%s", path);
-        if (!(o->proxy_command = strndup(s, len)) || !(o->proxy_command_where = strdup(where)))
-            return fail(c, path, line, "out of memory");
-        return 0;
-    }
-    int n = split_args(s, argv, argcap);
-    if (n == -2) return fail(c, path, line, "out of memory");
-    if (n < 0) return fail(c, path, line, "unterminated quote");
-    char **a = *argv;
-
-    if (c->strict && (is_host || is_match || strcasecmp(kw, "include") == 0))
-        return fail(c, path, line, "%s is not allowed here", kw);
-    if (is_host) { *active = host_matches(a, n, c->host); return 0; }
-    if (is_match) {
-        int m = match_line(c, a, n, path, line);
-        if (m < 0) return -1;
-        *active = m;
-        return 0;
-    }
-    if (strcasecmp(kw, "include") == 0) {
-        if (n == 0) return fail(c, path, line, "Include needs an argument");
-        return include(c, a, n, path, line, depth, active);
-    }
-    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
-        if (strcasecmp(kw, refused[i].name) != 0) continue;
-        if (n >= 1 && harmless_value(refused[i].harmless, a[0])) break;
-        return fail(c, path, line, "%s%s%s is not supported by sshs, which would ignore it and connect "
-                    "another way (%s)", kw, n ? " " : "", n ? a[0] : "", refused[i].why);
-    }
-
-    enum { K_NONE, K_HOSTNAME, K_USER, K_PORT, K_IDENTITY, K_PROXYJUMP, K_CONNECT_TIMEOUT,
-           K_ALIVE_INTERVAL, K_ALIVE_COUNT, K_STRICT, K_UKH, K_GKH, K_CIPHERS, K_MACS, K_KEX,
-           K_CERT, K_HASH_KH, K_FORWARD_AGENT, K_HOSTKEY_ALIAS, K_IDENTITY_AGENT, K_ATTEMPTS } k = K_NONE;
-    static const struct { const char *name; int key; } keys[] = {
-        { "hostname", K_HOSTNAME }, { "user", K_USER }, { "port", K_PORT },
-        { "identityfile", K_IDENTITY }, { "proxyjump", K_PROXYJUMP },
-        { "connecttimeout", K_CONNECT_TIMEOUT }, { "serveraliveinterval", K_ALIVE_INTERVAL },
-        { "serveralivecountmax", K_ALIVE_COUNT }, { "stricthostkeychecking", K_STRICT },
-        { "userknownhostsfile", K_UKH }, { "globalknownhostsfile", K_GKH },
-        { "ciphers", K_CIPHERS }, { "macs", K_MACS },
-        { "kexalgorithms", K_KEX }, { "certificatefile", K_CERT }, { "hashknownhosts", K_HASH_KH },
-        { "forwardagent", K_FORWARD_AGENT }, { "hostkeyalias", K_HOSTKEY_ALIAS },
-        { "identityagent", K_IDENTITY_AGENT }, { "connectionattempts", K_ATTEMPTS },
-    };
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-        if (strcasecmp(kw, keys[i].name) == 0) k = keys[i].key;
-    if (k == K_NONE) {                         /* a keyword sshs does not use */
-        if (!c->strict) return 0;
-        return fail(c, path, line, "sshs does not use the option '%s' (it knows HostName, User, Port, "
-                    "IdentityFile, CertificateFile, ProxyJump, ProxyCommand, ConnectTimeout, "
-                    "ConnectionAttempts, ServerAliveInterval, ServerAliveCountMax, StrictHostKeyChecking, "
-                    "UserKnownHostsFile, GlobalKnownHostsFile, HashKnownHosts, HostKeyAlias, "
-                    "ForwardAgent, IdentityAgent, Ciphers, MACs, KexAlgorithms)", kw);
-    }
-    if (n == 0) return fail(c, path, line, "%s needs an argument", kw);
-    /* UserKnownHostsFile may list several files: sshs uses the first; GlobalKnownHostsFile: all. */
-    if (n > 1 && k != K_UKH && k != K_GKH) return fail(c, path, line, "garbage at end of line after %s %s", kw, a[0]);
-
     const char *v = a[0];
     long num;
     switch (k) {
     case K_HOSTNAME:
         if (!o->hostname) {
             char where[4200];
-            snprintf(where, sizeof where, "%s:%d", path, line);
+            where_of(where, sizeof where, path, line);
             if (!(o->hostname = expand(c, v, where, 1))) return -1;
         }
         break;
@@ -506,8 +450,7 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
             return fail(c, path, line, "bad %s \"%s\" (yes or no)", kw, v);
         if (k == K_FORWARD_AGENT && !o->forward_agent) {   /* where: for the 1.10 build's error */
             char where[4200];
-            if (line > 0) snprintf(where, sizeof where, "%s:%d", path, line);
-            else snprintf(where, sizeof where, "%s", path);
+            where_of(where, sizeof where, path, line);
             if (!(o->forward_agent_where = strdup(where))) return fail(c, path, line, "out of memory");
         }
         if (set_str(k == K_HASH_KH ? &o->hash_known_hosts : &o->forward_agent, yes ? "yes" : "no"))
@@ -577,6 +520,79 @@ static int process_line(struct ctx *c, char *s, const char *path, int line, int 
         break;
     }
     return 0;
+}
+
+static int process_line(struct ctx *c, char *s, const char *path, int line, int depth, int *active,
+                        char ***argv, int *argcap)
+{
+    struct sshcfg *o = c->out;
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s == '\0' || *s == '#') return 0;
+    /* The keyword ends at whitespace or '='; one '=' may separate it from the value. */
+    char *kw = s;
+    while (*s && *s != ' ' && *s != '\t' && *s != '=') s++;
+    char *kwend = s;
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s == '=') s++;
+    while (*s == ' ' || *s == '\t') s++;
+    *kwend = '\0';
+
+    int is_host = strcasecmp(kw, "host") == 0, is_match = strcasecmp(kw, "match") == 0;
+    if (!is_host && !is_match && !*active) return 0;
+    /* ProxyCommand is the rest of the line, as written (ssh passes it to a shell). */
+    if (strcasecmp(kw, "proxycommand") == 0) {
+        size_t len = strlen(s);
+        while (len && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+        if (len == 0) return fail(c, path, line, "ProxyCommand needs an argument");
+        if (c->proxy_decided) return 0;
+        c->proxy_decided = 1;
+        char where[4200];
+        where_of(where, sizeof where, path, line);
+        if (!(o->proxy_command = strndup(s, len)) || !(o->proxy_command_where = strdup(where)))
+            return fail(c, path, line, "out of memory");
+        return 0;
+    }
+    int n = split_args(s, argv, argcap);
+    if (n == -2) return fail(c, path, line, "out of memory");
+    if (n < 0) return fail(c, path, line, "unterminated quote");
+    char **a = *argv;
+
+    if (c->strict && (is_host || is_match || strcasecmp(kw, "include") == 0))
+        return fail(c, path, line, "%s is not allowed here", kw);
+    if (is_host) { *active = host_matches(a, n, c->host); return 0; }
+    if (is_match) {
+        int m = match_line(c, a, n, path, line);
+        if (m < 0) return -1;
+        *active = m;
+        return 0;
+    }
+    if (strcasecmp(kw, "include") == 0) {
+        if (n == 0) return fail(c, path, line, "Include needs an argument");
+        return include(c, a, n, path, line, depth, active);
+    }
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        if (strcasecmp(kw, refused[i].name) != 0) continue;
+        if (n >= 1 && harmless_value(refused[i].harmless, a[0])) break;
+        return fail(c, path, line, "%s%s%s is not supported by sshs, which would ignore it and connect "
+                    "another way (%s)", kw, n ? " " : "", n ? a[0] : "", refused[i].why);
+    }
+
+    enum option k = K_NONE;
+    for (size_t i = 0; i < sizeof options / sizeof *options; i++)
+        if (strcasecmp(kw, options[i].name) == 0) k = options[i].key;
+    if (k == K_NONE) {                         /* a keyword sshs does not use */
+        if (!c->strict) return 0;
+        return fail(c, path, line, "sshs does not use the option '%s' (it knows HostName, User, Port, "
+                    "IdentityFile, CertificateFile, ProxyJump, ProxyCommand, ConnectTimeout, "
+                    "ConnectionAttempts, ServerAliveInterval, ServerAliveCountMax, StrictHostKeyChecking, "
+                    "UserKnownHostsFile, GlobalKnownHostsFile, HashKnownHosts, HostKeyAlias, "
+                    "ForwardAgent, IdentityAgent, Ciphers, MACs, KexAlgorithms)", kw);
+    }
+    if (n == 0) return fail(c, path, line, "%s needs an argument", kw);
+    /* UserKnownHostsFile may list several files: sshs uses the first; GlobalKnownHostsFile: all. */
+    if (n > 1 && k != K_UKH && k != K_GKH) return fail(c, path, line, "garbage at end of line after %s %s", kw, a[0]);
+
+    return apply_option(c, k, kw, a, n, path, line);
 }
 
 /* Reads one file; a missing one is fine. *active is the state of the current Host block. */
