@@ -352,6 +352,153 @@ static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, c
     return 1;
 }
 
+/* A stage's answer when auth goes on with a->stage (any other is auth_step's). */
+#define AUTH_NEXT 3
+
+/* Auth "none": the server's method list (asked only when the keys are done or none was offered). */
+static int step_list(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen)
+{
+    const struct ssh_params *p = a->p;
+    char *list = libssh2_userauth_list(s, p->user, (unsigned)strlen(p->user));
+    if (!list) {
+        if (libssh2_userauth_authenticated(s)) return 0;   /* "none" was accepted */
+        if (libssh2_session_last_errno(s) == LIBSSH2_ERROR_EAGAIN) return LIBSSH2_ERROR_EAGAIN;
+        char *msg = NULL;
+        libssh2_session_last_error(s, &msg, NULL, 0);
+        snprintf(err, errlen, "cannot ask the server for its methods: %s", msg ? msg : "?");
+        return -1;
+    }
+    a->methods = list;      /* owned by the session */
+    if (conn_tracing()) fprintf(stderr, "sshs: trace: %s auth: none (the method list): %s\n", p->display, list);
+    a->stage = a->after_list ? a->after_list
+             : p->agent && getenv("SSH_AUTH_SOCK") ? A_AGENT : A_KEYS;
+    return AUTH_NEXT;
+}
+
+/* The agent's keys, one request each (the agent signs only for a key the server takes). */
+static int step_agent(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen)
+{
+    const struct ssh_params *p = a->p;
+    if (!allows(a, "publickey")) { a->stage = A_KEYS; return AUTH_NEXT; }
+    if (!a->agent) {
+        /* The agent is a local socket; libssh2 talks to it synchronously (fast). */
+        a->agent = libssh2_agent_init(s);
+        if (!a->agent || libssh2_agent_connect(a->agent) != 0 ||
+            libssh2_agent_list_identities(a->agent) != 0) {
+            note(a, "agent (not reachable)");
+            a->stage = A_KEYS;
+            return AUTH_NEXT;
+        }
+        a->identity = NULL;
+        if (libssh2_agent_get_identity(a->agent, &a->identity, NULL) != 0) {
+            note(a, "agent (no keys)");
+            a->stage = A_KEYS;
+            return AUTH_NEXT;
+        }
+    }
+    int r = libssh2_agent_userauth(a->agent, p->user, a->identity);
+    if (r == LIBSSH2_ERROR_EAGAIN) return r;
+    {
+        char what[300];
+        snprintf(what, sizeof what, "publickey agent key %d %.200s", a->agent_keys + 1,
+                 a->identity && a->identity->comment ? a->identity->comment : "");
+        trace_request(a, what, "query first", r);
+    }
+    if (r == 0) return 0;
+    a->agent_keys++;
+    struct libssh2_agent_publickey *prev = a->identity;
+    if (libssh2_agent_get_identity(a->agent, &a->identity, prev) != 0) {
+        char m[64];
+        snprintf(m, sizeof m, "agent (%d key%s refused)", a->agent_keys, a->agent_keys == 1 ? "" : "s");
+        note(a, m);
+        a->stage = A_KEYS;
+    }
+    return AUTH_NEXT;
+}
+
+/* The key files in order, each with its certificate first when there is one (as ssh). */
+static int step_keys(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen)
+{
+    const struct ssh_params *p = a->p;
+    if (!allows(a, "publickey") || a->key_idx >= p->nkeys) {
+        a->stage = A_PASSWORD;
+        if (!a->methods) { a->after_list = A_PASSWORD; a->stage = A_LIST; }
+        return AUTH_NEXT;
+    }
+    const char *path = p->keys[a->key_idx];
+    if (!a->cert_checked) {
+        a->cert_checked = 1;
+        if (access(path, R_OK) == 0) a->cert = cert_for(p, path);
+    }
+#if LIBSSH2_VERSION_NUM < 0x010b00
+    if (a->cert) {                  /* 1.10 signs with the certificate's type as the signature's */
+        char m[600];
+        snprintf(m, sizeof m, "certificate %s (not used: libssh2 1.10 cannot sign with a "
+                 "certificate; sshs built with libssh2 >= 1.11 can)", a->cert);
+        note(a, m);
+        free(a->cert);
+        a->cert = NULL;
+    }
+#endif
+    if (a->cert) {                  /* the certificate first, then the plain key (as ssh) */
+        int r = try_key(a, s, path, a->cert, p->key_given[a->key_idx]);
+        if (r == LIBSSH2_ERROR_EAGAIN || r == AUTH_ASKING || r == 0) return r;
+        free(a->cert);
+        a->cert = NULL;
+    }
+    int r = try_key(a, s, path, NULL, p->key_given[a->key_idx]);
+    if (r == LIBSSH2_ERROR_EAGAIN || r == AUTH_ASKING || r == 0) return r;
+    a->cert_checked = 0;
+    free_secret(a->passphrase);
+    a->passphrase = NULL;
+    a->passphrase_asked = 0;
+    a->key_idx++;
+    return AUTH_NEXT;
+}
+
+/* The password: given, or asked on the terminal when interactive. */
+static int step_password(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen)
+{
+    const struct ssh_params *p = a->p;
+    if (!a->password && p->password) a->password = p->password;
+    int can_pw = allows(a, "password"), can_kbd = allows(a, "keyboard-interactive");
+    if (!a->password && p->interactive && (can_pw || can_kbd) && !a->password_asked) {
+        char prompt[300];
+        snprintf(prompt, sizeof prompt, "%s's password: ", p->display);
+        if (ask(a, prompt, &a->password) == AUTH_ASKING) return AUTH_ASKING;
+        a->password_asked = 1;
+    }
+    if (!a->password) return fail_message(a, err, errlen);
+    if (!can_pw && !can_kbd) {
+        note(a, "password (not offered: the server allows neither password nor keyboard-interactive)");
+        return fail_message(a, err, errlen);
+    }
+    if (!can_pw) { a->stage = A_KBDINT; return AUTH_NEXT; }
+    int r = libssh2_userauth_password_ex(s, p->user, (unsigned)strlen(p->user), a->password,
+                                         (unsigned)strlen(a->password), NULL);
+    if (r == LIBSSH2_ERROR_EAGAIN) return r;
+    trace_request(a, "password", "one request", r);
+    if (r == 0) return r;
+    note(a, "password (refused)");
+    a->stage = A_KBDINT;
+    return AUTH_NEXT;
+}
+
+/* keyboard-interactive, answering every prompt with the password. */
+static int step_kbdint(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen)
+{
+    const struct ssh_params *p = a->p;
+    if (!allows(a, "keyboard-interactive") || !a->password) return fail_message(a, err, errlen);
+    kbdint_password = a->password;
+    int r = libssh2_userauth_keyboard_interactive_ex(s, p->user, (unsigned)strlen(p->user), kbdint_respond);
+    kbdint_password = NULL;
+    if (r == LIBSSH2_ERROR_EAGAIN) return r;
+    trace_request(a, "keyboard-interactive", "one exchange per prompt", r);
+    if (r == 0) return r;
+    note(a, "keyboard-interactive (refused)");
+    return fail_message(a, err, errlen);
+}
+
 int auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen)
 {
     if (!a) { snprintf(err, errlen, "out of memory"); return -1; }
@@ -364,133 +511,15 @@ int auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen
             a->stage = p->agent && getenv("SSH_AUTH_SOCK") ? A_AGENT : A_KEYS;
     }
     for (;;) {
+        int r;
         switch (a->stage) {
-        case A_LIST: {
-            char *list = libssh2_userauth_list(s, p->user, (unsigned)strlen(p->user));
-            if (!list) {
-                if (libssh2_userauth_authenticated(s)) return 0;   /* "none" was accepted */
-                if (libssh2_session_last_errno(s) == LIBSSH2_ERROR_EAGAIN) return LIBSSH2_ERROR_EAGAIN;
-                char *msg = NULL;
-                libssh2_session_last_error(s, &msg, NULL, 0);
-                snprintf(err, errlen, "cannot ask the server for its methods: %s", msg ? msg : "?");
-                return -1;
-            }
-            a->methods = list;      /* owned by the session */
-            if (conn_tracing()) fprintf(stderr, "sshs: trace: %s auth: none (the method list): %s\n", p->display, list);
-            a->stage = a->after_list ? a->after_list
-                     : p->agent && getenv("SSH_AUTH_SOCK") ? A_AGENT : A_KEYS;
-            break;
+        case A_LIST:     r = step_list(a, s, err, errlen); break;
+        case A_AGENT:    r = step_agent(a, s, err, errlen); break;
+        case A_KEYS:     r = step_keys(a, s, err, errlen); break;
+        case A_PASSWORD: r = step_password(a, s, err, errlen); break;
+        case A_KBDINT:   r = step_kbdint(a, s, err, errlen); break;
+        default:         return fail_message(a, err, errlen);
         }
-        case A_AGENT: {
-            if (!allows(a, "publickey")) { a->stage = A_KEYS; break; }
-            if (!a->agent) {
-                /* The agent is a local socket; libssh2 talks to it synchronously (fast). */
-                a->agent = libssh2_agent_init(s);
-                if (!a->agent || libssh2_agent_connect(a->agent) != 0 ||
-                    libssh2_agent_list_identities(a->agent) != 0) {
-                    note(a, "agent (not reachable)");
-                    a->stage = A_KEYS;
-                    break;
-                }
-                a->identity = NULL;
-                if (libssh2_agent_get_identity(a->agent, &a->identity, NULL) != 0) {
-                    note(a, "agent (no keys)");
-                    a->stage = A_KEYS;
-                    break;
-                }
-            }
-            int r = libssh2_agent_userauth(a->agent, p->user, a->identity);
-            if (r == LIBSSH2_ERROR_EAGAIN) return r;
-            {
-                char what[300];
-                snprintf(what, sizeof what, "publickey agent key %d %.200s", a->agent_keys + 1,
-                         a->identity && a->identity->comment ? a->identity->comment : "");
-                trace_request(a, what, "query first", r);
-            }
-            if (r == 0) return 0;
-            a->agent_keys++;
-            struct libssh2_agent_publickey *prev = a->identity;
-            if (libssh2_agent_get_identity(a->agent, &a->identity, prev) != 0) {
-                char m[64];
-                snprintf(m, sizeof m, "agent (%d key%s refused)", a->agent_keys, a->agent_keys == 1 ? "" : "s");
-                note(a, m);
-                a->stage = A_KEYS;
-            }
-            break;
-        }
-        case A_KEYS: {
-            if (!allows(a, "publickey") || a->key_idx >= p->nkeys) {
-                a->stage = A_PASSWORD;
-                if (!a->methods) { a->after_list = A_PASSWORD; a->stage = A_LIST; }
-                break;
-            }
-            const char *path = p->keys[a->key_idx];
-            if (!a->cert_checked) {
-                a->cert_checked = 1;
-                if (access(path, R_OK) == 0) a->cert = cert_for(p, path);
-            }
-#if LIBSSH2_VERSION_NUM < 0x010b00
-            if (a->cert) {                  /* 1.10 signs with the certificate's type as the signature's */
-                char m[600];
-                snprintf(m, sizeof m, "certificate %s (not used: libssh2 1.10 cannot sign with a "
-                         "certificate; sshs built with libssh2 >= 1.11 can)", a->cert);
-                note(a, m);
-                free(a->cert);
-                a->cert = NULL;
-            }
-#endif
-            if (a->cert) {                  /* the certificate first, then the plain key (as ssh) */
-                int r = try_key(a, s, path, a->cert, p->key_given[a->key_idx]);
-                if (r == LIBSSH2_ERROR_EAGAIN || r == AUTH_ASKING || r == 0) return r;
-                free(a->cert);
-                a->cert = NULL;
-            }
-            int r = try_key(a, s, path, NULL, p->key_given[a->key_idx]);
-            if (r == LIBSSH2_ERROR_EAGAIN || r == AUTH_ASKING || r == 0) return r;
-            a->cert_checked = 0;
-            free_secret(a->passphrase);
-            a->passphrase = NULL;
-            a->passphrase_asked = 0;
-            a->key_idx++;
-            break;
-        }
-        case A_PASSWORD: {
-            if (!a->password && p->password) a->password = p->password;
-            int can_pw = allows(a, "password"), can_kbd = allows(a, "keyboard-interactive");
-            if (!a->password && p->interactive && (can_pw || can_kbd) && !a->password_asked) {
-                char prompt[300];
-                snprintf(prompt, sizeof prompt, "%s's password: ", p->display);
-                if (ask(a, prompt, &a->password) == AUTH_ASKING) return AUTH_ASKING;
-                a->password_asked = 1;
-            }
-            if (!a->password) return fail_message(a, err, errlen);
-            if (!can_pw && !can_kbd) {
-                note(a, "password (not offered: the server allows neither password nor keyboard-interactive)");
-                return fail_message(a, err, errlen);
-            }
-            if (!can_pw) { a->stage = A_KBDINT; break; }
-            int r = libssh2_userauth_password_ex(s, p->user, (unsigned)strlen(p->user), a->password,
-                                                 (unsigned)strlen(a->password), NULL);
-            if (r == LIBSSH2_ERROR_EAGAIN) return r;
-            trace_request(a, "password", "one request", r);
-            if (r == 0) return r;
-            note(a, "password (refused)");
-            a->stage = A_KBDINT;
-            break;
-        }
-        case A_KBDINT: {
-            if (!allows(a, "keyboard-interactive") || !a->password) return fail_message(a, err, errlen);
-            kbdint_password = a->password;
-            int r = libssh2_userauth_keyboard_interactive_ex(s, p->user, (unsigned)strlen(p->user), kbdint_respond);
-            kbdint_password = NULL;
-            if (r == LIBSSH2_ERROR_EAGAIN) return r;
-            trace_request(a, "keyboard-interactive", "one exchange per prompt", r);
-            if (r == 0) return r;
-            note(a, "keyboard-interactive (refused)");
-            return fail_message(a, err, errlen);
-        }
-        case A_FAILED:
-            return fail_message(a, err, errlen);
-        }
+        if (r != AUTH_NEXT) return r;
     }
 }
