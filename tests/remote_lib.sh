@@ -217,9 +217,14 @@ function T.conns(port)
   return n
 end
 
--- The pid of the process that owns the local TCP endpoint 127.0.0.1:lport, or nil.
-function T.owner(lport)
-  local s = T.sh("ss -Htnp state established '( sport = :" .. lport .. " )'")
+-- The pid of the process that owns the local TCP endpoint 127.0.0.1:lport, or nil. With the
+-- other end (raddr, rport) given, only that connection counts: Linux hands the same local
+-- port to connections to different addresses, such as another test file's.
+function T.owner(lport, raddr, rport)
+  local filter = "sport = :" .. lport
+  if rport then filter = filter .. " and dport = :" .. rport end
+  if raddr then filter = filter .. " and dst " .. raddr end
+  local s = T.sh("ss -Htnp state established '( " .. filter .. " )'")
   return s:match("pid=(%d+),"), s
 end
 

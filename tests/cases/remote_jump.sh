@@ -52,16 +52,17 @@ cat > "$TMP/path.lua" <<'EOF'
 -- (each hop after the first an sshd serving that address); "127.0.0.2 <- sshs" when direct.
 local T = require "t"
 return function(conn)
-  local port = conn and conn:match("^%S+ (%d+)")
-  local hops = {conn and conn:match("^%S+ %S+ (%S+)") or "?"}
+  local port, to, to_port = nil, nil, nil
+  if conn then port, to, to_port = conn:match("^%S+ (%d+) (%S+) (%d+)") end
+  local hops = {to or "?"}
   for _ = 1, 6 do
     if not port then hops[#hops + 1] = "?"; break end
-    local pid = T.owner(port)
+    local pid = T.owner(port, to, to_port)   -- this hop's connection, not another with its port
     if not pid then hops[#hops + 1] = "?"; break end
     if pid == T.pid then hops[#hops + 1] = "sshs"; break end
     local addr, peer = T.served(pid)
     hops[#hops + 1] = addr or ("pid " .. pid)
-    port = peer
+    port, to, to_port = peer, addr, T.port
   end
   return table.concat(hops, " <- ")
 end

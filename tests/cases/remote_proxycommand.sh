@@ -86,7 +86,7 @@ with connect("viarelay") as s do
   T.eq("the relay ran once", #entries, before + 1)
   local pid, words = entries[#entries]:match("^(%d+) (.*)$")
   T.eq("tokens %h %p %r %n %% expanded", words, "nowhere.invalid " .. T.port .. " " .. T.user .. " viarelay 100%")
-  T.eq("the client end of the server's TCP connection is the relay's", T.owner(sc:match("^%S+ (%d+)")), pid)
+  T.eq("the client end of the server's TCP connection is the relay's", T.owner(sc:match("^%S+ (%d+) (%S+) (%d+)")), pid)
   T.eq("commands and files work through it", $(printf 'a%.0s' $(seq 1 3000) | wc -c), "3000")
   _G.relay_pid = pid
 end
@@ -96,7 +96,7 @@ T.ok("the relay is stopped when the connection ends", T.wait_for(function() retu
 with connect("viassh") do
   local sc = $(echo "$SSH_CONNECTION")
   T.eq("ssh -W %h:%p: reached the target 127.0.0.8", sc:match("^%S+ %S+ (%S+)"), "127.0.0.8")
-  local owner = T.owner(sc:match("^%S+ (%d+)"))
+  local owner = T.owner(sc:match("^%S+ (%d+) (%S+) (%d+)"))
   local served = owner and T.served(owner)
   T.eq("... over a connection the jump host's sshd opened", served, "127.0.0.2")
 end
@@ -116,7 +116,7 @@ with connect("pjfirst") do
   T.eq("ProxyJump before ProxyCommand: the jump wins (the first)", $(echo "$SSH_CONNECTION"):match("^%S+ %S+ (%S+)"), "127.0.0.4")
 end
 with connect("pcnone") do
-  T.eq("ProxyCommand none: a direct connection", T.owner($(echo "$SSH_CONNECTION"):match("^%S+ (%d+)")), T.pid)
+  T.eq("ProxyCommand none: a direct connection", T.owner($(echo "$SSH_CONNECTION"):match("^%S+ (%d+) (%S+) (%d+)")), T.pid)
 end
 m = T.fails(connect, "withforward")
 T.has("LocalForward is refused, naming the file:line", m, "config:27: LocalForward 8080 is not supported by sshs")
@@ -124,7 +124,7 @@ m = T.fails(connect, "anyhost", {ssh_config = os.getenv("MATCHCFG")})
 T.has("Match exec is refused, naming the file:line", m, "matchexec_config:3: Match exec is not supported")
 -- An explicit via wins over the config's ProxyCommand; a ProxyCommand inside a session is an error.
 with connect("viassh", {via = "127.0.0.3"}) do
-  local owner = T.owner($(echo "$SSH_CONNECTION"):match("^%S+ (%d+)"))
+  local owner = T.owner($(echo "$SSH_CONNECTION"):match("^%S+ (%d+) (%S+) (%d+)"))
   T.eq("opts.via wins over the config's ProxyCommand", owner and T.served(owner), "127.0.0.3")
 end
 with connect("127.0.0.2") do
