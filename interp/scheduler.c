@@ -492,6 +492,7 @@ int sched_lua_sleep(lua_State *L)
     sched->sleepers = sl;
     uv_timer_init(sched->loop, &sl->timer);
     sl->timer.data = sl;
+    uv_update_time(sched->loop);        /* the cached loop time may be old (Lua ran since) */
     uv_timer_start(&sl->timer, sleeper_fired, (uint64_t)llround(s * 1000.0), 0);
     return sched_wait(L, &sl->w, sleep_k, 0);
 }
@@ -605,6 +606,7 @@ static int event_wait(lua_State *L)
         t->fired = 0;
         uv_timer_init(sched_of(L)->loop, &t->timer);
         t->timer.data = t;
+        uv_update_time(sched_of(L)->loop);   /* as in sleep: the limit counts from now */
         uv_timer_start(&t->timer, event_timer_fired, s > 0 ? (uint64_t)(s * 1000.0) : 0, 0);
         ev->timer = t;
     }
