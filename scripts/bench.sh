@@ -12,7 +12,9 @@
 # 8 liveness and memory bounds (ticker lateness during a capture, local and remote, median and
 #   worst of 10 runs; RSS of a shown command),
 # 9 port forwards (bulk through -L and 100 short connections, against ssh -L),
-# 10 latency: connect + one command and one more command, through a delay proxy at 20 and 100 ms RTT.
+# 10 latency: connect + one command and one more command at 20 and 100 ms RTT, through a wire that
+#   delays every packet (network namespaces + TUN; a TCP delay proxy where that is unavailable).
+#   LAT_WIRE=proxy uses the proxy.
 #
 # Everything runs against a private sshd (scripts/test-sshd.sh) on loopback, started here and
 # stopped on exit. Every measured command runs under `timeout`, so no section can hang; a peer or an
@@ -40,6 +42,7 @@ LAT_CMDS=${LAT_CMDS:-10}             # section 10: commands on an open connectio
 LAT_FAN_RTT=${LAT_FAN_RTT:-100}      # section 10: fan-out through the delay at this RTT, ms (0: none)
 LAT_FAN_HOSTS=${LAT_FAN_HOSTS:-200}  # section 10: ... to this many hosts, $FANOUT at once
 LAT_FAN_RUNS=${LAT_FAN_RUNS:-3}      # section 10: fan-out runs (median reported)
+LAT_WIRE=${LAT_WIRE:-tun}            # section 10: tun (namespaces and a delaying wire, needs root) or proxy
 LAT_CONNECT_RTTS=7                   # TCP, banners, kex, newkeys + service, signed publickey, channel open, exec
 STREAM_BYTES=${STREAM_BYTES:-536870912}   # section 4: 512 MiB
 STREAM_RUNS=${STREAM_RUNS:-10}       # section 4: timed runs per client (>= 10: the worst run is judged)
@@ -76,6 +79,7 @@ cleanup() {
   if [ "$CM_STARTED" = 1 ]; then
     timeout 5 ssh -F "$SSH_CONFIG" -o ControlPath="$CM_PATH" -O exit 127.0.0.1 >/dev/null 2>&1
   fi
+  declare -F lat_down > /dev/null && lat_down
   [ -d "$SSHD_DIR" ] && bash "$ROOT/scripts/test-sshd.sh" stop "$SSHD_DIR" >/dev/null 2>&1
   if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $WORK" >&2; else rm -rf "$WORK"; fi
   exit "$rc"
@@ -229,9 +233,11 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print ""; else if (N
 
 want() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
-# sshd's own CPU (its reaped children included), in seconds.
+# sshd_cpu [PID]: sshd's own CPU (its reaped children included), in seconds; the test sshd's
+# without PID.
 sshd_cpu() {
-  local pid; pid=$(cat "$SSHD_DIR/sshd.pid" 2>/dev/null) || { echo ""; return; }
+  local pid=${1:-}
+  [ -n "$pid" ] || pid=$(cat "$SSHD_DIR/sshd.pid" 2>/dev/null) || { echo ""; return; }
   awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.3f\n", ($12 + $13 + $14 + $15) / hz }' "/proc/$pid/stat" 2>/dev/null
 }
 
@@ -1066,16 +1072,90 @@ fi
 
 # ---------------------------------------------------------------------------- 10. latency
 
-# Real hosts are 1-150 ms away, where round trips decide the speed. A userspace proxy
-# (scripts/bench/delay_proxy.py, 127.0.0.1 only) passes every byte on after RTT/2 each way.
-# It answers connect() at once, so one RTT is added to each new-connection figure for the TCP
-# handshake. Figures are medians, in RTTs (wall ÷ RTT), client start-up and CPU included.
-# "One more command" is measured on a connection that has already run one: (t(1 + N) - t(1)) ÷ N.
-# (Counted from t(0) it also carried part of the first command's own cost: sshd sets TCP_NODELAY
-# only when its first session starts, so its first channel confirmation can wait behind its
-# unacknowledged hostkeys-00 message for the peer's delayed ACK, ~40 ms whatever the RTT.)
+# Real hosts are 1-150 ms away, where round trips decide the speed. The delayed path (LAT_WIRE):
+# - tun (needs root and /dev/net/tun): scripts/bench/wire_delay.py joins two network namespaces
+#   by a TUN "wire" that delays every IP packet by RTT/2. A second sshd (the test sshd's keys and
+#   config) runs on the server side, every client on the client side (nsenter), and TCP runs end
+#   to end: each ACK is the real peer's, one RTT late, and the TCP handshake is measured.
+#   nsenter's own start-up (median of `nsenter true` − `true`) is taken off the connect figures.
+# - proxy (the fallback, or LAT_WIRE=proxy to compare): scripts/bench/delay_proxy.py, a TCP
+#   proxy on 127.0.0.1 that passes every byte on after RTT/2 each way. It answers connect() at
+#   once, so one RTT is added to each new-connection figure for the handshake; and sshd's TCP
+#   peer is the proxy, whose kernel ACKs with Linux's delayed ACK (>= 40 ms), so what sshd's
+#   Nagle holds (it sets TCP_NODELAY only when its first session starts) waits for that instead
+#   of for the client's ACK one RTT later: at 20 ms it costs ~2 RTT per connect.
+# Figures are medians, in RTTs (wall ÷ RTT), client start-up and CPU included. "One more
+# command" is measured on a connection that has already run one: (t(1 + N) - t(1)) ÷ N.
+LAT_NS="" LAT_NSN=0 LAT_WIRE_PID="" LAT_SSHD_PID="" LAT_PROXY_PID="" LX=()
+
+# lat_up RTT FLIGHTS NHOSTS: starts the delayed path for NHOSTS hosts. Sets LHOST (the first
+# host), LSET (all of them, as sshs -H takes them), LPORT, LX (the prefix that runs a client on
+# the client side; empty for the proxy), LAT_SSHD_PID (the sshd behind the path) and writes
+# $LH/.ssh/{known_hosts,config}. On failure sets LUP_ERR and leaves nothing running.
+lat_up() {
+  local rtt=$1 flights=$2 nh=$3 i hostkey
+  LUP_ERR=""
+  hostkey=$(head -n 1 "$SSHS_TEST_KNOWN_HOSTS" | cut -d' ' -f2,3)
+  if [ "$LAT_MODE" = tun ]; then
+    LAT_NSN=$((LAT_NSN + 1)); LAT_NS=sshsbench$$n$LAT_NSN
+    : > "$WORK/wire.out"
+    "$PY" "$BENCHDIR/wire_delay.py" "$LAT_NS" "$rtt" "$flights" > "$WORK/wire.out" 2> "$WORK/wire.err" &
+    LAT_WIRE_PID=$!
+    for _ in $(seq 100); do [ -s "$WORK/wire.out" ] && break; kill -0 "$LAT_WIRE_PID" 2>/dev/null || break; sleep 0.1; done
+    if ! grep -q '^ready' "$WORK/wire.out"; then
+      LUP_ERR="the wire did not start: $(grep -v '^\s*$' "$WORK/wire.err" | tail -n 1)"; lat_down; return 1
+    fi
+    # The test sshd's config, listening on every address of the server side (nothing else
+    # reaches that namespace); ListenAddress goes first, before any Match block.
+    sed -e '/^ListenAddress/d' -e "s|^PidFile .*|PidFile $WORK/wsshd.pid|" -e "1a ListenAddress 0.0.0.0:$SSHS_TEST_PORT" \
+      "$SSHD_DIR/sshd_config" > "$WORK/wsshd_config"
+    nsenter --net="/run/netns/$LAT_NS-s" /usr/sbin/sshd -D -f "$WORK/wsshd_config" -E "$WORK/wsshd.log" < /dev/null > /dev/null 2>&1 &
+    LAT_SSHD_PID=$!
+    for _ in $(seq 100); do
+      [ -n "$(nsenter --net="/run/netns/$LAT_NS-s" ss -Htln "sport = :$SSHS_TEST_PORT" 2>/dev/null)" ] && break
+      kill -0 "$LAT_SSHD_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    if [ -z "$(nsenter --net="/run/netns/$LAT_NS-s" ss -Htln "sport = :$SSHS_TEST_PORT" 2>/dev/null)" ]; then
+      LUP_ERR="sshd did not start on the server side: $(tail -n 1 "$WORK/wsshd.log")"; lat_down; return 1
+    fi
+    LHOST=10.77.1.1 LSET="10.77.1.[1-$nh]" LPORT=$SSHS_TEST_PORT LX=(nsenter --net="/run/netns/$LAT_NS-c")
+    for i in $(seq 1 "$nh"); do echo "[10.77.1.$i]:$LPORT $hostkey"; done > "$LH/.ssh/known_hosts"
+  else
+    : > "$WORK/lat.port"
+    "$PY" "$BENCHDIR/delay_proxy.py" 0 "$SSHS_TEST_PORT" "$rtt" "$flights" "$nh" > "$WORK/lat.port" 2> "$WORK/lat.err" &
+    LAT_PROXY_PID=$!
+    for _ in $(seq 100); do [ -s "$WORK/lat.port" ] && break; sleep 0.1; done
+    LPORT=$(head -n 1 "$WORK/lat.port")
+    if [ -z "$LPORT" ]; then LUP_ERR="the delay proxy did not start: $(head -n 1 "$WORK/lat.err")"; lat_down; return 1; fi
+    LHOST=127.0.0.1 LSET="127.0.0.[1-$nh]" LX=() LAT_SSHD_PID=""
+    for i in $(seq 1 "$nh"); do echo "[127.0.0.$i]:$LPORT $hostkey"; done > "$LH/.ssh/known_hosts"
+  fi
+  sed -e "s/^\( *Port \).*/\1$LPORT/" -e "s|$SSHS_TEST_KNOWN_HOSTS|$LH/.ssh/known_hosts|" -e "s|$SSHS_TEST_KEY|$LH/.ssh/id_ed25519|" \
+    "$SSH_CONFIG" > "$LH/.ssh/config"
+}
+
+# lat_down: stops what lat_up started (the wire deletes its namespaces, ending anything left in them).
+lat_down() {
+  local p
+  for p in "$LAT_SSHD_PID" "$LAT_WIRE_PID" "$LAT_PROXY_PID"; do
+    [ -n "$p" ] && { kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; }
+  done
+  if [ -n "$LAT_NS" ]; then
+    for p in "$LAT_NS-c" "$LAT_NS-s"; do [ -e "/run/netns/$p" ] && ip netns del "$p" 2>/dev/null; done
+  fi
+  LAT_SSHD_PID="" LAT_WIRE_PID="" LAT_PROXY_PID="" LAT_NS=""
+}
+
 if want 10; then
-  log "10. latency through a delay proxy (RTT $LAT_RTTS ms)"
+  LAT_MODE=proxy LAT_WHY=""
+  if [ "$LAT_WIRE" = tun ]; then
+    if [ "$(id -u)" != 0 ]; then LAT_WHY="not root"
+    elif [ ! -c /dev/net/tun ]; then LAT_WHY="no /dev/net/tun"
+    elif ! command -v nsenter > /dev/null || ! command -v ip > /dev/null; then LAT_WHY="no nsenter or ip"
+    else LAT_MODE=tun; fi
+  fi
+  log "10. latency at RTT $LAT_RTTS ms ($LAT_MODE)"
   declare -A LERR
   LH=$WORK/lathome
   mkdir -p "$LH/.ssh"
@@ -1090,52 +1170,75 @@ with connect(arg[1]) do
   for i = 1, tonumber(arg[2]) do $ true end
 end
 EOF
-  md "## 10. Latency: a delay proxy adds RTT/2 each way (medians in RTTs; new connections include +1 RTT for TCP's handshake)"
-  md ""
-  md "| RTT | client | connect + one command | one more command on an open connection | target |"
-  md "|---|---|---|---|---|"
+  LAT_HEAD=0
   for rtt in $LAT_RTTS; do
-    rm -f "$WORK/lat.port" "$WORK/lat_$rtt.flights"
-    "$PY" "$BENCHDIR/delay_proxy.py" 0 "$SSHS_TEST_PORT" "$rtt" "$WORK/lat_$rtt.flights" > "$WORK/lat.port" 2> "$WORK/lat.err" &
-    PROXY=$!
-    for _ in $(seq 100); do [ -s "$WORK/lat.port" ] && break; sleep 0.1; done
-    PP=$(head -n 1 "$WORK/lat.port")
-    if [ -z "$PP" ]; then md "| $rtt ms | n/a (the delay proxy did not start: $(head -n 1 "$WORK/lat.err")) | | |"; kill "$PROXY" 2>/dev/null; continue; fi
-    sed "s/\]:$SSHS_TEST_PORT /]:$PP /" "$SSHS_TEST_KNOWN_HOSTS" > "$LH/.ssh/known_hosts"
-    sed -e "s/^\( *Port \).*/\1$PP/" -e "s|$SSHS_TEST_KNOWN_HOSTS|$LH/.ssh/known_hosts|" -e "s|$SSHS_TEST_KEY|$LH/.ssh/id_ed25519|" \
-      "$SSH_CONFIG" > "$LH/.ssh/config"
+    rm -f "$WORK/lat_$rtt.flights"
+    if ! lat_up "$rtt" "$WORK/lat_$rtt.flights" 1 && [ "$LAT_MODE" = tun ]; then
+      LAT_MODE=proxy LAT_WHY=$LUP_ERR
+      log "falling back to the delay proxy: $LAT_WHY"
+      lat_up "$rtt" "$WORK/lat_$rtt.flights" 1
+    fi
+    if [ "$LAT_HEAD" = 0 ]; then
+      LAT_HEAD=1
+      if [ "$LAT_MODE" = tun ]; then
+        md "## 10. Latency: a wire that delays every packet by RTT/2 (medians in RTTs, TCP's handshake included)"
+        md ""
+        md "Two network namespaces, each with a TUN device, joined by \`scripts/bench/wire_delay.py\`, which passes every IP packet on after RTT/2: TCP runs end to end between each client and a second sshd, so every ACK is the real peer's, delayed like the data."
+      else
+        md "## 10. Latency: a delay proxy adds RTT/2 each way (medians in RTTs; new connections include +1 RTT for TCP's handshake)"
+        md ""
+        md "A TCP proxy on 127.0.0.1 (\`scripts/bench/delay_proxy.py\`)${LAT_WHY:+, because the wire could not be used ($LAT_WHY)}: sshd's TCP peer is the proxy, whose delayed ACKs (≥ 40 ms) hold sshd's Nagle-held writes, at 20 ms about 2 RTT per connect."
+      fi
+      md ""
+      md "| RTT | client | connect + one command | one more command on an open connection | target |"
+      md "|---|---|---|---|---|"
+    fi
+    if [ -n "$LUP_ERR" ]; then md "| $rtt ms | n/a ($LUP_ERR) | | | |"; continue; fi
     LCFG=$LH/.ssh/config
     declare -A LC=(
-      [sshs]="env HOME=$LH $SSHS $WORK/lat_one.sshs 127.0.0.1"
-      [ssh]="ssh -F $LCFG 127.0.0.1 true"
-      [paramiko]="env SSHS_TEST_PORT=$PP SSHS_TEST_KNOWN_HOSTS=$LH/.ssh/known_hosts $PY $BENCHDIR/paramiko_connect1.py 127.0.0.1"
-      [pdsh]="env PDSH_SSH_ARGS_APPEND=-F$LCFG pdsh -R ssh -w 127.0.0.1 true"
-      [clush]="clush -o -F$LCFG -w 127.0.0.1 true"
+      [sshs]="env HOME=$LH $SSHS $WORK/lat_one.sshs $LHOST"
+      [ssh]="ssh -F $LCFG $LHOST true"
+      [paramiko]="env SSHS_TEST_PORT=$LPORT SSHS_TEST_KNOWN_HOSTS=$LH/.ssh/known_hosts $PY $BENCHDIR/paramiko_connect1.py $LHOST"
+      [pdsh]="env PDSH_SSH_ARGS_APPEND=-F$LCFG pdsh -R ssh -w $LHOST true"
+      [clush]="clush -o -F$LCFG -w $LHOST true"
     )
     for r in $(seq 1 "$LAT_RUNS"); do
       for k in sshs ssh paramiko pdsh clush; do
         [ -n "${LERR[$k$rtt]:-}" ] && continue
         # shellcheck disable=SC2086 # the words of the command line
-        tclock "lat_${k}_$rtt" 60 ${LC[$k]} || LERR[$k$rtt]=$TCLOCK_ERR
+        tclock "lat_${k}_$rtt" 60 "${LX[@]}" ${LC[$k]} || LERR[$k$rtt]=$TCLOCK_ERR
       done
+      if [ "${#LX[@]}" -gt 0 ]; then     # what the prefix itself costs
+        tclock "lat_lx_$rtt" 10 "${LX[@]}" true
+        tclock "lat_nolx_$rtt" 10 true
+      fi
     done
     # One more command: sshs runs N and 0 commands on one connection (difference ÷ N);
     # ssh through a ControlMaster; paramiko times its own commands.
     for r in 1 2 3; do
-      tclock "lat_sn_$rtt" 120 env HOME="$LH" "$SSHS" "$WORK/lat_n.sshs" 127.0.0.1 $((LAT_CMDS + 1))
-      tclock "lat_s0_$rtt" 120 env HOME="$LH" "$SSHS" "$WORK/lat_n.sshs" 127.0.0.1 1
+      tclock "lat_sn_$rtt" 120 "${LX[@]}" env HOME="$LH" "$SSHS" "$WORK/lat_n.sshs" "$LHOST" $((LAT_CMDS + 1))
+      tclock "lat_s0_$rtt" 120 "${LX[@]}" env HOME="$LH" "$SSHS" "$WORK/lat_n.sshs" "$LHOST" 1
     done
     LCM=$WORK/lat_cm.sock
-    timeout 30 ssh -F "$LCFG" -o ControlMaster=yes -o ControlPath="$LCM" -o ControlPersist=60 -fN 127.0.0.1 2>/dev/null
-    for r in $(seq 1 "$LAT_CMDS"); do tclock "lat_cm_$rtt" 30 ssh -F "$LCFG" -o ControlPath="$LCM" 127.0.0.1 true; done
-    timeout 5 ssh -F "$LCFG" -o ControlPath="$LCM" -O exit 127.0.0.1 >/dev/null 2>&1
-    PKC=$(env SSHS_TEST_PORT="$PP" SSHS_TEST_KNOWN_HOSTS="$LH/.ssh/known_hosts" timeout 120 "$PY" "$BENCHDIR/paramiko_cmds.py" 127.0.0.1 "$LAT_CMDS" nodelay 2>/dev/null)
-    kill "$PROXY" 2>/dev/null; wait "$PROXY" 2>/dev/null
+    timeout 30 "${LX[@]}" ssh -F "$LCFG" -o ControlMaster=yes -o ControlPath="$LCM" -o ControlPersist=60 -fN "$LHOST" 2>/dev/null
+    # (the clients reach the master through its socket, a file: no prefix needed)
+    for r in $(seq 1 "$LAT_CMDS"); do tclock "lat_cm_$rtt" 30 ssh -F "$LCFG" -o ControlPath="$LCM" "$LHOST" true; done
+    timeout 5 ssh -F "$LCFG" -o ControlPath="$LCM" -O exit "$LHOST" >/dev/null 2>&1
+    PKC=$(env SSHS_TEST_PORT="$LPORT" SSHS_TEST_KNOWN_HOSTS="$LH/.ssh/known_hosts" timeout 120 "${LX[@]}" "$PY" "$BENCHDIR/paramiko_cmds.py" "$LHOST" "$LAT_CMDS" nodelay 2>/dev/null)
+    lat_down
     RTT_S=$(calc '%.6f' 'r / 1000' r="$rtt")
+    # The proxy's figures get +1 RTT for the handshake it answers at once; the wire's lose the prefix's start-up.
+    if [ "$LAT_MODE" = tun ]; then
+      LXS=$(calc '%.6f' '(a > b) ? a - b : 0' a="$(tmed "lat_lx_$rtt")" b="$(tmed "lat_nolx_$rtt")") LPLUS=0
+    else
+      LXS=0 LPLUS=1
+    fi
     inrtt() { [ -n "$1" ] && calc '%.2f' "x / r + $2" x="$1" r="$RTT_S"; }
     S1=$(calc '%.6f' '(a - b) / n' a="$(tmed "lat_sn_$rtt")" b="$(tmed "lat_s0_$rtt")" n="$LAT_CMDS")
     declare -A LNEW=()
-    for k in sshs ssh paramiko pdsh clush; do LNEW[$k]=$(inrtt "$(tmed "lat_${k}_$rtt")" 1); done
+    for k in sshs ssh paramiko pdsh clush; do
+      LNEW[$k]=$(inrtt "$(calc '%.6f' 'x - o' x="$(tmed "lat_${k}_$rtt")" o="$LXS")" "$LPLUS")
+    done
     best_peer=$(for k in ssh paramiko pdsh clush; do [ -n "${LNEW[$k]}" ] && echo "${LNEW[$k]}"; done | sort -g | head -n 1)
     for k in sshs ssh paramiko pdsh clush; do
       target="—"
@@ -1152,34 +1255,28 @@ EOF
     done
   done
   md ""
-  # Fan-out through the delay: the proxy listens on 127.0.0.1 ... 127.0.0.N (one port), each
-  # connection goes on to the test sshd. Ideal: ceil(N / F) waves of LAT_CONNECT_RTTS round trips,
-  # plus the CPU measured (sshs's and sshd's, spread over the cores).
-  if [ "$LAT_FAN_RTT" -gt 0 ] && [ "$NHOSTS" -ge "$LAT_FAN_HOSTS" ]; then
+  md "Load average after the connects: $(cut -d' ' -f1-3 /proc/loadavg)$( [ "$LAT_MODE" = tun ] && echo "; nsenter's own start-up, taken off each connect: $(calc '%.1f' 'x * 1000' x="${LXS:-0}") ms")."
+  md ""
+  # Fan-out through the delay to LAT_FAN_HOSTS addresses (the wire: 10.77.1.1 ... on the server
+  # side; the proxy: 127.0.0.1 ... 127.0.0.N, one port). Ideal: ceil(N / F) waves of
+  # LAT_CONNECT_RTTS round trips, plus the CPU measured (sshs's and sshd's, spread over the cores).
+  if [ "$LAT_FAN_RTT" -gt 0 ] && { [ "$LAT_MODE" = tun ] && [ "$LAT_FAN_HOSTS" -le 254 ] || [ "$NHOSTS" -ge "$LAT_FAN_HOSTS" ]; }; then
     log "10b. fan-out to $LAT_FAN_HOSTS hosts at $LAT_FAN_RTT ms RTT"
-    rm -f "$WORK/latf.port"
-    "$PY" "$BENCHDIR/delay_proxy.py" 0 "$SSHS_TEST_PORT" "$LAT_FAN_RTT" - "$LAT_FAN_HOSTS" > "$WORK/latf.port" 2> "$WORK/latf.err" &
-    PROXY=$!
-    for _ in $(seq 100); do [ -s "$WORK/latf.port" ] && break; sleep 0.1; done
-    PP=$(head -n 1 "$WORK/latf.port")
-    FSET="127.0.0.[1-$LAT_FAN_HOSTS]"
-    md "### 10b. Fan-out \`echo ok\` to $LAT_FAN_HOSTS hosts at $LAT_FAN_RTT ms RTT, $FANOUT at once (\`sshs -H '$FSET' -f $FANOUT\`, median of $LAT_FAN_RUNS)"
+    lat_up "$LAT_FAN_RTT" - "$LAT_FAN_HOSTS"
+    md "### 10b. Fan-out \`echo ok\` to $LAT_FAN_HOSTS hosts at $LAT_FAN_RTT ms RTT, $FANOUT at once (\`sshs -H '$LSET' -f $FANOUT\`, median of $LAT_FAN_RUNS)"
     md ""
     md "| hosts ok | wall s | client CPU s | sshd CPU s | ideal s | ratio | target |"
     md "|---|---|---|---|---|---|---|"
-    if [ -z "$PP" ]; then
-      md "| n/a (the delay proxy did not start: $(head -n 1 "$WORK/latf.err")) | | | | | | |"
+    if [ -n "$LUP_ERR" ]; then
+      md "| n/a ($LUP_ERR) | | | | | | |"
     else
-      sed "s/\]:$SSHS_TEST_PORT /]:$PP /" "$SSHS_TEST_KNOWN_HOSTS" > "$LH/.ssh/known_hosts"
-      sed -e "s/^\( *Port \).*/\1$PP/" -e "s|$SSHS_TEST_KNOWN_HOSTS|$LH/.ssh/known_hosts|" -e "s|$SSHS_TEST_KEY|$LH/.ssh/id_ed25519|" \
-        "$SSH_CONFIG" > "$LH/.ssh/config"
       rm -f "$WORK/latf.runs"
       for r in $(seq 1 "$LAT_FAN_RUNS"); do
-        c0=$(sshd_cpu)
-        HOME=$LH timeout 300 /usr/bin/time -f '%e %U %S' -o "$WORK/latf.time" "$SSHS" -H "$FSET" -f "$FANOUT" -e '$ echo ok' \
+        c0=$(sshd_cpu "$LAT_SSHD_PID")
+        HOME=$LH timeout 300 /usr/bin/time -f '%e %U %S' -o "$WORK/latf.time" "${LX[@]}" "$SSHS" -H "$LSET" -f "$FANOUT" -e '$ echo ok' \
           > "$WORK/latf.out" 2> "$WORK/latf.stderr"
         sleep 0.3
-        c1=$(sshd_cpu)
+        c1=$(sshd_cpu "$LAT_SSHD_PID")
         read -r w u sy < <(tail -n 1 "$WORK/latf.time")
         okh=$(grep -c -E '(^|: )ok$' "$WORK/latf.out")
         echo "$w $(calc '%.2f' 'u + s' u="$u" s="$sy") $(calc '%.2f' 'b - a' a="$c0" b="$c1") $okh" >> "$WORK/latf.runs"
@@ -1191,10 +1288,10 @@ EOF
       IDEAL=$(calc '%.2f' 'int((h + f - 1) / f) * k * r / 1000 + (c + s) / n' h="$LAT_FAN_HOSTS" f="$FANOUT" k="$LAT_CONNECT_RTTS" r="$LAT_FAN_RTT" c="$FC" s="$FS" n="$(nproc)")
       md "| ${FOK:-0}/$LAT_FAN_HOSTS | $FW | $FC | $FS | $IDEAL ($(( (LAT_FAN_HOSTS + FANOUT - 1) / FANOUT )) × $LAT_CONNECT_RTTS RTT + CPU ÷ $(nproc) cores) | $(ratio "$FW" "$IDEAL") | $(verdict 'within 1.2× ideal' 'w <= 1.2 * i' w="$FW" i="$IDEAL") |"
     fi
-    kill "$PROXY" 2>/dev/null; wait "$PROXY" 2>/dev/null
+    lat_down
     md ""
   fi
-  md "Round trips of one sshs connect + \`true\` at ${LAT_RTTS%% *} ms as the proxy saw them (flights: direction, start in RTTs, bytes):"
+  md "Round trips of one sshs connect + \`true\` at ${LAT_RTTS%% *} ms as the $( [ "$LAT_MODE" = tun ] && echo "wire saw them (flights: direction, time sent in RTTs since the SYN, bytes)" || echo "proxy saw them (flights: direction, start in RTTs, bytes)"):"
   md ""
   md "    $(head -n 1 "$WORK/lat_${LAT_RTTS%% *}.flights" 2>/dev/null | cut -c1-600)"
   md ""
