@@ -17,8 +17,9 @@
 #   LAT_WIRE=proxy uses the proxy.
 #
 # Everything runs against a private sshd (scripts/test-sshd.sh) on loopback, started here and
-# stopped on exit (section 10 also runs a second one, with the same keys, behind its wire). Every measured command runs under `timeout`, so no section can hang; a peer or an
-# sshs feature that fails shows up as "n/a (...)" in its row instead of stopping the run.
+# stopped on exit (section 10 also runs a second one, with the same keys, behind its wire).
+# Every measured command runs under `timeout`, so no section can hang; a peer or an sshs feature
+# that fails shows up as "n/a (...)" in its row instead of stopping the run.
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

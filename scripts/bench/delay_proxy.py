@@ -8,7 +8,10 @@ kernel here has no netem, and a userspace delay needs no privileges. Prints its 
 stdout once listening.
 
 The proxy answers the client's connect() at once, so the TCP handshake costs nothing here:
-the bench adds one RTT to every figure of a new connection for it.
+the bench adds one RTT to every figure of a new connection for it. And the server's TCP peer is
+the proxy, whose kernel ACKs on loopback (at once, or after Linux's delayed ACK): what the
+server's Nagle holds waits for that, not for the client's ACK one RTT later. wire_delay.py (root)
+is the faithful path; the bench uses this proxy where that cannot run, or with LAT_WIRE=proxy.
 
 NHOSTS (fan-out): listen on 127.0.0.1 ... 127.0.0.NHOSTS, all on the same port (the first one's,
 when LISTEN_PORT is 0), so a fan-out to that many "hosts" goes through the delay too. FLIGHTS_FILE
