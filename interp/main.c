@@ -1,5 +1,6 @@
 /* sshs: command line, the Lua state, the main chunk run as a thread, the exit status. */
 #include "bigstr.h"
+#include "small_alloc.h"
 #include "l_runtime.h"
 #include "output.h"
 #include "loader.h"
@@ -381,6 +382,7 @@ int main(int argc, char **argv)
     }
     lua_State *L = luaL_newstate();
     if (!L) { fputs("sshs: cannot create the Lua state (out of memory)\n", stderr); return EXIT_FAIL; }
+    small_alloc_install(L);
     bigstr_install(L);
     /* No collection while the libraries and the prelude are set up (everything made then
        stays alive), as lua.c does: collection steps there only cost start-up time. */

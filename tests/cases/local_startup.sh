@@ -2,7 +2,7 @@
 # each module (_loader, _results, _contexts, _commands, json …) loads the first time something
 # uses it, and a script sees the same globals, paths and messages as when all were loaded.
 source "$TESTROOT/lib.sh"
-plan 9
+plan 10
 
 run_sshs -e 'local t = {} for k in pairs(package.loaded) do if k:sub(1, 1) == "_" and k ~= "_G" or k == "json" then t[#t + 1] = k end end
 table.sort(t) print("loaded:" .. table.concat(t, ","))'
@@ -36,3 +36,13 @@ expect_err_has "(command line):1: thread: expected a function, got number" "an a
 run_sshs -e 'print(#$(head -c 3000000 /dev/zero | tr "\\0" x)) collectgarbage() print($(echo small))'
 expect_out "3000000
 small" "a big capture (its string mapped in place) and a small one after it"
+
+# Lua's memory is the small-block arena's until it is used up, then malloc's (small_alloc.c):
+# a run that keeps far more than the arena holds, frees it and allocates again.
+run_sshs -e 'local keep = {}
+for i = 1, 100000 do keep[i] = {i, ("x"):rep(i % 300)} end
+local n = 0 for i = 1, #keep do n = n + #keep[i][2] end
+keep = nil collectgarbage()
+local again = {} for i = 1, 50000 do again[i] = tostring(i) .. "y" end
+print(n, #again, again[50000])'
+expect_out "14940100	50000	50000y" "a run far bigger than the small-block arena: its data intact, freed and reused"
