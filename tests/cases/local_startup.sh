@@ -2,7 +2,7 @@
 # each module (_loader, _results, _contexts, _commands, json …) loads the first time something
 # uses it, and a script sees the same globals, paths and messages as when all were loaded.
 source "$TESTROOT/lib.sh"
-plan 10
+plan 11
 
 run_sshs -e 'local t = {} for k in pairs(package.loaded) do if k:sub(1, 1) == "_" and k ~= "_G" or k == "json" then t[#t + 1] = k end end
 table.sort(t) print("loaded:" .. table.concat(t, ","))'
@@ -36,6 +36,14 @@ expect_err_has "(command line):1: thread: expected a function, got number" "an a
 run_sshs -e 'print(#$(head -c 3000000 /dev/zero | tr "\\0" x)) collectgarbage() print($(echo small))'
 expect_out "3000000
 small" "a big capture (its string mapped in place) and a small one after it"
+
+# The collector's first cycle waits until the script has allocated as much as start-up made
+# (main.c): it still runs by itself, finalizers included, and memory stays bounded.
+run_sshs -e 'local ran = false
+setmetatable({}, {__gc = function() ran = true end})
+for i = 1, 300000 do local t = {i, tostring(i)} end
+print(ran, collectgarbage("count") < 4096)'
+expect_out "true	true" "garbage is collected without collectgarbage() (a finalizer runs, memory stays bounded)"
 
 # Lua's memory is the small-block arena's until it is used up, then malloc's (small_alloc.c):
 # a run that keeps far more than the arena holds, frees it and allocates again.
