@@ -371,6 +371,58 @@ static int pmain(lua_State *L)
     return 0;
 }
 
+/* What luaL_newstate adds to a state, for ours (made with our allocator from its first block):
+   a message when an error escapes every pcall, and the lua interpreter's warnings: off until
+   a script sends "@on", then each written to stderr as "Lua warning: ..." ("@off" stops them).
+   A control message is a one-piece message, or while warnings are off the last piece of one. */
+static int panic(lua_State *L)
+{
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "PANIC: unprotected error in call to Lua API (%s)\n",
+            msg ? msg : "error object is not a string");
+    return 0;                           /* Lua aborts */
+}
+
+static void warn_on(void *ud, const char *msg, int tocont);
+static void warn_off(void *ud, const char *msg, int tocont);
+
+static int warn_control(lua_State *L, const char *msg, int tocont)
+{
+    if (tocont || msg[0] != '@') return 0;
+    if (strcmp(msg + 1, "off") == 0) lua_setwarnf(L, warn_off, L);
+    else if (strcmp(msg + 1, "on") == 0) lua_setwarnf(L, warn_on, L);
+    return 1;
+}
+
+static void warn_off(void *ud, const char *msg, int tocont) { warn_control(ud, msg, tocont); }
+
+/* The pieces of a message after its first, up to its last. */
+static void warn_rest(void *ud, const char *msg, int tocont)
+{
+    fputs(msg, stderr);
+    if (tocont) { lua_setwarnf(ud, warn_rest, ud); return; }
+    fputs("\n", stderr);
+    lua_setwarnf(ud, warn_on, ud);
+}
+
+static void warn_on(void *ud, const char *msg, int tocont)
+{
+    if (warn_control(ud, msg, tocont)) return;
+    fputs("Lua warning: ", stderr);
+    warn_rest(ud, msg, tocont);
+}
+
+static lua_State *new_state(void)
+{
+    small_alloc_init();
+    lua_State *L = lua_newstate(small_alloc, NULL);
+    if (L) {
+        lua_atpanic(L, panic);
+        lua_setwarnf(L, warn_off, L);
+    }
+    return L;
+}
+
 int main(int argc, char **argv)
 {
     struct args a;
@@ -385,9 +437,8 @@ int main(int argc, char **argv)
                         "(sshs -H HOSTS without a script is the fleet REPL)\n" USAGE_HINT);
         return EXIT_USAGE;
     }
-    lua_State *L = luaL_newstate();
+    lua_State *L = new_state();
     if (!L) { fputs("sshs: cannot create the Lua state (out of memory)\n", stderr); return EXIT_FAIL; }
-    small_alloc_install(L);
     bigstr_install(L);
     /* No collection while the libraries and the prelude are set up (everything made then
        stays alive), as lua.c does: collection steps there only cost start-up time. */

@@ -5,8 +5,8 @@
    malloc and free cost ~150 instructions a call: a fifth of `sshs -e ''` (issue 21); here a
    call is a few instructions. Lua passes a block's size with every free and resize, so a
    block needs no header, and whether it is the arena's is its address. The arena is fixed,
-   so what a long run keeps on the free lists is bounded by it, and blocks Lua made before the
-   allocator was installed (luaL_newstate's) go back to malloc by the same address test.
+   so what a long run keeps on the free lists is bounded by it; a block from malloc (a big
+   one, or one made once the arena was used up) goes back there by the same address test.
    Under AddressSanitizer each block is followed by a poisoned gap and freed blocks are
    poisoned; under valgrind each block is announced as a heap block: both keep seeing
    overruns and uses after free in Lua's memory (userdata included). */
@@ -128,7 +128,7 @@ __attribute__((noinline)) static void *resize(void *ptr, size_t osize, size_t ns
 
 /* The lua_Alloc contract: ptr NULL makes a block (osize is then a type tag), nsize 0 frees,
    else a resize. The two common cases go straight through. */
-static void *small_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+void *small_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     (void)ud;
     if (!ptr) return nsize - 1 < SMALL_MAX ? take(nsize) : nsize ? malloc(nsize) : NULL;
@@ -136,22 +136,20 @@ static void *small_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return resize(ptr, osize, nsize);
 }
 
-void small_alloc_install(lua_State *L)
+void small_alloc_init(void)
 {
     static int ready;
-    if (!ready) {
-        ready = 1;
+    if (ready) return;
+    ready = 1;
 #ifdef SMALL_ASAN
-        gap = GRAIN;
+    gap = GRAIN;
 #endif
 #ifdef SMALL_MEMCHECK
-        /* 1 only under memcheck (0 natively and under valgrind's other tools, callgrind's
-           counts then being the native path's). */
-        unsigned char bits;
-        memcheck = VALGRIND_GET_VBITS(arena, &bits, 1) == 1;
-        if (memcheck) { gap = GRAIN; VALGRIND_MAKE_MEM_NOACCESS(arena, ARENA_SIZE); }
+    /* 1 only under memcheck (0 natively and under valgrind's other tools, callgrind's counts
+       then being the native path's). */
+    unsigned char bits;
+    memcheck = VALGRIND_GET_VBITS(arena, &bits, 1) == 1;
+    if (memcheck) { gap = GRAIN; VALGRIND_MAKE_MEM_NOACCESS(arena, ARENA_SIZE); }
 #endif
-        POISON(arena, ARENA_SIZE);
-    }
-    lua_setallocf(L, small_alloc, NULL);
+    POISON(arena, ARENA_SIZE);
 }

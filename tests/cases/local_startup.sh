@@ -2,7 +2,7 @@
 # each module (_loader, _results, _contexts, _commands, json …) loads the first time something
 # uses it, and a script sees the same globals, paths and messages as when all were loaded.
 source "$TESTROOT/lib.sh"
-plan 11
+plan 12
 
 run_sshs -e 'local t = {} for k in pairs(package.loaded) do if k:sub(1, 1) == "_" and k ~= "_G" or k == "json" then t[#t + 1] = k end end
 table.sort(t) print("loaded:" .. table.concat(t, ","))'
@@ -54,3 +54,15 @@ keep = nil collectgarbage()
 local again = {} for i = 1, 50000 do again[i] = tostring(i) .. "y" end
 print(n, #again, again[50000])'
 expect_out "14940100	50000	50000y" "a run far bigger than the small-block arena: its data intact, freed and reused"
+
+# The state is made with lua_newstate (main.c): warnings behave as in the lua interpreter (off
+# until "@on"; "Lua warning: " and the pieces; "@off"; while off, the last piece of a message
+# may be a control message), an error in __gc is one of them.
+run_sshs -e 'warn("x") warn("@on") warn("a", "b") warn("@off") warn("c") warn("@on") warn("d", "@off")
+warn("@off") warn("e", "@on") warn("f") setmetatable({}, {__gc = function() error("in gc") end})'
+want='Lua warning: ab
+Lua warning: d@off
+Lua warning: f
+Lua warning: error in __gc ((command line):2: in gc)'
+if [ "$rc" = 0 ] && [ "$err" = "$want" ]; then ok "warn(): as the lua interpreter (off at first, @on, @off, pieces)"
+else not_ok "warn(): as the lua interpreter (off at first, @on, @off, pieces)" "$(show)"; fi
