@@ -31,9 +31,11 @@ LDLIBS  += $(PKG_LIBS) -lreadline -lcrypto -lm
 # the first connect (interp/ssh_api.h, sshmod.c), so start-up does not relocate libcrypto.
 # The module reaches back only for the core functions interp/core.exports lists.
 # Likewise the REPL's line editor (readline, libtinfo): a module loaded when the REPL starts.
+# libuv too, with the event loop's first use (interp/uv_lazy.c): Debian links it with BIND_NOW,
+# so loading it resolved its ~300 symbols at every start.
 # libc first among the binary's libraries: the loader looks every symbol up in them in this
-# order, and most of what liblua and libuv (BIND_NOW) import at start-up is libc's.
-EXE_LIBS := -lc $(shell pkg-config --libs lua5.4 libuv 2>/dev/null) -lm \
+# order, and most of what liblua imports at start-up is libc's.
+EXE_LIBS := -lc $(shell pkg-config --libs lua5.4 2>/dev/null) -lm \
             -Wl,--dynamic-list=interp/core.exports
 MOD_LIBS := $(SSH2_LIBS) -lcrypto $(shell pkg-config --libs libuv 2>/dev/null)
 REPL_LIBS := -lreadline $(shell pkg-config --libs lua5.4 libuv 2>/dev/null)

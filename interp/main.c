@@ -465,8 +465,7 @@ int main(int argc, char **argv)
     remote_shutdown();
     sched_shutdown();
     lua_close(L);
-    uv_run(sched_loop(), UV_RUN_DEFAULT);
-    uv_loop_close(sched_loop());
+    sched_close_loop();
     for (int i = 0; i < n_owned; i++) free(owned[i]);
     return exit_status;
 }

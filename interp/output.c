@@ -133,7 +133,7 @@ static ssize_t cookie_write(void *c, const char *p, size_t n)
 static int start_writer(void)
 {
     if (q.async_ok) return 0;
-    if (uv_async_init(uv_default_loop(), &q.async, on_queue_async) != 0) return -1;
+    if (uv_async_init(sched_loop(), &q.async, on_queue_async) != 0) return -1;
     uv_unref((uv_handle_t *)&q.async);           /* the queue alone keeps no loop running */
     /* The writer gets no signals: they belong to the loop's thread (scheduler.c). */
     sigset_t all, old;

@@ -51,7 +51,7 @@ struct sleeper;
    other files, teardown, the REPL's Ctrl-C settings). Fields written by the signal handler
    are volatile sig_atomic_t (or volatile pointers it only reads). */
 struct scheduler {
-    uv_loop_t *loop;
+    uv_loop_t *loop;                  /* NULL until first used (sched_loop): libuv loads then */
 
     /* Threads: the ready queue (FIFO), every unfinished thread, pending sleep() timers. */
     struct sched_thread *ready_head, *ready_tail;
@@ -96,6 +96,7 @@ struct scheduler {
     volatile sig_atomic_t pending_interrupt, pending_report, pending_call;
     pthread_t loop_thread;
     uv_async_t signal_async;
+    volatile sig_atomic_t signal_async_open;  /* set once the loop is made */
     int signals_installed;
 };
 
@@ -107,6 +108,7 @@ struct scheduler *sched_of(lua_State *L);
 /* sched_interrupt.c, for scheduler.c. */
 void sched_signals_install(struct scheduler *s);    /* SIGINT, SIGTERM, SIGHUP to the handler */
 void sched_signals_uninstall(struct scheduler *s);  /* their default actions back; the async goes */
+void sched_signals_on_loop(struct scheduler *s);    /* with the loop: the async that wakes it */
 void sched_take_signals(struct scheduler *s);       /* on the loop: act on what the handler recorded */
 /* After an interrupt nothing runs unbounded: co (about to be resumed) gets a budget of VM
    instructions; sched_budget_spent says whether co yielded because it ran out (co then

@@ -88,7 +88,8 @@ static void on_signal(int sig)
     if (thread && thread != L && lua_gethook(thread) != interrupt_hook)
         lua_sethook(thread, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_BUDGET);
 wake:
-    uv_async_send(&s->signal_async);     /* async-signal-safe */
+    if (s->signal_async_open)            /* else no loop runs: nothing to wake */
+        uv_async_send(&s->signal_async); /* async-signal-safe */
     errno = saved_errno;
 }
 
@@ -191,7 +192,10 @@ void sched_signals_uninstall(struct scheduler *s)
     for (size_t i = 0; i < sizeof handled_signals / sizeof *handled_signals; i++)
         signal(handled_signals[i], SIG_DFL);
     s->signals_installed = 0;
-    uv_close((uv_handle_t *)&s->signal_async, NULL);
+    if (s->signal_async_open) {
+        s->signal_async_open = 0;
+        uv_close((uv_handle_t *)&s->signal_async, NULL);
+    }
 }
 
 /* core.on_sigint(ev [, always]): the first Ctrl-C sets ev instead of interrupting, a second
@@ -282,13 +286,22 @@ void sched_wrap_coroutine_library(lua_State *L)
     lua_pop(L, 1);
 }
 
+/* The loop is made: its wake-up for the handler, then what the handler recorded before it
+   (it could not wake a loop that was not there). */
+void sched_signals_on_loop(struct scheduler *s)
+{
+    uv_async_init(s->loop, &s->signal_async, signal_async_cb);
+    s->signal_async.data = s;
+    uv_unref((uv_handle_t *)&s->signal_async);    /* it must not keep the loop alive */
+    s->signal_async_open = 1;
+    if (s->pending_interrupt || s->pending_report || s->pending_call)
+        uv_async_send(&s->signal_async);
+}
+
 /* Ctrl-C, SIGTERM and SIGHUP go to on_signal (children get the default actions back at exec). */
 void sched_signals_install(struct scheduler *s)
 {
     s->loop_thread = pthread_self();
-    uv_async_init(s->loop, &s->signal_async, signal_async_cb);
-    s->signal_async.data = s;
-    uv_unref((uv_handle_t *)&s->signal_async);    /* it must not keep the loop alive */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -29,7 +29,27 @@ struct scheduler *sched_of(lua_State *L)
 #define REG_TRACES  "sshs.tracebacks"   /* [error value] = traceback of the thread it ended */
 enum { UV_CO = 1, UV_STATE, UV_RESULT, UV_NUSER = 3 };
 
-uv_loop_t *sched_loop(void) { return sched_process.loop; }
+/* The loop, made on first use (loading libuv, interp/uv_lazy.c): a run that never waits on
+   anything has none. With it, the ready idle handle and the signals' wake-up. */
+uv_loop_t *sched_loop(void)
+{
+    struct scheduler *s = &sched_process;
+    if (!s->loop) {
+        s->loop = uv_default_loop();
+        uv_idle_init(s->loop, &s->ready_idle);
+        s->ready_idle_open = 1;
+        sched_signals_on_loop(s);
+    }
+    return s->loop;
+}
+
+void sched_close_loop(void)
+{
+    struct scheduler *s = &sched_process;
+    if (!s->loop) return;
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(s->loop);
+}
 
 static void ready_idle_cb(uv_idle_t *h) { (void)h; }
 
@@ -301,7 +321,7 @@ int sched_run(lua_State *L)
         if (s->ready_idle_open) uv_idle_stop(&s->ready_idle);
         if (main_finished(L, &main_failed) && main_failed) break;   /* the script failed: stop */
         if (s->live_count == 0) break;
-        if (!uv_loop_alive(s->loop)) {
+        if (!s->loop || !uv_loop_alive(s->loop)) {
             /* Everyone is parked on something no event can complete (a join cycle). One of
                them (the newest) raises; that may free the others, else the next round
                picks another. */
@@ -446,6 +466,7 @@ static void sleeper_fired(uv_timer_t *timer)
 
 void sched_drain(int (*done)(void), unsigned ms)
 {
+    if (!sched_process.loop) return;    /* nothing was ever started */
     uint64_t deadline = uv_hrtime() + (uint64_t)ms * 1000000u;
     while (!done() && uv_hrtime() < deadline) {
         uv_run(sched_process.loop, UV_RUN_NOWAIT);
@@ -490,9 +511,9 @@ int sched_lua_sleep(lua_State *L)
     sl->next = sched->sleepers;
     if (sched->sleepers) sched->sleepers->prev = sl;
     sched->sleepers = sl;
-    uv_timer_init(sched->loop, &sl->timer);
+    uv_timer_init(sched_loop(), &sl->timer);
     sl->timer.data = sl;
-    uv_update_time(sched->loop);        /* the cached loop time may be old (Lua ran since) */
+    uv_update_time(sched_loop());        /* the cached loop time may be old (Lua ran since) */
     uv_timer_start(&sl->timer, sleeper_fired, (uint64_t)llround(s * 1000.0), 0);
     return sched_wait(L, &sl->w, sleep_k, 0);
 }
@@ -604,9 +625,9 @@ static int event_wait(lua_State *L)
         if (!t) return luaL_error(L, "out of memory");
         t->ev = ev;
         t->fired = 0;
-        uv_timer_init(sched_of(L)->loop, &t->timer);
+        uv_timer_init(sched_loop(), &t->timer);
         t->timer.data = t;
-        uv_update_time(sched_of(L)->loop);   /* as in sleep: the limit counts from now */
+        uv_update_time(sched_loop());   /* as in sleep: the limit counts from now */
         uv_timer_start(&t->timer, event_timer_fired, s > 0 ? (uint64_t)(s * 1000.0) : 0, 0);
         ev->timer = t;
     }
@@ -627,11 +648,6 @@ static const struct lutil_meta event_meta = {EVENT_MT, event_methods, NULL};
 void sched_init(lua_State *L)
 {
     struct scheduler *s = &sched_process;
-    s->loop = uv_default_loop();
-    if (!s->ready_idle_open) {
-        uv_idle_init(s->loop, &s->ready_idle);
-        s->ready_idle_open = 1;
-    }
     sched_signals_install(s);
     lua_pushlightuserdata(L, s);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &sched_key);

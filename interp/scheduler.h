@@ -12,7 +12,7 @@ struct sched_waiter {
     struct sched_thread *thread; /* who is parked here, NULL when nobody */
 };
 
-/* The loop every handle lives on (the scheduler's; one per process). */
+/* The loop every handle lives on (the scheduler's; one per process), made on first use. */
 uv_loop_t *sched_loop(void);
 
 /* Creates the scheduler's registry tables and the `thread` metatable. */
@@ -87,6 +87,8 @@ void sched_drain(int (*done)(void), unsigned ms);
 /* Closes the scheduler's own handles (pending sleeps, the signal wake-up) at exit and gives
    the signals their default actions back. */
 void sched_shutdown(void);
+/* Last: runs the loop until every handle is closed, and closes it (if it was ever made). */
+void sched_close_loop(void);
 
 /* Lua: thread(fn, ...), sleep(s), and the handle methods. */
 int sched_lua_thread(lua_State *L);

@@ -2,7 +2,7 @@
 # where it runs, as lua.c does. Also in a thread, in a plain coroutine, under a pcall that
 # swallows the error, and on a real terminal. Every run is bounded: a hang is a failure.
 source "$TESTROOT/lib.sh"
-plan 32
+plan 35
 
 MARK=8$$$RANDOM
 # busy NAME SIGNAL SCRIPT: runs SCRIPT (it prints "go" once it is about to spin), sends SIGNAL
@@ -30,6 +30,15 @@ busy "TERM" TERM 'print("go") while true do end'
 expect_rc 143 "SIGTERM stops a busy loop: exit status 143"
 busy "HUP" HUP 'print("go") while true do end'
 expect_rc 129 "SIGHUP stops a busy loop: exit status 129"
+
+# Before the event loop is made (interp/uv_lazy.c: a run that has waited on nothing has not
+# loaded libuv), the handler has no loop to wake: the hook alone stops the code; a thread
+# that then sleeps makes the loop, and a signal to it still wakes that loop.
+busy "no event loop yet" INT 'print(io.open("/proc/self/maps"):read("a"):find("libuv", 1, true) and "loop" or "no loop") print("go") while true do end'
+expect_rc 130 "Ctrl-C stops a busy loop before the event loop exists: exit status 130"
+expect_out_has "no loop" "... (libuv was not loaded yet)"
+busy "loop made after a busy part" TERM 'local t0 = os.clock() while os.clock() - t0 < 0.2 do end print("go") sleep(100)'
+expect_rc 143 "a run that made its loop after running busy: SIGTERM while it sleeps, exit status 143"
 
 busy "thread, joined" INT 'local h = thread(function() print("go") while true do end end) h:join()'
 expect_rc 130 "a busy loop in a thread (main joins it): exit status 130"

@@ -2,7 +2,7 @@
 # each module (_loader, _results, _contexts, _commands, json …) loads the first time something
 # uses it, and a script sees the same globals, paths and messages as when all were loaded.
 source "$TESTROOT/lib.sh"
-plan 12
+plan 15
 
 run_sshs -e 'local t = {} for k in pairs(package.loaded) do if k:sub(1, 1) == "_" and k ~= "_G" or k == "json" then t[#t + 1] = k end end
 table.sort(t) print("loaded:" .. table.concat(t, ","))'
@@ -66,3 +66,22 @@ Lua warning: f
 Lua warning: error in __gc ((command line):2: in gc)'
 if [ "$rc" = 0 ] && [ "$err" = "$want" ]; then ok "warn(): as the lua interpreter (off at first, @on, @off, pieces)"
 else not_ok "warn(): as the lua interpreter (off at first, @on, @off, pieces)" "$(show)"; fi
+
+# libuv loads with the event loop, on first use (interp/uv_lazy.c): a run that waits on
+# nothing does without it; sleep, a command or a connection make it.
+maps='local m = io.open("/proc/self/maps"):read("a") return m:find("libuv", 1, true) and "libuv" or "none"'
+run_sshs -e "local f = function() $maps end io.stderr:write(f(), ' ') sleep(0) io.stderr:write(f(), '\n') print(\$(echo ok))"
+if [ "$rc" = 0 ] && [ "$err" = "none libuv" ] && [ "$out" = ok ]; then ok "libuv is loaded on first use of the event loop"
+else not_ok "libuv is loaded on first use of the event loop" "$(show)"; fi
+
+# A libuv that cannot be used (a broken installation) fails a run that needs the loop with
+# its reason; a run that needs none goes on.
+if cc -shared -o "$TMP/libuv.so.1" -x c /dev/null 2>/dev/null; then
+  rc=0; out=$(LD_LIBRARY_PATH=$TMP "$SSHS" -e 'print("fine")' 2>&1) || rc=$?
+  expect_out "fine" "a run that needs no event loop does not need libuv"
+  rc=0; err=$(LD_LIBRARY_PATH=$TMP "$SSHS" -e 'sleep(0)' 2>&1) || rc=$?
+  if [ "$rc" = 1 ] && [ "$err" = "sshs: cannot load libuv.so.1: it has no uv_close" ]; then ok "an unusable libuv: exit 1 and why"
+  else not_ok "an unusable libuv: exit 1 and why" "$(show)"; fi
+else
+  not_ok "a C compiler to build a stand-in libuv" "cc -shared failed"; not_ok "an unusable libuv: exit 1 and why"
+fi
