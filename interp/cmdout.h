@@ -20,6 +20,8 @@ struct cmdout {
     int out_of_memory;            /* ... or memory ran out before it (same handling) */
     int stream[2];                /* stdout/stderr go to op:wait() as chunks, not captured */
     struct cmd_chunk *chunks, *chunks_tail;
+    struct cmd_chunk **tail_link;  /* the link that points to chunks_tail */
+    struct cmd_chunk *spare;      /* room handed out by cmdout_stream_space, not queued yet */
     size_t queued;                /* bytes in chunks not yet taken by Lua */
     int echo;                     /* write live to our stdout/stderr */
     struct out_stream echo_out, echo_err;
@@ -62,6 +64,13 @@ uint64_t cmdout_due(struct cmdout *co);
 /* New bytes of stdout (is_err 0) or stderr; wakes w when chunks are queued. Returns 1 when
    this data took a capture past max_output (the caller stops the command), else 0. */
 int  cmdout_data(struct cmdout *co, int is_err, const char *p, size_t n, struct sched_waiter *w);
+/* Streamed output can be read straight into the queue, one copy less than cmdout_data: a
+   place for up to *room bytes of stream is_err at the queue's end, or NULL when that stream
+   is not plainly streamed (captured, echoed, watched: then read elsewhere and pass the bytes
+   to cmdout_data). Every such read ends with cmdout_stream_commit: what was read there (0 or
+   more bytes) is queued. */
+char *cmdout_stream_space(struct cmdout *co, int is_err, size_t *room);
+void cmdout_stream_commit(struct cmdout *co, int is_err, size_t n, struct sched_waiter *w);
 /* The command ended: writes what is left of unfinished echo lines. */
 void cmdout_finish(struct cmdout *co);
 void cmdout_free(struct cmdout *co);

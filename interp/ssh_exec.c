@@ -134,7 +134,16 @@ static enum ssh_step drain(struct exec_op *e)
                 e->cmd.paused = 1;
                 return SSH_STEP_WAITING;
             }
-            ssize_t n = libssh2_channel_read_ex(e->chan.ch, stream, tmp, sizeof tmp);
+            /* A streamed chunk is read in place; the pid marker, a capture or an echo from tmp. */
+            size_t room = 0;
+            char *into = stream == 1 && e->want_pid ? NULL : cmdout_stream_space(&e->cmd.co, stream, &room);
+            ssize_t n = libssh2_channel_read_ex(e->chan.ch, stream, into ? into : tmp, into ? room : sizeof tmp);
+            if (into) cmdout_stream_commit(&e->cmd.co, stream, n > 0 ? (size_t)n : 0, &e->cmd.w);
+            if (n > 0 && into) {
+                e->op.progress = 1;
+                budget = (size_t)n < budget ? budget - (size_t)n : 0;
+                continue;
+            }
             if (n > 0) {
                 size_t skip = stream == 1 && e->want_pid ? take_pid(e, tmp, (size_t)n) : 0;
                 if ((size_t)n > skip && cmdout_data(&e->cmd.co, stream, tmp + skip, (size_t)n - skip, &e->cmd.w))
