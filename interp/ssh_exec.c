@@ -128,6 +128,10 @@ static enum ssh_step drain(struct exec_op *e)
     char tmp[65536];
     size_t budget = DRAIN_SLICE;
     for (int stream = 0; stream <= 1; stream++) {
+        /* Each read first reads the socket until EAGAIN, so after stdout's last one whatever
+           stderr has is in libssh2's queue already: when none is, a stderr read would only
+           cost a recv that says EAGAIN (two of them per wake-up, with the pass that follows). */
+        if (stream == 1 && libssh2_poll_channel_read(e->chan.ch, 1) == 0) break;
         for (;;) {
             if (budget == 0) return SSH_STEP_AGAIN;    /* a full slice: the rest next turn */
             if (cmdout_backlogged(&e->cmd.co)) {   /* unread by Lua: the window throttles the server */
