@@ -11,6 +11,7 @@
 #include "local.h"
 #include "buf.h"
 #include "spawn_attr.h"
+#include "loop_timer.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -325,7 +326,7 @@ static int l_read(lua_State *L)
     p->timer_fired = 0;
     if (p->in.len == 0 && !p->eof && !lua_isnoneornil(L, 2)) {
         double s = luaL_checknumber(L, 2);
-        uv_timer_start(&p->timer, on_read_timeout, s > 0 ? (uint64_t)(s * 1000 + 0.5) : 0, 0);
+        loop_timer_start(&p->timer, on_read_timeout, s > 0 ? (uint64_t)(s * 1000 + 0.5) : 0, 0);
     }
     return read_k(L, LUA_OK, 0);
 }
@@ -396,7 +397,7 @@ static int l_close(lua_State *L)
     if (p->remote) { sshapi->ssh_pty_release(p->remote); p->remote = NULL; }
     if (p->pid > 0 && !p->exited) {
         kill(-p->pid, SIGHUP);
-        uv_timer_start(&p->timer, on_grace, HANGUP_GRACE_MS, 0);  /* then SIGKILL */
+        loop_timer_start(&p->timer, on_grace, HANGUP_GRACE_MS, 0);  /* then SIGKILL */
     } else if (p->handles > 0) {
         close_handle(p, (uv_handle_t *)&p->timer);
     }

@@ -5,6 +5,7 @@
 #include "command.h"
 #include "l_command.h"
 #include "spawn_attr.h"
+#include "loop_timer.h"
 #include <lauxlib.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -121,7 +122,7 @@ static void reap_or_watch(struct local_op *op)
     op->open_handles++;
     op->reap_polling = 1;
     op->reap_every = REAP_POLL_FIRST_MS;
-    uv_timer_start(&op->reap_timer, on_reap_timer, op->reap_every, 0);
+    loop_timer_start(&op->reap_timer, on_reap_timer, op->reap_every, 0);
 }
 
 /* The op is complete once the child is reaped and both output pipes reached EOF. */
@@ -154,7 +155,7 @@ static void stop_overflowing(struct local_op *op)
     if (op->killed || op->cmd.done) return;
     op->killed = 1;
     signal_group(op, SIGTERM);
-    uv_timer_start(&op->timer, on_timer, KILL_GRACE_MS, 0);
+    loop_timer_start(&op->timer, on_timer, KILL_GRACE_MS, 0);
 }
 
 /* At most this many reads per wake-up: a writer faster than us never starves the loop
@@ -255,7 +256,7 @@ static void on_reap_timer(uv_timer_t *t)
     struct local_op *op = t->data;
     if (!local_reap(op->pid, &op->wstatus)) {
         op->reap_every = op->reap_every * 2 > REAP_POLL_MAX_MS ? REAP_POLL_MAX_MS : op->reap_every * 2;
-        uv_timer_start(t, on_reap_timer, op->reap_every, 0);
+        loop_timer_start(t, on_reap_timer, op->reap_every, 0);
         return;
     }
     op->exited = 1;
@@ -284,11 +285,11 @@ static void on_timer(uv_timer_t *t)
     if (op->cmd.done) return;
     if (!op->killed) {
         uint64_t wait = cmdout_due(&op->cmd.co);    /* output since: the idle deadline moved on */
-        if (wait) { uv_timer_start(&op->timer, on_timer, wait, 0); return; }
+        if (wait) { loop_timer_start(&op->timer, on_timer, wait, 0); return; }
         op->cmd.timed_out = 1;
         op->killed = 1;
         signal_group(op, SIGTERM);
-        uv_timer_start(&op->timer, on_timer, KILL_GRACE_MS, 0);
+        loop_timer_start(&op->timer, on_timer, KILL_GRACE_MS, 0);
     } else {
         signal_group(op, SIGKILL);
     }
@@ -300,7 +301,7 @@ static void interrupt_one(struct local_op *op)
     if (op->cmd.done || op->killed) return;
     op->killed = 1;
     signal_group(op, SIGINT);
-    uv_timer_start(&op->timer, on_timer, KILL_GRACE_MS, 0);
+    loop_timer_start(&op->timer, on_timer, KILL_GRACE_MS, 0);
 }
 
 static void interrupt_all(void)
@@ -686,7 +687,7 @@ int local_lua_spawn(lua_State *L)
         start_poll(op, &op->poll_in, op->fd_in, UV_WRITABLE, on_writable);
     }
     uint64_t first = cmdout_arm(&op->cmd.co, timeout);
-    if (first) uv_timer_start(&op->timer, on_timer, first, 0);
+    if (first) loop_timer_start(&op->timer, on_timer, first, 0);
     op->next_live = live_ops;
     if (live_ops) live_ops->prev_live = op;
     live_ops = op;

@@ -2,6 +2,7 @@
    it only queues; sched_run() is the one place that calls lua_resume, so resumes never nest. */
 #include "sched_internal.h"
 #include "l_util.h"
+#include "loop_timer.h"
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
@@ -513,8 +514,7 @@ int sched_lua_sleep(lua_State *L)
     sched->sleepers = sl;
     uv_timer_init(sched_loop(), &sl->timer);
     sl->timer.data = sl;
-    uv_update_time(sched_loop());        /* the cached loop time may be old (Lua ran since) */
-    uv_timer_start(&sl->timer, sleeper_fired, (uint64_t)llround(s * 1000.0), 0);
+    loop_timer_start(&sl->timer, sleeper_fired, (uint64_t)llround(s * 1000.0), 0);
     return sched_wait(L, &sl->w, sleep_k, 0);
 }
 
@@ -627,8 +627,7 @@ static int event_wait(lua_State *L)
         t->fired = 0;
         uv_timer_init(sched_loop(), &t->timer);
         t->timer.data = t;
-        uv_update_time(sched_loop());   /* as in sleep: the limit counts from now */
-        uv_timer_start(&t->timer, event_timer_fired, s > 0 ? (uint64_t)(s * 1000.0) : 0, 0);
+        loop_timer_start(&t->timer, event_timer_fired, s > 0 ? (uint64_t)(s * 1000.0) : 0, 0);
         ev->timer = t;
     }
     return event_wait_k(L, LUA_OK, 0);

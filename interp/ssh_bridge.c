@@ -1,5 +1,6 @@
 /* The bridged-channel op (see ssh_bridge.h). */
 #include "ssh_bridge.h"
+#include "loop_timer.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,7 +94,7 @@ static size_t up_allowance(struct bridge *b)
            wait, as a full pipe would (moving on would let sshd's buffer grow into a too-big
            IGNORE). */
         if (!b->saw_ignore && !uv_is_active((uv_handle_t *)&b->pace_timer))
-            uv_timer_start(&b->pace_timer, on_pace_wait, BRIDGE_PACE_WAIT_MS, 0);
+            loop_timer_start(&b->pace_timer, on_pace_wait, BRIDGE_PACE_WAIT_MS, 0);
         return 0;
     }
     size_t room = (size_t)(BRIDGE_PACE_LIMIT - out);

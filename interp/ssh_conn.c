@@ -4,6 +4,7 @@
 #include "ssh_agent_fwd.h"
 #include "ssh_proxy.h"
 #include "ssh_auth.h"
+#include "loop_timer.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -346,7 +347,7 @@ int conn_channel_refused(struct conn *c, struct ssh_op *op)
     c->channels--;
     queue_op(c, op, 1);
     if (others < 1) {
-        uv_timer_start(&c->timer, on_retry, 10u << c->refusals, 0);
+        loop_timer_start(&c->timer, on_retry, 10u << c->refusals, 0);
         c->refusals++;
         return 1;
     }
@@ -530,7 +531,7 @@ static void begin_close(struct conn *c)
     }
     c->state = C_CLOSING;
     c->refs--;
-    uv_timer_start(&c->timer, on_close_deadline, CLOSE_TIMEOUT_MS, 0);
+    loop_timer_start(&c->timer, on_close_deadline, CLOSE_TIMEOUT_MS, 0);
     c->close_op.type = &close_type;
     c->close_op.conn = c;
     conn_activate(c, &c->close_op);

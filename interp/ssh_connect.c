@@ -7,6 +7,7 @@
 #include "ssh_alloc.h"
 #include "ssh_hostkey.h"
 #include "ssh_proxy.h"
+#include "loop_timer.h"
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -248,7 +249,7 @@ static enum ssh_step connect_step(struct ssh_op *op)
                queues them unread: a few bytes per silent interval). */
             libssh2_keepalive_config(c->session, 1, (unsigned)c->p.keepalive);
             c->last_rx = uv_now(sched_loop());
-            uv_timer_start(&c->keepalive, on_keepalive, (uint64_t)c->p.keepalive * 1000,
+            loop_timer_start(&c->keepalive, on_keepalive, (uint64_t)c->p.keepalive * 1000,
                            (uint64_t)c->p.keepalive * 1000);
             uv_unref((uv_handle_t *)&c->keepalive);
         }
@@ -446,7 +447,7 @@ struct conn *conn_start(struct ssh_params *p, int transport_fd, struct sched_wai
     uv_idle_init(sched_loop(), &c->kick);
     c->timer.data = c->keepalive.data = c->kick.data = c;
     c->open_handles += 3;
-    if (c->p.timeout > 0) uv_timer_start(&c->timer, on_deadline, (uint64_t)(c->p.timeout * 1000), 0);
+    if (c->p.timeout > 0) loop_timer_start(&c->timer, on_deadline, (uint64_t)(c->p.timeout * 1000), 0);
 
     if (transport_fd < 0 && c->p.proxy_command) {
         transport_fd = proxy_start(c->p.proxy_command, on_proxy_exit, c, &c->proxy);

@@ -1,6 +1,7 @@
 /* The op base (see ssh_op.h). */
 #include "ssh_op.h"
 #include "ssh_conn.h"
+#include "loop_timer.h"
 #include <stdio.h>
 
 static struct ssh_op *live;            /* started, not finished */
@@ -125,7 +126,7 @@ void op_stop(struct ssh_op *op)
 void op_arm(struct ssh_op *op, uint64_t ms, void (*fn)(struct ssh_op *op))
 {
     op->on_timer = fn;
-    uv_timer_start(&op->timer, on_timer, ms, 0);
+    loop_timer_start(&op->timer, on_timer, ms, 0);
 }
 
 void op_disarm(struct ssh_op *op)

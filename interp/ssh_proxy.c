@@ -2,6 +2,7 @@
 #include "ssh_proxy.h"
 #include "scheduler.h"
 #include "spawn_attr.h"
+#include "loop_timer.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -160,7 +161,7 @@ void proxy_stop(struct proxy *p)
     p->on_exit = NULL;
     if (p->exited) return;
     signal_group(p, SIGTERM);
-    uv_timer_start(&p->kill_timer, on_kill_timer, KILL_AFTER_MS, 0);
+    loop_timer_start(&p->kill_timer, on_kill_timer, KILL_AFTER_MS, 0);
 }
 
 void proxy_shutdown_all(void)

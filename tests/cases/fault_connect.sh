@@ -8,7 +8,7 @@ source "$TESTROOT/lib.sh"
 source "$TESTROOT/fleet_lib.bash"
 source "$TESTROOT/fault_lib.bash"
 need_sshd
-plan 19
+plan 21
 trap 'stop_listeners; rm -rf "$TMP"' EXIT
 
 start_listener silent 127.0.0.1; SILENT=$LPORT
@@ -37,6 +37,26 @@ if bounded 120 "a silent and a mute host alone" env HOME="$H" "$SSHS" "$TMP/alon
   check "after both timeouts a live host works in the same process" grep -qx 'after' "$TMP/out"
   check "... and the script exits 0" [ "$rc" = 0 ]
   checkv "... at the timeouts, not before (2 x 2 s)" "took ${secs}s" ge "$secs" 4
+fi
+
+# ---------------------------------------------------------------- after busy Lua
+# The connect timeout counts from the connect, also after Lua that ran 1.7 s without yielding
+# (libuv's cached loop time is that old then: a 2 s timeout started from it fired after 0.3 s).
+# A local 0.8 s command started just after the connect must end before it fires.
+script busy.sshs <<'EOS'
+local clock = _SSHS.core.clock
+local order = {}
+local t = clock()
+while clock() - t < 1.7 do end
+local command = thread(function() run("sleep 0.8"); order[#order + 1] = "command done" end)
+local ok, e = pcall(connect, "mute", {timeout = 2})      -- the thread starts once this waits
+order[#order + 1] = ok and "connected?!" or tostring(e.message or e)
+command:join()
+print(table.concat(order, " | "))
+EOS
+if bounded 120 "a connect timeout after busy Lua" env HOME="$H" "$SSHS" "$TMP/busy.sshs"; then
+  check "after busy Lua the connect timeout still fires (timed out after 2s)" grep -q 'timed out after 2s' "$TMP/out"
+  check "... not before a shorter command started after it has ended" grep -q '^command done | ' "$TMP/out"
 fi
 
 # ---------------------------------------------------------------- 20 hosts, two dead ones

@@ -3,7 +3,7 @@
 # line that fakes a marker, stderr merged), send/expect with a small interactive program, a
 # timed-out command followed by a working one, a shell that exited.
 source "$TESTROOT/remote_lib.sh"
-plan 85
+plan 86
 
 cat > "$TMP/ask.sh" <<'EOS'
 printf 'Name? '
@@ -112,6 +112,17 @@ got=$(cd "$TMP" && HOME=$SSHS_TEST_HOME timeout -k 3 60 "$SSHS" -e \
 rc=$?
 if [ "$rc" = 0 ] && [[ $got == *"not seen within"*end* ]]; then ok "an expect whose time is up before the loop polls returns at once"
 else not_ok "an expect whose time is up before the loop polls returns at once" "rc=$rc" "$got"; fi
+
+# A read's time limit counts from the read, also after Lua that ran 2 s without yielding
+# (libuv's cached loop time is that old then): a shell that prints after 1 s is heard by a
+# 2.5 s read (started from the old time, the limit ran out after 0.5 s and the read gave "").
+printf '#!/bin/sh\nsleep 1; echo late-line\n' > "$TMP/late.sh"; chmod +x "$TMP/late.sh"
+got=$(timeout -k 3 60 "$SSHS" -e "local clock = _SSHS.core.clock
+  local t = clock() while clock() - t < 2 do end
+  local p = _SSHS.core.pty_local{shell = '$TMP/late.sh'}
+  print(p:read(2.5)) p:close()" 2>&1 < /dev/null)
+case "$got" in late-line*) ok "a pty read after busy Lua waits its whole time limit";;
+  *) not_ok "a pty read after busy Lua waits its whole time limit" "got: $got";; esac
 
 # SIGTERM while a console command runs: sshs ends, and neither the shell nor its command is
 # left behind (locally the pty is hung up; remotely the channel closes).
