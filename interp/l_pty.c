@@ -8,9 +8,9 @@
 #include "sshmod.h"
 #include "ssh_pty.h"
 #include "l_util.h"
-#include "local.h"
 #include "buf.h"
 #include "spawn_attr.h"
+#include "child_watch.h"
 #include "loop_timer.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -21,8 +21,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -46,8 +44,8 @@ struct lpty {
     uv_timer_t timer;                /* read timeout; then the hang-up grace period */
     int timer_fired;
     pid_t pid;                       /* local: the shell (a session leader) */
-    int pidfd, exited, wstatus;
-    uv_poll_t pid_poll;
+    int exited, wstatus;
+    struct child_watch exit_watch;   /* local: tells when the shell ends, and reaps it */
     struct ssh_pty *remote;
     char *host;                      /* for messages */
     int handles;                     /* libuv handles not yet closed */
@@ -147,14 +145,12 @@ static void on_fd(uv_poll_t *h, int status, int events)
 
 /* ---- local shells ---- */
 
-static void on_pid(uv_poll_t *h, int status, int events)
+static void on_shell_exit(void *data, int wstatus)
 {
-    struct lpty *p = h->data;
-    if (!local_reap(p->pid, &p->wstatus)) return;
+    struct lpty *p = data;
     p->exited = 1;
-    close_handle(p, (uv_handle_t *)h);
-    close(p->pidfd);
-    p->pidfd = -1;
+    p->wstatus = wstatus;
+    child_watch_close(&p->exit_watch, handle_closed);
 }
 
 /* Spawns argv on a new pty (cols x rows) as a session leader whose controlling terminal it
@@ -179,13 +175,8 @@ static int spawn_local(struct lpty *p, char *const argv[], int cols, int rows)
     if (e) { errno = e; goto out; }
     p->fd = master;
     master = -1;
-    p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-    if (p->pidfd >= 0) {
-        uv_poll_init(sched_loop(), &p->pid_poll, p->pidfd);
-        p->pid_poll.data = p;
-        p->handles++;
-        uv_poll_start(&p->pid_poll, UV_READABLE, on_pid);
-    }
+    child_watch_start(&p->exit_watch, p->pid, on_shell_exit, p);
+    p->handles++;
     r = 0;
 out:
     if (master >= 0) { int keep = errno; close(master); errno = keep; }
@@ -199,7 +190,7 @@ static struct lpty *new_lpty(lua_State *L)
     lutil_setmeta(L, &pty_meta);
     struct lpty *p = calloc(1, sizeof *p);
     if (!p) luaL_error(L, "out of memory");
-    p->fd = p->pidfd = p->closing_fd = -1;
+    p->fd = p->closing_fd = -1;
     p->lua_owned = 1;
     *ud = p;
     return p;

@@ -5,6 +5,7 @@
 #include "command.h"
 #include "l_command.h"
 #include "spawn_attr.h"
+#include "child_watch.h"
 #include "loop_timer.h"
 #include <lauxlib.h>
 #include <errno.h>
@@ -14,27 +15,20 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
 
 #define KILL_GRACE_MS 1000
-/* Without a pidfd (kernels before 5.3, valgrind) a child that runs on after closing its
-   output is asked for with waitpid on a timer: every 1 ms at first, doubling up to 100 ms. */
-#define REAP_POLL_FIRST_MS 1
-#define REAP_POLL_MAX_MS 100
 
 struct local_op {
     struct command cmd;                         /* first: what the Lua object sees */
     pid_t pid;
-    int fd_exit, fd_out, fd_err, fd_in;        /* -1 once closed */
-    uv_poll_t poll_exit, poll_out, poll_err, poll_in;
+    int fd_out, fd_err, fd_in;                  /* -1 once closed */
+    uv_poll_t poll_out, poll_err, poll_in;
     uv_timer_t timer;                           /* timeout, then the SIGKILL grace period */
-    uv_timer_t reap_timer;                      /* no pidfd: waitpid asked on this timer */
-    int reap_polling;                           /* reap_timer is open */
-    uint64_t reap_every;                        /* its current interval (ms) */
+    struct child_watch exit_watch;              /* a child that closed its output, running on */
     int open_handles;                           /* handles still to be closed by libuv */
     int exited, wstatus, killed;
     char *in_data; size_t in_len, in_off;
@@ -94,35 +88,22 @@ static void unlink_live(struct local_op *op)
     op->prev_live = op->next_live = NULL;
 }
 
-static void on_exit_fd(uv_poll_t *h, int status, int events);
-static void on_reap_timer(uv_timer_t *t);
+static void on_child_exit(void *data, int wstatus);
 static void on_timer(uv_timer_t *t);
 static void signal_group(struct local_op *op, int sig);
 static int start_poll(struct local_op *op, uv_poll_t *h, int fd, int events, uv_poll_cb cb);
 
 /* Both pipes are at EOF: the child has almost always exited by now, so reap it without a
-   pidfd; only a child that closed its output and runs on gets one to wait on. */
+   watch; only a child that closed its output and runs on is watched until it ends. */
 static void reap_or_watch(struct local_op *op)
 {
     int st;
     pid_t r = waitpid(op->pid, &st, WNOHANG);
     if (r == op->pid) { op->exited = 1; op->wstatus = st; return; }
     if (r < 0 && errno != EINTR) { op->exited = 1; return; }
-    if (op->fd_exit >= 0 || op->reap_polling) return;
-    op->fd_exit = local_pidfd_open(op->pid);
-    if (op->fd_exit >= 0) {
-        if (start_poll(op, &op->poll_exit, op->fd_exit, UV_READABLE, on_exit_fd) == 0) return;
-        if (op->poll_exit.data == op) close_handle(op, (uv_handle_t *)&op->poll_exit);
-        close(op->fd_exit);
-        op->fd_exit = -1;
-    }
-    /* Never kill it for want of a pidfd: it may be doing real work. */
-    uv_timer_init(sched_loop(), &op->reap_timer);
-    op->reap_timer.data = op;
+    if (op->exit_watch.pid) return;            /* already watched */
+    child_watch_start(&op->exit_watch, op->pid, on_child_exit, op);
     op->open_handles++;
-    op->reap_polling = 1;
-    op->reap_every = REAP_POLL_FIRST_MS;
-    loop_timer_start(&op->reap_timer, on_reap_timer, op->reap_every, 0);
 }
 
 /* The op is complete once the child is reaped and both output pipes reached EOF. */
@@ -231,45 +212,13 @@ static void local_write(struct command *c, const char *p, size_t n, int eof)
     uv_poll_start(&op->poll_in, UV_WRITABLE, on_writable);
 }
 
-int local_reap(pid_t pid, int *wstatus)
+static void on_child_exit(void *data, int wstatus)
 {
-    int st;
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == 0 || (r < 0 && errno == EINTR)) return 0;
-    *wstatus = r == pid ? st : 0;
-    return 1;
-}
-
-static void on_exit_fd(uv_poll_t *h, int status, int events)
-{
-    struct local_op *op = h->data;
-    if (!local_reap(op->pid, &op->wstatus)) return;
+    struct local_op *op = data;
     op->exited = 1;
-    close_handle(op, (uv_handle_t *)h);
-    close(op->fd_exit);
-    op->fd_exit = -1;
+    op->wstatus = wstatus;
+    child_watch_close(&op->exit_watch, handle_closed);
     maybe_done(op);
-}
-
-static void on_reap_timer(uv_timer_t *t)
-{
-    struct local_op *op = t->data;
-    if (!local_reap(op->pid, &op->wstatus)) {
-        op->reap_every = op->reap_every * 2 > REAP_POLL_MAX_MS ? REAP_POLL_MAX_MS : op->reap_every * 2;
-        loop_timer_start(t, on_reap_timer, op->reap_every, 0);
-        return;
-    }
-    op->exited = 1;
-    close_handle(op, (uv_handle_t *)t);
-    maybe_done(op);
-}
-
-int local_pidfd_open(pid_t pid)
-{
-    static int disabled = -1;
-    if (disabled < 0) disabled = getenv("SSHS_NO_PIDFD") && *getenv("SSHS_NO_PIDFD") == '1';
-    if (disabled) { errno = ENOSYS; return -1; }
-    return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
 static void signal_group(struct local_op *op, int sig)
@@ -602,7 +551,7 @@ int local_lua_spawn(lua_State *L)
     op->cmd.type = &local_type;
     op->cmd.co.big[0].fd = op->cmd.co.big[1].fd = -1;   /* until cmdout_init (an error before
                                                            it must not close our stdin) */
-    op->fd_exit = op->fd_out = op->fd_err = op->fd_in = -1;
+    op->fd_out = op->fd_err = op->fd_in = -1;
     op->cmd.lua_owned = 1;
     *ud = &op->cmd;
 
@@ -746,10 +695,10 @@ void local_shutdown(void)
         }
         op->cmd.done = 1;
         op->cmd.w.thread = NULL;
-        if (op->reap_polling) close_handle(op, (uv_handle_t *)&op->reap_timer);
-        int *fds[] = {&op->fd_exit, &op->fd_out, &op->fd_err, &op->fd_in};
-        uv_poll_t *polls[] = {&op->poll_exit, &op->poll_out, &op->poll_err, &op->poll_in};
-        for (int i = 0; i < 4; i++) {
+        child_watch_close(&op->exit_watch, handle_closed);
+        int *fds[] = {&op->fd_out, &op->fd_err, &op->fd_in};
+        uv_poll_t *polls[] = {&op->poll_out, &op->poll_err, &op->poll_in};
+        for (int i = 0; i < 3; i++) {
             if (*fds[i] < 0) continue;
             close_handle(op, (uv_handle_t *)polls[i]);
             close(*fds[i]);

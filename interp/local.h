@@ -16,13 +16,6 @@ int local_lua_spawn(lua_State *L);
    their handles. For the end of the process. */
 void local_shutdown(void);
 
-/* Reaps pid if it has ended (called when its pidfd turns readable): 1 and *wstatus set (0
-   when someone else reaped it), or 0 while it runs. */
-int local_reap(pid_t pid, int *wstatus);
-/* pidfd_open(pid), or -1 (ENOSYS) where there is none: old kernels, valgrind, and whenever
-   SSHS_NO_PIDFD=1 (so tests reach the fallbacks). */
-int local_pidfd_open(pid_t pid);
-
 /* The signal's name without "SIG" ("TERM"), or NULL when unknown. */
 const char *local_signal_name(int sig);
 

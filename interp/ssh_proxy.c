@@ -1,7 +1,8 @@
-/* ProxyCommand processes (see ssh_proxy.h). A pidfd tells the loop when one ends. */
+/* ProxyCommand processes (see ssh_proxy.h). A child watch tells the loop when one ends. */
 #include "ssh_proxy.h"
 #include "scheduler.h"
 #include "spawn_attr.h"
+#include "child_watch.h"
 #include "loop_timer.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
@@ -22,10 +22,9 @@ extern char **environ;
 
 struct proxy {
     pid_t pid;
-    int pidfd;
     int exited, stopped;
     int handles;                     /* open libuv handles: freed when none are left */
-    uv_poll_t exit_poll;
+    struct child_watch watch;
     uv_timer_t kill_timer;
     char *cmd;
     char why[600];                   /* how it ended, once reaped */
@@ -48,12 +47,7 @@ static void handle_closed(uv_handle_t *h)
 
 static void close_handles(struct proxy *p)
 {
-    if (p->pidfd >= 0) {
-        uv_poll_stop(&p->exit_poll);
-        if (!uv_is_closing((uv_handle_t *)&p->exit_poll)) uv_close((uv_handle_t *)&p->exit_poll, handle_closed);
-        close(p->pidfd);
-        p->pidfd = -1;
-    }
+    child_watch_close(&p->watch, handle_closed);
     if (!uv_is_closing((uv_handle_t *)&p->kill_timer)) uv_close((uv_handle_t *)&p->kill_timer, handle_closed);
 }
 
@@ -63,6 +57,17 @@ static void signal_group(struct proxy *p, int sig)
     if (kill(-p->pid, sig) < 0) kill(p->pid, sig);
 }
 
+/* It has been reaped: says how it ended (ws < 0: reaped, status unknown). */
+static void ended(struct proxy *p, int ws)
+{
+    p->exited = 1;
+    if (ws < 0) snprintf(p->why, sizeof p->why, "ProxyCommand '%.400s' ended", p->cmd);
+    else if (WIFSIGNALED(ws))
+        snprintf(p->why, sizeof p->why, "ProxyCommand '%.400s' was killed by signal %d", p->cmd, WTERMSIG(ws));
+    else
+        snprintf(p->why, sizeof p->why, "ProxyCommand '%.400s' exited with status %d", p->cmd, WEXITSTATUS(ws));
+}
+
 /* Reaps it if it has ended: 1 (and p->why set), or 0 while it runs. */
 static int reap(struct proxy *p)
 {
@@ -70,19 +75,14 @@ static int reap(struct proxy *p)
     int ws = 0;
     pid_t r = waitpid(p->pid, &ws, WNOHANG);
     if (r == 0) return 0;
-    p->exited = 1;
-    if (r < 0) snprintf(p->why, sizeof p->why, "ProxyCommand '%.400s' ended", p->cmd);
-    else if (WIFSIGNALED(ws))
-        snprintf(p->why, sizeof p->why, "ProxyCommand '%.400s' was killed by signal %d", p->cmd, WTERMSIG(ws));
-    else
-        snprintf(p->why, sizeof p->why, "ProxyCommand '%.400s' exited with status %d", p->cmd, WEXITSTATUS(ws));
+    ended(p, r < 0 ? -1 : ws);
     return 1;
 }
 
-static void on_exit_ready(uv_poll_t *h, int status, int events)
+static void on_child_exit(void *data, int wstatus)
 {
-    struct proxy *p = h->data;
-    if (!reap(p)) return;                     /* spurious: still running */
+    struct proxy *p = data;
+    if (!p->exited) ended(p, wstatus);
     void (*cb)(void *, const char *) = p->stopped ? NULL : p->on_exit;
     p->on_exit = NULL;
     close_handles(p);
@@ -123,21 +123,13 @@ int proxy_start(const char *cmd, void (*on_exit)(void *arg, const char *why), vo
     free(line);
     line = NULL;
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-    p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-    if (p->pidfd < 0 || uv_poll_init(sched_loop(), &p->exit_poll, p->pidfd) != 0) {
-        e = p->pidfd < 0 ? errno : EMFILE;
-        if (p->pidfd >= 0) close(p->pidfd);
-        kill(-p->pid, SIGKILL);
-        waitpid(p->pid, NULL, 0);
-        goto fail;
-    }
     p->on_exit = on_exit;
     p->arg = arg;
-    p->exit_poll.data = p->kill_timer.data = p;
+    child_watch_start(&p->watch, p->pid, on_child_exit, p);
     uv_timer_init(sched_loop(), &p->kill_timer);
+    p->kill_timer.data = p;
     p->handles = 2;
-    uv_poll_start(&p->exit_poll, UV_READABLE, on_exit_ready);
-    uv_unref((uv_handle_t *)&p->exit_poll);
+    uv_unref(&p->watch.h.handle);
     uv_unref((uv_handle_t *)&p->kill_timer);
     p->next = all_proxies;
     if (all_proxies) all_proxies->prev = p;

@@ -3,7 +3,7 @@
 # line that fakes a marker, stderr merged), send/expect with a small interactive program, a
 # timed-out command followed by a working one, a shell that exited.
 source "$TESTROOT/remote_lib.sh"
-plan 86
+plan 88
 
 cat > "$TMP/ask.sh" <<'EOS'
 printf 'Name? '
@@ -123,6 +123,32 @@ got=$(timeout -k 3 60 "$SSHS" -e "local clock = _SSHS.core.clock
   print(p:read(2.5)) p:close()" 2>&1 < /dev/null)
 case "$got" in late-line*) ok "a pty read after busy Lua waits its whole time limit";;
   *) not_ok "a pty read after busy Lua waits its whole time limit" "got: $got";; esac
+
+# Without a pidfd (old kernels, valgrind; SSHS_NO_PIDFD=1 makes it so) a local console's
+# shell is still watched: reaped once it has ended, not left a zombie while sshs runs on.
+cat > "$TMP/nopidfd.sshs" <<'EOS'
+local function state(pid)
+  local f = io.popen("ps -o stat= -p " .. pid); local s = f:read("a"); f:close()
+  return (s:gsub("%s", ""))
+end
+local function reaped(pid)
+  for _ = 1, 600 do if state(pid) == "" then return "reaped" end sleep(0.1) end
+  return "not reaped: " .. state(pid)
+end
+local pid
+with console() as c do pid = $(echo $$) end
+print("closed: " .. reaped(pid))
+with console() as c do
+  pid = $(echo $$)
+  c:send("exit\n")
+  print("exited: " .. reaped(pid))
+end
+EOS
+got=$(SSHS_NO_PIDFD=1 timeout -k 3 120 "$SSHS" "$TMP/nopidfd.sshs" 2>&1 < /dev/null)
+for what in closed exited; do
+  case "$got" in *"$what: reaped"*) ok "no pidfd: a local console's shell is reaped once $what";;
+    *) not_ok "no pidfd: a local console's shell is reaped once $what" "got: $got";; esac
+done
 
 # SIGTERM while a console command runs: sshs ends, and neither the shell nor its command is
 # left behind (locally the pty is hung up; remotely the channel closes).

@@ -6,7 +6,7 @@
 # ProxyCommand, a command that exits early, the command stopped when the connection ends,
 # and keywords sshs refuses (file:line).
 source "$TESTROOT/remote_lib.sh"
-plan 28
+plan 32
 
 # relay.py LOG HOST PORT [WORDS…]: logs "pid WORDS…" to LOG, then carries stdin/stdout to HOST:PORT.
 cat > "$TMP/relay.py" <<'EOF'
@@ -133,6 +133,30 @@ with connect("127.0.0.2") do
 end
 EOF
 lua_checks pc.sshs
+
+# Without a pidfd (old kernels, valgrind; SSHS_NO_PIDFD=1 makes it so) the command is watched
+# by asking waitpid on a loop timer: never killed for want of a pidfd (no connection could
+# start then), seen when it exits early, reaped when the connection ends.
+script nopidfd.sshs <<'EOF'
+local T = require "t"
+local log = os.getenv("LOG")
+local function alive(pid) return T.sh("kill -0 " .. pid .. " 2>/dev/null && echo yes") == "yes\n" end
+local ok, m = pcall(function()
+  with connect("viarelay2") do
+    T.eq("no pidfd: a connection through a ProxyCommand works", $(echo through), "through")
+  end
+end)
+if not ok then T.ok("no pidfd: a connection through a ProxyCommand works", false, m) end
+local pid = (T.read(log) or ""):match("(%d+) two\n$")
+T.ok("no pidfd: the command is stopped and reaped when the connection ends",
+     pid and T.wait_for(function() return not alive(pid) end, 60), pid)
+m = T.fails(connect, "early")
+T.ok("no pidfd: a command that exits early: the error says so",
+     m and (m:find("exited with status 3", 1, true) or m:find("closed the connection", 1, true)), m)
+m = T.fails(connect, "hangs")
+T.has("no pidfd: a command that never answers: the connect timeout ends it", m, "timed out after 2s")
+EOF
+SSHS_NO_PIDFD=1 lua_checks nopidfd.sshs
 
 # -o ProxyCommand on the command line, and -o ProxyCommand=none over the file's.
 script o.sshs <<'EOF'
