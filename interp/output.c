@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -240,6 +241,16 @@ static int status_tty;
 
 static void (*prompt_hide)(void), (*prompt_show)(void);
 
+/* The last line of the question on the terminal (tty_prompt.c asks on /dev/tty), or NULL. */
+static char *question;
+
+/* fd is the terminal the question is on: our controlling terminal (tcgetpgrp fails on any
+   other fd, terminal or not). */
+static int on_question_tty(int fd) { return question && tcgetpgrp(fd) != -1; }
+
+/* The progress line is drawn (a question on its terminal takes the bottom line instead). */
+static int status_shown(void) { return status_text && status_tty > 0 && !on_question_tty(2); }
+
 void out_set_prompt_hooks(void (*hide)(void), void (*show)(void))
 {
     prompt_hide = hide;
@@ -250,6 +261,18 @@ static void write_all(int fd, const char *p, size_t n);
 
 void out_write_all(int fd, const char *p, size_t n)
 {
+    if ((fd == 1 || fd == 2) && n && on_question_tty(fd)) {
+        /* Above the question, in one write: what was typed is in the terminal's line buffer
+           (not echoed), so nothing of it is lost by writing the question again. */
+        struct buf b = {0};
+        buf_append(&b, "\r\033[K", 4);
+        buf_append(&b, p, n);
+        if (p[n - 1] != '\n') buf_append(&b, "\n", 1);
+        buf_append(&b, question, strlen(question));
+        write_all(fd, b.data, b.len);
+        buf_free(&b);
+        return;
+    }
     if ((fd == 1 || fd == 2) && prompt_hide) {   /* the REPL's line stays below the output */
         prompt_hide();
         write_all(fd, p, n);
@@ -294,16 +317,31 @@ void out_set_status(const char *text)
 {
     if (!status_tty) status_tty = isatty(2) ? 1 : -1;
     if (status_tty < 0) return;
-    out_write_all(2, "\r\033[K", 4);
+    int drawn = !on_question_tty(2);         /* else it waits for the question to be answered */
+    if (drawn) out_write_all(2, "\r\033[K", 4);
     free(status_text);
     status_text = text && *text ? strdup(text) : NULL;
-    if (status_text) out_write_all(2, status_text, strlen(status_text));
+    if (status_text && drawn) out_write_all(2, status_text, strlen(status_text));
+}
+
+void out_set_question(const char *text)
+{
+    free(question);
+    question = NULL;
+    if (text) {
+        int had_status = status_shown();
+        const char *nl = strrchr(text, '\n');
+        question = strdup(nl ? nl + 1 : text);
+        if (had_status && !status_shown()) write_all(2, "\r\033[K", 4);   /* its line is the question's */
+    } else if (status_shown()) {
+        write_all(2, status_text, strlen(status_text));     /* back, on the line after the answer */
+    }
 }
 
 /* Builds prefix + line for each line in [p, p+n) into one buffer and writes it at once. */
 static void write_lines(struct out_stream *s, const char *p, size_t n)
 {
-    int around_status = status_text && isatty(s->fd);
+    int around_status = status_shown() && isatty(s->fd);
     if (!s->prefix && !around_status) { out_write_all(s->fd, p, n); return; }
     struct buf b = {0};
     const char *end = p + n;

@@ -25,6 +25,11 @@ void out_set_prompt_hooks(void (*hide)(void), void (*show)(void));
    terminal clear it first and redraw it after. "" removes it. */
 void out_set_status(const char *text);
 
+/* A question is on the terminal (tty_prompt.c, on /dev/tty; NULL: no more): output to that
+   terminal goes above it (its last line is cleared, the output written, the line written
+   again), and the progress line is off the screen until the question is answered. */
+void out_set_question(const char *text);
+
 /* The stdout queue (output.c): when stdout is a pipe or socket, what goes to fd 1 is queued
    and written by a thread of its own, so a slow reader never holds the loop. Call once,
    before the Lua io library is opened (it takes stdio's stdout). */

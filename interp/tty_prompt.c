@@ -5,6 +5,7 @@
    process end while a question is on the terminal. */
 #include "tty_prompt.h"
 #include "scheduler.h"
+#include "output.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -62,6 +63,7 @@ static void release_terminal(void)
     if (saved_valid) tcsetattr(tty_fd, TCSAFLUSH, &saved);
     saved_valid = 0;
     if (write(tty_fd, "\n", 1) < 0) { /* the terminal went away: nothing to tidy */ }
+    out_set_question(NULL);
     close(tty_fd);
     tty_fd = -1;
     memset(line, 0, sizeof line);
@@ -141,6 +143,7 @@ static int show(struct tty_prompt *p)
         quiet.c_iflag |= ICRNL;
         tcsetattr(fd, TCSAFLUSH, &quiet);
     }
+    out_set_question(p->text);        /* other output goes above it from now on */
     if (write(fd, p->text, strlen(p->text)) < 0) { /* we read anyway */ }
     uv_poll_start(h, UV_READABLE, on_tty);
     return 0;

@@ -2,11 +2,12 @@
 # is read on the loop, so a ticker thread keeps ticking while it waits; the right passphrase
 # connects, a wrong one fails saying so; echo is off while it asks and back on after every
 # ending (answered, Ctrl-C, the connect timeout); two threads that need a passphrase are asked
-# one after the other, each connection once.
+# one after the other, each connection once; a thread's output and the progress line never
+# write across the question: output goes above it, the progress line waits for the answer.
 source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/tmux_lib.sh"
 CLEANUP+=("tm_stop")
-plan 19
+plan 28
 
 start_sshd "$TMP/psshd" || exit 1
 KEYS=$TMP/keys
@@ -122,3 +123,44 @@ case "$(tm_screen)" in *"open sesame"*) not_ok "... the REPL neither echoed nor 
   *) ok "... the REPL neither echoed nor ran it";; esac
 tm_send C-d
 tm_expect "... and the REPL still reads lines (Ctrl-D leaves it)" '^EXIT=0$'
+
+# --- output while the question waits: a thread prints a line every 0.1 s (and, with
+# "progress", a progress line is up); the lines go above the question, which stays the last
+# line, whole; the progress line is off the screen until the question is answered.
+script out.sshs <<'EOF'
+local core, done, progress = _SSHS.core, arg[1], arg[2]
+if progress then core.status("PROGRESS 42%") end
+local stop = false
+local ticker = thread(function()
+  local i = 0
+  while not stop do i = i + 1; print("TICK " .. i); sleep(0.1) end
+end)
+with connect("127.0.0.1", {port = tonumber(os.getenv("X_PORT")), known_hosts = os.getenv("X_KNOWN_HOSTS"),
+                           key = os.getenv("KEYS") .. "/enc", agent = false}) do
+  print("WHO " .. $(whoami))
+end
+while not io.open(done) do sleep(0.1) end
+stop = true
+ticker:join()
+core.status("")
+EOF
+for progress in "" progress; do
+  rm -f "$TMP/done"
+  tm_start "cd '$TMP' && HOME='$TMP/home' KEYS='$KEYS' '$SSHS' out.sshs '$TMP/done' $progress; echo EXIT=\$?"
+  tm_wait "$prompt_re"
+  first=$(tm_screen | grep -o '^TICK [0-9]*' | tail -n 1 | cut -d' ' -f2)
+  tm_wait "^TICK $(( ${first:-0} + 10 ))\$" 10       # 10 more lines while the question waits
+  screen=$(tm_screen | grep -v '^$')
+  with=${progress:+, with a progress line}
+  if [ "$(tail -n 1 <<< "$screen")" = "Enter passphrase for key '$KEYS/enc':" ]; then
+    ok "output while the question waits goes above it$with: the question stays the last line, whole"
+  else not_ok "output while the question waits goes above it$with: the question stays the last line, whole" "$(tail -n 8 <<< "$screen")"; fi
+  if ! grep -q 'TICK.*Enter passphrase\|Enter passphrase.*TICK\|PROGRESS' <<< "$screen"; then
+    ok "... nothing is written across it$with"
+  else not_ok "... nothing is written across it$with" "$(grep 'Enter passphrase\|PROGRESS' <<< "$screen")"; fi
+  tm_type 'open sesame'
+  tm_expect "... the answer connects$with" "^WHO $SSHS_TEST_USER\$"
+  [ -n "$progress" ] && tm_expect "... and the progress line is back at the bottom after the answer" 'PROGRESS 42%$'
+  touch "$TMP/done"
+  tm_expect "... and the script ends well$with" '^EXIT=0$'
+done
