@@ -1091,18 +1091,19 @@ fi
 # command" is measured on a connection that has already run one: (t(1 + N) - t(1)) ÷ N.
 LAT_NS="" LAT_NSN=0 LAT_WIRE_PID="" LAT_SSHD_PID="" LAT_PROXY_PID="" LX=()
 
-# lat_up RTT FLIGHTS NHOSTS: starts the delayed path for NHOSTS hosts. Sets LHOST (the first
+# lat_up RTT FLIGHTS NHOSTS [PACKETS]: starts the delayed path for NHOSTS hosts (the wire logs
+# every packet to PACKETS when given). Sets LHOST (the first
 # host), LSET (all of them, as sshs -H takes them), LPORT, LX (the prefix that runs a client on
 # the client side; empty for the proxy), LAT_SSHD_PID (the sshd behind the path) and writes
 # $LH/.ssh/{known_hosts,config}. On failure sets LUP_ERR and leaves nothing running.
 lat_up() {
-  local rtt=$1 flights=$2 nh=$3 i hostkey
+  local rtt=$1 flights=$2 nh=$3 packets=${4:--} i hostkey
   LUP_ERR=""
   hostkey=$(head -n 1 "$SSHS_TEST_KNOWN_HOSTS" | cut -d' ' -f2,3)
   if [ "$LAT_MODE" = tun ]; then
     LAT_NSN=$((LAT_NSN + 1)); LAT_NS=sshsbench$$n$LAT_NSN
     : > "$WORK/wire.out"
-    "$PY" "$BENCHDIR/wire_delay.py" "$LAT_NS" "$rtt" "$flights" > "$WORK/wire.out" 2> "$WORK/wire.err" &
+    "$PY" "$BENCHDIR/wire_delay.py" "$LAT_NS" "$rtt" "$flights" "$packets" > "$WORK/wire.out" 2> "$WORK/wire.err" &
     LAT_WIRE_PID=$!
     for _ in $(seq 100); do [ -s "$WORK/wire.out" ] && break; kill -0 "$LAT_WIRE_PID" 2>/dev/null || break; sleep 0.1; done
     if ! grep -q '^ready' "$WORK/wire.out"; then
@@ -1174,6 +1175,7 @@ with connect(arg[1]) do
 end
 EOF
   LAT_HEAD=0
+  declare -A LBUDGET=()
   for rtt in $LAT_RTTS; do
     rm -f "$WORK/lat_$rtt.flights"
     if ! lat_up "$rtt" "$WORK/lat_$rtt.flights" 1 && [ "$LAT_MODE" = tun ]; then
@@ -1217,7 +1219,12 @@ EOF
       fi
     done
     # One more command: sshs runs N and 0 commands on one connection (difference ÷ N);
-    # ssh through a ControlMaster; paramiko times its own commands.
+    # ssh through a ControlMaster; paramiko times its own commands. The wire's packet log of
+    # sshs's runs (a wire of their own: connections 1-6) splits the figure (critical_path.py).
+    if [ "$LAT_MODE" = tun ]; then
+      lat_down; rm -f "$WORK/lat_$rtt.packets"
+      lat_up "$rtt" - 1 "$WORK/lat_$rtt.packets" || log "the wire for one more command did not start: $LUP_ERR"
+    fi
     for r in 1 2 3; do
       tclock "lat_sn_$rtt" 120 "${LX[@]}" env HOME="$LH" "$SSHS" "$WORK/lat_n.sshs" "$LHOST" $((LAT_CMDS + 1))
       tclock "lat_s0_$rtt" 120 "${LX[@]}" env HOME="$LH" "$SSHS" "$WORK/lat_n.sshs" "$LHOST" 1
@@ -1229,6 +1236,7 @@ EOF
     timeout 5 ssh -F "$LCFG" -o ControlPath="$LCM" -O exit "$LHOST" >/dev/null 2>&1
     PKC=$(env SSHS_TEST_PORT="$LPORT" SSHS_TEST_KNOWN_HOSTS="$LH/.ssh/known_hosts" timeout 120 "${LX[@]}" "$PY" "$BENCHDIR/paramiko_cmds.py" "$LHOST" "$LAT_CMDS" nodelay 2>/dev/null)
     lat_down
+    LBUDGET[$rtt]=$( [ -s "$WORK/lat_$rtt.packets" ] && "$PY" "$BENCHDIR/critical_path.py" "$WORK/lat_$rtt.packets" "$rtt" --more "$LAT_CMDS")
     RTT_S=$(calc '%.6f' 'r / 1000' r="$rtt")
     # The proxy's figures get +1 RTT for the handshake it answers at once; the wire's lose the prefix's start-up.
     if [ "$LAT_MODE" = tun ]; then
@@ -1256,6 +1264,11 @@ EOF
       esac
       md "| $rtt ms | $k | $(or_na "${LNEW[$k]}" "${LERR[$k$rtt]:-}") | $(or_na "$one") | $target |"
     done
+  done
+  md ""
+  for rtt in $LAT_RTTS; do
+    read -r bx bc bs <<< "${LBUDGET[$rtt]:-}"
+    [ -n "${bs:-}" ] && md "One more sshs command at $rtt ms on the wire's critical path (median of 3 pairs of runs): $bx crossings ($(calc '%.1f' 'x / 2' x="$bx") RTT), sshs $bc ms, sshd $bs ms (its fork and exec of the login shell included)."
   done
   md ""
   md "Load average after the connects: $(cut -d' ' -f1-3 /proc/loadavg)$( [ "$LAT_MODE" = tun ] && echo "; nsenter's own start-up, taken off each connect: $(calc '%.1f' 'x * 1000' x="${LXS:-0}") ms")."

@@ -21,8 +21,9 @@ RTT/4), each with the time its first byte was sent in RTTs since the client's SY
 A flight that starts one RTT after the other side's is a round trip waited for; one that starts
 later than that, or follows one of the same direction, waited for something else (CPU, or Nagle
 holding it until the other side's ACK: PACKETS_FILE tells which).
-PACKETS_FILE: every TCP packet, "t_rtt conn dir flags seq ack len" (seq/ack relative to the
-connection's first ones), for reading where a flight waited.
+PACKETS_FILE: every TCP packet, "t_rtt conn dir flags seq ack len wall" (seq/ack relative to the
+connection's first ones; wall: when it was sent, HH:MM:SS.micro as `strace -tt` prints it, to put
+beside a trace of either end), for reading where a flight waited.
 """
 import collections
 import ctypes
@@ -155,7 +156,10 @@ class Log:
             names = "".join(ch for bit, ch in ((2, "S"), (16, "."), (8, "P"), (1, "F"), (4, "R")) if flags & bit)
             other = c["base"][not from_client]
             rack = (ack - other) % 2**32 if other is not None and flags & 16 else 0
-            self.packets.write("%.3f %d %s %s %d %d %d\n" % (t, c["id"], d, names, (seq - c["base"][from_client]) % 2**32, rack, size))
+            wall = time.time() - (time.monotonic() - now)
+            self.packets.write("%.3f %d %s %s %d %d %d %s.%06d\n" % (
+                t, c["id"], d, names, (seq - c["base"][from_client]) % 2**32, rack, size,
+                time.strftime("%H:%M:%S", time.localtime(wall)), int(wall % 1 * 1e6)))
         if flags & 0x01:
             c["fin"] |= 1 if from_client else 2
         if flags & 0x04 or c["fin"] == 3:        # a reset, or both sides' FIN: it is over
