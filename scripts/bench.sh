@@ -1268,7 +1268,7 @@ EOF
   md ""
   for rtt in $LAT_RTTS; do
     read -r bx bc bs <<< "${LBUDGET[$rtt]:-}"
-    [ -n "${bs:-}" ] && md "One more sshs command at $rtt ms on the wire's critical path (median of 3 pairs of runs): $bx crossings ($(calc '%.1f' 'x / 2' x="$bx") RTT), sshs $bc ms, sshd $bs ms (its fork and exec of the login shell included)."
+    [ -n "${bs:-}" ] && md "One more sshs command at $rtt ms on the wire's critical path (median of 3 pairs of runs): $(calc '%.2f' 'x / 2 + (c + s) / r' x="$bx" c="$bc" s="$bs" r="$rtt") RTT = $bx crossings ($(calc '%.1f' 'x / 2' x="$bx") RTT) + sshs $bc ms + sshd $bs ms (its fork and exec of the login shell included; the figure above also has the two runs' process start and exit)."
   done
   md ""
   md "Load average after the connects: $(cut -d' ' -f1-3 /proc/loadavg)$( [ "$LAT_MODE" = tun ] && echo "; nsenter's own start-up, taken off each connect: $(calc '%.1f' 'x * 1000' x="${LXS:-0}") ms")."
