@@ -554,7 +554,7 @@ if want 4; then
   md "| client | MB/s min | median | max | t(0 B) s | ratio median (worst to worst) | client CPU s | max RSS MB | target |"
   md "|---|---|---|---|---|---|---|---|---|"
   row4() { # P DESCRIPTION PEER TARGET
-    md "| $2 | $(or_na "${MIN4[$1]:-}" "${ERR4[$1]:-}") | ${MED4[$1]:-} | ${MAX4[$1]:-} | $(calc '%.3f' x x="${T40[$1]}") | ${3:+$(ratio "${MED4[$1]:-}" "${MED4[$3]:-}") ($(ratio "${MIN4[$1]:-}" "${MIN4[$3]:-}"))} | ${CPU4[$1]:-} | $(calc '%.1f' 'x / 1024' x="${RSS4[$1]:-}") | $4 |"
+    md "| $2 | $(or_na "${MIN4[$1]:-}" "${ERR4[$1]:-}") | ${MED4[$1]:-} | ${MAX4[$1]:-} | $(calc '%.3f' x x="${T40[$1]}") | ${3:+$(ratio "${MED4[$1]:-}" "${MED4[$3]:-}") ($(ratio "${MIN4[$1]:-}" "${MIN4[$3]:-}"))} | ${CPU4[$1]:+$(calc '%.2f' x x="${CPU4[$1]}")} | $(calc '%.1f' 'x / 1024' x="${RSS4[$1]:-}") | $4 |"
   }
   row4 sshs_gcm "sshs \`run(cmd, {on_stdout = …})\`, aes128-gcm" ssh_gcm \
     "$(verdict 'both ≥ 0.9×' 'a / b >= 0.9 && c / d >= 0.9' a="${MED4[sshs_gcm]:-}" b="${MED4[ssh_gcm]:-}" c="${MIN4[sshs_gcm]:-}" d="${MIN4[ssh_gcm]:-}")"
@@ -980,7 +980,7 @@ EOS
     n=$(wc -l < "$WORK/s8_$c.runs")
     wm=$(rmed "s8_$c" 1); ww=$(awk '$1 > m { m = $1 } END { print m + 0 }' "$WORK/s8_$c.runs")
     em=$(rmed "s8_$c" 2); ew=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$WORK/s8_$c.runs")
-    t=$(rmed "s8_$c" 3)
+    t=$(calc '%.2f' x x="$(rmed "s8_$c" 3)")
     if [ "${c#*_}" = stream ]; then
       md "| $label | $(calc '%.0f' x x="$wm") / $ww | — | $t | $n | $(verdict 'worst during ≤ 50 ms' 'x <= 50' x="$ww") |"
     else
