@@ -371,55 +371,13 @@ static int pmain(lua_State *L)
     return 0;
 }
 
-/* What luaL_newstate adds to a state, for ours (made with our allocator from its first block):
-   a message when an error escapes every pcall, and the lua interpreter's warnings: off until
-   a script sends "@on", then each written to stderr as "Lua warning: ..." ("@off" stops them).
-   A control message is a one-piece message, or while warnings are off the last piece of one. */
-static int panic(lua_State *L)
-{
-    const char *msg = lua_tostring(L, -1);
-    fprintf(stderr, "PANIC: unprotected error in call to Lua API (%s)\n",
-            msg ? msg : "error object is not a string");
-    return 0;                           /* Lua aborts */
-}
-
-static void warn_on(void *ud, const char *msg, int tocont);
-static void warn_off(void *ud, const char *msg, int tocont);
-
-static int warn_control(lua_State *L, const char *msg, int tocont)
-{
-    if (tocont || msg[0] != '@') return 0;
-    if (strcmp(msg + 1, "off") == 0) lua_setwarnf(L, warn_off, L);
-    else if (strcmp(msg + 1, "on") == 0) lua_setwarnf(L, warn_on, L);
-    return 1;
-}
-
-static void warn_off(void *ud, const char *msg, int tocont) { warn_control(ud, msg, tocont); }
-
-/* The pieces of a message after its first, up to its last. */
-static void warn_rest(void *ud, const char *msg, int tocont)
-{
-    fputs(msg, stderr);
-    if (tocont) { lua_setwarnf(ud, warn_rest, ud); return; }
-    fputs("\n", stderr);
-    lua_setwarnf(ud, warn_on, ud);
-}
-
-static void warn_on(void *ud, const char *msg, int tocont)
-{
-    if (warn_control(ud, msg, tocont)) return;
-    fputs("Lua warning: ", stderr);
-    warn_rest(ud, msg, tocont);
-}
-
+/* lauxlib's state (its panic message and warning functions) with our allocator. Blocks made
+   before the switch came from malloc; small_alloc frees and resizes those through malloc. */
 static lua_State *new_state(void)
 {
     small_alloc_init();
-    lua_State *L = lua_newstate(small_alloc, NULL);
-    if (L) {
-        lua_atpanic(L, panic);
-        lua_setwarnf(L, warn_off, L);
-    }
+    lua_State *L = luaL_newstate();
+    if (L) lua_setallocf(L, small_alloc, NULL);
     return L;
 }
 

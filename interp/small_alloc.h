@@ -5,7 +5,8 @@
 
 /* Call once before the allocator's first use. */
 void small_alloc_init(void);
-/* A lua_Alloc (ud unused): lua_newstate(small_alloc, NULL). */
+/* A lua_Alloc (ud unused): lua_setallocf(L, small_alloc, NULL); blocks made before by malloc
+   are freed and resized through malloc. */
 void *small_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 /* Whether p is one of the arena's blocks (the unit test looks). */
 int small_alloc_owns(const void *p);
