@@ -306,7 +306,7 @@ function M.fold(hosts)
       if not pre then
         entries[#entries + 1] = {pre = name, post = "", text = name}
       else
-        local key = pre .. "\0" .. post
+        local key = #pre .. ":" .. pre .. post   -- length-prefixed: no two (pre, post) pairs meet
         local g = groups[key]
         if not g then
           g = {pre = pre, post = post, items = {}}

@@ -3,7 +3,7 @@ if _SSHS == nil then package.path = "stdlib/?.lua;" .. package.path end
 local nodeset = require "nodeset"
 
 local failed, total = 0, 0
-print("1..138")  -- the plan: how many checks this file runs
+print("1..139")  -- the plan: how many checks this file runs
 
 local function show(v)
   if type(v) ~= "table" then return string.format("%q", v) end
@@ -173,6 +173,9 @@ check("fold keeps padding widths apart", fold({"n1", "n01", "n2", "n02"}), "n[1-
 check("fold padded then unpadded 3-digit", fold({"n098", "n099", "n100"}), "n[098-100]")
 check("fold single host has no brackets", fold({"db1"}), "db1")
 check("fold names without digits kept", fold({"zeta", "alpha", "web2", "web1"}), "alpha,web[1-2],zeta")
+-- Found by make fuzz: ("\0", "") and ("", "\0") as prefix and suffix were one group, so
+-- "\0" .. "0000" and "000000" .. "\0" folded to "\0[0000,000000]", a different set.
+check("fold keeps prefix and suffix apart", fold({"\0" .. "0000", "000000" .. "\0"}), "000000\0,\0" .. "0000")
 check("fold only the last number", fold({"rack1-node01", "rack1-node02", "rack2-node01"}),
   "rack1-node[01-02],rack2-node01")
 check("fold with suffix", fold({"web1.lan", "web2.lan", "web3.lan"}), "web[1-3].lan")
