@@ -38,6 +38,8 @@ struct auth_state {
     void *wake_arg;
     char tried[400];
     char rsa_refused[300];
+    int signed_waiting;                 /* a key request signed at once awaits its answer */
+    enum { FOLLOW_NONE, FOLLOW_WAITING, FOLLOW_ACCEPTED, FOLLOW_REFUSED } follow;
 };
 
 static void note(struct auth_state *a, const char *what)
@@ -319,7 +321,9 @@ static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, c
                                                    cert ? cert : access(pub, R_OK) == 0 ? pub : NULL,
                                                    path, pass ? pass : "");
     sign_at_once(s, 0);
+    a->signed_waiting = SIGN_AT_ONCE && r == LIBSSH2_ERROR_EAGAIN;
     if (r == LIBSSH2_ERROR_EAGAIN) return r;
+    if (a->follow == FOLLOW_WAITING) a->follow = r == 0 ? FOLLOW_ACCEPTED : FOLLOW_REFUSED;
     {
         char what[1100];
         snprintf(what, sizeof what, "publickey %s%s", cert ? "certificate " : "", cert ? cert : path);
@@ -498,6 +502,15 @@ static int step_kbdint(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size
     note(a, "keyboard-interactive (refused)");
     return fail_message(a, err, errlen);
 }
+
+int auth_signed_waiting(const struct auth_state *a) { return a->signed_waiting; }
+
+void auth_follow(struct auth_state *a)
+{
+    if (a->signed_waiting && a->follow == FOLLOW_NONE) a->follow = FOLLOW_WAITING;
+}
+
+int auth_followed_accepted(const struct auth_state *a) { return a->follow == FOLLOW_ACCEPTED; }
 
 int auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen)
 {

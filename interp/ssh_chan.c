@@ -78,6 +78,10 @@ enum ssh_step chan_open_session(struct chan *c, unsigned window)
 {
     enum ssh_step r = chan_lock(c);
     if (r != SSH_STEP_DONE) return r;
+    /* The channel opened with the auth request is the first session op's (its window is
+       libssh2's default). */
+    if (!window || window == LIBSSH2_CHANNEL_WINDOW_DEFAULT) c->ch = conn_take_spare(c->op->conn);
+    if (c->ch) return chan_opened(c, 1, "opening a channel");
     c->ch = libssh2_channel_open_ex(session_of(c), "session", 7,
                                     window ? window : LIBSSH2_CHANNEL_WINDOW_DEFAULT,
                                     LIBSSH2_CHANNEL_PACKET_DEFAULT, NULL, 0);

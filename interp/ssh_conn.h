@@ -110,6 +110,9 @@ void conn_agent_answer(struct conn *c, int granted, const char *reason);
 
 /* The libssh2 session, for the ops' calls (only from a step function). */
 LIBSSH2_SESSION *conn_session(struct conn *c);
+/* The session channel opened ahead with the auth request (ssh_connect.c), for the first op
+   that opens one; NULL when there is none (any more). */
+LIBSSH2_CHANNEL *conn_take_spare(struct conn *c);
 
 /* Adds an op: it runs on the loop's next turn if a slot is free, else waits its turn (MaxSessions). */
 void conn_add_op(struct conn *c, struct ssh_op *op);

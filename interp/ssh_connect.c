@@ -179,6 +179,62 @@ void conn_agent_answer(struct conn *c, int granted, const char *reason)
 
 /* ---- connecting ---- */
 
+/* The first channel's open rides right behind a key file's signed publickey request (RFC 4252
+   5.1; libssh2 patch 0009): its confirmation comes one round trip sooner (the 8b wait in
+   docs/reference/performance.md). Only to OpenSSH's sshd, which answers an open that followed
+   a refused key with UNIMPLEMENTED, so the next key or the password can still be tried (dropbear
+   disconnects: "Received message 90 before userauth"); once per connection. */
+static void open_ahead(struct conn *c)
+{
+#ifdef LIBSSH2_HAVE_CHANNEL_OPEN_AHEAD
+    if (c->open_ahead != AHEAD_NONE || !auth_signed_waiting(c->auth) || !server_is_openssh(c))
+        return;
+    /* exec's window and libssh2's default are both 2 MiB: right for any session op */
+    if (libssh2_channel_open_ahead(c->session, LIBSSH2_CHANNEL_WINDOW_DEFAULT,
+                                   LIBSSH2_CHANNEL_PACKET_DEFAULT) != 0)
+        return;                              /* a packet is half-sent: the next step tries */
+    c->open_ahead = AHEAD_SENT;
+    auth_follow(c->auth);
+    if (conn_tracing()) fprintf(stderr, "sshs: trace: %s: channel open sent with the auth request\n",
+                                c->p.display);
+#else
+    (void)c;
+#endif
+}
+
+/* Auth is done: an open sent ahead of it is completed (its request was accepted) or forgotten
+   (refused: the server answered it UNIMPLEMENTED). 0 settled, LIBSSH2_ERROR_EAGAIN. */
+static int settle_open_ahead(struct conn *c, int accepted)
+{
+#ifdef LIBSSH2_HAVE_CHANNEL_OPEN_AHEAD
+    if (c->open_ahead != AHEAD_SENT) return 0;
+    if (!accepted) {
+        if (libssh2_channel_open_forget(c->session) == LIBSSH2_ERROR_EAGAIN) return LIBSSH2_ERROR_EAGAIN;
+    } else {
+        /* Completes the open sent ahead, whatever the arguments. Refused (MaxSessions 0): no
+           spare; the first op's own open meets the refusal and reports it. */
+        c->spare = libssh2_channel_open_ex(c->session, "session", 7, LIBSSH2_CHANNEL_WINDOW_DEFAULT,
+                                           LIBSSH2_CHANNEL_PACKET_DEFAULT, NULL, 0);
+        if (!c->spare && libssh2_session_last_errno(c->session) == LIBSSH2_ERROR_EAGAIN)
+            return LIBSSH2_ERROR_EAGAIN;
+    }
+    if (conn_tracing())
+        fprintf(stderr, "sshs: trace: %s: channel opened ahead: %s\n", c->p.display,
+                !accepted ? "forgotten (its key was refused)" : c->spare ? "open" : "refused");
+    c->open_ahead = AHEAD_DONE;
+#else
+    (void)c; (void)accepted;
+#endif
+    return 0;
+}
+
+LIBSSH2_CHANNEL *conn_take_spare(struct conn *c)
+{
+    LIBSSH2_CHANNEL *ch = c->spare;
+    c->spare = NULL;
+    return ch;
+}
+
 /* The user answered a passphrase or password prompt: authentication goes on. */
 static void on_auth_answer(void *arg)
 {
@@ -223,10 +279,13 @@ static enum ssh_step connect_step(struct ssh_op *op)
         c->state = C_AUTH;
         c->auth = auth_new(&c->p, on_auth_answer, c);
     }
-    if (c->state == C_AUTH) {
+    if (c->state == C_AUTH && !c->authed) {
         char err[600] = "";
         int r = auth_step(c->auth, c->session, err, sizeof err);
-        if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
+        if (r == LIBSSH2_ERROR_EAGAIN) {
+            open_ahead(c);
+            return SSH_STEP_AGAIN;
+        }
         if (r == AUTH_ASKING) {
             /* Waiting for the user, not the server: the socket is only watched for the
                server closing (on_poll), and the connect deadline still runs. */
@@ -239,8 +298,14 @@ static enum ssh_step connect_step(struct ssh_op *op)
             conn_fail(c, why);
             return SSH_STEP_FAILED;
         }
+        c->authed = 1;
+        c->ahead_accepted = auth_followed_accepted(c->auth);
         auth_free(c->auth);
         c->auth = NULL;
+    }
+    if (c->state == C_AUTH) {
+        int r = settle_open_ahead(c, c->ahead_accepted);
+        if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
         c->state = C_READY;
         ssh_trim_block(c->session);     /* an idle connection keeps only the pages it uses */
         uv_timer_stop(&c->timer);

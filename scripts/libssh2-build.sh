@@ -81,8 +81,9 @@ dpkg --compare-versions "$UPSTREAM" ge "$VERSION" || die "$SUITE has libssh2 $UP
 dpkg-source --no-check -x "$DSC" libssh2-src >/dev/null || die "dpkg-source -x failed"
 # Small changes of our own on top of Debian's, each patch file says why: fixes (0001, 0004, 0005:
 # upstream's or sent there; 0008: keepalive replies no longer queued), speed-ups of the packet layer (0002, 0003), and two additions sshs
-# uses when present: reading an idle connection for forwarded agent channels (0006) and publickey
-# auth signed at once for key files (0007).
+# uses when present: reading an idle connection for forwarded agent channels (0006), publickey
+# auth signed at once for key files (0007), and the first channel opened ahead of the auth reply
+# (0009).
 for p in "$HERE"/libssh2-patches/*.patch; do
   [ -f "$p" ] || continue
   patch -s -p1 -d libssh2-src < "$p" || die "patch $(basename "$p") does not apply"

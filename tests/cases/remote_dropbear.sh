@@ -12,7 +12,7 @@ if ! command -v /usr/sbin/dropbear >/dev/null || ! command -v dropbearkey >/dev/
   echo "1..0 # SKIP dropbear-bin is not installed (scripts/install-deps.sh installs it)"; exit 0
 fi
 if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root to make a throw-away user"; exit 0; fi
-plan 16
+plan 17
 
 DB=$TMP/dropbear
 mkdir -p "$DB"
@@ -142,3 +142,20 @@ CLEANUP+=("kill $SSH_AGENT_PID")
 SSH_AUTH_SOCK=$TMP/agent.sock ssh-add -q "$DB/client_key" 2> /dev/null
 AGENT_FP=$(ssh-keygen -lf "$DB/client_key" | cut -d' ' -f2)
 SSH_AUTH_SOCK=$TMP/agent.sock AGENT_FP=$AGENT_FP LIBSSH2_OLD=$LIBSSH2_OLD LIMIT=60 lua_checks dbagent.sshs
+
+# A refused key file, then the right one: Dropbear disconnects a client that sends anything
+# but auth before auth is done ("Received message 90 before userauth"), so sshs opens no
+# channel ahead of the auth reply here (it does with OpenSSH: remote_open_ahead.sh).
+mkdir -p "$DB/twokeys/.ssh"
+printf 'Host *\n  IdentityFile %s\n  IdentityFile %s\n' "$SSHS_TEST_WRONG_KEY" "$DB/client_key" > "$DB/twokeys/.ssh/config"
+script dbtwo.sshs <<'EOF'
+with connect("127.0.0.1", {port = tonumber(os.getenv("DBPORT")), user = os.getenv("U"),
+                           known_hosts = os.getenv("DB") .. "/known_hosts"}) do
+  print($(echo second-key))
+end
+EOF
+unset SSH_AUTH_SOCK           # the agent above holds the right key: keys files only here
+RHOME=$DB/twokeys SSHS_TRACE=1 run_remote dbtwo.sshs
+if [ "$rc" = 0 ] && [ "$out" = second-key ] && ! grep -q "channel open sent with the auth request" "$TMP/err"; then
+  ok "a refused key, then the right one: Dropbear logs in (no channel opened ahead of the auth reply)"
+else not_ok "a refused key, then the right one: Dropbear logs in (no channel opened ahead)" "$(show)"; fi

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# The first channel opened ahead (issue 21): the CHANNEL_OPEN of a connection's first session
+# channel goes right behind a key file's signed publickey request (libssh2 patch 0009), so the
+# first command does not wait for the auth success before asking for its channel. Counted in
+# the server's debug log and SSHS_TRACE=1, not timed:
+# - accepted key: one channel open for one command (the channel opened ahead is the command's),
+#   and the open is not answered as a pre-auth protocol error;
+# - a refused key first: sshd answers the early open with UNIMPLEMENTED (its log names message
+#   type 90); sshs forgets it, the next key and the password still log in, and the command opens
+#   its own channel;
+# - what comes first after connect may be SFTP or a forward, not a command: both work, and the
+#   unused channel serves the next command;
+# - the server refuses every session (MaxSessions 0): the command still fails with the refusal.
+# The system libssh2 1.10 has no such call: there nothing is opened ahead, and these checks
+# expect that.
+source "$TESTROOT/remote_lib.sh"
+plan 17
+
+start_sshd "$TMP/rsshd" $'LogLevel DEBUG1\nPasswordAuthentication yes' || exit 1
+LOG=$X_DIR/sshd.log
+log_since() { tail -n +"$(($1 + 1))" "$LOG"; }
+log_lines() { wc -l < "$LOG"; }
+settle() { local i; for i in $(seq 50); do grep -q "Close session\|Disconnected from\|Connection closed" <(log_since "$1") && break; sleep 0.1; done; sleep 0.2; }
+opens_in() { log_since "$1" | grep -c "server_input_channel_open: ctype session" || true; }
+protocol_errors_in() { log_since "$1" | grep -c "dispatch_protocol_error: type 90" || true; }
+if [ "$LIBSSH2_OLD" = 1 ]; then AHEAD=0; else AHEAD=1; fi
+
+script one.sshs <<'EOF'
+with connect("127.0.0.1") do
+  print($(echo connected))
+end
+EOF
+
+# --- the key is accepted ------------------------------------------------------------------------
+n0=$(log_lines)
+RHOME=$X_HOME SSHS_TRACE=1 run_remote one.sshs
+settle "$n0"
+if [ "$rc" = 0 ] && [ "$out" = connected ]; then ok "accepted key: the command runs"; else not_ok "accepted key: the command runs" "$(show)"; fi
+sent=$(grep -c "channel open sent with the auth request" "$TMP/err")
+opened=$(grep -c "channel opened ahead: open" "$TMP/err")
+if [ "$sent$opened" = "$AHEAD$AHEAD" ]; then ok "SSHS_TRACE: the channel open went with the auth request and was confirmed ($AHEAD)"
+else not_ok "SSHS_TRACE: the channel open went with the auth request and was confirmed ($AHEAD)" "sent=$sent opened=$opened" "$(grep 'trace: .*\(channel\|auth\)' "$TMP/err")"; fi
+n=$(opens_in "$n0")
+if [ "$n" = 1 ]; then ok "one command, one channel open on the server: the command used the channel opened ahead"
+else not_ok "one command, one channel open on the server" "opens=$n" "$(log_since "$n0" | grep 'channel_open\|userauth')"; fi
+e=$(protocol_errors_in "$n0")
+if [ "$e" = 0 ]; then ok "the open reached the server after the auth, not as a pre-auth protocol error"
+else not_ok "the open reached the server after the auth" "$(log_since "$n0" | grep dispatch_protocol_error)"; fi
+
+# --- a refused key first, then the right one ------------------------------------------------------
+mkdir -p "$TMP/two/.ssh"
+sed "s|^\(  IdentityFile \).*|\1$X_WRONG_KEY\n\1$X_HOME/.ssh/id_ed25519|" "$X_HOME/.ssh/config" > "$TMP/two/.ssh/config"
+n0=$(log_lines)
+RHOME=$TMP/two SSHS_TRACE=1 run_remote one.sshs
+settle "$n0"
+if [ "$rc" = 0 ] && [ "$out" = connected ]; then ok "a refused key, then the right one: the command runs"; else not_ok "a refused key, then the right one: the command runs" "$(show)"; fi
+e=$(protocol_errors_in "$n0")
+f=$(grep -c "channel opened ahead: forgotten" "$TMP/err")
+if [ "$e$f" = "$AHEAD$AHEAD" ]; then ok "the early open came before auth: sshd answered UNIMPLEMENTED, sshs forgot it ($AHEAD)"
+else not_ok "the early open came before auth: sshd answered UNIMPLEMENTED, sshs forgot it ($AHEAD)" "protocol errors=$e forgotten=$f" "$(grep 'trace: .*channel' "$TMP/err")"; fi
+n=$(opens_in "$n0")
+if [ "$n" = 1 ]; then ok "... and the command opened its own channel after the auth (one open)"
+else not_ok "... and the command opened its own channel after the auth" "opens=$n"; fi
+
+# --- a refused key, then the password (a throw-away user of this run) -------------------------------
+PWUSER=sshs_oa$$
+PW='oa pw'
+if ! id "$PWUSER" > /dev/null 2>&1 && useradd -M -d /tmp -s /bin/sh "$PWUSER" 2>/dev/null; then CLEANUP+=("userdel $PWUSER"); fi
+script pw.sshs <<'EOF'
+with connect("127.0.0.1", {user = arg[1], key = arg[2], password = arg[3]}) do
+  print($(whoami))
+  print($(echo second))
+end
+EOF
+if id "$PWUSER" > /dev/null 2>&1 && printf '%s:%s\n' "$PWUSER" "$PW" | chpasswd 2>/dev/null; then
+  n0=$(log_lines)
+  RHOME=$X_HOME SSHS_TRACE=1 run_remote pw.sshs "$PWUSER" "$X_WRONG_KEY" "$PW"
+  settle "$n0"
+  if [ "$rc" = 0 ] && [ "$out" = "$PWUSER"$'\n'second ]; then ok "a refused key, then the password: two commands run"; else not_ok "a refused key, then the password: two commands run" "$(show)"; fi
+  if grep -q "auth: password (one request): accepted" "$TMP/err" && [ "$(grep -c 'channel opened ahead: forgotten' "$TMP/err")" = "$AHEAD" ]; then
+    ok "SSHS_TRACE: the early open forgotten ($AHEAD), the password accepted"
+  else not_ok "SSHS_TRACE: the early open forgotten ($AHEAD), the password accepted" "$(grep 'trace: .*\(auth\|channel\)' "$TMP/err")"; fi
+else
+  skip_checks 2 "cannot create the throw-away user $PWUSER (not root?)"
+fi
+
+# --- SFTP first, then commands ---------------------------------------------------------------------
+mkdir -p "$TMP/files"
+echo payload > "$TMP/files/src"
+script sftp_first.sshs <<'EOF'
+local D = arg[1]
+with connect("127.0.0.1") do
+  upload(D .. "/src", D .. "/up")
+  download(D .. "/up", D .. "/down")
+  print($(cat #{D}/down))
+  print($(echo again))
+end
+EOF
+n0=$(log_lines)
+RHOME=$X_HOME SSHS_TRACE=1 run_remote sftp_first.sshs "$TMP/files"
+settle "$n0"
+if [ "$rc" = 0 ] && [ "$out" = payload$'\n'again ]; then ok "SFTP first: upload, download, then two commands"; else not_ok "SFTP first: upload, download, then two commands" "$(show)"; fi
+n=$(opens_in "$n0")
+# SFTP opens its own channel; the one opened ahead serves the first command, the second opens one.
+if [ "$n" = 3 ]; then ok "SFTP first: three channel opens (ahead or SFTP's own, then a command's), no more"
+else not_ok "SFTP first: three channel opens" "opens=$n" "$(log_since "$n0" | grep 'channel_open\|subsystem')"; fi
+closed=$(log_since "$n0" | grep -c "channel [0-9]*: free: server-session")
+if [ "$closed" = "$n" ]; then ok "SFTP first: every session channel was freed on the server ($closed of $n)"
+else not_ok "SFTP first: every session channel was freed on the server" "freed $closed of $n"; fi
+
+# --- a forward first, then a command ---------------------------------------------------------------
+# A local client (started here, outside sshs) waits for the forward's port, connects through it
+# and writes what came back: the tunnel's direct-tcpip channel is the connection's first.
+cat > "$TMP/server.py" <<'EOF'
+import os, socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+c, _ = s.accept(); c.sendall(b"hello from the far side\n"); c.close()
+EOF
+cat > "$TMP/client.py" <<'EOF'
+import os, socket, sys, time
+for _ in range(1200):
+    if os.path.exists(sys.argv[1]): break
+    time.sleep(0.05)
+port = int(open(sys.argv[1]).read())
+s = socket.create_connection(("127.0.0.1", port))
+line = s.makefile().readline().strip()
+open(sys.argv[2] + ".tmp", "w").write(line)
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+EOF
+timeout 120 python3 "$TMP/server.py" "$TMP/port" &
+CLEANUP+=("kill $!")
+timeout 120 python3 "$TMP/client.py" "$TMP/fport" "$TMP/fres" &
+CLEANUP+=("kill $!")
+for _ in $(seq 200); do [ -s "$TMP/port" ] && break; sleep 0.05; done
+script fwd_first.sshs <<'EOF'
+local to, pfile, rfile = "127.0.0.1:" .. arg[1], arg[2], arg[3]
+with connect("127.0.0.1") do
+  with forward{listen = "127.0.0.1:0", to = to} as f do
+    local fh = io.open(pfile .. ".tmp", "w"); fh:write(f.port); fh:close()
+    os.rename(pfile .. ".tmp", pfile)
+    local got
+    for _ = 1, 600 do
+      fh = io.open(rfile)
+      if fh then got = fh:read("a"); fh:close(); break end
+      sleep(0.05)
+    end
+    print(got)
+  end
+  print($(echo after))
+end
+EOF
+n0=$(log_lines)
+RHOME=$X_HOME SSHS_TRACE=1 run_remote fwd_first.sshs "$(cat "$TMP/port")" "$TMP/fport" "$TMP/fres"
+settle "$n0"
+if [ "$rc" = 0 ] && [ "$out" = "hello from the far side"$'\n'after ]; then ok "a forward first, then a command"; else not_ok "a forward first, then a command" "$(show)"; fi
+if log_since "$n0" | grep -q "server_input_channel_open: ctype direct-tcpip" && [ "$(opens_in "$n0")" = 1 ]; then
+  ok "... the tunnel's channel, then one session channel (the one opened ahead, or the command's)"
+else not_ok "... the tunnel's channel, then one session channel" "$(log_since "$n0" | grep 'channel_open')"; fi
+
+# --- the server refuses every session (MaxSessions 0) -----------------------------------------------
+if start_sshd "$TMP/nosess" $'MaxSessions 0'; then
+  script nosess.sshs <<'EOF'
+local T = require "t"
+with connect("127.0.0.1", {port = tonumber(arg[1]), known_hosts = arg[2], key = arg[3]}) do
+  local m = T.fails(function() return $(echo hi) end)
+  T.has("MaxSessions 0: the command raises, naming the host", m, "127.0.0.1")
+  T.has("... and the refusal", m, "refused to open a session channel")
+end
+EOF
+  SSHS_TRACE=1 LIMIT=60 lua_checks nosess.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY"
+  if [ "$(grep -c 'channel opened ahead: refused' "$TMP/err")" = "$AHEAD" ]; then ok "SSHS_TRACE: the open ahead was refused ($AHEAD)"
+  else not_ok "SSHS_TRACE: the open ahead was refused ($AHEAD)" "$(grep 'trace: .*channel' "$TMP/err")"; fi
+else
+  skip_checks 3 "the MaxSessions 0 sshd did not start"
+fi
