@@ -38,7 +38,6 @@ struct auth_state {
     void *wake_arg;
     char tried[400];
     char rsa_refused[300];
-    int signed_waiting;                 /* a key request signed at once awaits its answer */
     enum { FOLLOW_NONE, FOLLOW_WAITING, FOLLOW_ACCEPTED, FOLLOW_REFUSED } follow;
 };
 
@@ -263,6 +262,12 @@ static int fail_message(struct auth_state *a, char *err, size_t errlen)
     return -1;
 }
 
+/* A publickey request got its answer (r: 0 accepted): what followed it learns the outcome. */
+static void pk_answered(struct auth_state *a, int r)
+{
+    if (a->follow == FOLLOW_WAITING) a->follow = r == 0 ? FOLLOW_ACCEPTED : FOLLOW_REFUSED;
+}
+
 /* Publickey requests signed without a query first (LIBSSH2_FLAG_PUBKEY_SIGN_AT_ONCE, our
    libssh2 patch 0007); a libssh2 without it (the system 1.10) queries as it always did. */
 #ifdef LIBSSH2_FLAG_PUBKEY_SIGN_AT_ONCE
@@ -321,9 +326,8 @@ static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, c
                                                    cert ? cert : access(pub, R_OK) == 0 ? pub : NULL,
                                                    path, pass ? pass : "");
     sign_at_once(s, 0);
-    a->signed_waiting = SIGN_AT_ONCE && r == LIBSSH2_ERROR_EAGAIN;
     if (r == LIBSSH2_ERROR_EAGAIN) return r;
-    if (a->follow == FOLLOW_WAITING) a->follow = r == 0 ? FOLLOW_ACCEPTED : FOLLOW_REFUSED;
+    pk_answered(a, r);
     {
         char what[1100];
         snprintf(what, sizeof what, "publickey %s%s", cert ? "certificate " : "", cert ? cert : path);
@@ -402,6 +406,7 @@ static int step_agent(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_
     }
     int r = libssh2_agent_userauth(a->agent, p->user, a->identity);
     if (r == LIBSSH2_ERROR_EAGAIN) return r;
+    pk_answered(a, r);
     {
         char what[300];
         snprintf(what, sizeof what, "publickey agent key %d %.200s", a->agent_keys + 1,
@@ -503,11 +508,19 @@ static int step_kbdint(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size
     return fail_message(a, err, errlen);
 }
 
-int auth_signed_waiting(const struct auth_state *a) { return a->signed_waiting; }
+int auth_signed_waiting(const struct auth_state *a, LIBSSH2_SESSION *s)
+{
+#ifdef LIBSSH2_HAVE_CHANNEL_OPEN_AHEAD
+    return (a->stage == A_KEYS || a->stage == A_AGENT) && libssh2_userauth_publickey_signed_waiting(s);
+#else
+    (void)a; (void)s;
+    return 0;
+#endif
+}
 
 void auth_follow(struct auth_state *a)
 {
-    if (a->signed_waiting && a->follow == FOLLOW_NONE) a->follow = FOLLOW_WAITING;
+    if (a->follow == FOLLOW_NONE) a->follow = FOLLOW_WAITING;
 }
 
 int auth_followed_accepted(const struct auth_state *a) { return a->follow == FOLLOW_ACCEPTED; }

@@ -18,9 +18,10 @@ struct auth_state *auth_new(const struct ssh_params *p, void (*wake)(void *arg),
 int  auth_step(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t errlen);
 void auth_free(struct auth_state *a);
 
-/* 1 while a key file's publickey request, signed at once, awaits the server's answer: what is
-   sent now reaches the server right behind it (ssh_connect.c opens the first channel then). */
-int  auth_signed_waiting(const struct auth_state *a);
+/* 1 while a publickey request with its signature (a key file's, or an agent key's after the
+   server said it would take it) awaits the answer: what is sent now reaches the server right
+   behind it (ssh_connect.c opens the first channel then). Needs libssh2 patch 0009. */
+int  auth_signed_waiting(const struct auth_state *a, LIBSSH2_SESSION *s);
 /* Something was sent behind the waiting request: auth_followed_accepted tells, once auth is
    done, whether that request was the one accepted (what followed reached the service) or
    was refused (what followed came before auth, and the server did not take it). */

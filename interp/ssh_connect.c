@@ -179,7 +179,7 @@ void conn_agent_answer(struct conn *c, int granted, const char *reason)
 
 /* ---- connecting ---- */
 
-/* The first channel's open rides right behind a key file's signed publickey request (RFC 4252
+/* The first channel's open rides right behind a signed publickey request (RFC 4252
    5.1; libssh2 patch 0009): its confirmation comes one round trip sooner (the 8b wait in
    docs/reference/performance.md). Only to OpenSSH's sshd, which answers an open that followed
    a refused key with UNIMPLEMENTED, so the next key or the password can still be tried (dropbear
@@ -187,7 +187,7 @@ void conn_agent_answer(struct conn *c, int granted, const char *reason)
 static void open_ahead(struct conn *c)
 {
 #ifdef LIBSSH2_HAVE_CHANNEL_OPEN_AHEAD
-    if (c->open_ahead != AHEAD_NONE || !auth_signed_waiting(c->auth) || !server_is_openssh(c))
+    if (c->open_ahead != AHEAD_NONE || !auth_signed_waiting(c->auth, c->session) || !server_is_openssh(c))
         return;
     /* exec's window and libssh2's default are both 2 MiB: right for any session op */
     if (libssh2_channel_open_ahead(c->session, LIBSSH2_CHANNEL_WINDOW_DEFAULT,

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The first channel opened ahead (issue 21): the CHANNEL_OPEN of a connection's first session
-# channel goes right behind a key file's signed publickey request (libssh2 patch 0009), so the
+# channel goes right behind a signed publickey request (libssh2 patch 0009), so the
 # first command does not wait for the auth success before asking for its channel. Counted in
 # the server's debug log and SSHS_TRACE=1, not timed:
 # - accepted key: one channel open for one command (the channel opened ahead is the command's),
 #   and the open is not answered as a pre-auth protocol error;
+# - agent keys: the open goes behind the signed request that follows the server's PK_OK, never
+#   behind a query;
 # - a refused key first: sshd answers the early open with UNIMPLEMENTED (its log names message
 #   type 90); sshs forgets it, the next key and the password still log in, and the command opens
 #   its own channel;
@@ -14,7 +16,7 @@
 # The system libssh2 1.10 has no such call: there nothing is opened ahead, and these checks
 # expect that.
 source "$TESTROOT/remote_lib.sh"
-plan 17
+plan 19
 
 start_sshd "$TMP/rsshd" $'LogLevel DEBUG1\nPasswordAuthentication yes' || exit 1
 LOG=$X_DIR/sshd.log
@@ -82,6 +84,33 @@ if id "$PWUSER" > /dev/null 2>&1 && printf '%s:%s\n' "$PWUSER" "$PW" | chpasswd 
   else not_ok "SSHS_TRACE: the early open forgotten ($AHEAD), the password accepted" "$(grep 'trace: .*\(auth\|channel\)' "$TMP/err")"; fi
 else
   skip_checks 2 "cannot create the throw-away user $PWUSER (not root?)"
+fi
+
+# --- agent keys: the open follows the signed request, after the server's PK_OK --------------------
+if agent_out=$(ssh-agent -s -a "$TMP/agent.sock" 2>&1); then
+  eval "$agent_out" > /dev/null
+  CLEANUP+=("kill $SSH_AGENT_PID")
+  mkdir -p "$TMP/agenthome/.ssh"
+  grep -v IdentityFile "$X_HOME/.ssh/config" > "$TMP/agenthome/.ssh/config"
+  if ssh-add -q "$X_WRONG_KEY" 2>/dev/null && ssh-add -q "$X_HOME/.ssh/id_ed25519" 2>/dev/null; then
+    n0=$(log_lines)
+    RHOME=$TMP/agenthome SSHS_TRACE=1 run_remote one.sshs
+    settle "$n0"
+    if [ "$rc" = 0 ] && [ "$out" = connected ]; then ok "two agent keys, the first refused: the command runs"; else not_ok "two agent keys, the first refused: the command runs" "$(show)"; fi
+    sent=$(grep -c "channel open sent with the auth request" "$TMP/err")
+    opened=$(grep -c "channel opened ahead: open" "$TMP/err")
+    n=$(opens_in "$n0"); e=$(protocol_errors_in "$n0")
+    # The refused key's query got no signature, so nothing was sent behind it: no protocol error.
+    if [ "$sent$opened$e" = "${AHEAD}${AHEAD}0" ] && [ "$n" = 1 ]; then
+      ok "agent: the open went behind the accepted key's signed request only ($AHEAD), one open, no protocol error"
+    else not_ok "agent: the open went behind the accepted key's signed request only ($AHEAD)" "sent=$sent opened=$opened opens=$n protocol errors=$e" "$(grep 'trace: .*\(auth\|channel\)' "$TMP/err")"; fi
+  else
+    not_ok "ssh-add loads the keys into a private agent"; ok "# (no agent keys)"
+  fi
+  unset SSH_AUTH_SOCK
+  kill "$SSH_AGENT_PID" 2>/dev/null
+else
+  skip_checks 2 "ssh-agent did not start: $agent_out"
 fi
 
 # --- SFTP first, then commands ---------------------------------------------------------------------
