@@ -1261,12 +1261,15 @@ EOF
       LSPLIT[$rtt]=$("$PY" "$BENCHDIR/flight_split.py" "$WORK/lat_$rtt.flights" $(( ${#l2v} + 18 )))
     fi
     read -r lss lsc lsn <<< "${LSPLIT[$rtt]}"
+    read -r bx bc bs <<< "${LBUDGET[$rtt]:-}"
+    floor1=""
+    [ -n "${bs:-}" ] && floor1=" (this server's floor here: 2 + sshd's own $(calc '%.2f' 's / r' s="$bs" r="$rtt") = $(calc '%.2f' '2 + s / r' s="$bs" r="$rtt") RTT)"
     floor=""
     [ -n "${lss:-}" ] && floor=" (this server's floor here: $LAT_FLOOR_RTTS + sshd's own $lss = $(calc '%.2f' 'k + s' k="$LAT_FLOOR_RTTS" s="$lss") RTT)"
     for k in sshs ssh paramiko pdsh clush; do
       target="—"
       if [ "$k" = sshs ]; then
-        target="$(verdict 'connect ≤ 9 RTT and below every peer' 'a <= 9 && a < b' a="${LNEW[sshs]}" b="${best_peer:-1e9}")$floor; $(verdict 'one more ≤ 2.2 RTT' 'a <= 2.2' a="$(inrtt "$S1" 0)")"
+        target="$(verdict 'connect ≤ 9 RTT and below every peer' 'a <= 9 && a < b' a="${LNEW[sshs]}" b="${best_peer:-1e9}")$floor; $(verdict 'one more ≤ 2.2 RTT' 'a <= 2.2' a="$(inrtt "$S1" 0)")$floor1"
       fi
       case $k in
         sshs) one=$(inrtt "$S1" 0) ;;
