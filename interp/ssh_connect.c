@@ -194,6 +194,7 @@ static void open_ahead(struct conn *c)
                                    LIBSSH2_CHANNEL_PACKET_DEFAULT) != 0)
         return;                              /* a packet is half-sent: the next step tries */
     c->open_ahead = AHEAD_SENT;
+    libssh2_session_flag(c->session, LIBSSH2_FLAG_PUBKEY_PAUSE_SIGNED, 0);
     auth_follow(c->auth);
     if (conn_tracing()) fprintf(stderr, "sshs: trace: %s: channel open sent with the auth request\n",
                                 c->p.display);
@@ -278,6 +279,11 @@ static enum ssh_step connect_step(struct ssh_op *op)
         }
         c->state = C_AUTH;
         c->auth = auth_new(&c->p, on_auth_answer, c);
+#ifdef LIBSSH2_HAVE_CHANNEL_OPEN_AHEAD
+        /* Publickey auth pauses right after its signed request, so the open follows it even
+           when the server's answer is already there (loopback, a busy client). */
+        if (server_is_openssh(c)) libssh2_session_flag(c->session, LIBSSH2_FLAG_PUBKEY_PAUSE_SIGNED, 1);
+#endif
     }
     if (c->state == C_AUTH && !c->authed) {
         char err[600] = "";
@@ -299,6 +305,9 @@ static enum ssh_step connect_step(struct ssh_op *op)
             return SSH_STEP_FAILED;
         }
         c->authed = 1;
+#ifdef LIBSSH2_HAVE_CHANNEL_OPEN_AHEAD
+        libssh2_session_flag(c->session, LIBSSH2_FLAG_PUBKEY_PAUSE_SIGNED, 0);
+#endif
         c->ahead_accepted = auth_followed_accepted(c->auth);
         auth_free(c->auth);
         c->auth = NULL;

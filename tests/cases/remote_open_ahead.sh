@@ -200,7 +200,7 @@ end
 EOF
   SSHS_TRACE=1 LIMIT=60 lua_checks nosess.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY"
   if [ "$(grep -c 'channel opened ahead: refused' "$TMP/err")" = "$AHEAD" ]; then ok "SSHS_TRACE: the open ahead was refused ($AHEAD)"
-  else not_ok "SSHS_TRACE: the open ahead was refused ($AHEAD)" "$(grep 'trace: .*channel' "$TMP/err")"; fi
+  else not_ok "SSHS_TRACE: the open ahead was refused ($AHEAD)" "$(grep 'trace: .*\(auth\|channel\)' "$TMP/err")"; fi
 else
   skip_checks 3 "the MaxSessions 0 sshd did not start"
 fi
