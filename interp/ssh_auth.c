@@ -39,6 +39,11 @@ struct auth_state {
     char tried[400];
     char rsa_refused[300];
     enum { FOLLOW_NONE, FOLLOW_WAITING, FOLLOW_ACCEPTED, FOLLOW_REFUSED } follow;
+    /* A key file's request under way: libssh2 is called again with these until it answers
+       (the files are looked at once, not on every wake-up). */
+    int key_in_flight, key_is_rsa, key_encrypted, key_has_pub;
+    const char *key_pass;
+    char key_pub[1024];
 };
 
 static void note(struct auth_state *a, const char *what)
@@ -281,9 +286,9 @@ static void sign_at_once(LIBSSH2_SESSION *s, int on)
 static void sign_at_once(LIBSSH2_SESSION *s, int on) { (void)s; (void)on; }
 #endif
 
-/* One key file, with its certificate when cert is not NULL: 0 accepted, EAGAIN, AUTH_ASKING
-   (its passphrase), or 1 to move on. */
-static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, const char *cert, int given)
+/* Before a key file's request: the file must be readable by us alone; its passphrase is asked
+   for when needed. 0 to send the request, AUTH_ASKING, or 1 to move on. */
+static int key_prepare(struct auth_state *a, const char *path, const char *cert, int given)
 {
     if (access(path, R_OK) != 0) {
         if (given) {
@@ -303,31 +308,25 @@ static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, c
         if (given) fprintf(stderr, "sshs: %s\n", m);
         return 1;
     }
-    int is_rsa, encrypted;
-    inspect_key(path, &is_rsa, &encrypted);
+    inspect_key(path, &a->key_is_rsa, &a->key_encrypted);
     const char *pass = a->passphrase ? a->passphrase : a->p->passphrase;
-    if (encrypted && !pass && a->p->interactive && !a->passphrase_asked) {
+    if (a->key_encrypted && !pass && a->p->interactive && !a->passphrase_asked) {
         char prompt[400];
         snprintf(prompt, sizeof prompt, "Enter passphrase for key '%s': ", path);
         if (ask(a, prompt, &a->passphrase) == AUTH_ASKING) return AUTH_ASKING;
         a->passphrase_asked = 1;
         pass = a->passphrase;
     }
-    char pub[1024];
-    snprintf(pub, sizeof pub, "%s.pub", path);
-    const char *user = a->p->user;
-    /* The private key is in hand: send the signed request at once instead of first asking
-       whether the server would take the key (a round trip; our libssh2 patch 0007). Only
-       around this call: agent keys keep the query, so the agent signs only for a key the
-       server accepts. */
-    sign_at_once(s, 1);
-    /* A certificate is offered as the public key; libssh2 signs with the private key. */
-    int r = libssh2_userauth_publickey_fromfile_ex(s, user, (unsigned)strlen(user),
-                                                   cert ? cert : access(pub, R_OK) == 0 ? pub : NULL,
-                                                   path, pass ? pass : "");
-    sign_at_once(s, 0);
-    if (r == LIBSSH2_ERROR_EAGAIN) return r;
-    pk_answered(a, r);
+    a->key_pass = pass;
+    snprintf(a->key_pub, sizeof a->key_pub, "%s.pub", path);
+    a->key_has_pub = !cert && access(a->key_pub, R_OK) == 0;
+    return 0;
+}
+
+/* A key file's request was answered (r): 0 accepted, or 1 to move on, with a note of why. */
+static int key_answered(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, const char *cert,
+                        int r, int is_rsa, int encrypted, const char *pass)
+{
     {
         char what[1100];
         snprintf(what, sizeof what, "publickey %s%s", cert ? "certificate " : "", cert ? cert : path);
@@ -358,6 +357,33 @@ static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, c
     if (is_rsa && !(local && encrypted) && !a->rsa_refused[0])
         snprintf(a->rsa_refused, sizeof a->rsa_refused, "%s", path);
     return 1;
+}
+
+/* One key file, with its certificate when cert is not NULL: 0 accepted, EAGAIN, AUTH_ASKING
+   (its passphrase), or 1 to move on. */
+static int try_key(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, const char *cert, int given)
+{
+    if (!a->key_in_flight) {
+        int r = key_prepare(a, path, cert, given);
+        if (r != 0) return r;
+    }
+    const char *user = a->p->user;
+    const char *pass = a->key_pass;
+    /* The private key is in hand: send the signed request at once instead of first asking
+       whether the server would take the key (a round trip; our libssh2 patch 0007). Only
+       around this call: agent keys keep the query, so the agent signs only for a key the
+       server accepts. */
+    sign_at_once(s, 1);
+    /* A certificate is offered as the public key; libssh2 signs with the private key. */
+    int r = libssh2_userauth_publickey_fromfile_ex(s, user, (unsigned)strlen(user),
+                                                   cert ? cert : a->key_has_pub ? a->key_pub : NULL,
+                                                   path, pass ? pass : "");
+    sign_at_once(s, 0);
+    a->key_in_flight = r == LIBSSH2_ERROR_EAGAIN;
+    if (r == LIBSSH2_ERROR_EAGAIN) return r;
+    int is_rsa = a->key_is_rsa, encrypted = a->key_encrypted;
+    pk_answered(a, r);
+    return key_answered(a, s, path, cert, r, is_rsa, encrypted, pass);
 }
 
 /* A stage's answer when auth goes on with a->stage (any other is auth_step's). */
