@@ -412,7 +412,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     /* What the stdout queue holds goes out first, as long as the reader takes; once
        interrupted or terminated (also meanwhile) it gets a second, then is dropped. */
-    out_queue_finish(1000);
+    out_queue_drain(1000);
     if (sched_exit_override() >= 0) exit_status = sched_exit_override();
     /* Teardown: no child outlives us, and every libuv handle is closed before the loop. */
     repl_shutdown();
@@ -423,6 +423,7 @@ int main(int argc, char **argv)
     remote_shutdown();
     sched_shutdown();
     lua_close(L);
+    out_queue_finish(1000);     /* what finalizers printed while the state closed */
     sched_close_loop();
     for (int i = 0; i < n_owned; i++) free(owned[i]);
     return exit_status;

@@ -38,6 +38,8 @@ static struct {
     int broken;                      /* EPIPE or another write error: the rest is dropped */
     int async_ok;                    /* the loop's async handle may be signalled */
     int told_broken;
+    int writer;                      /* the writer thread runs (it needs no loop) */
+    int loop_gone;                   /* out_queue_drain ran: no more async, no new writer */
     int finished;                    /* out_queue_finish ran: drop what comes */
     uv_async_t async;                /* writer -> loop: under OUT_QUEUE_LOW again, or broken */
     struct out_waiter *waiters;      /* waiting for the queue to go under OUT_QUEUE_LOW */
@@ -100,7 +102,7 @@ static void on_queue_async(uv_async_t *h)
 static void enqueue(const char *p, size_t n)
 {
     if (n == 0) return;
-    if (!q.async_ok && !q.finished && start_writer() != 0) {
+    if (!q.writer && !q.finished && start_writer() != 0) {
         int broken = 0;                  /* no thread to be had: the old way */
         fd_write_all(1, p, n, &broken);
         return;
@@ -133,9 +135,11 @@ static ssize_t cookie_write(void *c, const char *p, size_t n)
    a script that prints nothing starts no thread). 0, or -1: write directly instead. */
 static int start_writer(void)
 {
-    if (q.async_ok) return 0;
-    if (uv_async_init(sched_loop(), &q.async, on_queue_async) != 0) return -1;
-    uv_unref((uv_handle_t *)&q.async);           /* the queue alone keeps no loop running */
+    if (q.writer) return 0;
+    /* After out_queue_drain the loop is going: the thread then runs without the handle. */
+    int with_async = !q.loop_gone;
+    if (with_async && uv_async_init(sched_loop(), &q.async, on_queue_async) != 0) return -1;
+    if (with_async) uv_unref((uv_handle_t *)&q.async);   /* the queue alone keeps no loop running */
     /* The writer gets no signals: they belong to the loop's thread (scheduler.c). */
     sigset_t all, old;
     sigfillset(&all);
@@ -143,9 +147,13 @@ static int start_writer(void)
     pthread_t th;
     int r = pthread_create(&th, NULL, writer_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (r != 0) { uv_close((uv_handle_t *)&q.async, NULL); return -1; }
+    if (r != 0) {
+        if (with_async) uv_close((uv_handle_t *)&q.async, NULL);
+        return -1;
+    }
     pthread_detach(th);
-    q.async_ok = 1;
+    q.async_ok = with_async;
+    q.writer = 1;
     return 0;
 }
 
@@ -207,9 +215,10 @@ void out_waiter_cancel(struct out_waiter *w)
     if (!q.waiters && q.async_ok) uv_unref((uv_handle_t *)&q.async);
 }
 
-int out_queue_finish(int grace_ms)
+/* Waits until the writer has written everything, the reader went away, or (once
+   interrupted) grace_ms passed. 1 when everything was written. */
+static int wait_empty(int grace_ms)
 {
-    if (!q.on || q.finished) return 1;
     fflush(stdout);
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
@@ -227,12 +236,33 @@ int out_queue_finish(int grace_ms)
         if (until.tv_nsec >= 1000000000) { until.tv_sec++; until.tv_nsec -= 1000000000; }
         pthread_cond_timedwait(&q.empty, &q.mu, &until);   /* CLOCK_REALTIME: only a tick */
     }
+    pthread_mutex_unlock(&q.mu);
+    return done;
+}
+
+int out_queue_drain(int grace_ms)
+{
+    if (!q.on || q.finished || q.loop_gone) return 1;
+    int done = wait_empty(grace_ms);
+    pthread_mutex_lock(&q.mu);
     int had_async = q.async_ok;
     q.async_ok = 0;
+    q.loop_gone = 1;
+    if (!done) q.broken = 1;         /* given up on: from here on output is dropped */
+    pthread_mutex_unlock(&q.mu);
+    if (had_async) uv_close((uv_handle_t *)&q.async, NULL);
+    return done;
+}
+
+int out_queue_finish(int grace_ms)
+{
+    if (!q.on || q.finished) return 1;
+    int done = out_queue_drain(grace_ms);
+    if (done) done = wait_empty(grace_ms);   /* what came after the drain (finalizers) */
+    pthread_mutex_lock(&q.mu);
     q.finished = 1;
     q.broken = 1;                    /* from here on output is dropped, not queued */
     pthread_mutex_unlock(&q.mu);
-    if (had_async) uv_close((uv_handle_t *)&q.async, NULL);
     return done;
 }
 

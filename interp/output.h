@@ -44,9 +44,13 @@ struct out_waiter {
 };
 void out_when_drained(struct out_waiter *w);
 void out_waiter_cancel(struct out_waiter *w);
-/* At exit: writes out what is queued, waiting as long as the reader takes, but at most
-   grace_ms more once interrupted (Ctrl-C, SIGTERM), also during this wait. Returns 1 when
-   everything was written. Output after this is dropped. */
+/* At exit, before the loop goes: writes out what is queued, waiting as long as the reader
+   takes, but at most grace_ms more once interrupted (Ctrl-C, SIGTERM), also during this wait.
+   Returns 1 when everything was written. Output after it is still queued (the writer needs no
+   loop: Lua's finalizers may print while the state closes), unless this gave up. */
+int out_queue_drain(int grace_ms);
+/* Last: out_queue_drain, then writes out what came after it, the same way. Output after this
+   is dropped. */
 int out_queue_finish(int grace_ms);
 
 struct luaL_Reg;

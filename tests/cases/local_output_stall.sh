@@ -4,7 +4,7 @@
 # threads that write are the ones held back (issue 21, item 4). Every check waits for an
 # event (a line in a file), with generous guards against hangs only, never a time bound.
 source "$TESTROOT/lib.sh"
-plan 7
+plan 8
 
 # stalled NAME SCRIPT: runs sshs SCRIPT with stdout into a pipe whose reader reads nothing
 # until $TMP/go exists (or 60 s passed: a guard), then everything into $TMP/NAME.out;
@@ -93,3 +93,18 @@ fi
 touch "$TMP/go"; wait "$STALLED_JOB"
 n=$(grep -c . "$TMP/p.out")
 [ "$n" = 1000 ] && grep -q "rc=0" "$TMP/p.err" && ok "... and runs to the end once read (1000 lines)" || not_ok "... and runs to the end once read" "lines: $n" "$(cat "$TMP/p.err")"
+
+# 5. What Lua's finalizers print while the state closes at exit (after the queue was drained
+#    once) still reaches a stalled reader, after everything printed before, in order.
+script finalizers.sshs <<'EOF'
+KEEP = setmetatable({}, {__gc = function() io.write("io.write from __gc\n") print("print from __gc") end})  -- finalized at exit
+for i = 1, 20000 do print(("%05d "):format(i) .. ("y"):rep(94)) end
+print("main done")
+EOF
+stalled f finalizers.sshs
+sleep 0.5; touch "$TMP/go"; wait "$STALLED_JOB"
+if [ "$(grep -c '^[0-9]\{5\} y' "$TMP/f.out")" = 20000 ] && [ "$(tail -n 3 "$TMP/f.out")" = "main done"$'\n'"io.write from __gc"$'\n'"print from __gc" ] && grep -q "rc=0" "$TMP/f.err"; then
+  ok "output of __gc at exit reaches a pipe, after the rest (2 MB first through the queue)"
+else
+  not_ok "output of __gc at exit reaches a pipe, after the rest" "lines: $(wc -l < "$TMP/f.out")" "last: $(tail -n 3 "$TMP/f.out")" "$(cat "$TMP/f.err")"
+fi
