@@ -115,6 +115,7 @@ static int read_params(lua_State *L, int t, struct ssh_params *p)
     p->agent = field_bool(L, t, "agent");
     p->interactive = field_bool(L, t, "interactive");
     p->hash_known_hosts = field_bool(L, t, "hash_known_hosts");
+    p->tunnel_only = field_bool(L, t, "tunnel_only");
     p->timeout = field_num(L, t, "timeout");
     p->keepalive = (int)field_num(L, t, "keepalive");
     p->keepalive_max = (int)field_num(L, t, "keepalive_max");

@@ -184,10 +184,19 @@ void conn_agent_answer(struct conn *c, int granted, const char *reason)
    docs/reference/performance.md). Only to OpenSSH's sshd, which answers an open that followed
    a refused key with UNIMPLEMENTED, so the next key or the password can still be tried (dropbear
    disconnects: "Received message 90 before userauth"); once per connection. */
+#ifdef LIBSSH2_HAVE_CHANNEL_OPEN_AHEAD
+static int may_open_ahead(const struct conn *c)
+{
+    /* Not on a jump host's connection: it only carries tunnels, and a bastion that allows no
+       sessions (MaxSessions 0) would log "no more sessions" for every connection. */
+    return server_is_openssh(c) && !c->p.tunnel_only;
+}
+#endif
+
 static void open_ahead(struct conn *c)
 {
 #ifdef LIBSSH2_HAVE_CHANNEL_OPEN_AHEAD
-    if (c->open_ahead != AHEAD_NONE || !auth_signed_waiting(c->auth, c->session) || !server_is_openssh(c))
+    if (c->open_ahead != AHEAD_NONE || !auth_signed_waiting(c->auth, c->session) || !may_open_ahead(c))
         return;
     /* exec's window and libssh2's default are both 2 MiB: right for any session op */
     if (libssh2_channel_open_ahead(c->session, LIBSSH2_CHANNEL_WINDOW_DEFAULT,
@@ -282,7 +291,7 @@ static enum ssh_step connect_step(struct ssh_op *op)
 #ifdef LIBSSH2_HAVE_CHANNEL_OPEN_AHEAD
         /* Publickey auth pauses right after its signed request, so the open follows it even
            when the server's answer is already there (loopback, a busy client). */
-        if (server_is_openssh(c)) libssh2_session_flag(c->session, LIBSSH2_FLAG_PUBKEY_PAUSE_SIGNED, 1);
+        if (may_open_ahead(c)) libssh2_session_flag(c->session, LIBSSH2_FLAG_PUBKEY_PAUSE_SIGNED, 1);
 #endif
     }
     if (c->state == C_AUTH && !c->authed) {

@@ -35,6 +35,8 @@ struct ssh_params {
     char *ciphers, *macs, *kex;   /* the user's algorithm lists (comma-separated), or NULL */
     char *proxy_command;    /* ProxyCommand, tokens expanded: carries the stream instead of TCP */
     char *agent_fwd_sock;   /* forward the agent listening here (SSH_AUTH_SOCK); NULL: don't */
+    int   tunnel_only;      /* a jump host's connection: tunnels only, so no session channel is
+                               opened ahead (a bastion's MaxSessions 0 would log its refusal) */
 };
 void ssh_params_free(struct ssh_params *p);
 

@@ -245,7 +245,8 @@ end
 
 -- Opens one SSH connection (through `outer`, a session, when given) and returns a session.
 -- retry_only = "refused": each() retries resets itself (they are sshd's MaxStartups drops).
-function M.open_session(target, opts, outer, retry_only)
+-- tunnel_only: a jump host's connection, which carries tunnels and never runs a session.
+function M.open_session(target, opts, outer, retry_only, tunnel_only)
   local params, chain = M.connect_settings(target, opts)
   local display = params.display
   if params.proxy_command and (outer or chain) then
@@ -259,7 +260,7 @@ function M.open_session(target, opts, outer, retry_only)
       -- would only set it up for nothing, or warn).
       local jopts = {agent = opts.agent, known_hosts = opts.known_hosts, host_key_check = opts.host_key_check,
                      timeout = opts.timeout, ssh_config = opts.ssh_config, forward_agent = false}
-      via = M.open_session(hop, jopts, via)
+      via = M.open_session(hop, jopts, via, nil, true)
       jumps[#jumps + 1] = via
     end
   elseif type(chain) == "table" and getmetatable(chain) == Session then
@@ -276,6 +277,7 @@ function M.open_session(target, opts, outer, retry_only)
   local timeout = params.timeout
   params.interactive = core.isatty(0) and core.isatty(2)
   params.via = via and via.conn
+  params.tunnel_only = tunnel_only or nil
   -- A refused or reset connection is tried again (params.attempts in all), after a pause that
   -- doubles from 0.1 s up to 2 s, jittered (0.5x to 1.5x) so a fleet does not retry in step.
   local fine, conn, tries = false, nil, 0

@@ -12,11 +12,13 @@
 #   its own channel;
 # - what comes first after connect may be SFTP or a forward, not a command: both work, and the
 #   unused channel serves the next command;
-# - the server refuses every session (MaxSessions 0): the command still fails with the refusal.
+# - the server refuses every session (MaxSessions 0): the command still fails with the refusal;
+# - a jump host's (ProxyJump) connection opens nothing ahead: it only carries the tunnel, and a
+#   bastion with MaxSessions 0 would log "no more sessions" for each connection.
 # The system libssh2 1.10 has no such call: there nothing is opened ahead, and these checks
 # expect that.
 source "$TESTROOT/remote_lib.sh"
-plan 19
+plan 21
 
 start_sshd "$TMP/rsshd" $'LogLevel DEBUG1\nPasswordAuthentication yes' || exit 1
 LOG=$X_DIR/sshd.log
@@ -187,6 +189,32 @@ if [ "$rc" = 0 ] && [ "$out" = "hello from the far side"$'\n'after ]; then ok "a
 if log_since "$n0" | grep -q "server_input_channel_open: ctype direct-tcpip" && [ "$(opens_in "$n0")" = 1 ]; then
   ok "... the tunnel's channel, then one session channel (the one opened ahead, or the command's)"
 else not_ok "... the tunnel's channel, then one session channel" "$(log_since "$n0" | grep 'channel_open')"; fi
+
+# --- a jump host (ProxyJump) that allows no sessions --------------------------------------------------
+# A bastion's connection carries only the tunnel: nothing is opened ahead there, so a bastion
+# with MaxSessions 0 does not log "no more sessions" for each connection; the target's own
+# connection still opens its first channel ahead.
+if start_sshd "$TMP/bastion" $'MaxSessions 0'; then
+  mkdir -p "$TMP/jumphome/.ssh"
+  printf 'Host bastion\n  HostName 127.0.0.1\n  Port %s\n  User %s\n  IdentityFile %s\n  UserKnownHostsFile %s\n' \
+    "$X_PORT" "$X_USER" "$X_KEY" "$X_KNOWN_HOSTS" > "$TMP/jumphome/.ssh/config"
+  printf 'Host target\n  HostName 127.0.0.1\n  Port %s\n  User %s\n  IdentityFile %s\n  UserKnownHostsFile %s\n  ProxyJump bastion\n' \
+    "$SSHS_TEST_PORT" "$SSHS_TEST_USER" "$SSHS_TEST_KEY" "$SSHS_TEST_KNOWN_HOSTS" >> "$TMP/jumphome/.ssh/config"
+  script jump.sshs <<'EOF'
+with connect("target") do
+  print($(echo through the bastion))
+end
+EOF
+  RHOME=$TMP/jumphome SSHS_TRACE=1 run_remote jump.sshs
+  sleep 0.3
+  if [ "$rc" = 0 ] && [ "$out" = "through the bastion" ]; then ok "through a bastion that allows no sessions: the command runs"; else not_ok "through a bastion that allows no sessions: the command runs" "$(show)"; fi
+  b=$(grep -c "@bastion: channel open sent" "$TMP/err"); t=$(grep -c "@target: channel opened ahead: open" "$TMP/err")
+  if [ "$b" = 0 ] && [ "$t" = "$AHEAD" ] && ! grep -q "no more sessions" "$X_DIR/sshd.log"; then
+    ok "nothing opened ahead on the bastion (its log has no \"no more sessions\"); the target's channel went ahead ($AHEAD)"
+  else not_ok "nothing opened ahead on the bastion; the target's channel went ahead ($AHEAD)" "bastion sent=$b target opened=$t" "$(grep 'trace: .*channel' "$TMP/err")" "$(grep 'no more sessions' "$X_DIR/sshd.log")"; fi
+else
+  skip_checks 2 "the bastion sshd did not start"
+fi
 
 # --- the server refuses every session (MaxSessions 0) -----------------------------------------------
 if start_sshd "$TMP/nosess" $'MaxSessions 0'; then
