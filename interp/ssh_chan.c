@@ -56,6 +56,9 @@ enum ssh_step chan_opened(struct chan *c, int ok, const char *what)
     }
     int rc = libssh2_session_last_errno(session_of(c));
     if (rc == LIBSSH2_ERROR_CHANNEL_FAILURE && uses_channel) {
+        /* The unused channel opened ahead holds a slot: it goes, and the open is made again
+           (chan_lock_open closes it first). */
+        if (conn_close_spare(conn)) return SSH_STEP_AGAIN;
         /* Over MaxSessions: wait for a free slot, unless nothing else holds one. */
         if (conn_channel_refused(conn, c->op)) return SSH_STEP_REQUEUED;
         snprintf(c->reason, sizeof c->reason, "refused to open a session channel");
@@ -74,9 +77,16 @@ static enum ssh_step open_result(struct chan *c, const char *what)
     return chan_opened(c, c->ch != NULL, what);
 }
 
-enum ssh_step chan_open_session(struct chan *c, unsigned window)
+enum ssh_step chan_lock_open(struct chan *c)
 {
     enum ssh_step r = chan_lock(c);
+    if (r != SSH_STEP_DONE) return r;
+    return conn_spare_closed(c->op->conn);
+}
+
+enum ssh_step chan_open_session(struct chan *c, unsigned window)
+{
+    enum ssh_step r = chan_lock_open(c);
     if (r != SSH_STEP_DONE) return r;
     /* The channel opened with the auth request is the first session op's (its window is
        libssh2's default). */

@@ -77,12 +77,15 @@ enum ssh_step chan_pty_size(struct chan *c, int cols, int rows);
 enum ssh_step chan_signal(struct chan *c, const char *name);
 
 /* For a libssh2 call that opens a channel itself (libssh2_sftp_init): take the lock with
-   chan_lock (SSH_STEP_DONE: go ahead, SSH_STEP_WAITING: return that), make the call, repeat it
-   while it says EAGAIN, then report its outcome with chan_opened(c, ok, what): it releases the
-   lock and returns SSH_STEP_DONE, SSH_STEP_REQUEUED (refused, queued again: take the lock again
-   when you run), SSH_STEP_FAILED (c->error: "what on HOST failed: …") or SSH_STEP_LOST.
+   chan_lock_open (SSH_STEP_DONE: go ahead, SSH_STEP_WAITING or SSH_STEP_AGAIN: return that),
+   make the call, repeat it while it says EAGAIN, then report its outcome with
+   chan_opened(c, ok, what): it releases the lock and returns SSH_STEP_DONE, SSH_STEP_AGAIN
+   (refused while the channel opened ahead sat unused: that one is closed, then the call is
+   made again), SSH_STEP_REQUEUED (refused, queued again: take the lock again when you run),
+   SSH_STEP_FAILED (c->error: "what on HOST failed: …") or SSH_STEP_LOST.
    (libssh2 reports a refused subsystem like a refused open: both read as a refusal.) */
 enum ssh_step chan_lock(struct chan *c);
+enum ssh_step chan_lock_open(struct chan *c);
 enum ssh_step chan_opened(struct chan *c, int ok, const char *what);
 
 /* Closing, in the order a command needs it (each returns SSH_STEP_AGAIN until done, then

@@ -113,6 +113,12 @@ LIBSSH2_SESSION *conn_session(struct conn *c);
 /* The session channel opened ahead with the auth request (ssh_connect.c), for the first op
    that opens one; NULL when there is none (any more). */
 LIBSSH2_CHANNEL *conn_take_spare(struct conn *c);
+/* Another session channel was refused while that channel sits unused (the server's MaxSessions
+   counts it): it is to be closed. 1 if there was one; conn_spare_closed then closes it. */
+int conn_close_spare(struct conn *c);
+/* Closes the channel conn_close_spare gave up: SSH_STEP_AGAIN until the server confirmed the
+   close, then SSH_STEP_DONE (at once when there is none). From an op's open step. */
+enum ssh_step conn_spare_closed(struct conn *c);
 
 /* Adds an op: it runs on the loop's next turn if a slot is free, else waits its turn (MaxSessions). */
 void conn_add_op(struct conn *c, struct ssh_op *op);

@@ -44,6 +44,7 @@ struct conn {
     int authed;                  /* auth is done (the open ahead may still be settling) */
     int ahead_accepted;          /* ... and the auth request it followed was accepted */
     LIBSSH2_CHANNEL *spare;      /* that channel, open, until a session op takes it */
+    int spare_closing;           /* ... or until it gives its slot up (MaxSessions) */
     int refs;
     int open_handles;
     int processing, again;

@@ -240,9 +240,31 @@ static int settle_open_ahead(struct conn *c, int accepted)
 
 LIBSSH2_CHANNEL *conn_take_spare(struct conn *c)
 {
+    if (c->spare_closing) return NULL;
     LIBSSH2_CHANNEL *ch = c->spare;
     c->spare = NULL;
     return ch;
+}
+
+int conn_close_spare(struct conn *c)
+{
+    if (!c->spare || c->spare_closing) return 0;
+    c->spare_closing = 1;
+    if (conn_tracing())
+        fprintf(stderr, "sshs: trace: %s: channel opened ahead: closed (another session was refused)\n",
+                c->p.display);
+    return 1;
+}
+
+enum ssh_step conn_spare_closed(struct conn *c)
+{
+    if (!c->spare_closing) return SSH_STEP_DONE;
+    /* sshd frees the session's slot before it confirms the close: once confirmed, the next
+       open finds it free. A failure (the transport) is the next open's to report. */
+    if (libssh2_channel_free(c->spare) == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
+    c->spare = NULL;
+    c->spare_closing = 0;
+    return SSH_STEP_DONE;
 }
 
 /* The user answered a passphrase or password prompt: authentication goes on. */

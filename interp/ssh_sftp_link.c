@@ -42,13 +42,13 @@ static enum ssh_step lk_open(struct ssh_op *op)
 {
     struct link *l = (struct link *)op;
     LIBSSH2_SESSION *s = conn_session(op->conn);
-    enum ssh_step r = chan_lock(&l->ch);
+    enum ssh_step r = chan_lock_open(&l->ch);
     if (r != SSH_STEP_DONE) return r;
     l->sftp = libssh2_sftp_init(s);
     if (!l->sftp && libssh2_session_last_errno(s) == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
     op->progress = 1;                   /* requests waiting for the link go on */
     r = chan_opened(&l->ch, l->sftp != NULL, "starting SFTP");
-    if (r == SSH_STEP_REQUEUED || r == SSH_STEP_LOST) return r;
+    if (r == SSH_STEP_REQUEUED || r == SSH_STEP_LOST || r == SSH_STEP_AGAIN) return r;
     if (r != SSH_STEP_DONE) {
         snprintf(l->error, sizeof l->error, "%s (is SFTP enabled on the server?)", l->ch.error);
         l->state = L_BROKEN;

@@ -18,7 +18,7 @@
 # The system libssh2 1.10 has no such call: there nothing is opened ahead, and these checks
 # expect that.
 source "$TESTROOT/remote_lib.sh"
-plan 21
+plan 25
 
 start_sshd "$TMP/rsshd" $'LogLevel DEBUG1\nPasswordAuthentication yes' || exit 1
 LOG=$X_DIR/sshd.log
@@ -231,4 +231,36 @@ EOF
   else not_ok "SSHS_TRACE: the open ahead was refused ($AHEAD)" "$(grep 'trace: .*\(auth\|channel\)' "$TMP/err")"; fi
 else
   skip_checks 3 "the MaxSessions 0 sshd did not start"
+fi
+
+# --- one session allowed (MaxSessions 1): the unused channel opened ahead gives its slot up ---------
+# SFTP opens a channel of its own; refused while the channel opened ahead sits unused (the server's
+# one session), sshs closes that one and opens SFTP's again. (SFTP's channel then stays for the
+# connection's life: no command could follow it on this server, with or without an open ahead.)
+# Commands in parallel threads right after connect: the first takes the channel opened ahead,
+# the others wait their turn.
+if start_sshd "$TMP/onesess" $'LogLevel DEBUG1\nMaxSessions 1'; then
+  mkdir -p "$TMP/one"; echo payload1 > "$TMP/one/src"
+  script onesess.sshs <<'EOF'
+local T = require "t"
+local o = {port = tonumber(arg[1]), known_hosts = arg[2], key = arg[3]}
+local D = arg[4]
+with connect("127.0.0.1", o) do
+  local ok, e = pcall(function() upload(D .. "/src", D .. "/up"); download(D .. "/up", D .. "/down") end)
+  T.ok("MaxSessions 1: SFTP first (an upload, a download) works", ok, T.msg(e))
+end
+T.eq("... and carried the file", T.read(D .. "/down"), "payload1\n")
+with connect("127.0.0.1", o) do
+  local hs = {}
+  for i = 1, 6 do hs[i] = thread(function() return $(echo #{i}) end) end
+  local good, bad = T.join_all(hs, function(i) return tostring(i) end)
+  T.eq("MaxSessions 1: 6 commands in threads right after connect", good, 6, bad)
+end
+EOF
+  SSHS_TRACE=1 LIMIT=90 lua_checks onesess.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY" "$TMP/one"
+  if [ "$(grep -c 'channel opened ahead: closed (another session was refused)' "$TMP/err")" = "$AHEAD" ]; then
+    ok "SSHS_TRACE: SFTP's refused open closed the unused channel opened ahead ($AHEAD)"
+  else not_ok "SSHS_TRACE: SFTP's refused open closed the unused channel opened ahead ($AHEAD)" "$(grep 'trace: [^ ]*: channel' "$TMP/err")"; fi
+else
+  skip_checks 4 "the MaxSessions 1 sshd did not start"
 fi
