@@ -213,7 +213,8 @@ static void open_ahead(struct conn *c)
 }
 
 /* Auth is done: an open sent ahead of it is completed (its request was accepted) or forgotten
-   (refused: the server answered it UNIMPLEMENTED). 0 settled, LIBSSH2_ERROR_EAGAIN. */
+   (refused: the server answered it UNIMPLEMENTED). 0 settled, LIBSSH2_ERROR_EAGAIN, or the
+   transport's error (the server closed the connection right after the auth success). */
 static int settle_open_ahead(struct conn *c, int accepted)
 {
 #ifdef LIBSSH2_HAVE_CHANNEL_OPEN_AHEAD
@@ -225,8 +226,8 @@ static int settle_open_ahead(struct conn *c, int accepted)
            spare; the first op's own open meets the refusal and reports it. */
         c->spare = libssh2_channel_open_ex(c->session, "session", 7, LIBSSH2_CHANNEL_WINDOW_DEFAULT,
                                            LIBSSH2_CHANNEL_PACKET_DEFAULT, NULL, 0);
-        if (!c->spare && libssh2_session_last_errno(c->session) == LIBSSH2_ERROR_EAGAIN)
-            return LIBSSH2_ERROR_EAGAIN;
+        int err = c->spare ? 0 : libssh2_session_last_errno(c->session);
+        if (err == LIBSSH2_ERROR_EAGAIN || conn_step_of(err) == SSH_STEP_LOST) return err;
     }
     if (conn_tracing())
         fprintf(stderr, "sshs: trace: %s: channel opened ahead: %s\n", c->p.display,
@@ -346,6 +347,15 @@ static enum ssh_step connect_step(struct ssh_op *op)
     if (c->state == C_AUTH) {
         int r = settle_open_ahead(c, c->ahead_accepted);
         if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
+        if (r) {
+            /* e.g. sshd's post-auth process exited (a ChrootDirectory it refuses): its log says why */
+            char why[600];
+            snprintf(why, sizeof why, "connection to %s closed right after authentication (%s): "
+                     "the server ended it (its log may say why)", c->p.display,
+                     c->last_sock_errno ? strerror(c->last_sock_errno) : "end of stream");
+            conn_fail(c, why);
+            return SSH_STEP_FAILED;
+        }
         c->state = C_READY;
         ssh_trim_block(c->session);     /* an idle connection keeps only the pages it uses */
         uv_timer_stop(&c->timer);

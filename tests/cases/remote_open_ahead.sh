@@ -18,7 +18,7 @@
 # The system libssh2 1.10 has no such call: there nothing is opened ahead, and these checks
 # expect that.
 source "$TESTROOT/remote_lib.sh"
-plan 25
+plan 27
 
 start_sshd "$TMP/rsshd" $'LogLevel DEBUG1\nPasswordAuthentication yes' || exit 1
 LOG=$X_DIR/sshd.log
@@ -263,4 +263,36 @@ EOF
   else not_ok "SSHS_TRACE: SFTP's refused open closed the unused channel opened ahead ($AHEAD)" "$(grep 'trace: [^ ]*: channel' "$TMP/err")"; fi
 else
   skip_checks 4 "the MaxSessions 1 sshd did not start"
+fi
+
+# --- the server ends the connection right after the auth success -----------------------------------
+# A user who is not root with a ChrootDirectory sshd refuses (/tmp is world-writable): sshd's
+# post-auth child exits at once ("bad ownership or modes for chroot directory"), so the channel
+# opened ahead is never confirmed. The connect fails, saying the connection closed right after
+# authentication (with libssh2 1.10, nothing went ahead: the first command fails); no hang.
+if id "$PWUSER" > /dev/null 2>&1 && chmod 711 "$TMP" && mkdir -m 755 "$TMP/akeys"; then
+  if start_sshd "$TMP/chroot" $'LogLevel DEBUG1\nAuthorizedKeysFile '"$TMP/akeys/keys"$'\nChrootDirectory /tmp'; then
+    cp "$X_DIR/authorized_keys" "$TMP/akeys/keys"; chmod 644 "$TMP/akeys/keys"
+    script closed.sshs <<'EOF'
+with connect("127.0.0.1", {port = tonumber(arg[1]), known_hosts = arg[2], key = arg[3], user = arg[4]}) do
+  print($(echo not-reached))
+end
+EOF
+    SSHS_TRACE=1 LIMIT=60 run_remote closed.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY" "$PWUSER"
+    msg=$(grep -v 'trace:' "$TMP/err")
+    if [ "$rc" = 1 ] && [ -z "$out" ] && grep -q "bad ownership or modes for chroot" "$X_DIR/sshd.log" && [[ "$msg" == *"$PWUSER@127.0.0.1"* ]]; then
+      ok "the server closes right after the auth success: the script fails, naming the host"
+    else not_ok "the server closes right after the auth success: the script fails, naming the host" "$(show)"; fi
+    if [ "$AHEAD" = 1 ]; then
+      case "$msg" in *"connection to $PWUSER@127.0.0.1 closed right after authentication"*) ok "... at connect: the connection closed right after authentication";;
+        *) not_ok "... at connect: the connection closed right after authentication" "$msg";; esac
+    else
+      case "$msg" in *"on $PWUSER@127.0.0.1"*|*"connection to $PWUSER@127.0.0.1 lost"*) ok "... at the first command (libssh2 1.10: nothing opened ahead)";;
+        *) not_ok "... at the first command (libssh2 1.10: nothing opened ahead)" "$msg";; esac
+    fi
+  else
+    skip_checks 2 "the ChrootDirectory sshd did not start"
+  fi
+else
+  skip_checks 2 "no throw-away user $PWUSER (not root?)"
 fi
