@@ -14,11 +14,16 @@
 #   unused channel serves the next command;
 # - the server refuses every session (MaxSessions 0): the command still fails with the refusal;
 # - a jump host's (ProxyJump) connection opens nothing ahead: it only carries the tunnel, and a
-#   bastion with MaxSessions 0 would log "no more sessions" for each connection.
+#   bastion with MaxSessions 0 would log "no more sessions" for each connection;
+# - one session allowed (MaxSessions 1): SFTP first gets the slot of the unused channel opened
+#   ahead (closed when SFTP's own open is refused); threaded commands take turns;
+# - the server closes the connection right after the auth success: connect fails, saying so;
+# - AuthenticationMethods publickey,password: the open behind the partly accepted key is
+#   forgotten and the password completes the login.
 # The system libssh2 1.10 has no such call: there nothing is opened ahead, and these checks
 # expect that.
 source "$TESTROOT/remote_lib.sh"
-plan 27
+plan 29
 
 start_sshd "$TMP/rsshd" $'LogLevel DEBUG1\nPasswordAuthentication yes' || exit 1
 LOG=$X_DIR/sshd.log
@@ -71,7 +76,7 @@ PWUSER=sshs_oa$$
 PW='oa pw'
 if ! id "$PWUSER" > /dev/null 2>&1 && useradd -M -d /tmp -s /bin/sh "$PWUSER" 2>/dev/null; then CLEANUP+=("userdel $PWUSER"); fi
 script pw.sshs <<'EOF'
-with connect("127.0.0.1", {user = arg[1], key = arg[2], password = arg[3]}) do
+with connect("127.0.0.1", {user = arg[1], key = arg[2], password = arg[3], port = arg[4] and tonumber(arg[4]), known_hosts = arg[5]}) do
   print($(whoami))
   print($(echo second))
 end
@@ -292,6 +297,27 @@ EOF
     fi
   else
     skip_checks 2 "the ChrootDirectory sshd did not start"
+  fi
+else
+  skip_checks 2 "no throw-away user $PWUSER (not root?)"
+fi
+
+# --- partial success: AuthenticationMethods publickey,password --------------------------------------
+# The key is accepted only as a first step (USERAUTH_FAILURE, partial success): the open behind it
+# came before auth was done (sshd answers UNIMPLEMENTED), sshs forgets it, the password completes
+# the login, and the commands open their own channels.
+if id "$PWUSER" > /dev/null 2>&1 && [ -d "$TMP/akeys" ]; then
+  if start_sshd "$TMP/partial" $'LogLevel DEBUG1\nAuthorizedKeysFile '"$TMP/akeys/keys"$'\nPasswordAuthentication yes\nAuthenticationMethods publickey,password'; then
+    cp "$X_DIR/authorized_keys" "$TMP/akeys/keys"; chmod 644 "$TMP/akeys/keys"
+    SSHS_TRACE=1 LIMIT=60 run_remote pw.sshs "$PWUSER" "$X_KEY" "$PW" "$X_PORT" "$X_KNOWN_HOSTS"
+    if [ "$rc" = 0 ] && [ "$out" = "$PWUSER"$'\n'second ] && grep -q "Partial publickey for $PWUSER" "$X_DIR/sshd.log"; then
+      ok "publickey,password: the key's partial success, then the password: two commands run"
+    else not_ok "publickey,password: the key's partial success, then the password: two commands run" "$(show)"; fi
+    if [ "$(grep -c 'channel opened ahead: forgotten' "$TMP/err")" = "$AHEAD" ] && grep -q "auth: password (one request): accepted" "$TMP/err"; then
+      ok "SSHS_TRACE: the open behind the partly accepted key forgotten ($AHEAD), the password accepted"
+    else not_ok "SSHS_TRACE: the open behind the partly accepted key forgotten ($AHEAD)" "$(grep 'trace: .*\(auth\|channel\)' "$TMP/err")"; fi
+  else
+    skip_checks 2 "the publickey,password sshd did not start"
   fi
 else
   skip_checks 2 "no throw-away user $PWUSER (not root?)"
