@@ -9,6 +9,7 @@
 #include "output.h"
 #include "repl.h"
 #include "l_pty.h"
+#include "l_stdio.h"
 #include <lauxlib.h>
 #include <lualib.h>
 #include <unistd.h>
@@ -65,6 +66,7 @@ void lsshs_open(lua_State *L, const struct sshs_options *opt)
 {
     out_queue_start();          /* before the io library takes stdio's stdout */
     luaL_openlibs(L);
+    stdio_open(L);              /* io.write, file:write, warn: above a question */
     sched_init(L);
     local_init(L);
 

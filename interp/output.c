@@ -278,6 +278,8 @@ static char *question;
    other fd, terminal or not). */
 static int on_question_tty(int fd) { return question && tcgetpgrp(fd) != -1; }
 
+int out_question_on(int fd) { return (fd == 1 || fd == 2) && on_question_tty(fd); }
+
 /* The progress line is drawn (a question on its terminal takes the bottom line instead). */
 static int status_shown(void) { return status_text && status_tty > 0 && !on_question_tty(2); }
 
@@ -359,6 +361,8 @@ void out_set_question(const char *text)
     free(question);
     question = NULL;
     if (text) {
+        fflush(stdout);                      /* buffered io.write text goes before it */
+        fflush(stderr);
         int had_status = status_shown();
         const char *nl = strrchr(text, '\n');
         question = strdup(nl ? nl + 1 : text);

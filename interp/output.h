@@ -29,6 +29,8 @@ void out_set_status(const char *text);
    terminal goes above it (its last line is cleared, the output written, the line written
    again), and the progress line is off the screen until the question is answered. */
 void out_set_question(const char *text);
+/* A question is on the terminal that fd (1 or 2) writes to: out_write_all puts text above it. */
+int out_question_on(int fd);
 
 /* The stdout queue (output.c): when stdout is a pipe or socket, what goes to fd 1 is queued
    and written by a thread of its own, so a slow reader never holds the loop. Call once,

@@ -7,7 +7,7 @@
 source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/tmux_lib.sh"
 CLEANUP+=("tm_stop")
-plan 28
+plan 33
 
 start_sshd "$TMP/psshd" || exit 1
 KEYS=$TMP/keys
@@ -164,3 +164,49 @@ for progress in "" progress; do
   touch "$TMP/done"
   tm_expect "... and the script ends well$with" '^EXIT=0$'
 done
+
+# --- Lua's own writes while the question waits: a thread writes with io.write,
+# io.stdout:write, io.stderr:write and warn every 0.2 s; each goes above the question too.
+script luaio.sshs <<'EOF2'
+local done = arg[1]
+warn("@on")
+local stop = false
+local ticker = thread(function()
+  local i = 0
+  while not stop do
+    i = i + 1
+    io.write("IOW ", i, "\n")
+    io.stdout:write("OUT ", i, "\n")
+    io.stderr:write("ERR ", i, "\n")
+    warn("WARN ", tostring(i))
+    sleep(0.2)
+  end
+end)
+with connect("127.0.0.1", {port = tonumber(os.getenv("X_PORT")), known_hosts = os.getenv("X_KNOWN_HOSTS"),
+                           key = os.getenv("KEYS") .. "/enc", agent = false}) do
+  print("WHO " .. $(whoami))
+end
+while not io.open(done) do sleep(0.1) end
+stop = true
+ticker:join()
+EOF2
+rm -f "$TMP/done"
+tm_start "cd '$TMP' && HOME='$TMP/home' KEYS='$KEYS' '$SSHS' luaio.sshs '$TMP/done'; echo EXIT=\$?"
+tm_wait "$prompt_re"
+first=$(tm_screen | grep -o '^IOW [0-9]*' | tail -n 1 | cut -d' ' -f2)
+last=$(( ${first:-0} + 5 ))
+tm_wait "^Lua warning: WARN $last\$" 20        # 5 more rounds while the question waits
+screen=$(tm_screen | grep -v '^$')
+if [ "$(tail -n 1 <<< "$screen")" = "Enter passphrase for key '$KEYS/enc':" ]; then
+  ok "io.write, io.stdout:write, io.stderr:write, warn while the question waits go above it: the question stays the last line, whole"
+else not_ok "io.write, io.stdout:write, io.stderr:write, warn while the question waits go above it: the question stays the last line, whole" "$(tail -n 8 <<< "$screen")"; fi
+if [ "$(grep -c 'Enter passphrase' <<< "$screen")" = 1 ] && ! grep -q '\(IOW\|OUT\|ERR\|WARN\).*Enter passphrase\|Enter passphrase.*\(IOW\|OUT\|ERR\|WARN\)' <<< "$screen"; then
+  ok "... nothing is written across it (one question line on the screen)"
+else not_ok "... nothing is written across it (one question line on the screen)" "$(tail -n 12 <<< "$screen")"; fi
+if grep -qx "IOW $last" <<< "$screen" && grep -qx "OUT $last" <<< "$screen" && grep -qx "ERR $last" <<< "$screen"; then
+  ok "... each write is a whole line of its own above it"
+else not_ok "... each write is a whole line of its own above it" "$(tail -n 12 <<< "$screen")"; fi
+tm_type 'open sesame'
+tm_expect "... the answer connects" "^WHO $SSHS_TEST_USER\$"
+touch "$TMP/done"
+tm_expect "... and the script ends well" '^EXIT=0$'

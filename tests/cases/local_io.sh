@@ -2,7 +2,7 @@
 # bytes, live line-by-line display, lines of concurrent threads kept whole, 200 concurrent
 # commands at ~0 CPU, no file descriptors leaked to children or over time.
 source "$TESTROOT/lib.sh"
-plan 17
+plan 19
 
 now() { date +%s.%N; }
 less_than() { [ "$(echo "$1 < $2" | bc)" = 1 ]; }
@@ -72,6 +72,59 @@ $ echo six >&2' > "$TMP/merged" 2>&1 < /dev/null
 if [ "$(cat "$TMP/merged")" = "$(printf '%s\n' one two three four five six)" ]; then
   ok "stdout and stderr merged (2>&1): Lua output and command stderr keep their order"
 else not_ok "stdout and stderr merged (2>&1): Lua output and command stderr keep their order" "$(cat "$TMP/merged")"; fi
+
+# --- io.write, file:write and warn, stdout a pipe: what they write, what they return, their
+# errors, and their order with print are those of Lua's io library (l_stdio.c wraps them for
+# a question on the terminal only). Merged (2>&1), stderr overtakes what stdio still buffers
+# for the pipe (io.stdout:write), as in lua5.4; print writes that buffer out first.
+script luaio.lua <<'EOF2'
+warn("@on")
+io.write("a", 1, " ", 2.5, " ", 3.0, "\n")
+print("b")
+io.write("c-")
+print("d")
+io.stdout:write("e\n")
+io.output():write("f\n")
+io.stderr:write("g", 7, "\n")
+warn("h", "i")
+io.write("j\n")
+io.stderr:write("k\n")
+print(io.write("") == io.stdout, io.stdout:write("") == io.stdout, io.stderr:write("") == io.stderr)
+print(pcall(function() io.stdout:write({}) end))
+print(pcall(function() warn("l", {}) end))
+local f = io.open(os.getenv("TMP") .. "/luaio.file", "w")
+print(f:write("m", 8) == f, f:close())
+EOF2
+tail_lines="true	true	true
+false	$TMP/luaio.lua:13: bad argument #1 to 'write' (string expected, got table)
+false	$TMP/luaio.lua:14: bad argument #2 to 'warn' (string expected, got table)
+true	true"
+TMP=$TMP "$SSHS" "$TMP/luaio.lua" 2> "$TMP/luaio.err" < /dev/null | cat > "$TMP/luaio.out"
+if [ "$(cat "$TMP/luaio.out")" = "a1 2.5 3
+b
+c-d
+e
+f
+j
+$tail_lines" ] && [ "$(cat "$TMP/luaio.err")" = "g7
+Lua warning: hi
+k" ] && [ "$(cat "$TMP/luaio.file")" = m8 ]; then
+  ok "io.write, io.stdout:write, io.stderr:write, warn to a pipe: text, results, errors and order with print unchanged"
+else not_ok "io.write, io.stdout:write, io.stderr:write, warn to a pipe: text, results, errors and order with print unchanged" \
+  "stdout: $(cat "$TMP/luaio.out")" "stderr: $(cat "$TMP/luaio.err")"; fi
+TMP=$TMP "$SSHS" "$TMP/luaio.lua" 2>&1 < /dev/null | cat > "$TMP/luaio.merged"
+if [ "$(cat "$TMP/luaio.merged")" = "a1 2.5 3
+b
+c-d
+g7
+Lua warning: hi
+k
+e
+f
+j
+$tail_lines" ]; then
+  ok "... and merged into one pipe (2>&1): the same order as before"
+else not_ok "... and merged into one pipe (2>&1): the same order as before" "$(cat "$TMP/luaio.merged")"; fi
 
 # --- concurrent threads never interleave inside a line
 run_sshs -e 'local hs = {}
