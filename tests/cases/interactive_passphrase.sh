@@ -7,7 +7,7 @@
 source "$TESTROOT/remote_lib.sh"
 source "$TESTROOT/tmux_lib.sh"
 CLEANUP+=("tm_stop")
-plan 33
+plan 34
 
 start_sshd "$TMP/psshd" || exit 1
 KEYS=$TMP/keys
@@ -179,6 +179,7 @@ local ticker = thread(function()
     io.stdout:write("OUT ", i, "\n")
     io.stderr:write("ERR ", i, "\n")
     warn("WARN ", tostring(i))
+    if i % 5 == 0 then print("BADARG " .. select(2, pcall(io.stderr.write, io.stderr, "x", {}))) end
     sleep(0.2)
   end
 end)
@@ -195,7 +196,7 @@ tm_start "cd '$TMP' && HOME='$TMP/home' KEYS='$KEYS' '$SSHS' luaio.sshs '$TMP/do
 tm_wait "$prompt_re"
 first=$(tm_screen | grep -o '^IOW [0-9]*' | tail -n 1 | cut -d' ' -f2)
 last=$(( ${first:-0} + 5 ))
-tm_wait "^Lua warning: WARN $last\$" 20        # 5 more rounds while the question waits
+tm_wait "^Lua warning: WARN $last\$" 20        # 5 more rounds (one bad argument) while the question waits
 screen=$(tm_screen | grep -v '^$')
 if [ "$(tail -n 1 <<< "$screen")" = "Enter passphrase for key '$KEYS/enc':" ]; then
   ok "io.write, io.stdout:write, io.stderr:write, warn while the question waits go above it: the question stays the last line, whole"
@@ -206,6 +207,9 @@ else not_ok "... nothing is written across it (one question line on the screen)"
 if grep -qx "IOW $last" <<< "$screen" && grep -qx "OUT $last" <<< "$screen" && grep -qx "ERR $last" <<< "$screen"; then
   ok "... each write is a whole line of its own above it"
 else not_ok "... each write is a whole line of its own above it" "$(tail -n 12 <<< "$screen")"; fi
+if grep -q "^BADARG bad argument #3 to '?' (string expected, got table)\$" <<< "$screen" && grep -qx "Lua warning: WARN $last" <<< "$screen"; then
+  ok "... a bad argument raises as before, and the writes after it still go above"
+else not_ok "... a bad argument raises as before, and the writes after it still go above" "$(tail -n 12 <<< "$screen")"; fi
 tm_type 'open sesame'
 tm_expect "... the answer connects" "^WHO $SSHS_TEST_USER\$"
 touch "$TMP/done"
