@@ -244,6 +244,10 @@ void conn_activate(struct conn *c, struct ssh_op *op)
    when it already had its turn. */
 static void queue_op(struct conn *c, struct ssh_op *op, int front)
 {
+    /* Slots held by idle ops (the SFTP link between transfers) are given back, else a command
+       after a transfer would wait forever on a server with few sessions (MaxSessions 1). */
+    for (struct ssh_op *a = c->active; a; a = a->next)
+        if (a->idle && a->type->yield_slot) a->type->yield_slot(a);
     op->queued = 1;
     if (front) {
         op->next = c->queue_head;
@@ -267,6 +271,8 @@ void conn_start_queued(struct conn *c)
         conn_activate(c, op);
     }
 }
+
+int conn_slot_wanted(const struct conn *c) { return c->queue_head != NULL; }
 
 void conn_add_op(struct conn *c, struct ssh_op *op)
 {

@@ -48,6 +48,9 @@ struct ssh_op_type {
     void (*abort)(struct ssh_op *op, const char *why);
     /* Stop politely (a time limit, Ctrl-C, the owner gone); NULL: Ctrl-C leaves it alone. */
     void (*stop)(struct ssh_op *op);
+    /* Another op waits for a channel slot: an idle op that holds one and can do without it
+       (the SFTP link between transfers) gives it up. */
+    void (*yield_slot)(struct ssh_op *op);
     /* The connection is done with the op (op_finish): wake whoever waits. */
     void (*finished)(struct ssh_op *op);
     /* Finished, released and every handle closed: free what the op owns (not the conn). */
@@ -120,6 +123,8 @@ int conn_close_spare(struct conn *c);
    close, then SSH_STEP_DONE (at once when there is none). From an op's open step. */
 enum ssh_step conn_spare_closed(struct conn *c);
 
+/* An op waits in the queue for a channel slot. */
+int conn_slot_wanted(const struct conn *c);
 /* Adds an op: it runs on the loop's next turn if a slot is free, else waits its turn (MaxSessions). */
 void conn_add_op(struct conn *c, struct ssh_op *op);
 /* Removes a finished or abandoned op; frees its channel slot and starts a queued op. */

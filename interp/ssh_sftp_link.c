@@ -89,9 +89,21 @@ static void link_abort(struct ssh_op *op, const char *why)
 
 static void link_free(struct ssh_op *op) { free(op); }
 
+/* A command waits for a channel slot: between transfers (no transfer holds the link) the
+   link closes; the next transfer opens a new one, waiting its turn. */
+static void link_yield_slot(struct ssh_op *op)
+{
+    struct link *l = (struct link *)op;
+    if (l->state != L_READY || l->refs != 1 || link_busy(l)) return;
+    if (conn_tracing()) fprintf(stderr, "sshs: trace: %s: SFTP channel closed (a command waits for its slot)\n",
+                                conn_display(op->conn));
+    op->idle = 0;                       /* stepped again: lk_serve closes it */
+    link_broken(l);
+}
+
 static const struct ssh_op_type link_type = {
     .name = "sftp", .stages = link_stages, .uses_channel = 1, .weak = 1,
-    .abort = link_abort, .free = link_free};
+    .abort = link_abort, .free = link_free, .yield_slot = link_yield_slot};
 
 struct link *link_get(struct conn *c)
 {
@@ -110,7 +122,9 @@ struct link *link_get(struct conn *c)
 
 void link_unref(struct link *l)
 {
-    if (--l->refs == 0) op_release(&l->op);
+    if (--l->refs == 0) { op_release(&l->op); return; }
+    /* The last transfer let go while a command waits for a slot: give it up now. */
+    if (l->refs == 1 && l->op.idle && conn_slot_wanted(l->op.conn)) link_yield_slot(&l->op);
 }
 
 void link_broken(struct link *l)

@@ -23,7 +23,7 @@
 # The system libssh2 1.10 has no such call: there nothing is opened ahead, and these checks
 # expect that.
 source "$TESTROOT/remote_lib.sh"
-plan 29
+plan 31
 
 start_sshd "$TMP/rsshd" $'LogLevel DEBUG1\nPasswordAuthentication yes' || exit 1
 LOG=$X_DIR/sshd.log
@@ -240,8 +240,9 @@ fi
 
 # --- one session allowed (MaxSessions 1): the unused channel opened ahead gives its slot up ---------
 # SFTP opens a channel of its own; refused while the channel opened ahead sits unused (the server's
-# one session), sshs closes that one and opens SFTP's again. (SFTP's channel then stays for the
-# connection's life: no command could follow it on this server, with or without an open ahead.)
+# one session), sshs closes that one and opens SFTP's again. A command after the transfers gets
+# the slot of the idle SFTP channel (it used to wait forever), and a transfer after the command
+# opens SFTP again.
 # Commands in parallel threads right after connect: the first takes the channel opened ahead,
 # the others wait their turn.
 if start_sshd "$TMP/onesess" $'LogLevel DEBUG1\nMaxSessions 1'; then
@@ -253,6 +254,10 @@ local D = arg[4]
 with connect("127.0.0.1", o) do
   local ok, e = pcall(function() upload(D .. "/src", D .. "/up"); download(D .. "/up", D .. "/down") end)
   T.ok("MaxSessions 1: SFTP first (an upload, a download) works", ok, T.msg(e))
+  T.eq("MaxSessions 1: a command after SFTP runs (the idle SFTP channel gives its slot up)",
+       select(2, pcall(function() return $(echo after-sftp) end)), "after-sftp")
+  local ok2, e2 = pcall(function() upload(D .. "/src", D .. "/up2") end)
+  T.ok("MaxSessions 1: SFTP again after the command, then a command", ok2 and $(cat #{D}/up2) == "payload1", T.msg(e2))
 end
 T.eq("... and carried the file", T.read(D .. "/down"), "payload1\n")
 with connect("127.0.0.1", o) do
@@ -267,7 +272,7 @@ EOF
     ok "SSHS_TRACE: SFTP's refused open closed the unused channel opened ahead ($AHEAD)"
   else not_ok "SSHS_TRACE: SFTP's refused open closed the unused channel opened ahead ($AHEAD)" "$(grep 'trace: [^ ]*: channel' "$TMP/err")"; fi
 else
-  skip_checks 4 "the MaxSessions 1 sshd did not start"
+  skip_checks 6 "the MaxSessions 1 sshd did not start"
 fi
 
 # --- the server ends the connection right after the auth success -----------------------------------
