@@ -372,9 +372,20 @@ local function copy_link(ctx, sp, dp, existing)
   ctx.summary.links = ctx.summary.links + 1
 end
 
+-- The attributes of p on ep, or nil when nothing is there. Any other error (the SFTP channel
+-- failed, permission denied) ends the transfer with that error: it is not "no such folder".
+local function stat_if_any(ctx, ep, p)
+  local a, err = ep.stat(p)
+  if a or not err or err:find("no such file", 1, true) or err:find("no such path", 1, true)
+     or err:find("not a directory", 1, true) then
+    return a
+  end
+  fail(ctx, p, err)
+end
+
 -- Creates folder p and its missing parents on ep (mkdir = true).
 local function mkdir_p(ctx, ep, p)
-  local a = ep.stat(p)
+  local a = stat_if_any(ctx, ep, p)
   if a then
     if a.type ~= "dir" then fail(ctx, p, "not a folder") end
     return
@@ -390,7 +401,7 @@ end
 
 -- The folder a file goes into: there, or made (mkdir = true), or an error naming it.
 local function ensure_folder(ctx, ep, p, opts)
-  local a = ep.stat(p)
+  local a = stat_if_any(ctx, ep, p)
   if not a then
     if not opts.mkdir then fail(ctx, p, "no such folder (mkdir = true creates it)") end
     mkdir_p(ctx, ep, p)
@@ -543,7 +554,7 @@ local function transfer(ctx, src_path, dst_path, suffix)
   -- A destination that is a folder, or ends in "/", receives the copy under its own name.
   local folder = dst_path:sub(-1) == "/"
   local d = strip_slashes(dst_path)
-  local da = dst.stat(d)
+  local da = stat_if_any(ctx, dst, d)
   local target, existing
   if da and da.type == "dir" then
     target = join(d, name)

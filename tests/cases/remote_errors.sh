@@ -4,7 +4,7 @@
 # refused. Each names the host and the cause, raises in the thread that asked, and leaves other
 # threads and connections working.
 source "$TESTROOT/remote_lib.sh"
-plan 34
+plan 40
 
 # Three misbehaving TCP servers on 127.0.0.1: one accepts and never speaks, one closes at once,
 # one answers with something that is not SSH. Their ports go to $TMP/ports.
@@ -198,3 +198,32 @@ with connect("127.0.0.1") do
 end
 EOF
 lua_checks longline.sshs
+
+# The server's SFTP subsystem ends as it starts (sshd accepts the subsystem request, then its
+# child exits: root with a ChrootDirectory that sshd refuses, /tmp being world-writable): the
+# transfer fails at once, saying so, instead of waiting for an answer that never comes (libssh2
+# patch 0010) or blaming a missing folder. And a server that allows no session at all
+# (MaxSessions 0): the transfer says the session was refused, not "no such folder".
+script sftpgone.sshs <<'EOF'
+local T = require "t"
+local o = {port = tonumber(arg[1]), known_hosts = arg[2], key = arg[3]}
+with connect("127.0.0.1", o) do
+  local ok, e = pcall(upload, arg[4], "/tmp/sshs-sftpgone-up")
+  T.ok("the transfer fails", not ok, "uploaded")
+  T.like("... with the cause: " .. arg[5], T.msg(e), arg[5])
+  T.lacks("... not a missing folder", T.msg(e), "no such folder")
+end
+EOF
+echo data > "$TMP/sftpgone.src"
+if [ "$LIBSSH2_OLD" = 1 ]; then
+  skip_checks 3 "libssh2 1.10 waits for ever for an SFTP subsystem that ended (patch 0010 of the bundled build fixes it; docs/reference/limits.md)"
+elif start_sshd "$TMP/chrootsftp" $'ChrootDirectory /tmp'; then
+  LIMIT=60 lua_checks sftpgone.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY" "$TMP/sftpgone.src" "SFTP subsystem ended before it answered"
+else
+  skip_checks 3 "the ChrootDirectory sshd did not start"
+fi
+if start_sshd "$TMP/nosess2" $'MaxSessions 0'; then
+  LIMIT=60 lua_checks sftpgone.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY" "$TMP/sftpgone.src" "refused"
+else
+  skip_checks 3 "the MaxSessions 0 sshd did not start"
+fi
