@@ -41,6 +41,7 @@ struct auth_state {
     enum { FOLLOW_NONE, FOLLOW_WAITING, FOLLOW_ACCEPTED, FOLLOW_REFUSED } follow;
     /* A key file's request under way: libssh2 is called again with these until it answers
        (the files are looked at once, not on every wake-up). */
+    int lost;                           /* the connection ended under a request */
     int key_in_flight, key_is_rsa, key_encrypted, key_has_pub;
     const char *key_pass;
     char key_pub[1024];
@@ -267,6 +268,26 @@ static int fail_message(struct auth_state *a, char *err, size_t errlen)
     return -1;
 }
 
+/* The transport ended under a request (the server disconnected, e.g. sshd's MaxAuthTries):
+   no later method can be tried, and "refused" would be wrong. */
+static int is_lost(int r)
+{
+    return r == LIBSSH2_ERROR_SOCKET_SEND || r == LIBSSH2_ERROR_SOCKET_RECV ||
+           r == LIBSSH2_ERROR_SOCKET_DISCONNECT || r == LIBSSH2_ERROR_SOCKET_TIMEOUT ||
+           r == LIBSSH2_ERROR_TIMEOUT;
+}
+
+/* Auth ends: the connection ended under the request for `what`. */
+static int lost_message(struct auth_state *a, const char *what, char *err, size_t errlen)
+{
+    char m[600];
+    snprintf(m, sizeof m, "%s (no answer)", what);
+    note(a, m);
+    snprintf(err, errlen, "the connection ended before the server answered. Tried: %s", a->tried);
+    a->stage = A_FAILED;
+    return -1;
+}
+
 /* A publickey request got its answer (r: 0 accepted): what followed it learns the outcome. */
 static void pk_answered(struct auth_state *a, int r)
 {
@@ -327,6 +348,7 @@ static int key_prepare(struct auth_state *a, const char *path, const char *cert,
 static int key_answered(struct auth_state *a, LIBSSH2_SESSION *s, const char *path, const char *cert,
                         int r, int is_rsa, int encrypted, const char *pass)
 {
+    if (is_lost(r)) { a->lost = 1; return 1; }
     {
         char what[1100];
         snprintf(what, sizeof what, "publickey %s%s", cert ? "certificate " : "", cert ? cert : path);
@@ -397,6 +419,7 @@ static int step_list(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t
     if (!list) {
         if (libssh2_userauth_authenticated(s)) return 0;   /* "none" was accepted */
         if (libssh2_session_last_errno(s) == LIBSSH2_ERROR_EAGAIN) return LIBSSH2_ERROR_EAGAIN;
+        if (is_lost(libssh2_session_last_errno(s))) return lost_message(a, "auth none (the method list)", err, errlen);
         char *msg = NULL;
         libssh2_session_last_error(s, &msg, NULL, 0);
         snprintf(err, errlen, "cannot ask the server for its methods: %s", msg ? msg : "?");
@@ -440,6 +463,7 @@ static int step_agent(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_
         trace_request(a, what, "query first", r);
     }
     if (r == 0) return 0;
+    if (is_lost(r)) return lost_message(a, "agent key", err, errlen);
     a->agent_keys++;
     struct libssh2_agent_publickey *prev = a->identity;
     if (libssh2_agent_get_identity(a->agent, &a->identity, prev) != 0) {
@@ -478,11 +502,17 @@ static int step_keys(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size_t
     if (a->cert) {                  /* the certificate first, then the plain key (as ssh) */
         int r = try_key(a, s, path, a->cert, p->key_given[a->key_idx]);
         if (r == LIBSSH2_ERROR_EAGAIN || r == AUTH_ASKING || r == 0) return r;
+        if (a->lost) return lost_message(a, a->cert, err, errlen);
         free(a->cert);
         a->cert = NULL;
     }
     int r = try_key(a, s, path, NULL, p->key_given[a->key_idx]);
     if (r == LIBSSH2_ERROR_EAGAIN || r == AUTH_ASKING || r == 0) return r;
+    if (a->lost) {
+        char what[400];
+        snprintf(what, sizeof what, "key %s", path);
+        return lost_message(a, what, err, errlen);
+    }
     a->cert_checked = 0;
     free_secret(a->passphrase);
     a->passphrase = NULL;
@@ -514,6 +544,7 @@ static int step_password(struct auth_state *a, LIBSSH2_SESSION *s, char *err, si
     if (r == LIBSSH2_ERROR_EAGAIN) return r;
     trace_request(a, "password", "one request", r);
     if (r == 0) return r;
+    if (is_lost(r)) return lost_message(a, "password", err, errlen);
     note(a, "password (refused)");
     a->stage = A_KBDINT;
     return AUTH_NEXT;
@@ -530,6 +561,7 @@ static int step_kbdint(struct auth_state *a, LIBSSH2_SESSION *s, char *err, size
     if (r == LIBSSH2_ERROR_EAGAIN) return r;
     trace_request(a, "keyboard-interactive", "one exchange per prompt", r);
     if (r == 0) return r;
+    if (is_lost(r)) return lost_message(a, "keyboard-interactive", err, errlen);
     note(a, "keyboard-interactive (refused)");
     return fail_message(a, err, errlen);
 }

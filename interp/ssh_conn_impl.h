@@ -54,6 +54,7 @@ struct conn {
     struct proxy *proxy;         /* the ProxyCommand carrying the stream, or NULL */
     struct agent_fwd *agent_fwd; /* forwarding the agent (ssh_agent_fwd.c), or NULL */
     struct algs_seen algs;       /* our algorithm lists and the server's, for errors */
+    char server_said[256];       /* the reason of the server's DISCONNECT, printable ASCII */
     char err[1536];
     struct conn *prev_all, *next_all;
 };

@@ -43,6 +43,20 @@ static const struct ssh_op_type keepalive_type = {
    of the same size ("simulate echo", channels.c): a string of 4 + n random bytes for n bytes
    written. Counting them tells the pty bridge how much of what it sent has left sshd's buffer
    (ssh_bridge.c: they must stay under libssh2's 40000-byte packet limit). */
+/* The server's SSH_MSG_DISCONNECT: its reason goes into the error a failed connect reports
+   (sshd: "Too many authentication failures"). Its text is the server's: only printable ASCII
+   is kept, so it cannot drive the terminal. */
+static void on_disconnect(LIBSSH2_SESSION *session, int reason, const char *message, int message_len,
+                          const char *language, int language_len, void **abstract)
+{
+    (void)session; (void)reason; (void)language; (void)language_len;
+    struct conn *c = *abstract;
+    size_t n = 0;
+    for (int i = 0; message && i < message_len && n + 1 < sizeof c->server_said; i++)
+        c->server_said[n++] = message[i] >= 0x20 && message[i] < 0x7f ? message[i] : '?';
+    c->server_said[n] = 0;
+}
+
 static void on_ignore(LIBSSH2_SESSION *session, const char *msg, int len, void **abstract)
 {
     struct conn *c = *abstract;
@@ -331,8 +345,15 @@ static enum ssh_step connect_step(struct ssh_op *op)
             return SSH_STEP_WAITING;
         }
         if (r) {
-            char why[768];
-            snprintf(why, sizeof why, "authentication to %s failed: %s", c->p.display, err);
+            char why[1100];
+            if (c->server_said[0])
+                snprintf(why, sizeof why, "authentication to %s failed: the server disconnected: \"%s\"%s. %s",
+                         c->p.display, c->server_said,
+                         strstr(c->server_said, "Too many authentication failures")
+                             ? " (sshd's MaxAuthTries counts every key offered: name the one to use with "
+                               "key = ... or IdentityFile)" : "", err);
+            else
+                snprintf(why, sizeof why, "authentication to %s failed: %s", c->p.display, err);
             conn_fail(c, why);
             return SSH_STEP_FAILED;
         }
@@ -386,10 +407,12 @@ static void start_handshake(struct conn *c)
     libssh2_session_callback_set2(c->session, LIBSSH2_CALLBACK_RECV, (libssh2_cb_generic *)counting_recv);
     libssh2_session_callback_set2(c->session, LIBSSH2_CALLBACK_SEND, (libssh2_cb_generic *)noting_send);
     libssh2_session_callback_set2(c->session, LIBSSH2_CALLBACK_IGNORE, (libssh2_cb_generic *)on_ignore);
+    libssh2_session_callback_set2(c->session, LIBSSH2_CALLBACK_DISCONNECT, (libssh2_cb_generic *)on_disconnect);
 #else
     libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_RECV, (void *)counting_recv);
     libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_SEND, (void *)noting_send);
     libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_IGNORE, (void *)on_ignore);
+    libssh2_session_callback_set(c->session, LIBSSH2_CALLBACK_DISCONNECT, (void *)on_disconnect);
 #endif
     /* Our algorithm order (ssh_algs.c), or the user's lists; a list with nothing this libssh2
        has fails here, naming it. */

@@ -81,7 +81,7 @@ dpkg --compare-versions "$UPSTREAM" ge "$VERSION" || die "$SUITE has libssh2 $UP
 dpkg-source --no-check -x "$DSC" libssh2-src >/dev/null || die "dpkg-source -x failed"
 # Small changes of our own on top of Debian's, each patch file says why: fixes (0001, 0004, 0005:
 # upstream's or sent there; 0008: keepalive replies no longer queued; 0010: an SFTP channel that
-# ended is not waited on for ever), speed-ups of the packet layer (0002, 0003), and two additions sshs
+# ended is not waited on for ever; 0011: a disconnect during auth is not taken for a bad key), speed-ups of the packet layer (0002, 0003), and two additions sshs
 # uses when present: reading an idle connection for forwarded agent channels (0006), publickey
 # auth signed at once for key files (0007), and the first channel opened ahead of the auth reply
 # (0009).

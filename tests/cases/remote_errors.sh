@@ -4,7 +4,7 @@
 # refused. Each names the host and the cause, raises in the thread that asked, and leaves other
 # threads and connections working.
 source "$TESTROOT/remote_lib.sh"
-plan 40
+plan 43
 
 # Three misbehaving TCP servers on 127.0.0.1: one accepts and never speaks, one closes at once,
 # one answers with something that is not SSH. Their ports go to $TMP/ports.
@@ -226,4 +226,26 @@ if start_sshd "$TMP/nosess2" $'MaxSessions 0'; then
   LIMIT=60 lua_checks sftpgone.sshs "$X_PORT" "$X_KNOWN_HOSTS" "$X_KEY" "$TMP/sftpgone.src" "refused"
 else
   skip_checks 3 "the MaxSessions 0 sshd did not start"
+fi
+
+# The server disconnects during auth (sshd's MaxAuthTries 1, a refused key first): the error
+# gives the server's reason and says the key got no answer, instead of calling it a key that
+# "cannot be read or parsed" and then failing to ask for the methods (libssh2 patch 0011).
+if start_sshd "$TMP/maxauth" $'MaxAuthTries 1'; then
+  mkdir -p "$TMP/mahome/.ssh"
+  printf 'Host *\n  Port %s\n  User %s\n  IdentityFile %s\n  IdentityFile %s\n  UserKnownHostsFile %s\n' \
+    "$X_PORT" "$X_USER" "$X_WRONG_KEY" "$X_KEY" "$X_KNOWN_HOSTS" > "$TMP/mahome/.ssh/config"
+  script maxauth.sshs <<'EOF'
+with connect("127.0.0.1") do print($(echo connected)) end
+EOF
+  RHOME=$TMP/mahome LIMIT=60 run_remote maxauth.sshs
+  if [ "$rc" = 1 ] && [ -z "$out" ]; then ok "MaxAuthTries 1 with a refused key first: connect fails"; else not_ok "MaxAuthTries 1 with a refused key first: connect fails" "$(show)"; fi
+  expect_err_has 'the server disconnected: "Too many authentication failures"' "... giving the server's reason"
+  if [ "$LIBSSH2_OLD" = 1 ]; then
+    skip_checks 1 "libssh2 1.10 reports the disconnect as a key it could not use (patch 0011 of the bundled build fixes it)"
+  elif grep -q "no answer" "$TMP/err" && ! grep -q "cannot be read or parsed\|cannot ask the server" "$TMP/err"; then
+    ok "... the key got no answer (not a key that cannot be read, nor a failed method query)"
+  else not_ok "... the key got no answer (not a key that cannot be read, nor a failed method query)" "$(cat "$TMP/err")"; fi
+else
+  skip_checks 3 "the MaxAuthTries sshd did not start"
 fi
