@@ -270,12 +270,7 @@ static int fail_message(struct auth_state *a, char *err, size_t errlen)
 
 /* The transport ended under a request (the server disconnected, e.g. sshd's MaxAuthTries):
    no later method can be tried, and "refused" would be wrong. */
-static int is_lost(int r)
-{
-    return r == LIBSSH2_ERROR_SOCKET_SEND || r == LIBSSH2_ERROR_SOCKET_RECV ||
-           r == LIBSSH2_ERROR_SOCKET_DISCONNECT || r == LIBSSH2_ERROR_SOCKET_TIMEOUT ||
-           r == LIBSSH2_ERROR_TIMEOUT;
-}
+static int is_lost(int r) { return conn_step_of(r) == SSH_STEP_LOST; }
 
 /* Auth ends: the connection ended under the request for `what`. */
 static int lost_message(struct auth_state *a, const char *what, char *err, size_t errlen)

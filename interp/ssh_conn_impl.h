@@ -40,9 +40,10 @@ struct conn {
     int refusals;                /* channel opens refused in a row with nothing else open */
     struct ssh_op *owner;        /* blocked half-way through sending a packet */
     int channels;
-    enum { AHEAD_NONE, AHEAD_SENT, AHEAD_DONE } open_ahead;   /* the first channel (ssh_connect.c) */
+    /* the first channel's open sent with the auth request (ssh_connect.c): sent, then, once auth
+       is done, completed (its request was accepted) or forgotten (refused) */
+    enum { AHEAD_NONE, AHEAD_SENT, AHEAD_COMPLETING, AHEAD_FORGETTING, AHEAD_DONE } open_ahead;
     int authed;                  /* auth is done (the open ahead may still be settling) */
-    int ahead_accepted;          /* ... and the auth request it followed was accepted */
     LIBSSH2_CHANNEL *spare;      /* that channel, open, until a session op takes it */
     int spare_closing;           /* ... or until it gives its slot up (MaxSessions) */
     int refs;

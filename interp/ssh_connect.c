@@ -226,13 +226,15 @@ static void open_ahead(struct conn *c)
 #endif
 }
 
-/* Auth is done: an open sent ahead of it is completed (its request was accepted) or forgotten
-   (refused: the server answered it UNIMPLEMENTED). 0 settled, LIBSSH2_ERROR_EAGAIN, or the
-   transport's error (the server closed the connection right after the auth success). */
-static int settle_open_ahead(struct conn *c, int accepted)
+/* Auth is done: an open sent ahead of it is completed (AHEAD_COMPLETING: its request was
+   accepted) or forgotten (AHEAD_FORGETTING: refused, the server answered it UNIMPLEMENTED).
+   0 settled, LIBSSH2_ERROR_EAGAIN, or the transport's error (the server closed the connection
+   right after the auth success). */
+static int settle_open_ahead(struct conn *c)
 {
 #ifdef LIBSSH2_HAVE_CHANNEL_OPEN_AHEAD
-    if (c->open_ahead != AHEAD_SENT) return 0;
+    if (c->open_ahead != AHEAD_COMPLETING && c->open_ahead != AHEAD_FORGETTING) return 0;
+    int accepted = c->open_ahead == AHEAD_COMPLETING;
     if (!accepted) {
         if (libssh2_channel_open_forget(c->session) == LIBSSH2_ERROR_EAGAIN) return LIBSSH2_ERROR_EAGAIN;
     } else {
@@ -248,7 +250,7 @@ static int settle_open_ahead(struct conn *c, int accepted)
                 !accepted ? "forgotten (its key was refused)" : c->spare ? "open" : "refused");
     c->open_ahead = AHEAD_DONE;
 #else
-    (void)c; (void)accepted;
+    (void)c;
 #endif
     return 0;
 }
@@ -361,12 +363,13 @@ static enum ssh_step connect_step(struct ssh_op *op)
 #ifdef LIBSSH2_HAVE_CHANNEL_OPEN_AHEAD
         libssh2_session_flag(c->session, LIBSSH2_FLAG_PUBKEY_PAUSE_SIGNED, 0);
 #endif
-        c->ahead_accepted = auth_followed_accepted(c->auth);
+        if (c->open_ahead == AHEAD_SENT)
+            c->open_ahead = auth_followed_accepted(c->auth) ? AHEAD_COMPLETING : AHEAD_FORGETTING;
         auth_free(c->auth);
         c->auth = NULL;
     }
     if (c->state == C_AUTH) {
-        int r = settle_open_ahead(c, c->ahead_accepted);
+        int r = settle_open_ahead(c);
         if (r == LIBSSH2_ERROR_EAGAIN) return SSH_STEP_AGAIN;
         if (r) {
             /* e.g. sshd's post-auth process exited (a ChrootDirectory it refuses): its log says why */
