@@ -94,6 +94,43 @@ lua_checks() {
   fi
 }
 
+# A private sshd's debug log (start_sshd DIR 'LogLevel DEBUG1'; then LOG=$X_DIR/sshd.log), read
+# from a line on: log_lines is its length now, log_since N what came after line N, and settle N
+# waits until sshd has written the connection's last lines (it does after the client has gone).
+log_lines() { wc -l < "$LOG"; }
+log_since() { tail -n +"$(($1 + 1))" "$LOG"; }
+settle() { local i; for i in $(seq 50); do grep -q "Close session\|Disconnected from\|Connection closed" <(log_since "$1") && break; sleep 0.1; done; sleep 0.2; }
+
+# two_keys_home DIR: a home whose ssh config (the private sshd's, X_HOME) offers X_WRONG_KEY,
+# then the right key.
+two_keys_home() {
+  mkdir -p "$1/.ssh"
+  sed "s|^\(  IdentityFile \).*|\1$X_WRONG_KEY\n\1$X_HOME/.ssh/id_ed25519|" "$X_HOME/.ssh/config" > "$1/.ssh/config"
+}
+
+# password_user NAME PASSWORD: a throw-away user of this run (removed at exit) who logs in with
+# PASSWORD. Fails when it cannot be made (not root?).
+password_user() {
+  if ! id "$1" > /dev/null 2>&1 && useradd -M -d /tmp -s /bin/sh "$1" 2>/dev/null; then CLEANUP+=("userdel $1"); fi
+  id "$1" > /dev/null 2>&1 && printf '%s:%s\n' "$1" "$2" | chpasswd 2>/dev/null
+}
+
+# agent_two_keys DIR: a private agent (SSH_AUTH_SOCK set; agent_stop, or the end of the file,
+# stops it) holding X_WRONG_KEY, then the right key, and a home DIR whose ssh config names no key
+# file. 0; 1 when ssh-add failed; 2 when ssh-agent did not start (AGENT_ERR says why).
+agent_two_keys() {
+  local started
+  if ! started=$(ssh-agent -s -a "$TMP/agent.sock" 2>&1); then AGENT_ERR=$started; return 2; fi
+  eval "$started" > /dev/null
+  CLEANUP+=("kill $SSH_AGENT_PID")
+  mkdir -p "$1/.ssh"
+  grep -v IdentityFile "$X_HOME/.ssh/config" > "$1/.ssh/config"
+  ssh-add -q "$X_WRONG_KEY" 2>/dev/null && ssh-add -q "$X_HOME/.ssh/id_ed25519" 2>/dev/null && return 0
+  AGENT_ERR="ssh-add could not load the keys"
+  return 1
+}
+agent_stop() { unset SSH_AUTH_SOCK; kill "$SSH_AGENT_PID" 2>/dev/null; }
+
 # is_between X LO HI: LO <= X <= HI for decimal numbers (not an upper bound on wall time).
 is_between() { [ "$(echo "$1 >= $2 && $1 <= $3" | bc)" = 1 ]; }
 

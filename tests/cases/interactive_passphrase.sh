@@ -128,12 +128,26 @@ tm_expect "... and the REPL still reads lines (Ctrl-D leaves it)" '^EXIT=0$'
 # "progress", a progress line is up); the lines go above the question, which stays the last
 # line, whole; the progress line is off the screen until the question is answered.
 script out.sshs <<'EOF'
-local core, done, progress = _SSHS.core, arg[1], arg[2]
-if progress then core.status("PROGRESS 42%") end
+-- A thread writes while the question waits: with print (mode nil or "progress", the latter
+-- with a progress line up), or with io.write, io.stdout:write, io.stderr:write and warn
+-- (mode "luaio", every fifth round also a bad argument to io.stderr:write).
+local core, done, mode = _SSHS.core, arg[1], arg[2]
+if mode == "progress" then core.status("PROGRESS 42%") end
+if mode == "luaio" then warn("@on") end
+-- One round of writing; returns the pause before the next.
+local function write_round(i)
+  if mode ~= "luaio" then print("TICK " .. i); return 0.1 end
+  io.write("IOW ", i, "\n")
+  io.stdout:write("OUT ", i, "\n")
+  io.stderr:write("ERR ", i, "\n")
+  warn("WARN ", tostring(i))
+  if i % 5 == 0 then print("BADARG " .. select(2, pcall(io.stderr.write, io.stderr, "x", {}))) end
+  return 0.2
+end
 local stop = false
 local ticker = thread(function()
   local i = 0
-  while not stop do i = i + 1; print("TICK " .. i); sleep(0.1) end
+  while not stop do i = i + 1; sleep(write_round(i)) end
 end)
 with connect("127.0.0.1", {port = tonumber(os.getenv("X_PORT")), known_hosts = os.getenv("X_KNOWN_HOSTS"),
                            key = os.getenv("KEYS") .. "/enc", agent = false}) do
@@ -142,7 +156,7 @@ end
 while not io.open(done) do sleep(0.1) end
 stop = true
 ticker:join()
-core.status("")
+if mode ~= "luaio" then core.status("") end
 EOF
 for progress in "" progress; do
   rm -f "$TMP/done"
@@ -167,32 +181,8 @@ done
 
 # --- Lua's own writes while the question waits: a thread writes with io.write,
 # io.stdout:write, io.stderr:write and warn every 0.2 s; each goes above the question too.
-script luaio.sshs <<'EOF2'
-local done = arg[1]
-warn("@on")
-local stop = false
-local ticker = thread(function()
-  local i = 0
-  while not stop do
-    i = i + 1
-    io.write("IOW ", i, "\n")
-    io.stdout:write("OUT ", i, "\n")
-    io.stderr:write("ERR ", i, "\n")
-    warn("WARN ", tostring(i))
-    if i % 5 == 0 then print("BADARG " .. select(2, pcall(io.stderr.write, io.stderr, "x", {}))) end
-    sleep(0.2)
-  end
-end)
-with connect("127.0.0.1", {port = tonumber(os.getenv("X_PORT")), known_hosts = os.getenv("X_KNOWN_HOSTS"),
-                           key = os.getenv("KEYS") .. "/enc", agent = false}) do
-  print("WHO " .. $(whoami))
-end
-while not io.open(done) do sleep(0.1) end
-stop = true
-ticker:join()
-EOF2
 rm -f "$TMP/done"
-tm_start "cd '$TMP' && HOME='$TMP/home' KEYS='$KEYS' '$SSHS' luaio.sshs '$TMP/done'; echo EXIT=\$?"
+tm_start "cd '$TMP' && HOME='$TMP/home' KEYS='$KEYS' '$SSHS' out.sshs '$TMP/done' luaio; echo EXIT=\$?"
 tm_wait "$prompt_re"
 first=$(tm_screen | grep -o '^IOW [0-9]*' | tail -n 1 | cut -d' ' -f2)
 last=$(( ${first:-0} + 5 ))

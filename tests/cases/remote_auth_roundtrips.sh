@@ -18,12 +18,8 @@ start_sshd "$TMP/rsshd" $'LogLevel DEBUG1\nPasswordAuthentication yes' || exit 1
 LOG=$X_DIR/sshd.log
 if [ "$LIBSSH2_OLD" = 1 ]; then HOW="query first"; PK_PER_KEY=2; else HOW="signed at once"; PK_PER_KEY=1; fi
 
-# log_since N: the server log after its first N lines. pk_requests: publickey requests in it.
-log_since() { tail -n +"$(($1 + 1))" "$LOG"; }
-log_lines() { wc -l < "$LOG"; }
+# pk_requests: the publickey requests in a piece of the server log (log_since: remote_lib.sh).
 pk_requests() { grep -c "userauth-request for user .* method publickey" || true; }
-# settle: sshd writes a connection's last lines after the client has gone.
-settle() { local i; for i in $(seq 50); do grep -q "Close session\|Disconnected from\|Connection closed" <(log_since "$1") && break; sleep 0.1; done; sleep 0.2; }
 
 script one.sshs <<'EOF'
 with connect("127.0.0.1") do
@@ -100,8 +96,7 @@ if [ "$opens" = 20 ] && [ "$execs" = 20 ] && [ "$adjust" = 0 ]; then ok "20 comm
 else not_ok "20 commands: 20 opens, 20 execs, no window adjustment" "opens=$opens execs=$execs adjust=$adjust"; fi
 
 # --- a refused key file falls back --------------------------------------------------------------------
-mkdir -p "$TMP/two/.ssh"
-sed "s|^\(  IdentityFile \).*|\1$X_WRONG_KEY\n\1$X_HOME/.ssh/id_ed25519|" "$X_HOME/.ssh/config" > "$TMP/two/.ssh/config"
+two_keys_home "$TMP/two"
 n0=$(log_lines)
 RHOME=$TMP/two SSHS_TRACE=1 run_remote one.sshs
 settle "$n0"
@@ -113,13 +108,12 @@ else not_ok "SSHS_TRACE: the refused key, then the accepted one, two requests" "
 # ... and to a password (a throw-away user of this run).
 PWUSER=sshs_rt$$
 PW='rt pw'
-if ! id "$PWUSER" > /dev/null 2>&1 && useradd -M -d /tmp -s /bin/sh "$PWUSER" 2>/dev/null; then CLEANUP+=("userdel $PWUSER"); fi
 script pw.sshs <<'EOF'
 with connect("127.0.0.1", {user = arg[1], key = arg[2], password = arg[3]}) do
   print($(whoami))
 end
 EOF
-if id "$PWUSER" > /dev/null 2>&1 && printf '%s:%s\n' "$PWUSER" "$PW" | chpasswd 2>/dev/null; then
+if password_user "$PWUSER" "$PW"; then
   RHOME=$X_HOME SSHS_TRACE=1 run_remote pw.sshs "$PWUSER" "$X_WRONG_KEY" "$PW"
   if [ "$rc" = 0 ] && [ "$out" = "$PWUSER" ]; then ok "a refused key file, then the password: logged in"; else not_ok "a refused key file, then the password: logged in" "$(show)"; fi
   if grep -q "auth: publickey $X_WRONG_KEY ($HOW): refused" "$TMP/err" && grep -q "auth: password (one request): accepted" "$TMP/err"; then
@@ -130,12 +124,11 @@ else
 fi
 
 # --- agent keys keep the query -------------------------------------------------------------------------
-if agent_out=$(ssh-agent -s -a "$TMP/agent.sock" 2>&1); then
-  eval "$agent_out" > /dev/null
-  CLEANUP+=("kill $SSH_AGENT_PID")
-  mkdir -p "$TMP/agenthome/.ssh"
-  grep -v IdentityFile "$X_HOME/.ssh/config" > "$TMP/agenthome/.ssh/config"
-  if ssh-add -q "$X_WRONG_KEY" 2>/dev/null && ssh-add -q "$X_HOME/.ssh/id_ed25519" 2>/dev/null; then
+agent_two_keys "$TMP/agenthome"; agent=$?
+if [ "$agent" = 2 ]; then
+  skip_checks 2 "ssh-agent did not start: $AGENT_ERR"
+else
+  if [ "$agent" = 0 ]; then
     n0=$(log_lines)
     RHOME=$TMP/agenthome SSHS_TRACE=1 run_remote one.sshs
     settle "$n0"
@@ -145,10 +138,7 @@ if agent_out=$(ssh-agent -s -a "$TMP/agent.sock" 2>&1); then
       ok "agent keys: a query for each, a signature only for the accepted one (3 requests)"
     else not_ok "agent keys: a query for each, a signature only for the accepted one (3 requests)" "got $n" "$(log_since "$n0" | grep -i 'userauth\|Postponed')"; fi
   else
-    not_ok "ssh-add loads the keys into a private agent"; ok "# (no agent keys)"
+    not_ok "ssh-add loads the keys into a private agent" "$AGENT_ERR"; skip_checks 1 "no agent keys"
   fi
-  unset SSH_AUTH_SOCK
-  kill "$SSH_AGENT_PID" 2>/dev/null
-else
-  skip_checks 2 "ssh-agent did not start: $agent_out"
+  agent_stop
 fi

@@ -27,9 +27,6 @@ plan 31
 
 start_sshd "$TMP/rsshd" $'LogLevel DEBUG1\nPasswordAuthentication yes' || exit 1
 LOG=$X_DIR/sshd.log
-log_since() { tail -n +"$(($1 + 1))" "$LOG"; }
-log_lines() { wc -l < "$LOG"; }
-settle() { local i; for i in $(seq 50); do grep -q "Close session\|Disconnected from\|Connection closed" <(log_since "$1") && break; sleep 0.1; done; sleep 0.2; }
 opens_in() { log_since "$1" | grep -c "server_input_channel_open: ctype session" || true; }
 protocol_errors_in() { log_since "$1" | grep -c "dispatch_protocol_error: type 90" || true; }
 if [ "$LIBSSH2_OLD" = 1 ]; then AHEAD=0; else AHEAD=1; fi
@@ -57,8 +54,7 @@ if [ "$e" = 0 ]; then ok "the open reached the server after the auth, not as a p
 else not_ok "the open reached the server after the auth" "$(log_since "$n0" | grep dispatch_protocol_error)"; fi
 
 # --- a refused key first, then the right one ------------------------------------------------------
-mkdir -p "$TMP/two/.ssh"
-sed "s|^\(  IdentityFile \).*|\1$X_WRONG_KEY\n\1$X_HOME/.ssh/id_ed25519|" "$X_HOME/.ssh/config" > "$TMP/two/.ssh/config"
+two_keys_home "$TMP/two"
 n0=$(log_lines)
 RHOME=$TMP/two SSHS_TRACE=1 run_remote one.sshs
 settle "$n0"
@@ -74,14 +70,13 @@ else not_ok "... and the command opened its own channel after the auth" "opens=$
 # --- a refused key, then the password (a throw-away user of this run) -------------------------------
 PWUSER=sshs_oa$$
 PW='oa pw'
-if ! id "$PWUSER" > /dev/null 2>&1 && useradd -M -d /tmp -s /bin/sh "$PWUSER" 2>/dev/null; then CLEANUP+=("userdel $PWUSER"); fi
 script pw.sshs <<'EOF'
 with connect("127.0.0.1", {user = arg[1], key = arg[2], password = arg[3], port = arg[4] and tonumber(arg[4]), known_hosts = arg[5]}) do
   print($(whoami))
   print($(echo second))
 end
 EOF
-if id "$PWUSER" > /dev/null 2>&1 && printf '%s:%s\n' "$PWUSER" "$PW" | chpasswd 2>/dev/null; then
+if password_user "$PWUSER" "$PW"; then
   n0=$(log_lines)
   RHOME=$X_HOME SSHS_TRACE=1 run_remote pw.sshs "$PWUSER" "$X_WRONG_KEY" "$PW"
   settle "$n0"
@@ -94,12 +89,11 @@ else
 fi
 
 # --- agent keys: the open follows the signed request, after the server's PK_OK --------------------
-if agent_out=$(ssh-agent -s -a "$TMP/agent.sock" 2>&1); then
-  eval "$agent_out" > /dev/null
-  CLEANUP+=("kill $SSH_AGENT_PID")
-  mkdir -p "$TMP/agenthome/.ssh"
-  grep -v IdentityFile "$X_HOME/.ssh/config" > "$TMP/agenthome/.ssh/config"
-  if ssh-add -q "$X_WRONG_KEY" 2>/dev/null && ssh-add -q "$X_HOME/.ssh/id_ed25519" 2>/dev/null; then
+agent_two_keys "$TMP/agenthome"; agent=$?
+if [ "$agent" = 2 ]; then
+  skip_checks 2 "ssh-agent did not start: $AGENT_ERR"
+else
+  if [ "$agent" = 0 ]; then
     n0=$(log_lines)
     RHOME=$TMP/agenthome SSHS_TRACE=1 run_remote one.sshs
     settle "$n0"
@@ -112,12 +106,9 @@ if agent_out=$(ssh-agent -s -a "$TMP/agent.sock" 2>&1); then
       ok "agent: the open went behind the accepted key's signed request only ($AHEAD), one open, no protocol error"
     else not_ok "agent: the open went behind the accepted key's signed request only ($AHEAD)" "sent=$sent opened=$opened opens=$n protocol errors=$e" "$(grep 'trace: .*\(auth\|channel\)' "$TMP/err")"; fi
   else
-    not_ok "ssh-add loads the keys into a private agent"; ok "# (no agent keys)"
+    not_ok "ssh-add loads the keys into a private agent" "$AGENT_ERR"; skip_checks 1 "no agent keys"
   fi
-  unset SSH_AUTH_SOCK
-  kill "$SSH_AGENT_PID" 2>/dev/null
-else
-  skip_checks 2 "ssh-agent did not start: $agent_out"
+  agent_stop
 fi
 
 # --- SFTP first, then commands ---------------------------------------------------------------------
